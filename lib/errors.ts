@@ -1,0 +1,206 @@
+// Every error durablite raises on purpose is a DurabliteError with a stable string `code`, so callers
+// branch on `code` or `instanceof`, never on message text. Argument errors are plain TypeError/RangeError.
+
+/** Context fields an error may carry to explain itself. */
+export interface ErrorContext {
+  workflowUUID?: string;
+  key?: string;
+  topic?: string | null;
+  operationIndex?: number;
+}
+
+/**
+ * Base class of every error durablite raises on purpose.
+ *
+ * @example
+ * try { await handle.getResult(); }
+ * catch (error) { if (error instanceof DurabliteError && error.code === 'WORKFLOW_NOT_FOUND') ... }
+ */
+export class DurabliteError extends Error {
+  /** Stable machine-readable code, e.g. `'DUPLICATE_EVENT_KEY'`. */
+  readonly code: string;
+  readonly workflowUUID?: string;
+
+  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    if (context.workflowUUID !== undefined) this.workflowUUID = context.workflowUUID;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** No workflow with this UUID exists in the database. */
+export class WorkflowNotFoundError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  constructor(workflowUUID: string) {
+    super(
+      'WORKFLOW_NOT_FOUND',
+      `No workflow with UUID "${workflowUUID}" exists. Start it first, or check the UUID.`,
+      { workflowUUID },
+    );
+  }
+}
+
+/** A workflow was started with a UUID that already belongs to a workflow of another name. */
+export class WorkflowConflictError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  readonly existingName: string;
+  readonly requestedName: string;
+  constructor(workflowUUID: string, existingName: string, requestedName: string) {
+    super(
+      'WORKFLOW_CONFLICT',
+      `Workflow UUID "${workflowUUID}" already belongs to a ${existingName} workflow; it cannot also be a ${requestedName}. Use another UUID.`,
+      { workflowUUID },
+    );
+    this.existingName = existingName;
+    this.requestedName = requestedName;
+  }
+}
+
+/** A workflow called `setEvent` twice with one key; the first value stays. */
+export class DuplicateEventKeyError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  readonly key: string;
+  constructor(workflowUUID: string, key: string) {
+    super(
+      'DUPLICATE_EVENT_KEY',
+      `Workflow "${workflowUUID}" already set event "${key}"; events are immutable, so the first value is kept. Use a new key for a new value.`,
+      { workflowUUID },
+    );
+    this.key = key;
+  }
+}
+
+/** A replayed workflow met a different operation than the one recorded at that position. */
+export class DeterminismError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  readonly operationIndex: number;
+  readonly recorded: string;
+  readonly attempted: string;
+  constructor(workflowUUID: string, operationIndex: number, recorded: string, attempted: string) {
+    super(
+      'NONDETERMINISTIC_WORKFLOW',
+      `Workflow "${workflowUUID}" is not deterministic: operation #${operationIndex} was recorded as ${recorded} but the replay called ${attempted}. ` +
+        'A workflow must call the same operations in the same order on every run; keep side effects and randomness in steps.',
+      { workflowUUID },
+    );
+    this.operationIndex = operationIndex;
+    this.recorded = recorded;
+    this.attempted = attempted;
+  }
+}
+
+/** A value could not be serialized (a function, a symbol, a cycle...) or is larger than allowed. */
+export class SerializationError extends DurabliteError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SERIALIZATION_FAILED', message, {}, options);
+  }
+}
+
+/** A serialized payload is larger than the engine's `maxPayloadBytes`. */
+export class PayloadTooLargeError extends DurabliteError {
+  readonly sizeBytes: number;
+  readonly limitBytes: number;
+  constructor(what: string, sizeBytes: number, limitBytes: number) {
+    super(
+      'PAYLOAD_TOO_LARGE',
+      `The ${what} serializes to ${sizeBytes} bytes, over the limit of ${limitBytes} bytes. Store large data elsewhere and pass a reference, or raise \`maxPayloadBytes\`.`,
+    );
+    this.sizeBytes = sizeBytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** The database was written by a newer durablite whose schema this version does not know. */
+export class SchemaVersionError extends DurabliteError {
+  readonly foundVersion: number;
+  readonly supportedVersion: number;
+  constructor(database: string, foundVersion: number, supportedVersion: number) {
+    super(
+      'SCHEMA_TOO_NEW',
+      `Database "${database}" has schema version ${foundVersion}, but this durablite supports up to ${supportedVersion}. Upgrade durablite to open it; it was not modified.`,
+    );
+    this.foundVersion = foundVersion;
+    this.supportedVersion = supportedVersion;
+  }
+}
+
+/** The database file could not be opened or is not a durablite/SQLite database. */
+export class DatabaseOpenError extends DurabliteError {
+  readonly database: string;
+  constructor(database: string, reason: string, cause?: unknown) {
+    super('DATABASE_OPEN_FAILED', `Cannot open database "${database}": ${reason}`, {}, { cause });
+    this.database = database;
+  }
+}
+
+/** The engine was closed; the awaited operation will not complete in this process. */
+export class EngineClosedError extends DurabliteError {
+  constructor(what = 'This operation') {
+    super(
+      'ENGINE_CLOSED',
+      `${what} cannot complete: the engine was closed. Unfinished workflows stay PENDING and resume when the database is opened again.`,
+    );
+  }
+}
+
+/** Two different functions were registered under one name, or a name is not registered. */
+export class RegistrationError extends DurabliteError {
+  readonly registeredName: string;
+  constructor(code: 'DUPLICATE_REGISTRATION' | 'NOT_REGISTERED', registeredName: string, message: string) {
+    super(code, message);
+    this.registeredName = registeredName;
+  }
+}
+
+/** The workflow crashed the process on recovery too many times and was given up. */
+export class MaxRecoveryAttemptsExceededError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  constructor(workflowUUID: string, attempts: number) {
+    super(
+      'MAX_RECOVERY_ATTEMPTS_EXCEEDED',
+      `Workflow "${workflowUUID}" was recovered ${attempts} times without recording progress and has been given up. Fix the cause, then start it again under a new UUID.`,
+      { workflowUUID },
+    );
+  }
+}
+
+/** A workflow-only operation was called where it is not allowed (from a step or outside workflows). */
+export class WorkflowContextError extends DurabliteError {
+  constructor(operation: string, where: string) {
+    super(
+      'NOT_IN_WORKFLOW',
+      `\`${operation}\` can only be called from a workflow, not from ${where}. Move the call into the workflow function.`,
+    );
+  }
+}
+
+/**
+ * The classes by name, so the codec can rebuild a recorded error as the same class on replay
+ * (`instanceof` keeps working after a crash).
+ */
+export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string, Function>([
+  ['DurabliteError', DurabliteError],
+  ['WorkflowNotFoundError', WorkflowNotFoundError],
+  ['DuplicateEventKeyError', DuplicateEventKeyError],
+  ['WorkflowConflictError', WorkflowConflictError],
+  ['DeterminismError', DeterminismError],
+  ['SerializationError', SerializationError],
+  ['PayloadTooLargeError', PayloadTooLargeError],
+  ['SchemaVersionError', SchemaVersionError],
+  ['DatabaseOpenError', DatabaseOpenError],
+  ['EngineClosedError', EngineClosedError],
+  ['RegistrationError', RegistrationError],
+  ['MaxRecoveryAttemptsExceededError', MaxRecoveryAttemptsExceededError],
+  ['WorkflowContextError', WorkflowContextError],
+  ['Error', Error],
+  ['TypeError', TypeError],
+  ['RangeError', RangeError],
+  ['SyntaxError', SyntaxError],
+  ['ReferenceError', ReferenceError],
+  ['EvalError', EvalError],
+  ['URIError', URIError],
+]);

@@ -1,0 +1,87 @@
+// WorkflowHandle: a reference to a workflow by UUID, to read its status and await its outcome.
+import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from './errors';
+import { assertOpen, type OperationEnvironment } from './ops/environment';
+import { outcomeOf } from './ops/payload';
+import { decode } from './store/codec';
+import { workflowKey } from './runtime/waiters';
+import type { WorkflowRecord, WorkflowStatus } from './types';
+
+/**
+ * A reference to one workflow. Cheap to create; holds no resources.
+ *
+ * @example
+ * const handle = await engine.invoke(Shop).checkout('o-1');
+ * console.log(handle.getWorkflowUUID(), (await handle.getStatus())?.status);
+ * const result = await handle.getResult();
+ */
+export class WorkflowHandle<R = unknown> {
+  readonly #env: OperationEnvironment;
+  readonly #workflowUUID: string;
+
+  /** @internal Created by the engine and contexts; user code receives handles, it does not build them. */
+  constructor(env: OperationEnvironment, workflowUUID: string) {
+    this.#env = env;
+    this.#workflowUUID = workflowUUID;
+  }
+
+  /** The workflow's UUID (its identity: starting another workflow with it returns this one). */
+  getWorkflowUUID(): string {
+    return this.#workflowUUID;
+  }
+
+  /**
+   * The workflow's current status, or `null` when no workflow has this UUID.
+   * @throws EngineClosedError after the engine closed.
+   */
+  async getStatus(): Promise<WorkflowStatus | null> {
+    assertOpen(this.#env, 'getStatus');
+    const record = this.#env.store.workflows.get(this.#workflowUUID);
+    return record === undefined ? null : toStatus(record);
+  }
+
+  /**
+   * Waits for the workflow to finish; resolves with its return value or rejects with the error it
+   * threw (name and message preserved, DurabliteError subclasses rebuilt).
+   * @throws WorkflowNotFoundError when no workflow has this UUID.
+   * @throws MaxRecoveryAttemptsExceededError when recovery gave the workflow up.
+   * @throws EngineClosedError when the engine closes first.
+   */
+  async getResult(): Promise<R> {
+    assertOpen(this.#env, 'getResult');
+    const check = (): { done: true; value: R } | { done: false } => {
+      const record = this.#env.store.workflows.get(this.#workflowUUID);
+      if (record === undefined) throw new WorkflowNotFoundError(this.#workflowUUID);
+      switch (record.status) {
+        case 'PENDING':
+          return { done: false };
+        case 'MAX_RECOVERY_ATTEMPTS_EXCEEDED':
+          throw new MaxRecoveryAttemptsExceededError(this.#workflowUUID, record.recoveryAttempts);
+        default:
+          return { done: true, value: outcomeOf<R>(record.output, record.error) };
+      }
+    };
+    const first = check();
+    if (first.done) return first.value;
+    return this.#env.waiters.wait<R>({
+      description: { workflowUUID: null, kind: 'result', targetUUID: this.#workflowUUID, deadlineMs: null },
+      keys: [workflowKey(this.#workflowUUID)],
+      attempt: check,
+      onTimeout: () => {
+        throw new Error('unreachable: a result wait has no deadline');
+      },
+    });
+  }
+}
+
+export function toStatus(record: WorkflowRecord): WorkflowStatus {
+  return {
+    workflowUUID: record.workflowUUID,
+    workflowName: record.workflowName,
+    status: record.status,
+    inputs: decode<unknown[]>(record.inputs),
+    parentUUID: record.parentUUID,
+    recoveryAttempts: record.recoveryAttempts,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}

@@ -1,0 +1,37 @@
+// The public API of durablite, listed name by name.
+export { Engine } from './engine';
+export type { EngineOptions, EngineWarning } from './options';
+export type { RecoveryReport } from './recovery';
+export type {
+  HandlerContext,
+  WorkflowContext,
+  StepContext,
+  StartWorkflowOptions,
+  WorkflowTarget,
+  StepTarget,
+  WorkflowInvoker,
+  HandlerInvoker,
+} from './context';
+export { WorkflowHandle } from './handle';
+export { Workflow, Step, Communicator, registerWorkflow, registerStep } from './decorators';
+export type { WorkflowRef, StepRef, WorkflowFunction, StepFunction, MethodDecorator } from './decorators';
+export {
+  DurabliteError,
+  WorkflowNotFoundError,
+  WorkflowConflictError,
+  DuplicateEventKeyError,
+  DeterminismError,
+  SerializationError,
+  PayloadTooLargeError,
+  SchemaVersionError,
+  DatabaseOpenError,
+  EngineClosedError,
+  RegistrationError,
+  MaxRecoveryAttemptsExceededError,
+  WorkflowContextError,
+} from './errors';
+export type { ErrorContext } from './errors';
+export type { Clock, Alarm } from './runtime/clock';
+export { SystemClock } from './runtime/clock';
+export type { SynchronousMode } from './store/database';
+export type { WorkflowStatus, WorkflowStatusName, MessageInfo } from './types';

@@ -1,0 +1,24 @@
+// What every durable operation needs from its engine: the store, time, wake-ups, options, and a way
+// to launch workflow code. The engine builds one and hands it down; ops never reach back up.
+import { EngineClosedError } from '../errors';
+import type { ResolvedOptions } from '../options';
+import type { Clock } from '../runtime/clock';
+import type { Waiters } from '../runtime/waiters';
+import type { Store } from '../store/store';
+import type { WorkflowRef } from '../decorators';
+
+export interface OperationEnvironment {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly waiters: Waiters;
+  readonly options: ResolvedOptions;
+  /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
+  readonly isOpen: boolean;
+  /** Runs the code of a workflow whose row was just created. */
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void;
+}
+
+/** Throws EngineClosedError when the engine can no longer write. */
+export function assertOpen(env: OperationEnvironment, what: string): void {
+  if (!env.isOpen) throw new EngineClosedError(what);
+}

@@ -1,0 +1,43 @@
+// send and recv. A message is appended to its (destination, topic) queue in insertion order; recv
+// consumes the oldest and records it as its result in the same commit, so a crash can neither lose
+// nor repeat it. Waiting receivers are woken right after the commit that queued their message.
+import { WorkflowNotFoundError } from '../errors';
+import { messageKey } from '../runtime/waiters';
+import { assertOpen, type OperationEnvironment } from './environment';
+import type { WorkflowExecution } from './execution';
+import { encodeError, encodePayload, outcomeOf } from './payload';
+import { runRecordedWait } from './wait';
+
+/** Handler-side send (outside workflows). With an idempotency key, repeats store nothing. */
+export function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): void {
+  assertOpen(env, 'send');
+  const result = env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now());
+  if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
+  if (result === 'sent') env.waiters.notify(messageKey(destinationUUID, topic));
+}
+
+/** Workflow-side send: recorded, so a replayed workflow never sends twice. */
+export async function sendFromWorkflow(env: OperationEnvironment, execution: WorkflowExecution, destinationUUID: string, message: unknown, topic: string | null): Promise<void> {
+  assertOpen(env, 'send');
+  const text = encodePayload(env, message, 'message');
+  const { position, recorded } = execution.begin('send', 'send');
+  if (recorded !== undefined) return outcomeOf<void>(recorded.output, recorded.error);
+  const result = env.store.sendFromWorkflow(
+    position, destinationUUID, topic, text, () => encodeError(new WorkflowNotFoundError(destinationUUID)), env.clock.now(),
+  );
+  execution.progressed();
+  if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
+  env.waiters.notify(messageKey(destinationUUID, topic));
+}
+
+/** recv: the next message of this workflow's queue for `topic`, or null at the deadline. */
+export function receive<T>(env: OperationEnvironment, execution: WorkflowExecution, topic: string | null, timeoutMs: number): Promise<T | null> {
+  return runRecordedWait<T>(env, execution, {
+    kind: 'recv',
+    timeoutMs,
+    wakeKey: messageKey(execution.workflowUUID, topic),
+    waitDetail: { topic },
+    description: { topic },
+    attempt: (position, phase, wait, nowMs) => env.store.receive(position, phase, topic, wait, nowMs),
+  });
+}

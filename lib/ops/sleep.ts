@@ -1,0 +1,24 @@
+// Durable sleep: the wake-up time is recorded when the sleep starts, so after a crash only the time
+// that remained is slept.
+import { assertOpen, type OperationEnvironment } from './environment';
+import type { WorkflowExecution } from './execution';
+
+export async function sleep(env: OperationEnvironment, execution: WorkflowExecution, durationMs: number): Promise<void> {
+  assertOpen(env, 'sleep');
+  const { position, recorded } = execution.begin('sleep', 'sleep');
+  if (recorded !== undefined && recorded.completedAt !== null) return;
+  let deadlineMs: number;
+  if (recorded !== undefined) {
+    deadlineMs = recorded.deadlineMs!;
+  } else {
+    deadlineMs = env.clock.now() + durationMs;
+    env.store.startWait({ ...position, deadlineMs, waitDetail: '{}' }, env.clock.now());
+  }
+  execution.progressed();
+  await env.waiters.wait<void>({
+    description: { workflowUUID: execution.workflowUUID, kind: 'sleep', deadlineMs },
+    keys: [],
+    attempt: () => ({ done: false }),
+    onTimeout: () => env.store.recordOutcome(position, 'resumed', null, null, env.clock.now()),
+  });
+}

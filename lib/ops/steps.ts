@@ -1,0 +1,44 @@
+// Steps: run the function, then record its result or error. On replay the recorded outcome is
+// returned and the function does not run. A step whose run was not recorded (crash mid-step) runs
+// again: execution is at-least-once, recording is exactly-once.
+import type { StepContext } from '../context';
+import type { StepRef } from '../decorators';
+import { SerializationError } from '../errors';
+import { assertOpen, type OperationEnvironment } from './environment';
+import type { WorkflowExecution } from './execution';
+import { encodeError, encodePayload, outcomeOf } from './payload';
+
+export async function runStep<R>(env: OperationEnvironment, execution: WorkflowExecution, step: StepRef<any[], R>, args: unknown[]): Promise<R> {
+  assertOpen(env, `Step ${step.name}`);
+  const { position, recorded } = execution.begin('step', step.name);
+  if (recorded !== undefined) return outcomeOf<R>(recorded.output, recorded.error);
+
+  const stepContext: StepContext = {
+    workflowUUID: execution.workflowUUID,
+    stepName: step.name,
+    operationIndex: position.operationIndex,
+  };
+  let output: string | null = null;
+  let error: string | null = null;
+  let thrown: unknown;
+  let result: R | undefined;
+  try {
+    result = await step.fn(stepContext, ...args);
+  } catch (caught) {
+    thrown = caught;
+  }
+  assertOpen(env, `Recording step ${step.name}`);
+  if (thrown === undefined) {
+    try {
+      output = encodePayload(env, result, `result of step ${step.name}`);
+    } catch (encodingError) {
+      if (!(encodingError instanceof SerializationError)) throw encodingError;
+      thrown = encodingError;
+    }
+  }
+  if (thrown !== undefined) error = encodeError(thrown);
+  env.store.recordOutcome(position, 'first', output, error, env.clock.now());
+  execution.progressed();
+  if (thrown !== undefined) throw thrown;
+  return result as R;
+}

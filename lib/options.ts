@@ -1,0 +1,91 @@
+// Engine options, each with its default, resolved and checked once into a frozen object.
+import { SystemClock, type Clock } from './runtime/clock';
+import type { SynchronousMode } from './store/database';
+import { positiveInteger, requireNonEmptyString, typeError } from './validate';
+
+/** A warning the engine reports without failing (for example, an unregistered workflow at recovery). */
+export interface EngineWarning {
+  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED';
+  message: string;
+  workflowUUID?: string;
+  workflowName?: string;
+}
+
+/** Options of {@link Engine.open}. */
+export interface EngineOptions {
+  /** Path of the SQLite file (created if missing; its folder must exist), or `':memory:'`. */
+  database: string;
+  /**
+   * Durability of each commit.
+   * - `'FULL'`: the WAL is synced to disk on every commit: a resolved promise survives power loss.
+   * - `'NORMAL'`: synced at checkpoints only: survives a process crash; on power loss the latest
+   *   commits may roll back. Several times faster per commit.
+   * @default 'FULL'
+   */
+  synchronous?: SynchronousMode;
+  /**
+   * The source of time for deadlines, sleeps and timestamps. Pass a `VirtualClock` (from
+   * `durablite/testing`) to run hours of workflow time in milliseconds.
+   * @default a SystemClock (Date.now and setTimeout)
+   */
+  clock?: Clock;
+  /**
+   * How many times recovery may resume a workflow that makes no progress (records no new operation
+   * and reaches no wait) before it is marked `MAX_RECOVERY_ATTEMPTS_EXCEEDED`.
+   * @default 10
+   */
+  maxRecoveryAttempts?: number;
+  /**
+   * Largest serialized payload (workflow inputs and outputs, step results, messages, event values),
+   * in bytes. Larger values are refused with `PayloadTooLargeError` before anything is written.
+   * @default 16 MiB
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Resume unfinished workflows when the engine opens.
+   * @default true
+   */
+  recover?: boolean;
+  /**
+   * Receives warnings (see {@link EngineWarning}).
+   * @default prints to console.warn
+   */
+  onWarning?: (warning: EngineWarning) => void;
+}
+
+export interface ResolvedOptions {
+  readonly database: string;
+  readonly synchronous: SynchronousMode;
+  readonly clock: Clock;
+  readonly maxRecoveryAttempts: number;
+  readonly maxPayloadBytes: number;
+  readonly recover: boolean;
+  readonly onWarning: (warning: EngineWarning) => void;
+}
+
+const defaultWarning = (warning: EngineWarning): void => console.warn(`durablite: ${warning.message}`);
+
+/** Checks every option and fills in defaults. Throws TypeError/RangeError for a bad option. */
+export function resolveOptions(options: EngineOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+  const synchronous = options.synchronous ?? 'FULL';
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
+    throw typeError('synchronous', "'FULL' or 'NORMAL'", synchronous);
+  }
+  const clock = options.clock ?? new SystemClock();
+  if (typeof clock.now !== 'function' || typeof clock.setAlarm !== 'function') {
+    throw typeError('clock', 'a Clock (with now() and setAlarm())', clock);
+  }
+  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
+    throw typeError('onWarning', 'a function', options.onWarning);
+  }
+  return Object.freeze({
+    database: requireNonEmptyString('database', options.database),
+    synchronous,
+    clock,
+    maxRecoveryAttempts: positiveInteger('maxRecoveryAttempts', options.maxRecoveryAttempts ?? 10),
+    maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? 16 * 1024 * 1024),
+    recover: options.recover ?? true,
+    onWarning: options.onWarning ?? defaultWarning,
+  });
+}

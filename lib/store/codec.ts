@@ -1,0 +1,160 @@
+// The one codec for every value durablite stores: JSON text (readable with any SQLite tool) extended
+// with tagged objects for what JSON loses. Encoding either round-trips a value or refuses it; it never
+// silently drops or mangles data.
+import { errorClassesByName, SerializationError } from '../errors';
+
+const TAG = '$type';
+
+type Tagged = { [TAG]: string; [field: string]: unknown };
+
+function tagged(type: string, fields: Record<string, unknown>): Tagged {
+  return { [TAG]: type, ...fields };
+}
+
+function describePath(key: string): string {
+  return key === '' ? 'the value itself' : `key "${key}"`;
+}
+
+function toBase64(view: ArrayBufferView): string {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
+}
+
+const typedArrayConstructors: Record<string, new (buffer: ArrayBuffer) => ArrayBufferView> = {
+  Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+};
+
+function encodeError(error: Error): Tagged {
+  const props: Record<string, unknown> = {};
+  for (const key of Object.keys(error)) props[key] = (error as unknown as Record<string, unknown>)[key];
+  const fields: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack ?? null, props };
+  if ('cause' in error && error.cause !== undefined) fields.cause = error.cause;
+  return tagged('Error', fields);
+}
+
+// JSON.stringify hands the replacer values *after* toJSON ran (a Date is already a string), so the
+// raw value is read from the holder.
+function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key];
+  switch (typeof raw) {
+    case 'undefined':
+      return tagged('undefined', {});
+    case 'bigint':
+      return tagged('BigInt', { value: raw.toString() });
+    case 'number':
+      if (Number.isFinite(raw) && !Object.is(raw, -0)) return raw;
+      return tagged('Number', { value: Object.is(raw, -0) ? '-0' : String(raw) });
+    case 'function':
+      throw new SerializationError(`Cannot serialize a function (at ${describePath(key)}). Pass data, not behaviour.`);
+    case 'symbol':
+      throw new SerializationError(`Cannot serialize a symbol (at ${describePath(key)}). Use a string instead.`);
+    case 'object':
+      break;
+    default:
+      return value;
+  }
+  if (raw === null) return null;
+  if (raw instanceof Date) return tagged('Date', { value: Number.isNaN(raw.getTime()) ? null : raw.toISOString() });
+  if (raw instanceof Map) return tagged('Map', { entries: [...raw.entries()] });
+  if (raw instanceof Set) return tagged('Set', { values: [...raw.values()] });
+  if (raw instanceof Error) return encodeError(raw);
+  if (raw instanceof RegExp) return tagged('RegExp', { source: raw.source, flags: raw.flags });
+  if (Buffer.isBuffer(raw)) return tagged('Buffer', { base64: toBase64(raw) });
+  if (raw instanceof Uint8Array) return tagged('Uint8Array', { base64: toBase64(raw) });
+  if (ArrayBuffer.isView(raw) && !(raw instanceof DataView)) {
+    return tagged('TypedArray', { kind: raw.constructor.name, base64: toBase64(raw) });
+  }
+  if (raw instanceof WeakMap || raw instanceof WeakSet || raw instanceof Promise) {
+    throw new SerializationError(`Cannot serialize a ${raw.constructor.name} (at ${describePath(key)}).`);
+  }
+  // An object whose own keys include the tag is wrapped, so user data can never be mistaken for a tag.
+  if (!Array.isArray(value) && typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, TAG)) {
+    return tagged('Object', { entries: Object.entries(value) });
+  }
+  return value;
+}
+
+/**
+ * Serializes `value` to text. Round-trips JSON values plus `undefined`, `NaN`/`±Infinity`/`-0`,
+ * `Date`, `BigInt`, `Map`, `Set`, `RegExp`, `Error` (name, message, stack, own fields), `Buffer`,
+ * `Uint8Array` and other typed arrays. Class instances come back as plain objects.
+ *
+ * @throws SerializationError for functions, symbols, cycles, WeakMap/WeakSet/Promise; nothing is written.
+ */
+export function encode(value: unknown): string {
+  try {
+    return JSON.stringify(value, replacer) as string;
+  } catch (error) {
+    if (error instanceof SerializationError) throw error;
+    if (error instanceof TypeError && /circular/i.test(error.message)) {
+      throw new SerializationError('Cannot serialize a value that contains a cycle (an object that refers to itself).', { cause: error });
+    }
+    if (error instanceof RangeError) {
+      throw new SerializationError('Cannot serialize the value: it contains a cycle or is nested too deeply.', { cause: error });
+    }
+    throw new SerializationError(`Cannot serialize the value: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function fromBase64(base64: string): Buffer {
+  return Buffer.from(base64, 'base64');
+}
+
+function decodeError(fields: Tagged): Error {
+  const errorClass = errorClassesByName.get(fields.name as string) ?? Error;
+  const error = new Error(fields.message as string);
+  Object.setPrototypeOf(error, errorClass.prototype);
+  if (!errorClassesByName.has(fields.name as string)) {
+    Object.defineProperty(error, 'name', { value: fields.name, writable: true, configurable: true, enumerable: false });
+  }
+  if (fields.stack !== null) {
+    Object.defineProperty(error, 'stack', { value: fields.stack, writable: true, configurable: true, enumerable: false });
+  }
+  if ('cause' in fields) {
+    Object.defineProperty(error, 'cause', { value: revive(fields.cause), writable: true, configurable: true, enumerable: false });
+  }
+  Object.assign(error, revive(fields.props));
+  return error;
+}
+
+function reviveTagged(node: Tagged): unknown {
+  switch (node[TAG]) {
+    case 'undefined': return undefined;
+    case 'BigInt': return BigInt(node.value as string);
+    case 'Number': return node.value === '-0' ? -0 : Number(node.value);
+    case 'Date': return new Date(node.value === null ? NaN : (node.value as string));
+    case 'Map': return new Map(revive(node.entries) as [unknown, unknown][]);
+    case 'Set': return new Set(revive(node.values) as unknown[]);
+    case 'RegExp': return new RegExp(node.source as string, node.flags as string);
+    case 'Error': return decodeError(node);
+    case 'Buffer': return fromBase64(node.base64 as string);
+    case 'Uint8Array': return new Uint8Array(fromBase64(node.base64 as string));
+    case 'TypedArray': {
+      const bytes = fromBase64(node.base64 as string);
+      const Constructor = typedArrayConstructors[node.kind as string];
+      if (!Constructor) throw new SerializationError(`Unknown typed array kind "${String(node.kind)}" in stored data.`);
+      return new Constructor(new Uint8Array(bytes).buffer);
+    }
+    case 'Object': return Object.fromEntries(revive(node.entries) as [string, unknown][]);
+    default:
+      throw new SerializationError(`Unknown tag "${String(node[TAG])}" in stored data: it was written by a newer durablite.`);
+  }
+}
+
+function revive(node: unknown): unknown {
+  if (typeof node !== 'object' || node === null) return node;
+  if (Array.isArray(node)) return node.map(revive);
+  if (Object.prototype.hasOwnProperty.call(node, TAG)) return reviveTagged(node as Tagged);
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) result[key] = revive(value);
+  return result;
+}
+
+/** Parses text written by {@link encode} back into the value. `null` (no stored value) decodes to `undefined`. */
+export function decode<T = unknown>(text: string | null): T {
+  if (text === null) return undefined as T;
+  const parsed: unknown = JSON.parse(text);
+  // Fast path: plain JSON has no tags and needs no second walk.
+  if (!text.includes(`"${TAG}"`)) return parsed as T;
+  return revive(parsed) as T;
+}

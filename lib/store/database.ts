@@ -1,0 +1,74 @@
+// Opens the SQLite file, sets every pragma in one place, and brings the schema up to date.
+// A database from a newer schema is refused before anything is written to it.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { DatabaseOpenError, SchemaVersionError } from '../errors';
+import { migrations, SCHEMA_VERSION } from './migrations';
+
+/** How hard each commit is pushed to disk. See docs/guarantees.md for the trade-off. */
+export type SynchronousMode = 'FULL' | 'NORMAL';
+
+export type SqliteDatabase = Database.Database;
+
+function isInMemory(file: string): boolean {
+  return file === ':memory:' || file === '';
+}
+
+function applyPragmas(db: SqliteDatabase, synchronous: SynchronousMode): void {
+  // WAL lets readers in other processes (clients, the CLI) read while the owner writes, and makes a
+  // commit one sequential append instead of a rollback-journal dance.
+  db.pragma('journal_mode = WAL');
+  // FULL syncs the WAL on every commit, so a resolved promise survives power loss. NORMAL syncs only
+  // at checkpoints: a process crash loses nothing, a power cut may roll back the latest commits.
+  // better-sqlite3 would otherwise leave SQLite's compile-time default; we always choose explicitly.
+  db.pragma(`synchronous = ${synchronous}`);
+  // Other processes briefly hold the write lock; wait for them instead of failing with SQLITE_BUSY.
+  db.pragma('busy_timeout = 5000');
+}
+
+function migrate(db: SqliteDatabase, file: string): void {
+  const found = db.pragma('user_version', { simple: true }) as number;
+  if (found > SCHEMA_VERSION) throw new SchemaVersionError(file, found, SCHEMA_VERSION);
+  for (let version = found; version < SCHEMA_VERSION; version++) {
+    db.transaction(() => {
+      db.exec(migrations[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
+
+/**
+ * Opens (creating if needed) and prepares a durablite database.
+ *
+ * @throws DatabaseOpenError when the folder is missing, the file is not SQLite, or it cannot be opened.
+ * @throws SchemaVersionError when the file was written by a newer durablite.
+ */
+export function openDatabase(file: string, synchronous: SynchronousMode): SqliteDatabase {
+  if (!isInMemory(file)) {
+    const folder = path.dirname(path.resolve(file));
+    if (!fs.existsSync(folder)) {
+      throw new DatabaseOpenError(file, `the folder "${folder}" does not exist. Create it first.`);
+    }
+  }
+  let db: SqliteDatabase;
+  try {
+    db = new Database(file);
+  } catch (error) {
+    throw new DatabaseOpenError(file, (error as Error).message, error);
+  }
+  try {
+    applyPragmas(db, synchronous);
+    migrate(db, file);
+  } catch (error) {
+    db.close();
+    if (error instanceof SchemaVersionError) throw error;
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB') throw new DatabaseOpenError(file, 'the file is not a SQLite database.', error);
+    if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
+      throw new DatabaseOpenError(file, 'the file or its folder is read-only; durablite needs to write to it.', error);
+    }
+    throw new DatabaseOpenError(file, (error as Error).message, error);
+  }
+  return db;
+}

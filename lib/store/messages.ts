@@ -1,0 +1,87 @@
+// The messages table: per-(destination, topic) FIFO queues ordered by message_id. Consumed messages
+// stay in the table (marked with consumed_at) so they can be inspected; they are never delivered again.
+import type { SqliteDatabase } from './database';
+import type { MessageRecord } from '../types';
+
+/** Topic as stored: users' topics are non-empty, so '' stands for "no topic". */
+const NO_TOPIC = '';
+
+export function toStoredTopic(topic: string | null): string {
+  return topic ?? NO_TOPIC;
+}
+
+interface MessageRow {
+  message_id: number;
+  destination_uuid: string;
+  topic: string;
+  message: string;
+  idempotency_key: string | null;
+  consumed_at: number | null;
+  created_at: number;
+}
+
+function toMessageRecord(row: MessageRow): MessageRecord {
+  return {
+    messageId: row.message_id,
+    destinationUUID: row.destination_uuid,
+    topic: row.topic === NO_TOPIC ? null : row.topic,
+    message: row.message,
+    idempotencyKey: row.idempotency_key,
+    consumed: row.consumed_at !== null,
+    createdAt: row.created_at,
+    consumedAt: row.consumed_at,
+  };
+}
+
+export class MessageTable {
+  readonly #insert;
+  readonly #selectOldest;
+  readonly #markConsumed;
+  readonly #selectForDestination;
+  readonly #selectForTopic;
+
+  constructor(db: SqliteDatabase) {
+    this.#insert = db.prepare<[string, string, string, string | null, number]>(
+      `INSERT INTO messages (destination_uuid, topic, message, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    );
+    this.#selectOldest = db.prepare<[string, string], { message_id: number; message: string }>(
+      `SELECT message_id, message FROM messages
+       WHERE destination_uuid = ? AND topic = ? AND consumed_at IS NULL
+       ORDER BY message_id LIMIT 1`,
+    );
+    this.#markConsumed = db.prepare<[number, number]>('UPDATE messages SET consumed_at = ? WHERE message_id = ?');
+    this.#selectForDestination = db.prepare<[string], MessageRow>(
+      'SELECT * FROM messages WHERE destination_uuid = ? ORDER BY message_id',
+    );
+    this.#selectForTopic = db.prepare<[string, string], MessageRow>(
+      'SELECT * FROM messages WHERE destination_uuid = ? AND topic = ? ORDER BY message_id',
+    );
+  }
+
+  /** Appends a message; returns false when its idempotency key was already used for this destination. */
+  insert(destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): boolean {
+    return this.#insert.run(destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs).changes === 1;
+  }
+
+  /** Marks the oldest unconsumed message of the queue consumed and returns its payload, or undefined. */
+  consumeOldest(destinationUUID: string, topic: string | null, nowMs: number): string | undefined {
+    const oldest = this.#selectOldest.get(destinationUUID, toStoredTopic(topic));
+    if (oldest === undefined) return undefined;
+    this.#markConsumed.run(nowMs, oldest.message_id);
+    return oldest.message;
+  }
+
+  /** Whether the queue has an unconsumed message (a cheap check for waking waiters). */
+  hasPending(destinationUUID: string, topic: string | null): boolean {
+    return this.#selectOldest.get(destinationUUID, toStoredTopic(topic)) !== undefined;
+  }
+
+  /** All messages of a destination (or of one of its topics; `null` = no topic), in queue order. */
+  list(destinationUUID: string, topic?: string | null): MessageRecord[] {
+    const rows = topic === undefined
+      ? this.#selectForDestination.all(destinationUUID)
+      : this.#selectForTopic.all(destinationUUID, toStoredTopic(topic));
+    return rows.map(toMessageRecord);
+  }
+}

@@ -1,0 +1,62 @@
+// The schema, as an append-only list: migration N (1-based) moves a database from user_version N-1 to N.
+// Never edit a shipped entry; add a new one. __tests__/store.schema.test.ts snapshots the result.
+
+export const migrations: readonly string[] = [
+  // 1: workflows, their recorded operations, events and per-topic message queues.
+  `
+  CREATE TABLE workflows (
+    workflow_uuid     TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')),
+    inputs            TEXT NOT NULL,
+    output            TEXT,
+    error             TEXT,
+    parent_uuid       TEXT,
+    recovery_attempts INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX workflows_by_status ON workflows (status, created_at);
+
+  CREATE TABLE operations (
+    workflow_uuid   TEXT NOT NULL,
+    operation_index INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    output          TEXT,
+    error           TEXT,
+    deadline_ms     INTEGER,
+    wait_detail     TEXT,
+    started_at      INTEGER NOT NULL,
+    completed_at    INTEGER,
+    PRIMARY KEY (workflow_uuid, operation_index)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE events (
+    workflow_uuid TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (workflow_uuid, key)
+  ) STRICT, WITHOUT ROWID;
+
+  -- message_id gives strict insertion order (FIFO never depends on a clock). topic '' means none:
+  -- topics given by users are never empty, and '' keeps the queue index a plain equality lookup.
+  CREATE TABLE messages (
+    message_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination_uuid TEXT NOT NULL,
+    topic            TEXT NOT NULL,
+    message          TEXT NOT NULL,
+    idempotency_key  TEXT,
+    consumed_at      INTEGER,
+    created_at       INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX messages_queue ON messages (destination_uuid, topic, message_id) WHERE consumed_at IS NULL;
+  CREATE INDEX messages_by_destination ON messages (destination_uuid, message_id);
+  CREATE UNIQUE INDEX messages_idempotency ON messages (destination_uuid, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+  `,
+];
+
+/** The schema version this build writes and understands. */
+export const SCHEMA_VERSION = migrations.length;

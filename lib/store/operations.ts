@@ -1,0 +1,107 @@
+// The operations table: every durable operation of a workflow under (workflow uuid, operation index).
+// A row with completed_at NULL is a wait under way; its deadline_ms is what recovery re-arms.
+import type { SqliteDatabase } from './database';
+import type { OperationKind, OperationRecord } from '../types';
+
+interface OperationRow {
+  workflow_uuid: string;
+  operation_index: number;
+  kind: OperationKind;
+  name: string;
+  output: string | null;
+  error: string | null;
+  deadline_ms: number | null;
+  wait_detail: string | null;
+  started_at: number;
+  completed_at: number | null;
+}
+
+function toOperationRecord(row: OperationRow): OperationRecord {
+  return {
+    workflowUUID: row.workflow_uuid,
+    operationIndex: row.operation_index,
+    kind: row.kind,
+    name: row.name,
+    output: row.output,
+    error: row.error,
+    deadlineMs: row.deadline_ms,
+    waitDetail: row.wait_detail,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+  };
+}
+
+/** One operation to record; `output`/`error` are already serialized. */
+export interface OperationOutcome {
+  workflowUUID: string;
+  operationIndex: number;
+  kind: OperationKind;
+  name: string;
+  output: string | null;
+  error: string | null;
+}
+
+/** A wait being started: its deadline and what it waits on. */
+export interface WaitStart {
+  workflowUUID: string;
+  operationIndex: number;
+  kind: OperationKind;
+  name: string;
+  deadlineMs: number;
+  waitDetail: string;
+}
+
+export class OperationTable {
+  readonly #insertCompleted;
+  readonly #insertStarted;
+  readonly #complete;
+  readonly #selectForWorkflow;
+  readonly #selectWaiting;
+
+  constructor(db: SqliteDatabase) {
+    this.#insertCompleted = db.prepare<[string, number, string, string, string | null, string | null, number, number]>(
+      `INSERT INTO operations (workflow_uuid, operation_index, kind, name, output, error, started_at, completed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertStarted = db.prepare<[string, number, string, string, number, string, number]>(
+      `INSERT INTO operations (workflow_uuid, operation_index, kind, name, deadline_ms, wait_detail, started_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#complete = db.prepare<[string | null, string | null, number, string, number]>(
+      `UPDATE operations SET output = ?, error = ?, completed_at = ?
+       WHERE workflow_uuid = ? AND operation_index = ? AND completed_at IS NULL`,
+    );
+    this.#selectForWorkflow = db.prepare<[string], OperationRow>(
+      'SELECT * FROM operations WHERE workflow_uuid = ? ORDER BY operation_index',
+    );
+    this.#selectWaiting = db.prepare<[string], OperationRow>(
+      'SELECT * FROM operations WHERE workflow_uuid = ? AND completed_at IS NULL ORDER BY operation_index',
+    );
+  }
+
+  /** Records an operation that finished in the same transaction it started. */
+  insertCompleted(outcome: OperationOutcome, nowMs: number): void {
+    this.#insertCompleted.run(
+      outcome.workflowUUID, outcome.operationIndex, outcome.kind, outcome.name, outcome.output, outcome.error, nowMs, nowMs,
+    );
+  }
+
+  /** Records the start of a wait, with its absolute deadline. */
+  insertStarted(wait: WaitStart, nowMs: number): void {
+    this.#insertStarted.run(wait.workflowUUID, wait.operationIndex, wait.kind, wait.name, wait.deadlineMs, wait.waitDetail, nowMs);
+  }
+
+  /** Completes a started wait; returns false when it was already completed. */
+  complete(workflowUUID: string, operationIndex: number, output: string | null, error: string | null, nowMs: number): boolean {
+    return this.#complete.run(output, error, nowMs, workflowUUID, operationIndex).changes === 1;
+  }
+
+  listForWorkflow(workflowUUID: string): OperationRecord[] {
+    return this.#selectForWorkflow.all(workflowUUID).map(toOperationRecord);
+  }
+
+  /** The waits a workflow has under way (normally zero or one; more with Promise.all). */
+  listWaiting(workflowUUID: string): OperationRecord[] {
+    return this.#selectWaiting.all(workflowUUID).map(toOperationRecord);
+  }
+}

@@ -1,0 +1,192 @@
+// The store: every transaction durablite commits, built once and run synchronously (never an await
+// inside). Each one both acts and records, so a crash leaves either all of an operation or none of it.
+import { openDatabase, type SqliteDatabase, type SynchronousMode } from './database';
+import { EventTable } from './events';
+import { MessageTable } from './messages';
+import { OperationTable, type WaitStart } from './operations';
+import { WorkflowTable } from './workflows';
+import type { OperationKind } from '../types';
+
+/** The position a durable operation records itself under. */
+export interface OperationPosition {
+  workflowUUID: string;
+  operationIndex: number;
+  kind: OperationKind;
+  name: string;
+}
+
+/** A wait to start when the awaited thing is not there yet. */
+export interface WaitPlan {
+  deadlineMs: number;
+  waitDetail: string;
+}
+
+/**
+ * How a recv or in-workflow getEvent attempt records itself: `first` inserts the operation row,
+ * `resumed` completes the row its wait started earlier (possibly before a crash).
+ */
+export type AttemptPhase = 'first' | 'resumed';
+
+/** Outcome of one attempt: the stored value, or `waiting` when a wait was started or continues. */
+export type AttemptResult = { found: true; value: string } | { found: false };
+
+export type SendResult = 'sent' | 'duplicate' | 'not-found';
+
+export class Store {
+  readonly db: SqliteDatabase;
+  readonly workflows: WorkflowTable;
+  readonly operations: OperationTable;
+  readonly events: EventTable;
+  readonly messages: MessageTable;
+
+  readonly #startChildWorkflow;
+  readonly #recordOutcome;
+  readonly #send;
+  readonly #sendFromWorkflow;
+  readonly #setEvent;
+  readonly #attempt;
+  readonly #recordRecovery;
+
+  /** Opens `file` (see {@link openDatabase}) or wraps an already open handle. */
+  static open(file: string, synchronous: SynchronousMode): Store {
+    return new Store(openDatabase(file, synchronous));
+  }
+
+  constructor(db: SqliteDatabase) {
+    this.db = db;
+    const workflows = (this.workflows = new WorkflowTable(db));
+    const operations = (this.operations = new OperationTable(db));
+    const events = (this.events = new EventTable(db));
+    const messages = (this.messages = new MessageTable(db));
+
+    const record = (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void => {
+      if (phase === 'first') operations.insertCompleted({ ...position, output, error }, nowMs);
+      else operations.complete(position.workflowUUID, position.operationIndex, output, error, nowMs);
+    };
+
+    this.#recordOutcome = db.transaction(record);
+
+    this.#startChildWorkflow = db.transaction(
+      (position: OperationPosition, childUUID: string, childName: string, inputs: string, nowMs: number): boolean => {
+        const created = workflows.insert(childUUID, childName, inputs, position.workflowUUID, nowMs);
+        operations.insertCompleted({ ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
+        return created;
+      },
+    );
+
+    this.#send = db.transaction(
+      (destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): SendResult => {
+        if (!workflows.exists(destinationUUID)) return 'not-found';
+        return messages.insert(destinationUUID, topic, message, idempotencyKey, nowMs) ? 'sent' : 'duplicate';
+      },
+    );
+
+    this.#sendFromWorkflow = db.transaction(
+      (position: OperationPosition, destinationUUID: string, topic: string | null, message: string, encodeNotFound: () => string, nowMs: number): SendResult => {
+        if (!workflows.exists(destinationUUID)) {
+          operations.insertCompleted({ ...position, output: null, error: encodeNotFound() }, nowMs);
+          return 'not-found';
+        }
+        messages.insert(destinationUUID, topic, message, null, nowMs);
+        operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
+        return 'sent';
+      },
+    );
+
+    this.#setEvent = db.transaction(
+      (position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean => {
+        const inserted = events.insert(position.workflowUUID, key, value, nowMs);
+        operations.insertCompleted({ ...position, output: null, error: inserted ? null : encodeDuplicate() }, nowMs);
+        return inserted;
+      },
+    );
+
+    this.#recordRecovery = db.transaction(
+      (attempts: readonly [string, number][], givenUp: readonly [string, string][], nowMs: number): void => {
+        for (const [workflowUUID, attempt] of attempts) workflows.setRecoveryAttempts(workflowUUID, attempt, nowMs);
+        for (const [workflowUUID, error] of givenUp) workflows.giveUp(workflowUUID, error, nowMs);
+      },
+    );
+
+    this.#attempt = db.transaction(
+      (position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number): AttemptResult => {
+        const value = read();
+        if (value !== undefined) {
+          record(position, phase, value, null, nowMs);
+          return { found: true, value };
+        }
+        if (wait === null) {
+          // Out of time (timeout 0, or the deadline passed): the wait's outcome is a recorded null.
+          record(position, phase, 'null', null, nowMs);
+          return { found: true, value: 'null' };
+        }
+        if (phase === 'first') operations.insertStarted({ ...position, ...wait }, nowMs);
+        return { found: false };
+      },
+    );
+  }
+
+  /** Records a recovery pass in one commit: new attempt counts, and the workflows given up. */
+  recordRecovery(attempts: readonly [string, number][], givenUp: readonly [string, string][], nowMs: number): void {
+    if (attempts.length === 0 && givenUp.length === 0) return;
+    this.#recordRecovery.immediate(attempts, givenUp, nowMs);
+  }
+
+  /** Inserts a new PENDING workflow; false when the UUID exists (nothing is changed then). */
+  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number): boolean {
+    return this.workflows.insert(workflowUUID, workflowName, inputs, null, nowMs);
+  }
+
+  /** Inserts the child workflow (unless it exists) and records the parent's operation, in one commit. */
+  startChildWorkflow(position: OperationPosition, childUUID: string, childName: string, inputs: string, nowMs: number): boolean {
+    return this.#startChildWorkflow.immediate(position, childUUID, childName, inputs, nowMs);
+  }
+
+  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): boolean {
+    return this.workflows.finish(workflowUUID, status, output, error, nowMs);
+  }
+
+  /** Records a completed operation (a step's result or error, a sleep's end...). */
+  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void {
+    this.#recordOutcome.immediate(position, phase, output, error, nowMs);
+  }
+
+  /** Records the start of a wait with no read attempt (sleep). */
+  startWait(wait: WaitStart, nowMs: number): void {
+    this.operations.insertStarted(wait, nowMs);
+  }
+
+  /** Handler-side send: appends the message unless its idempotency key was used for this destination. */
+  send(destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): SendResult {
+    return this.#send.immediate(destinationUUID, topic, message, idempotencyKey, nowMs);
+  }
+
+  /** Workflow-side send: appends the message and records the operation in one commit. */
+  sendFromWorkflow(position: OperationPosition, destinationUUID: string, topic: string | null, message: string, encodeNotFound: () => string, nowMs: number): SendResult {
+    return this.#sendFromWorkflow.immediate(position, destinationUUID, topic, message, encodeNotFound, nowMs);
+  }
+
+  /** Sets an event and records the operation in one commit; false (first value kept) for a duplicate key. */
+  setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean {
+    return this.#setEvent.immediate(position, key, value, encodeDuplicate, nowMs);
+  }
+
+  /**
+   * One recv attempt: consume the oldest message of the queue and record it as the operation's result,
+   * in one commit. With nothing to consume, starts the wait (`wait`) or records a timeout (`wait` null).
+   */
+  receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): AttemptResult {
+    const messages = this.messages;
+    return this.#attempt.immediate(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, nowMs), wait, nowMs);
+  }
+
+  /** One in-workflow getEvent attempt: read the event and record what was seen, in one commit. */
+  readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): AttemptResult {
+    const events = this.events;
+    return this.#attempt.immediate(position, phase, () => events.getValue(targetUUID, key), wait, nowMs);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,83 @@
+// Plain data shapes shared by every layer: what the store returns and what the public API reports.
+
+/**
+ * A workflow's lifecycle state. `PENDING` until it returns (`SUCCESS`) or throws (`ERROR`);
+ * `MAX_RECOVERY_ATTEMPTS_EXCEEDED` when recovery gave it up.
+ */
+export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'MAX_RECOVERY_ATTEMPTS_EXCEEDED';
+
+/** The kinds of durable operation a workflow records, one row each, under its operation index. */
+export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep';
+
+/** A workflow row as stored, payloads still serialized. */
+export interface WorkflowRecord {
+  workflowUUID: string;
+  workflowName: string;
+  status: WorkflowStatusName;
+  inputs: string;
+  output: string | null;
+  error: string | null;
+  parentUUID: string | null;
+  recoveryAttempts: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** An operation row as stored. `completedAt` is null while a wait (recv, getEvent, sleep) is under way. */
+export interface OperationRecord {
+  workflowUUID: string;
+  operationIndex: number;
+  kind: OperationKind;
+  name: string;
+  output: string | null;
+  error: string | null;
+  /** For waits: the absolute deadline in epoch ms, recorded when the wait started. */
+  deadlineMs: number | null;
+  /** For waits: what is awaited (topic, or workflow UUID and key), as JSON. */
+  waitDetail: string | null;
+  startedAt: number;
+  completedAt: number | null;
+}
+
+/** A message row as stored, payload still serialized. `topic` is null for messages sent without one. */
+export interface MessageRecord {
+  messageId: number;
+  destinationUUID: string;
+  topic: string | null;
+  message: string;
+  idempotencyKey: string | null;
+  consumed: boolean;
+  createdAt: number;
+  consumedAt: number | null;
+}
+
+/** An event row as stored, value still serialized. */
+export interface EventRecord {
+  workflowUUID: string;
+  key: string;
+  value: string;
+  createdAt: number;
+}
+
+/** What `WorkflowHandle.getStatus()` reports. Times are epoch milliseconds. */
+export interface WorkflowStatus {
+  workflowUUID: string;
+  workflowName: string;
+  status: WorkflowStatusName;
+  /** The arguments the workflow was started with. */
+  inputs: unknown[];
+  /** UUID of the workflow that started this one as a child, or null. */
+  parentUUID: string | null;
+  /** Times this workflow was resumed by recovery since it last recorded progress. */
+  recoveryAttempts: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One message as reported by `listMessages`, in queue order. */
+export interface MessageInfo<T = unknown> {
+  topic: string | null;
+  message: T;
+  consumed: boolean;
+  createdAt: number;
+}

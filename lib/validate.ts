@@ -1,0 +1,65 @@
+// Argument checks shared by every public entry point, with one phrasing everywhere:
+//   Expected `timeoutSeconds` to be a finite number >= 0, got `-1` (number)
+// They run before anything is recorded or written.
+
+function describe(value: unknown): string {
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `\`${shown}\` (${type})`;
+}
+
+/** Throws a TypeError phrased in the house style. */
+export function typeError(name: string, expected: string, value: unknown): TypeError {
+  return new TypeError(`Expected \`${name}\` to be ${expected}, got ${describe(value)}`);
+}
+
+export function requireNonEmptyString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw typeError(name, 'a non-empty string', value);
+  return value;
+}
+
+/** A topic: a non-empty string, or undefined/null for "no topic" (returned as null). */
+export function optionalTopic(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0) {
+    throw typeError('topic', 'a non-empty string, or undefined/null for no topic', value);
+  }
+  return value;
+}
+
+/** An optional idempotency key: a non-empty string, or undefined/null for none. */
+export function optionalIdempotencyKey(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0) {
+    throw typeError('idempotencyKey', 'a non-empty string, or undefined for none', value);
+  }
+  return value;
+}
+
+/** The default wait of recv and getEvent, in seconds. */
+export const DEFAULT_TIMEOUT_SECONDS = 60;
+
+/** A duration in seconds (undefined = `defaultSeconds`), returned in milliseconds. */
+export function durationMs(name: string, value: unknown, defaultSeconds: number = DEFAULT_TIMEOUT_SECONDS): number {
+  if (value === undefined) return defaultSeconds * 1000;
+  if (typeof value !== 'number') throw typeError(name, 'a finite number >= 0', value);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(`Expected \`${name}\` to be a finite number >= 0, got ${describe(value)}`);
+  }
+  return value * 1000;
+}
+
+/** A positive integer option. */
+export function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    if (typeof value === 'number') throw new RangeError(`Expected \`${name}\` to be an integer >= 1, got ${describe(value)}`);
+    throw typeError(name, 'an integer >= 1', value);
+  }
+  return value;
+}
