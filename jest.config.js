@@ -1,7 +1,7 @@
 // Two projects: most tests compile with TypeScript's experimentalDecorators; the `*.tc39.test.ts`
 // files compile with standard (TC39) decorators, so both decorator flavours are exercised.
 const transpileWith = (tsconfig) => ({
-  '^.+\\.ts$': ['ts-jest', { tsconfig, isolatedModules: true }],
+  '^.+\\.ts$': ['ts-jest', { tsconfig }],
 });
 
 /** @type {import('jest').Config} */

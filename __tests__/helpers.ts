@@ -1,0 +1,114 @@
+// Shared test tools: temp databases, tracked engines (a test that leaves one open fails), and a
+// child-process harness for tests that kill a real process with SIGKILL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { Engine, type EngineOptions } from '../lib';
+
+const openedEngines: Engine[] = [];
+
+/** A path for a new database file in a fresh temporary folder. */
+export function tempDatabasePath(name = 'test'): string {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-test-'));
+  return path.join(folder, `${name}.db`);
+}
+
+/** Opens an engine (default: in memory) that the test must close; `afterEach` fails if it did not. */
+export async function openTestEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
+  const engine = await Engine.open({ database: ':memory:', onWarning: () => {}, ...options });
+  openedEngines.push(engine);
+  return engine;
+}
+
+afterEach(async () => {
+  const leftOpen = openedEngines.filter((engine) => engine.isOpen);
+  openedEngines.length = 0;
+  for (const engine of leftOpen) await engine.close();
+  if (leftOpen.length > 0) throw new Error(`The test left ${leftOpen.length} engine(s) open; close every engine it opens.`);
+});
+
+/** A fixture script running in its own Node process, whose stdout lines the test can wait for. */
+export interface Child {
+  readonly process: ChildProcess;
+  /** Every stdout line so far. */
+  readonly lines: string[];
+  /** Resolves with the first line (already printed or to come) that matches. */
+  waitForLine(match: string | RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves when the process exits. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  /** SIGKILL: no cleanup code runs in the child. */
+  kill(): Promise<void>;
+}
+
+/** Runs `__tests__/fixtures/<name>.ts` in a new Node process (TypeScript through tsx). */
+export function spawnFixture(name: string, args: string[] = []): Child {
+  const file = path.join(__dirname, 'fixtures', `${name}.ts`);
+  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+    cwd: path.join(__dirname, '..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiting = new Set<{ test: (line: string) => boolean; resolve: (line: string) => void }>();
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    for (const waiter of [...waiting]) {
+      if (waiter.test(line)) {
+        waiting.delete(waiter);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+    child.on('exit', (code, signal) => setImmediate(() => resolve({ code, signal, stderr })));
+  });
+  const matches = (match: string | RegExp) => (line: string) => (typeof match === 'string' ? line === match : match.test(line));
+  return {
+    process: child,
+    lines,
+    exited,
+    waitForLine(match, timeoutMs = 20_000) {
+      const test = matches(match);
+      const seen = lines.find(test);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        const waiter = {
+          test,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiting.delete(waiter);
+          reject(new Error(`Fixture ${name} did not print ${String(match)} within ${timeoutMs} ms. stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`));
+        }, timeoutMs);
+        waiting.add(waiter);
+        exited.then(() => {
+          if (!waiting.has(waiter)) return;
+          waiting.delete(waiter);
+          clearTimeout(timer);
+          reject(new Error(`Fixture ${name} exited before printing ${String(match)}. stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`));
+        });
+      });
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Lines appended to a side-effect log file (one per real execution of a step). */
+export function readLog(file: string): string[] {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.length > 0);
+}
+
+/** Resolves after `ms` real milliseconds. Only for measuring real elapsed time in kill tests. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
