@@ -34,6 +34,9 @@ class EngineEnvironment implements OperationEnvironment {
   readonly waiters: Waiters;
   readonly options: ResolvedOptions;
   readonly running = new Map<string, Promise<void>>();
+  stepsInFlight = 0;
+  /** Workflow outcomes recorded so far (a progress counter for test tools). */
+  finished = 0;
   isOpen = true;
 
   constructor(options: ResolvedOptions, store: Store) {
@@ -42,6 +45,15 @@ class EngineEnvironment implements OperationEnvironment {
     this.clock = options.clock;
     this.wheel = new TimerWheel(options.clock);
     this.waiters = new Waiters(this.wheel);
+  }
+
+  /**
+   * Stops this engine as a killed process would: nothing more is written and no timer fires, but
+   * no promise is settled and no cleanup runs. Test tools use it to simulate a crash.
+   */
+  halt(): void {
+    this.isOpen = false;
+    this.wheel.clear();
   }
 
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void {
@@ -80,6 +92,7 @@ class EngineEnvironment implements OperationEnvironment {
       }
       const errorText = failed ? encodeError(thrown) : null;
       this.store.finishWorkflow(workflowUUID, failed ? 'ERROR' : 'SUCCESS', outputText, errorText, this.clock.now());
+      this.finished++;
       this.waiters.notify(workflowKey(workflowUUID));
     })()
       .catch((error: unknown) => {

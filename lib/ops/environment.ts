@@ -12,6 +12,8 @@ export interface OperationEnvironment {
   readonly clock: Clock;
   readonly waiters: Waiters;
   readonly options: ResolvedOptions;
+  /** Steps whose code is running now (test tools wait for them before calling the engine idle). */
+  stepsInFlight: number;
   /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
   readonly isOpen: boolean;
   /** Runs the code of a workflow whose row was just created. */

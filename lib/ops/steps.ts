@@ -22,10 +22,13 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   let error: string | null = null;
   let thrown: unknown;
   let result: R | undefined;
+  env.stepsInFlight++;
   try {
     result = await step.fn(stepContext, ...args);
   } catch (caught) {
     thrown = caught;
+  } finally {
+    env.stepsInFlight--;
   }
   assertOpen(env, `Recording step ${step.name}`);
   if (thrown === undefined) {

@@ -60,6 +60,7 @@ export class Waiters {
   // waiter is O(1) even with thousands waiting on one key.
   readonly #subscribers = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(description: WaitDescription) => void>();
+  #started = 0;
 
   constructor(wheel: TimerWheel) {
     this.#wheel = wheel;
@@ -68,6 +69,11 @@ export class Waiters {
   /** Number of waits under way. */
   get size(): number {
     return this.#live.size;
+  }
+
+  /** How many waits were ever started (a cheap progress counter for test tools). */
+  get started(): number {
+    return this.#started;
   }
 
   /** What every wait under way is waiting for. */
@@ -129,6 +135,7 @@ export class Waiters {
         }
       };
       this.#live.add(live);
+      this.#started++;
       for (const key of options.keys) unsubscribers.push(this.#subscribe(key, onNotify));
       const deadlineMs = options.description.deadlineMs;
       if (deadlineMs !== null) timer = this.#wheel.arm(deadlineMs, onDeadline);

@@ -1,0 +1,207 @@
+// durablite/testing: the real engine on the real SQLite store (in memory by default) under a virtual
+// clock, with controls to move time, run until idle, see what workflows wait on, and crash.
+import { Engine, engineInternals, type EngineEnvironment } from './engine';
+import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
+import { VirtualClock, yieldToEventLoop } from './runtime/virtual-clock';
+import type { WaitDescription } from './runtime/waiters';
+import { Store } from './store/store';
+import { typeError } from './validate';
+
+export { VirtualClock } from './runtime/virtual-clock';
+export type { WaitDescription } from './runtime/waiters';
+
+/** Options of {@link TestEngine.open}: the engine's options, with test defaults. */
+export interface TestEngineOptions extends Omit<EngineOptions, 'database' | 'clock'> {
+  /** @default ':memory:' */
+  database?: string;
+  /** @default a new VirtualClock starting at 2026-01-01T00:00:00Z */
+  clock?: VirtualClock;
+  /**
+   * Jump to the next deadline whenever every live workflow is blocked (Temporal-style time
+   * skipping), so awaiting the result of a workflow that sleeps a day returns at once.
+   * @default false
+   */
+  autoSkip?: boolean;
+  /**
+   * Real milliseconds `runUntilIdle`/`waitUntilBlocked` wait for workflows to settle before failing.
+   * @default 5000
+   */
+  settleTimeoutMs?: number;
+}
+
+/** Options of {@link TestEngine.waitUntilBlocked}. */
+export interface WaitUntilBlockedOptions {
+  /** Only a wait of this kind counts. */
+  kind?: WaitDescription['kind'];
+  /** Real milliseconds to wait before failing. @default the engine's settleTimeoutMs */
+  timeoutMs?: number;
+}
+
+/**
+ * The real engine under a virtual clock, for unit tests.
+ *
+ * @example
+ * const t = await TestEngine.open();
+ * const handle = await t.engine.invoke(Shop).paymentWorkflow('o-1');
+ * await t.waitUntilBlocked(handle.getWorkflowUUID(), { kind: 'recv' });
+ * await t.advance(30 * 60);              // the 30-minute timeout passes instantly
+ * expect(await handle.getResult()).toBe('cancelled');
+ * await t.close();
+ */
+export class TestEngine {
+  /** The virtual clock every deadline and timestamp of the engine follows. */
+  readonly clock: VirtualClock;
+  readonly #options: ResolvedOptions;
+  readonly #settleTimeoutMs: number;
+  #engine: Engine;
+  #autoSkip = false;
+  #autoSkipRunning = false;
+  #closed = false;
+
+  /** Opens an engine on `':memory:'` (or `database`) under a virtual clock, and runs recovery. */
+  static async open(options: TestEngineOptions = {}): Promise<TestEngine> {
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+    const clock = options.clock ?? new VirtualClock();
+    const { autoSkip, settleTimeoutMs, ...engineOptions } = options;
+    const resolved = resolveOptions({ ...engineOptions, database: options.database ?? ':memory:', clock });
+    const testEngine = new TestEngine(resolved, clock, settleTimeoutMs ?? 5000);
+    testEngine.autoSkip = autoSkip ?? false;
+    return testEngine;
+  }
+
+  private constructor(options: ResolvedOptions, clock: VirtualClock, settleTimeoutMs: number) {
+    this.#options = options;
+    this.clock = clock;
+    this.#settleTimeoutMs = settleTimeoutMs;
+    this.#engine = new Engine(options, Store.open(options.database, options.synchronous));
+  }
+
+  /** The current engine. A new one after each {@link crash}: handles from the old one are dead. */
+  get engine(): Engine {
+    return this.#engine;
+  }
+
+  get #env(): EngineEnvironment {
+    return engineInternals.get(this.#engine)!;
+  }
+
+  /** Whether time skips automatically while every live workflow is blocked. */
+  get autoSkip(): boolean {
+    return this.#autoSkip;
+  }
+
+  set autoSkip(enabled: boolean) {
+    this.#autoSkip = enabled;
+    if (enabled && !this.#autoSkipRunning) void this.#runAutoSkip();
+  }
+
+  /** Every wait under way (workflows' recv/getEvent/sleep and callers' getEvent/getResult). */
+  waits(workflowUUID?: string): WaitDescription[] {
+    const all = this.#env.waiters.describe();
+    return workflowUUID === undefined ? all : all.filter((wait) => wait.workflowUUID === workflowUUID);
+  }
+
+  /**
+   * Resolves with what the workflow waits on once it is blocked in recv, getEvent or sleep (or the
+   * given kind), without advancing time.
+   * @throws Error when it is not blocked within `timeoutMs` real milliseconds.
+   */
+  async waitUntilBlocked(workflowUUID: string, options: WaitUntilBlockedOptions = {}): Promise<WaitDescription> {
+    const limitMs = performance.now() + (options.timeoutMs ?? this.#settleTimeoutMs);
+    for (;;) {
+      const found = this.waits(workflowUUID).find((wait) => options.kind === undefined || wait.kind === options.kind);
+      if (found !== undefined) return found;
+      if (performance.now() > limitMs) {
+        const status = await this.#engine.retrieveWorkflow(workflowUUID).getStatus();
+        throw new Error(
+          `Workflow "${workflowUUID}" did not block in ${options.kind ?? 'a wait'} in time (its status: ${status?.status ?? 'not found'}).`,
+        );
+      }
+      await yieldToEventLoop(1);
+    }
+  }
+
+  /**
+   * Lets workflows run until each live one is finished or blocked on a wait that nothing in the
+   * process will satisfy without time moving. Does not move time.
+   * @throws Error when workflows keep running (e.g. a step awaiting slow I/O) past `settleTimeoutMs`.
+   */
+  async runUntilIdle(): Promise<void> {
+    const limitMs = performance.now() + this.#settleTimeoutMs;
+    let previous = '';
+    let stableTurns = 0;
+    while (stableTurns < 2) {
+      await yieldToEventLoop(1);
+      const env = this.#env;
+      const signature = env.isOpen
+        ? `${env.stepsInFlight}:${env.running.size}:${env.waiters.started}:${env.waiters.size}:${env.finished}:${this.clock.now()}`
+        : 'closed';
+      stableTurns = signature === previous && env.stepsInFlight === 0 ? stableTurns + 1 : 0;
+      previous = signature;
+      if (performance.now() > limitMs) {
+        throw new Error(`Workflows did not become idle within ${this.#settleTimeoutMs} ms (steps running: ${env.stepsInFlight}).`);
+      }
+    }
+  }
+
+  /**
+   * Moves virtual time forward by `seconds`, firing every deadline on the way in order and running
+   * woken workflows until idle before the next one fires.
+   */
+  async advance(seconds: number): Promise<void> {
+    await this.clock.advance(seconds, () => this.runUntilIdle());
+  }
+
+  /**
+   * Simulates a crash: the engine stops as a killed process would (no close, no promise settled,
+   * no timer fires), then a new engine opens on the same store (the same in-memory database too)
+   * and runs recovery. Returns the new engine (also `testEngine.engine`); call `runUntilIdle()` to
+   * let the recovered workflows reach their waits.
+   */
+  async crash(): Promise<Engine> {
+    const env = this.#env;
+    env.halt();
+    const store = this.#options.database === ':memory:' ? new Store(env.store.db) : this.#reopenFile(env.store);
+    this.#engine = new Engine(this.#options, store);
+    return this.#engine;
+  }
+
+  /** Closes the engine and stops auto-skip. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#autoSkip = false;
+    await this.#engine.close();
+  }
+
+  #reopenFile(store: Store): Store {
+    // A killed process's connection is closed by the operating system; nothing else of it survives.
+    store.close();
+    return Store.open(this.#options.database, this.#options.synchronous);
+  }
+
+  async #runAutoSkip(): Promise<void> {
+    this.#autoSkipRunning = true;
+    try {
+      while (this.#autoSkip && !this.#closed) {
+        try {
+          await this.runUntilIdle();
+        } catch {
+          continue; // a slow step: keep waiting for it
+        }
+        if (!this.#autoSkip || this.#closed) break;
+        if (this.clock.nextAlarmMs() === undefined) {
+          await new Promise<void>((resolve) => {
+            const stop = this.clock.onAlarmSet(() => {
+              stop();
+              resolve();
+            });
+          });
+          continue;
+        }
+        this.clock.fireNext();
+      }
+    } finally {
+      this.#autoSkipRunning = false;
+    }
+  }
+}
