@@ -1,5 +1,6 @@
-// Engine: opens the store, runs recovery, starts and runs workflows, and is the HandlerContext for
-// code outside workflows. Everything hangs off an instance: two engines can live in one process.
+// Engine: owns a database file (one per file), runs recovery, starts and runs workflows, and is the
+// HandlerContext for code outside workflows. Everything hangs off an instance: two engines on two
+// databases can live in one process.
 import { nanoid } from 'nanoid';
 import {
   requireWorkflow,
@@ -9,13 +10,13 @@ import {
   type StartWorkflowOptions,
   type WorkflowTarget,
 } from './context';
-import { registrationOf, type WorkflowRef } from './decorators';
+import { registrationNamed, registrationOf, type WorkflowRef } from './decorators';
 import { EngineClosedError, WorkflowConflictError } from './errors';
 import { WorkflowHandle } from './handle';
+import { HandlerBase } from './handler';
 import { assertOpen, type OperationEnvironment } from './ops/environment';
-import { getEventFromHandler } from './ops/events';
 import { WorkflowExecution } from './ops/execution';
-import { sendFromHandler } from './ops/messages';
+import { ExternalChangeSync } from './ops/external';
 import { encodeError, encodePayload } from './ops/payload';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { recoverPendingWorkflows, type RecoveryReport } from './recovery';
@@ -23,37 +24,70 @@ import type { Clock } from './runtime/clock';
 import { TimerWheel } from './runtime/timer-wheel';
 import { Waiters, workflowKey } from './runtime/waiters';
 import { decode } from './store/codec';
+import { isInMemory } from './store/database';
+import { acquireOwnership, type OwnershipLock } from './store/ownership';
 import { Store } from './store/store';
-import type { MessageInfo } from './types';
-import { durationMs, optionalIdempotencyKey, optionalTopic, requireNonEmptyString, typeError } from './validate';
+import { requireNonEmptyString, typeError } from './validate';
 
-class EngineEnvironment implements OperationEnvironment {
+/** The runtime state of one engine, handed down to operations. */
+export class EngineEnvironment implements OperationEnvironment {
   readonly store: Store;
   readonly clock: Clock;
   readonly wheel: TimerWheel;
   readonly waiters: Waiters;
   readonly options: ResolvedOptions;
   readonly running = new Map<string, Promise<void>>();
+  readonly #lock: OwnershipLock | null;
+  #external: ExternalChangeSync | null = null;
   stepsInFlight = 0;
   /** Workflow outcomes recorded so far (a progress counter for test tools). */
   finished = 0;
   isOpen = true;
 
-  constructor(options: ResolvedOptions, store: Store) {
+  constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null) {
     this.options = options;
     this.store = store;
     this.clock = options.clock;
     this.wheel = new TimerWheel(options.clock);
     this.waiters = new Waiters(this.wheel);
+    this.#lock = lock;
+  }
+
+  /** Starts hearing other processes' commits (file databases only). */
+  watchOtherProcesses(): void {
+    this.#external = new ExternalChangeSync(this, (workflow) => {
+      if (this.running.has(workflow.workflowUUID)) return;
+      const registration = registrationNamed(workflow.workflowName);
+      if (registration?.kind !== 'workflow') {
+        this.options.onWarning({
+          code: 'WORKFLOW_NOT_REGISTERED',
+          workflowUUID: workflow.workflowUUID,
+          workflowName: workflow.workflowName,
+          message: `Another process started workflow "${workflow.workflowUUID}" as "${workflow.workflowName}", which is not registered here; it stays PENDING.`,
+        });
+        return;
+      }
+      this.run(workflow.workflowUUID, registration, decode<unknown[]>(workflow.inputs), false);
+    });
   }
 
   /**
-   * Stops this engine as a killed process would: nothing more is written and no timer fires, but
-   * no promise is settled and no cleanup runs. Test tools use it to simulate a crash.
+   * Stops this engine as a killed process would: nothing more is written, no timer fires and the
+   * ownership lock is dropped, but no promise is settled and no cleanup runs. Test tools use it.
    */
   halt(): void {
     this.isOpen = false;
     this.wheel.clear();
+    this.#external?.close();
+    this.#lock?.release();
+  }
+
+  /** Graceful close: waiting callers are rejected with EngineClosedError. */
+  close(): void {
+    if (!this.isOpen) return;
+    this.halt();
+    this.waiters.failAll(new EngineClosedError());
+    this.store.close();
   }
 
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void {
@@ -112,9 +146,21 @@ class EngineEnvironment implements OperationEnvironment {
 /** Engine internals, for durablite/testing only. */
 export const engineInternals = new WeakMap<Engine, EngineEnvironment>();
 
+/** Opens the store and, for a file, takes ownership of it. */
+export function openOwnedStore(options: ResolvedOptions): { store: Store; lock: OwnershipLock | null } {
+  const store = Store.open(options.database, options.synchronous);
+  if (isInMemory(options.database)) return { store, lock: null };
+  try {
+    return { store, lock: acquireOwnership(options.database, store.db, options.clock.now()) };
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}
+
 /**
  * The durable workflow engine on one SQLite file, and the {@link HandlerContext} for code outside
- * workflows.
+ * workflows. One Engine per file runs its workflows; other processes use {@link Client}.
  *
  * @example
  * const engine = await Engine.open({ database: 'shop.db' });
@@ -122,35 +168,34 @@ export const engineInternals = new WeakMap<Engine, EngineEnvironment>();
  * console.log(await handle.getResult());
  * await engine.close();
  */
-export class Engine implements HandlerContext {
+export class Engine extends HandlerBase implements HandlerContext {
   readonly #env: EngineEnvironment;
   /** What the recovery pass at open did. */
   readonly recovery: RecoveryReport;
 
   /**
-   * Opens (or creates) the database, then resumes every unfinished workflow. Register workflows
-   * (import their modules) before opening, so recovery can find them by name.
+   * Opens (or creates) the database, takes ownership of it, then resumes every unfinished workflow.
+   * Register workflows (import their modules) before opening, so recovery can find them by name.
    *
-   * @throws TypeError/RangeError for bad options; DatabaseOpenError; SchemaVersionError.
+   * @throws TypeError/RangeError for bad options; DatabaseOpenError; SchemaVersionError;
+   *   DatabaseOwnedError when another live process owns the file.
    */
   static async open(options: EngineOptions): Promise<Engine> {
     const resolved = resolveOptions(options);
-    return new Engine(resolved, Store.open(resolved.database, resolved.synchronous));
+    const { store, lock } = openOwnedStore(resolved);
+    return new Engine(resolved, store, lock);
   }
 
   /** @internal Use {@link Engine.open}. */
-  constructor(options: ResolvedOptions, store: Store) {
-    const env = new EngineEnvironment(options, store);
+  constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null) {
+    const env = new EngineEnvironment(options, store, lock);
+    super(env);
     this.#env = env;
     engineInternals.set(this, env);
     this.recovery = options.recover
       ? recoverPendingWorkflows(env, (uuid, workflow, args) => env.run(uuid, workflow, args, true))
       : { resumed: [], unregistered: [], givenUp: [] };
-  }
-
-  /** Whether the engine is open. */
-  get isOpen(): boolean {
-    return this.#env.isOpen;
+    if (!isInMemory(options.database)) env.watchOtherProcesses();
   }
 
   /**
@@ -187,83 +232,15 @@ export class Engine implements HandlerContext {
     const env = this.#env;
     assertOpen(env, 'startWorkflow');
     const registration = requireWorkflow(workflow);
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw typeError('options', 'an object like { workflowUUID } or undefined', options);
-    }
-    const workflowUUID = options?.workflowUUID === undefined ? nanoid() : requireNonEmptyString('workflowUUID', options.workflowUUID);
+    const workflowUUID = startOptionsUUID(options);
     const inputs = encodePayload(env, args, `inputs of workflow ${registration.name}`);
     if (env.store.startWorkflow(workflowUUID, registration.name, inputs, env.clock.now())) {
       // The workflow sees its inputs as recorded, exactly as a recovered run would.
       env.run(workflowUUID, registration, decode<unknown[]>(inputs), false);
     } else {
-      const existing = env.store.workflows.get(workflowUUID);
-      if (existing !== undefined && existing.workflowName !== registration.name) {
-        throw new WorkflowConflictError(workflowUUID, existing.workflowName, registration.name);
-      }
+      checkSameWorkflow(env.store, workflowUUID, registration.name);
     }
     return new WorkflowHandle<R>(env, workflowUUID);
-  }
-
-  /** A handle to the workflow with this UUID (which may not exist: see `getStatus`/`getResult`). */
-  retrieveWorkflow<R = unknown>(workflowUUID: string): WorkflowHandle<R> {
-    requireNonEmptyString('workflowUUID', workflowUUID);
-    return new WorkflowHandle<R>(this.#env, workflowUUID);
-  }
-
-  /**
-   * Sends a message to a workflow, queued per topic. Resolves once it is committed. With an
-   * `idempotencyKey`, at most one message per (key, destination) is ever stored: a repeat resolves
-   * and stores nothing, even if its payload differs.
-   *
-   * @example
-   * await engine.send(orderUUID, { paid: true }, 'checkout_complete', `delivery-${deliveryId}`);
-   * @throws WorkflowNotFoundError when no workflow has `destinationUUID` (nothing is stored).
-   */
-  async send<T>(destinationUUID: string, message: T, topic?: string | null, idempotencyKey?: string | null): Promise<void> {
-    requireNonEmptyString('destinationUUID', destinationUUID);
-    const checkedTopic = optionalTopic(topic);
-    const key = optionalIdempotencyKey(idempotencyKey);
-    assertOpen(this.#env, 'send');
-    const text = encodePayload(this.#env, message, 'message');
-    sendFromHandler(this.#env, destinationUUID, text, checkedTopic, key);
-  }
-
-  /**
-   * Waits for the event `key` of workflow `workflowUUID` (which may not exist yet) and resolves to its
-   * value, or `null` after `timeoutSeconds` (default 60; 0 checks once).
-   *
-   * @example
-   * const url = await engine.getEvent<string>(handle.getWorkflowUUID(), 'checkout_url', 10);
-   */
-  async getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null> {
-    requireNonEmptyString('workflowUUID', workflowUUID);
-    requireNonEmptyString('key', key);
-    return getEventFromHandler<T>(this.#env, workflowUUID, key, durationMs('timeoutSeconds', timeoutSeconds));
-  }
-
-  /** Every event the workflow set, as `{ key: value }` (empty for an unknown UUID). Read-only. */
-  async listEvents(workflowUUID: string): Promise<Record<string, unknown>> {
-    requireNonEmptyString('workflowUUID', workflowUUID);
-    assertOpen(this.#env, 'listEvents');
-    const events: Record<string, unknown> = {};
-    for (const event of this.#env.store.events.listForWorkflow(workflowUUID)) events[event.key] = decode(event.value);
-    return events;
-  }
-
-  /**
-   * The workflow's messages in queue order, consumed ones included. `topic` omitted: every topic;
-   * `null`: messages sent without a topic; a string: that topic. Read-only.
-   */
-  async listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]> {
-    requireNonEmptyString('workflowUUID', workflowUUID);
-    const checkedTopic = topic === undefined ? undefined : optionalTopic(topic);
-    assertOpen(this.#env, 'listMessages');
-    return this.#env.store.messages.list(workflowUUID, checkedTopic).map((record) => ({
-      topic: record.topic,
-      message: decode(record.message),
-      consumed: record.consumed,
-      createdAt: record.createdAt,
-    }));
   }
 
   /**
@@ -271,13 +248,22 @@ export class Engine implements HandlerContext {
    * promises still waiting on this engine reject with EngineClosedError. Idempotent.
    */
   async close(): Promise<void> {
-    const env = this.#env;
-    if (!env.isOpen) return;
-    env.isOpen = false;
-    env.wheel.clear();
-    env.waiters.failAll(new EngineClosedError());
-    env.store.close();
+    this.#env.close();
   }
 }
 
-export { EngineEnvironment };
+/** The workflow UUID from start options: the given one (checked) or a new random one. */
+export function startOptionsUUID(options: StartWorkflowOptions | undefined): string {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw typeError('options', 'an object like { workflowUUID } or undefined', options);
+  }
+  return options?.workflowUUID === undefined ? nanoid() : requireNonEmptyString('workflowUUID', options.workflowUUID);
+}
+
+/** Throws WorkflowConflictError when an existing UUID belongs to a workflow of another name. */
+export function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): void {
+  const existing = store.workflows.get(workflowUUID);
+  if (existing !== undefined && existing.workflowName !== workflowName) {
+    throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName);
+  }
+}

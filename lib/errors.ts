@@ -137,6 +137,30 @@ export class DatabaseOpenError extends DurabliteError {
   }
 }
 
+/** Another live process owns (runs the workflows of) this database file. */
+export class DatabaseOwnedError extends DurabliteError {
+  readonly database: string;
+  /** The owner as it recorded itself; undefined fields when it could not be read. */
+  readonly ownerPid?: number;
+  readonly ownerHostname?: string;
+  readonly ownerSince?: number;
+  constructor(database: string, owner: { pid: number; hostname: string; startedAt: number } | undefined) {
+    const who = owner === undefined
+      ? 'another process'
+      : `process ${owner.pid} on ${owner.hostname} (since ${new Date(owner.startedAt).toISOString()})`;
+    super(
+      'DATABASE_OWNED',
+      `Database "${database}" is already run by ${who}. Only one Engine may run a file's workflows; use Client.open() to talk to it from this process, or stop the owner first.`,
+    );
+    this.database = database;
+    if (owner !== undefined) {
+      this.ownerPid = owner.pid;
+      this.ownerHostname = owner.hostname;
+      this.ownerSince = owner.startedAt;
+    }
+  }
+}
+
 /** The engine was closed; the awaited operation will not complete in this process. */
 export class EngineClosedError extends DurabliteError {
   constructor(what = 'This operation') {
@@ -192,6 +216,7 @@ export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string,
   ['PayloadTooLargeError', PayloadTooLargeError],
   ['SchemaVersionError', SchemaVersionError],
   ['DatabaseOpenError', DatabaseOpenError],
+  ['DatabaseOwnedError', DatabaseOwnedError],
   ['EngineClosedError', EngineClosedError],
   ['RegistrationError', RegistrationError],
   ['MaxRecoveryAttemptsExceededError', MaxRecoveryAttemptsExceededError],

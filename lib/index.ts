@@ -1,5 +1,8 @@
 // The public API of durablite, listed name by name.
 export { Engine } from './engine';
+export { Client } from './client';
+export type { ClientOptions } from './client';
+export type { ListWorkflowsOptions } from './handler';
 export type { EngineOptions, EngineWarning } from './options';
 export type { RecoveryReport } from './recovery';
 export type {
@@ -25,6 +28,7 @@ export {
   PayloadTooLargeError,
   SchemaVersionError,
   DatabaseOpenError,
+  DatabaseOwnedError,
   EngineClosedError,
   RegistrationError,
   MaxRecoveryAttemptsExceededError,
@@ -34,4 +38,4 @@ export type { ErrorContext } from './errors';
 export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
-export type { WorkflowStatus, WorkflowStatusName, MessageInfo } from './types';
+export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind } from './types';

@@ -1,9 +1,10 @@
 // durablite/testing: the real engine on the real SQLite store (in memory by default) under a virtual
 // clock, with controls to move time, run until idle, see what workflows wait on, and crash.
-import { Engine, engineInternals, type EngineEnvironment } from './engine';
+import { Engine, engineInternals, openOwnedStore, type EngineEnvironment } from './engine';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { VirtualClock, yieldToEventLoop } from './runtime/virtual-clock';
 import type { WaitDescription } from './runtime/waiters';
+import { isInMemory } from './store/database';
 import { Store } from './store/store';
 import { typeError } from './validate';
 
@@ -73,7 +74,8 @@ export class TestEngine {
     this.#options = options;
     this.clock = clock;
     this.#settleTimeoutMs = settleTimeoutMs;
-    this.#engine = new Engine(options, Store.open(options.database, options.synchronous));
+    const { store, lock } = openOwnedStore(options);
+    this.#engine = new Engine(options, store, lock);
   }
 
   /** The current engine. A new one after each {@link crash}: handles from the old one are dead. */
@@ -161,8 +163,14 @@ export class TestEngine {
   async crash(): Promise<Engine> {
     const env = this.#env;
     env.halt();
-    const store = this.#options.database === ':memory:' ? new Store(env.store.db) : this.#reopenFile(env.store);
-    this.#engine = new Engine(this.#options, store);
+    if (isInMemory(this.#options.database)) {
+      this.#engine = new Engine(this.#options, new Store(env.store.db), null);
+    } else {
+      // A killed process's connection is closed by the operating system; nothing else of it survives.
+      env.store.close();
+      const { store, lock } = openOwnedStore(this.#options);
+      this.#engine = new Engine(this.#options, store, lock);
+    }
     return this.#engine;
   }
 
@@ -171,12 +179,6 @@ export class TestEngine {
     this.#closed = true;
     this.#autoSkip = false;
     await this.#engine.close();
-  }
-
-  #reopenFile(store: Store): Store {
-    // A killed process's connection is closed by the operating system; nothing else of it survives.
-    store.close();
-    return Store.open(this.#options.database, this.#options.synchronous);
   }
 
   async #runAutoSkip(): Promise<void> {

@@ -81,3 +81,21 @@ export interface MessageInfo<T = unknown> {
   consumed: boolean;
   createdAt: number;
 }
+
+/** One recorded operation, as reported by `listOperations`. */
+export interface OperationInfo {
+  operationIndex: number;
+  kind: OperationKind;
+  name: string;
+  /** The recorded result (undefined while a wait is under way or when it failed). */
+  output: unknown;
+  /** The recorded error, or null. */
+  error: Error | null;
+  /** For waits: the absolute deadline in epoch ms. */
+  deadlineMs: number | null;
+  /** For waits: what it waits on (`{ topic }`, or `{ workflowUUID, key }`). */
+  waitingFor: Record<string, unknown> | null;
+  startedAt: number;
+  /** Null while the operation (a wait) is under way. */
+  completedAt: number | null;
+}

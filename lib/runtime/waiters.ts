@@ -15,9 +15,12 @@ export function eventKey(workflowUUID: string, key: string): string {
   return `event\u0000${workflowUUID}\u0000${key}`;
 }
 
+/** The prefix shared by every {@link workflowKey}. */
+export const WORKFLOW_KEY_PREFIX = 'workflow\u0000';
+
 /** The wake-up key for `workflowUUID` reaching a final status. */
 export function workflowKey(workflowUUID: string): string {
-  return `workflow\u0000${workflowUUID}`;
+  return `${WORKFLOW_KEY_PREFIX}${workflowUUID}`;
 }
 
 /** What a wait is for, as shown to tests and tools. */
@@ -61,6 +64,7 @@ export class Waiters {
   readonly #subscribers = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(description: WaitDescription) => void>();
   #started = 0;
+  #onBusyChange: ((busy: boolean) => void) | null = null;
 
   constructor(wheel: TimerWheel) {
     this.#wheel = wheel;
@@ -87,6 +91,16 @@ export class Waiters {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Calls `listener(true)` when the first wait starts and `listener(false)` when the last one ends. */
+  setBusyListener(listener: ((busy: boolean) => void) | null): void {
+    this.#onBusyChange = listener;
+  }
+
+  /** Wakes every wait subscribed to a key that starts with `prefix` (e.g. every result wait). */
+  notifyPrefix(prefix: string): void {
+    for (const key of [...this.#subscribers.keys()]) if (key.startsWith(prefix)) this.notify(key);
+  }
+
   /** Wakes every wait subscribed to `key`. Call right after the commit that may satisfy them. */
   notify(key: string): void {
     this.#emitter.emit(key);
@@ -101,6 +115,7 @@ export class Waiters {
       const finish = (): void => {
         settled = true;
         this.#live.delete(live);
+        if (this.#live.size === 0) this.#onBusyChange?.(false);
         timer?.cancel();
         for (const unsubscribe of unsubscribers) unsubscribe();
       };
@@ -136,6 +151,7 @@ export class Waiters {
       };
       this.#live.add(live);
       this.#started++;
+      if (this.#live.size === 1) this.#onBusyChange?.(true);
       for (const key of options.keys) unsubscribers.push(this.#subscribe(key, onNotify));
       const deadlineMs = options.description.deadlineMs;
       if (deadlineMs !== null) timer = this.#wheel.arm(deadlineMs, onDeadline);

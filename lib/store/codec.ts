@@ -24,6 +24,11 @@ const typedArrayConstructors: Record<string, new (buffer: ArrayBuffer) => ArrayB
   Float32Array, Float64Array, BigInt64Array, BigUint64Array,
 };
 
+function typedArrayKind(view: ArrayBufferView, key: string): string {
+  for (const [kind, Constructor] of Object.entries(typedArrayConstructors)) if (view instanceof Constructor) return kind;
+  throw new SerializationError(`Cannot serialize a ${view.constructor.name} (at ${describePath(key)}).`);
+}
+
 function encodeError(error: Error): Tagged {
   const props: Record<string, unknown> = {};
   for (const key of Object.keys(error)) props[key] = (error as unknown as Record<string, unknown>)[key];
@@ -61,9 +66,11 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
   if (raw instanceof RegExp) return tagged('RegExp', { source: raw.source, flags: raw.flags });
   if (Buffer.isBuffer(raw)) return tagged('Buffer', { base64: toBase64(raw) });
   if (raw instanceof Uint8Array) return tagged('Uint8Array', { base64: toBase64(raw) });
-  if (ArrayBuffer.isView(raw) && !(raw instanceof DataView)) {
-    return tagged('TypedArray', { kind: raw.constructor.name, base64: toBase64(raw) });
-  }
+  if (raw instanceof DataView) return tagged('DataView', { base64: toBase64(raw) });
+  // The kind is the built-in constructor, not raw.constructor.name: a subclass's name could not be
+  // decoded, and the stored value would be unreadable.
+  if (ArrayBuffer.isView(raw)) return tagged('TypedArray', { kind: typedArrayKind(raw, key), base64: toBase64(raw) });
+  if (raw instanceof ArrayBuffer) return tagged('ArrayBuffer', { base64: Buffer.from(raw).toString('base64') });
   if (raw instanceof WeakMap || raw instanceof WeakSet || raw instanceof Promise) {
     throw new SerializationError(`Cannot serialize a ${raw.constructor.name} (at ${describePath(key)}).`);
   }
@@ -77,7 +84,8 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
 /**
  * Serializes `value` to text. Round-trips JSON values plus `undefined`, `NaN`/`±Infinity`/`-0`,
  * `Date`, `BigInt`, `Map`, `Set`, `RegExp`, `Error` (name, message, stack, own fields), `Buffer`,
- * `Uint8Array` and other typed arrays. Class instances come back as plain objects.
+ * `Uint8Array` and other typed arrays, `ArrayBuffer` and `DataView`. Class instances come back as
+ * plain objects.
  *
  * @throws SerializationError for functions, symbols, cycles, WeakMap/WeakSet/Promise; nothing is written.
  */
@@ -129,6 +137,8 @@ function reviveTagged(node: Tagged): unknown {
     case 'Error': return decodeError(node);
     case 'Buffer': return fromBase64(node.base64 as string);
     case 'Uint8Array': return new Uint8Array(fromBase64(node.base64 as string));
+    case 'ArrayBuffer': return new Uint8Array(fromBase64(node.base64 as string)).buffer;
+    case 'DataView': return new DataView(new Uint8Array(fromBase64(node.base64 as string)).buffer);
     case 'TypedArray': {
       const bytes = fromBase64(node.base64 as string);
       const Constructor = typedArrayConstructors[node.kind as string];
@@ -145,9 +155,8 @@ function revive(node: unknown): unknown {
   if (typeof node !== 'object' || node === null) return node;
   if (Array.isArray(node)) return node.map(revive);
   if (Object.prototype.hasOwnProperty.call(node, TAG)) return reviveTagged(node as Tagged);
-  const result: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) result[key] = revive(value);
-  return result;
+  // fromEntries defines own properties: a "__proto__" key stays data instead of setting the prototype.
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, revive(value)]));
 }
 
 /** Parses text written by {@link encode} back into the value. `null` (no stored value) decodes to `undefined`. */

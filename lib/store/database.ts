@@ -11,7 +11,7 @@ export type SynchronousMode = 'FULL' | 'NORMAL';
 
 export type SqliteDatabase = Database.Database;
 
-function isInMemory(file: string): boolean {
+export function isInMemory(file: string): boolean {
   return file === ':memory:' || file === '';
 }
 

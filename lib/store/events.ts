@@ -27,7 +27,7 @@ export class EventTable {
       'SELECT value FROM events WHERE workflow_uuid = ? AND key = ?',
     );
     this.#selectForWorkflow = db.prepare<[string], EventRow>(
-      'SELECT * FROM events WHERE workflow_uuid = ? ORDER BY created_at, key',
+      'SELECT * FROM events WHERE workflow_uuid = ? ORDER BY event_id',
     );
   }
 

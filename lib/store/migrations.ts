@@ -32,13 +32,15 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (workflow_uuid, operation_index)
   ) STRICT, WITHOUT ROWID;
 
+  -- event_id orders events by insertion, so another process can ask "which events are new?".
   CREATE TABLE events (
+    event_id      INTEGER PRIMARY KEY,
     workflow_uuid TEXT NOT NULL,
     key           TEXT NOT NULL,
     value         TEXT NOT NULL,
     created_at    INTEGER NOT NULL,
-    PRIMARY KEY (workflow_uuid, key)
-  ) STRICT, WITHOUT ROWID;
+    UNIQUE (workflow_uuid, key)
+  ) STRICT;
 
   -- message_id gives strict insertion order (FIFO never depends on a clock). topic '' means none:
   -- topics given by users are never empty, and '' keeps the queue index a plain equality lookup.
@@ -55,6 +57,15 @@ export const migrations: readonly string[] = [
   CREATE INDEX messages_by_destination ON messages (destination_uuid, message_id);
   CREATE UNIQUE INDEX messages_idempotency ON messages (destination_uuid, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+
+  -- The process that owns (runs the workflows of) this file, for error messages and tools. The
+  -- ownership itself is an OS-level lock on the side file "<database>-owner.lock".
+  CREATE TABLE owner (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    pid        INTEGER NOT NULL,
+    hostname   TEXT NOT NULL,
+    started_at INTEGER NOT NULL
+  ) STRICT;
   `,
 ];
 

@@ -1,0 +1,62 @@
+import { Client, DatabaseOwnedError, Engine } from '../lib';
+import { spawnFixture, tempDatabasePath } from './helpers';
+
+describe('one owner per database file', () => {
+  test('a second Engine.open on a file owned by a live process fails at once, naming the owner', async () => {
+    const database = tempDatabasePath();
+    const owner = spawnFixture('owner', [database, 'stay']);
+    try {
+      const line = await owner.waitForLine(/^owner \d+/);
+      const ownerPid = Number(line.split(' ')[1]);
+      await owner.waitForLine('ready');
+      const started = performance.now();
+      const failure = await Engine.open({ database }).then(
+        (engine) => engine.close().then(() => null),
+        (error: unknown) => error,
+      );
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(failure).toBeInstanceOf(DatabaseOwnedError);
+      expect((failure as DatabaseOwnedError).code).toBe('DATABASE_OWNED');
+      expect((failure as DatabaseOwnedError).ownerPid).toBe(ownerPid);
+      expect((failure as Error).message).toContain(`process ${ownerPid}`);
+    } finally {
+      await owner.kill();
+    }
+  }, 30_000);
+
+  test('two engines in one process on one file: the second is refused', async () => {
+    const database = tempDatabasePath();
+    const first = await Engine.open({ database });
+    try {
+      await expect(Engine.open({ database })).rejects.toBeInstanceOf(DatabaseOwnedError);
+    } finally {
+      await first.close();
+    }
+    const second = await Engine.open({ database });
+    await second.close();
+  });
+
+  test('after the owner is killed with SIGKILL the next Engine.open takes over and recovers its workflows', async () => {
+    const database = tempDatabasePath();
+    const first = spawnFixture('owner', [database, 'start-approval', 'deploy-1']);
+    await first.waitForLine('started deploy-1');
+    await first.kill();
+
+    const second = spawnFixture('owner', [database]);
+    try {
+      expect(await second.waitForLine(/^owner /)).toContain('"deploy-1"');
+      const client = await Client.open({ database });
+      try {
+        expect(await client.getEvent('deploy-1', 'requested', 10)).toBe('deploy v1');
+        await client.send('deploy-1', { by: 'ada' }, 'approval');
+        expect(await client.getEvent('deploy-1', 'decision', 10)).toBe('approved by ada');
+        expect(await client.retrieveWorkflow('deploy-1').getResult()).toBe('approved by ada');
+      } finally {
+        await client.close();
+      }
+      expect(second.lines.filter((line) => line.startsWith('received'))).toEqual(['received {"by":"ada"}']);
+    } finally {
+      await second.kill();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,132 @@
+// Client: talks to a database that an Engine in another process owns. It never runs workflow code;
+// workflows it starts are picked up and run by the owner. Any number of clients may be open at once.
+import type { StartWorkflowOptions, WorkflowTarget } from './context';
+import { registrationOf, type WorkflowRef } from './decorators';
+import { checkSameWorkflow, startOptionsUUID } from './engine';
+import { WorkflowHandle } from './handle';
+import { HandlerBase } from './handler';
+import { assertOpen, type OperationEnvironment } from './ops/environment';
+import { ExternalChangeSync } from './ops/external';
+import { encodePayload } from './ops/payload';
+import { resolveOptions, type ResolvedOptions } from './options';
+import { SystemClock, type Clock } from './runtime/clock';
+import { TimerWheel } from './runtime/timer-wheel';
+import { Waiters } from './runtime/waiters';
+import { EngineClosedError } from './errors';
+import { isInMemory, type SynchronousMode } from './store/database';
+import { Store } from './store/store';
+import { requireNonEmptyString, typeError } from './validate';
+
+/** Options of {@link Client.open}. */
+export interface ClientOptions {
+  /** Path of the database file an Engine owns (or will own). Not `':memory:'`. */
+  database: string;
+  /** Durability of the client's own commits (sends, starts). @default 'FULL' */
+  synchronous?: SynchronousMode;
+  /** The source of time for getEvent deadlines and timestamps. @default a SystemClock */
+  clock?: Clock;
+  /** Largest serialized payload in bytes. @default 16 MiB */
+  maxPayloadBytes?: number;
+}
+
+class ClientEnvironment implements OperationEnvironment {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly wheel: TimerWheel;
+  readonly waiters: Waiters;
+  readonly options: ResolvedOptions;
+  readonly external: ExternalChangeSync;
+  stepsInFlight = 0;
+  isOpen = true;
+
+  constructor(options: ResolvedOptions, store: Store) {
+    this.options = options;
+    this.store = store;
+    this.clock = options.clock;
+    this.wheel = new TimerWheel(options.clock);
+    this.waiters = new Waiters(this.wheel);
+    this.external = new ExternalChangeSync(this, null);
+  }
+
+  launch(): void {
+    throw new Error('A client never runs workflows.');
+  }
+
+  close(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    this.external.close();
+    this.wheel.clear();
+    this.waiters.failAll(new EngineClosedError());
+    this.store.close();
+  }
+}
+
+/**
+ * A connection to a database owned by an Engine in another process (a CLI command, a second
+ * window, a cron job). It sends messages, reads and awaits events and results, lists what is stored,
+ * and starts workflows by name for the owner to run. Waits wake within milliseconds of the owner's
+ * commit, without polling each waiter.
+ *
+ * @example
+ * const client = await Client.open({ database: 'deploy.db' });
+ * await client.send('deploy-42', { approvedBy: 'ada' }, 'approval');
+ * console.log(await client.retrieveWorkflow('deploy-42').getResult());
+ * await client.close();
+ */
+export class Client extends HandlerBase {
+  readonly #env: ClientEnvironment;
+
+  /**
+   * Opens a client on `database` (created and migrated if missing).
+   * @throws TypeError for bad options (including `':memory:'`); DatabaseOpenError; SchemaVersionError.
+   */
+  static async open(options: ClientOptions): Promise<Client> {
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+    if (typeof options.database === 'string' && isInMemory(options.database)) {
+      throw typeError('database', 'a file path (an in-memory database cannot be shared between processes)', options.database);
+    }
+    const resolved = resolveOptions({
+      database: options.database,
+      synchronous: options.synchronous ?? 'FULL',
+      clock: options.clock ?? new SystemClock(),
+      ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+      recover: false,
+    });
+    return new Client(new ClientEnvironment(resolved, Store.open(resolved.database, resolved.synchronous)));
+  }
+
+  private constructor(env: ClientEnvironment) {
+    super(env);
+    this.#env = env;
+  }
+
+  /**
+   * Records a new workflow for the owner to run, by registered name (or a registered ref or decorated
+   * method), and resolves to its handle. Starting a UUID that exists returns the existing workflow.
+   * The owner runs it within milliseconds while it is busy, and within half a second when idle.
+   *
+   * @example
+   * const handle = await client.startWorkflow('Deploy.run', { workflowUUID: 'deploy-42' }, 'v1.2.3');
+   * @throws TypeError for a bad name or options; WorkflowConflictError when the UUID belongs to
+   *   another workflow; SerializationError/PayloadTooLargeError for inputs.
+   */
+  async startWorkflow<R = unknown>(workflow: string | WorkflowTarget<any[], R>, options?: StartWorkflowOptions, ...args: unknown[]): Promise<WorkflowHandle<R>> {
+    const env = this.#env;
+    assertOpen(env, 'startWorkflow');
+    const workflowName = typeof workflow === 'string'
+      ? requireNonEmptyString('workflow', workflow)
+      : (registrationOf(workflow) as WorkflowRef | undefined)?.name ?? requireNonEmptyString('workflow', undefined);
+    const workflowUUID = startOptionsUUID(options);
+    const inputs = encodePayload(env, args, `inputs of workflow ${workflowName}`);
+    if (!env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now())) {
+      checkSameWorkflow(env.store, workflowUUID, workflowName);
+    }
+    return new WorkflowHandle<R>(env, workflowUUID);
+  }
+
+  /** Closes the client; its waiting calls reject with EngineClosedError. Idempotent. */
+  async close(): Promise<void> {
+    this.#env.close();
+  }
+}

@@ -1,0 +1,132 @@
+// What every handle on a database offers code outside workflows, whether it runs the workflows
+// (Engine) or not (Client): send, getEvent, handles, and read-only listings.
+import { WorkflowHandle, toStatus } from './handle';
+import { assertOpen, type OperationEnvironment } from './ops/environment';
+import { getEventFromHandler } from './ops/events';
+import { sendFromHandler } from './ops/messages';
+import { encodePayload } from './ops/payload';
+import { decode } from './store/codec';
+import type { WorkflowFilter } from './store/workflows';
+import type { MessageInfo, OperationInfo, WorkflowStatus, WorkflowStatusName } from './types';
+import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
+
+/** Filters of `listWorkflows`. */
+export interface ListWorkflowsOptions {
+  status?: WorkflowStatusName;
+  workflowName?: string;
+  /** At most this many, oldest first. */
+  limit?: number;
+}
+
+const statuses = new Set<string>(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED']);
+
+export abstract class HandlerBase {
+  readonly #env: OperationEnvironment;
+
+  protected constructor(env: OperationEnvironment) {
+    this.#env = env;
+  }
+
+  /** Whether this handle is open. */
+  get isOpen(): boolean {
+    return this.#env.isOpen;
+  }
+
+  /** A handle to the workflow with this UUID (which may not exist: see `getStatus`/`getResult`). */
+  retrieveWorkflow<R = unknown>(workflowUUID: string): WorkflowHandle<R> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    return new WorkflowHandle<R>(this.#env, workflowUUID);
+  }
+
+  /**
+   * Sends a message to a workflow, queued per topic. Resolves once it is committed. With an
+   * `idempotencyKey`, at most one message per (key, destination) is ever stored: a repeat resolves
+   * and stores nothing, even if its payload differs.
+   *
+   * @example
+   * await engine.send(orderUUID, { paid: true }, 'checkout_complete', `delivery-${deliveryId}`);
+   * @throws WorkflowNotFoundError when no workflow has `destinationUUID` (nothing is stored).
+   * @throws TypeError for a bad uuid, topic or key; SerializationError/PayloadTooLargeError for the message.
+   */
+  async send<T>(destinationUUID: string, message: T, topic?: string | null, idempotencyKey?: string | null): Promise<void> {
+    requireNonEmptyString('destinationUUID', destinationUUID);
+    const checkedTopic = optionalTopic(topic);
+    const key = optionalIdempotencyKey(idempotencyKey);
+    assertOpen(this.#env, 'send');
+    const text = encodePayload(this.#env, message, 'message');
+    sendFromHandler(this.#env, destinationUUID, text, checkedTopic, key);
+  }
+
+  /**
+   * Waits for the event `key` of workflow `workflowUUID` (which may not exist yet) and resolves to its
+   * value, or `null` after `timeoutSeconds` (default 60; 0 checks once).
+   *
+   * @example
+   * const url = await engine.getEvent<string>(handle.getWorkflowUUID(), 'checkout_url', 10);
+   * @throws TypeError/RangeError for bad arguments; EngineClosedError when closed while waiting.
+   */
+  async getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    requireNonEmptyString('key', key);
+    return getEventFromHandler<T>(this.#env, workflowUUID, key, durationMs('timeoutSeconds', timeoutSeconds));
+  }
+
+  /** Every event the workflow set, as `{ key: value }` (empty for an unknown UUID). Read-only. */
+  async listEvents(workflowUUID: string): Promise<Record<string, unknown>> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    assertOpen(this.#env, 'listEvents');
+    const events: Record<string, unknown> = {};
+    for (const event of this.#env.store.events.listForWorkflow(workflowUUID)) events[event.key] = decode(event.value);
+    return events;
+  }
+
+  /**
+   * The workflow's messages in queue order, consumed ones included. `topic` omitted: every topic;
+   * `null`: messages sent without a topic; a string: that topic. Read-only.
+   */
+  async listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    const checkedTopic = topic === undefined ? undefined : optionalTopic(topic);
+    assertOpen(this.#env, 'listMessages');
+    return this.#env.store.messages.list(workflowUUID, checkedTopic).map((record) => ({
+      topic: record.topic,
+      message: decode(record.message),
+      consumed: record.consumed,
+      createdAt: record.createdAt,
+    }));
+  }
+
+  /** Workflows, oldest first, optionally filtered by status and name. Read-only. */
+  async listWorkflows(options: ListWorkflowsOptions = {}): Promise<WorkflowStatus[]> {
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+    if (options.status !== undefined && !statuses.has(options.status)) {
+      throw typeError('status', [...statuses].map((status) => `'${status}'`).join(', ').replace(/, ([^,]*)$/, ' or $1'), options.status);
+    }
+    const filter: WorkflowFilter = {};
+    if (options.status !== undefined) filter.status = options.status;
+    if (options.workflowName !== undefined) filter.workflowName = requireNonEmptyString('workflowName', options.workflowName);
+    if (options.limit !== undefined) filter.limit = positiveInteger('limit', options.limit);
+    assertOpen(this.#env, 'listWorkflows');
+    return this.#env.store.workflows.list(filter).map(toStatus);
+  }
+
+  /**
+   * The workflow's recorded operations in order, including a wait under way (`completedAt` null,
+   * with its deadline and what it waits on). Empty for an unknown UUID. Read-only.
+   */
+  async listOperations(workflowUUID: string): Promise<OperationInfo[]> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    assertOpen(this.#env, 'listOperations');
+    return this.#env.store.operations.listForWorkflow(workflowUUID).map((record) => ({
+      operationIndex: record.operationIndex,
+      kind: record.kind,
+      name: record.name,
+      output: record.error === null ? decode(record.output) : undefined,
+      error: record.error === null ? null : decode<Error>(record.error),
+      deadlineMs: record.deadlineMs,
+      waitingFor: record.waitDetail === null ? null : (JSON.parse(record.waitDetail) as Record<string, unknown>),
+      startedAt: record.startedAt,
+      completedAt: record.completedAt,
+    }));
+  }
+}

@@ -1,0 +1,59 @@
+// Commits made by other processes (clients, the CLI, or the owner when we are a client) reach this
+// process here: the file watcher suggests a change, the change feed says what is new, and exactly
+// the waits on those queues, keys and workflows are woken. The owner also picks up workflows that
+// clients started.
+import { FileWatcher } from '../runtime/file-watcher';
+import { eventKey, messageKey, WORKFLOW_KEY_PREFIX } from '../runtime/waiters';
+import { ChangeFeed } from '../store/changes';
+import type { OperationEnvironment } from './environment';
+
+/** Safety re-check periods (the kernel's file notifications normally arrive first). */
+export const BUSY_RECHECK_MS = 50;
+export const OWNER_IDLE_RECHECK_MS = 500;
+
+export interface NewWorkflow {
+  workflowUUID: string;
+  workflowName: string;
+  inputs: string;
+}
+
+export class ExternalChangeSync {
+  readonly #env: OperationEnvironment;
+  readonly #feed: ChangeFeed;
+  readonly #watcher: FileWatcher;
+  readonly #onNewWorkflow: ((workflow: NewWorkflow) => void) | null;
+
+  /**
+   * @param onNewWorkflow the owner's hook for workflows other processes started; null for a client,
+   *   which then watches only while something waits.
+   */
+  constructor(env: OperationEnvironment, onNewWorkflow: ((workflow: NewWorkflow) => void) | null) {
+    this.#env = env;
+    this.#onNewWorkflow = onNewWorkflow;
+    this.#feed = new ChangeFeed(env.store.db);
+    this.#watcher = new FileWatcher(
+      env.options.database,
+      { busyIntervalMs: BUSY_RECHECK_MS, idleIntervalMs: onNewWorkflow === null ? 0 : OWNER_IDLE_RECHECK_MS },
+      () => this.check(),
+    );
+    env.waiters.setBusyListener((busy) => this.#watcher.setBusy(busy));
+  }
+
+  /** Looks for other processes' commits and wakes whoever they may satisfy. */
+  check(): void {
+    if (!this.#env.isOpen) return;
+    const changes = this.#feed.poll();
+    if (changes === null) return;
+    const { waiters } = this.#env;
+    for (const message of changes.messages) waiters.notify(messageKey(message.destinationUUID, message.topic));
+    for (const event of changes.events) waiters.notify(eventKey(event.workflowUUID, event.key));
+    // Workflow outcomes carry no sequence number; result waits are few, so each re-checks its row.
+    waiters.notifyPrefix(WORKFLOW_KEY_PREFIX);
+    if (this.#onNewWorkflow !== null) for (const workflow of changes.newWorkflows) this.#onNewWorkflow(workflow);
+  }
+
+  close(): void {
+    this.#watcher.close();
+    this.#env.waiters.setBusyListener(null);
+  }
+}

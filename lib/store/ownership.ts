@@ -1,0 +1,51 @@
+// Ownership of a database file: one Engine per file runs its workflows. The owner holds an exclusive
+// SQLite lock on the side file "<database>-owner.lock" for as long as it lives; the operating system
+// drops the lock when the process dies, SIGKILL included, so the next Engine.open can take over.
+import os from 'node:os';
+import Database from 'better-sqlite3';
+import { DatabaseOwnedError } from '../errors';
+import type { SqliteDatabase } from './database';
+
+export interface OwnerRecord {
+  pid: number;
+  hostname: string;
+  startedAt: number;
+}
+
+/** The held lock; release() is idempotent. */
+export interface OwnershipLock {
+  release(): void;
+}
+
+export function lockFileOf(database: string): string {
+  return `${database}-owner.lock`;
+}
+
+export function readOwner(db: SqliteDatabase): OwnerRecord | undefined {
+  const row = db.prepare<[], { pid: number; hostname: string; started_at: number }>(
+    'SELECT pid, hostname, started_at FROM owner WHERE id = 1',
+  ).get();
+  return row === undefined ? undefined : { pid: row.pid, hostname: row.hostname, startedAt: row.started_at };
+}
+
+/**
+ * Takes ownership of `database` (whose connection is `db`) or throws DatabaseOwnedError naming the
+ * live owner. Records this process as the owner.
+ */
+export function acquireOwnership(database: string, db: SqliteDatabase, nowMs: number): OwnershipLock {
+  const lock = new Database(lockFileOf(database));
+  try {
+    lock.pragma('busy_timeout = 0');
+    lock.exec('BEGIN EXCLUSIVE');
+  } catch (error) {
+    lock.close();
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DatabaseOwnedError(database, readOwner(db));
+    throw error;
+  }
+  db.prepare('INSERT OR REPLACE INTO owner (id, pid, hostname, started_at) VALUES (1, ?, ?, ?)').run(process.pid, os.hostname(), nowMs);
+  return {
+    release: () => {
+      if (lock.open) lock.close();
+    },
+  };
+}
