@@ -59,4 +59,28 @@ describe('one owner per database file', () => {
       await second.kill();
     }
   }, 30_000);
+
+  test('a client starts a workflow by name and the owner in another process runs it', async () => {
+    const database = tempDatabasePath();
+    const owner = spawnFixture('owner', [database, 'stay']);
+    try {
+      await owner.waitForLine('ready');
+      const client = await Client.open({ database });
+      try {
+        const handle = await client.startWorkflow<string>('Approvals.echo', { workflowUUID: 'echo-1' }, 'hi');
+        expect(await handle.getResult()).toBe('HI');
+        const again = await client.startWorkflow<string>('Approvals.echo', { workflowUUID: 'echo-1' }, 'ignored');
+        expect(await again.getResult()).toBe('HI');
+      } finally {
+        await client.close();
+      }
+      expect(owner.lines.filter((line) => line.startsWith('echo ran'))).toEqual(['echo ran hi']);
+    } finally {
+      await owner.kill();
+    }
+  }, 30_000);
+
+  test('a client refuses an in-memory database, which no other process could share', async () => {
+    await expect(Client.open({ database: ':memory:' })).rejects.toThrow(TypeError);
+  });
 });

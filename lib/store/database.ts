@@ -27,9 +27,15 @@ function applyPragmas(db: SqliteDatabase, synchronous: SynchronousMode): void {
   db.pragma('busy_timeout = 5000');
 }
 
-function migrate(db: SqliteDatabase, file: string): void {
+/** Returns the file's schema version, refusing a newer one. Reads only: runs before any pragma. */
+function checkSchemaVersion(db: SqliteDatabase, file: string): number {
   const found = db.pragma('user_version', { simple: true }) as number;
   if (found > SCHEMA_VERSION) throw new SchemaVersionError(file, found, SCHEMA_VERSION);
+  return found;
+}
+
+function migrate(db: SqliteDatabase, file: string): void {
+  const found = checkSchemaVersion(db, file);
   for (let version = found; version < SCHEMA_VERSION; version++) {
     db.transaction(() => {
       db.exec(migrations[version]!);
@@ -58,6 +64,8 @@ export function openDatabase(file: string, synchronous: SynchronousMode): Sqlite
     throw new DatabaseOpenError(file, (error as Error).message, error);
   }
   try {
+    // A newer file is refused before the pragmas: switching it to WAL would already rewrite its header.
+    checkSchemaVersion(db, file);
     applyPragmas(db, synchronous);
     migrate(db, file);
   } catch (error) {
