@@ -4,6 +4,12 @@ const transpileWith = (tsconfig) => ({
   '^.+\\.ts$': ['ts-jest', { tsconfig }],
 });
 
+// Examples in docs/ import the package by name, exactly as users write it; map it to the sources.
+const moduleNameMapper = {
+  '^durablite$': '<rootDir>/lib/index.ts',
+  '^durablite/testing$': '<rootDir>/lib/testing.ts',
+};
+
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
@@ -13,12 +19,14 @@ module.exports = {
       testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
       testPathIgnorePatterns: ['\\.tc39\\.test\\.ts$'],
       transform: transpileWith('tsconfig.json'),
+      moduleNameMapper,
     },
     {
       displayName: 'standard-decorators',
       testEnvironment: 'node',
       testMatch: ['<rootDir>/__tests__/**/*.tc39.test.ts'],
       transform: transpileWith('tsconfig.tc39.json'),
+      moduleNameMapper,
     },
   ],
 };

@@ -5,7 +5,7 @@ import { registrationOf, type WorkflowRef } from './decorators';
 import { checkSameWorkflow, startOptionsUUID } from './engine';
 import { WorkflowHandle } from './handle';
 import { HandlerBase } from './handler';
-import { assertOpen, type OperationEnvironment } from './ops/environment';
+import { assertOpen, committed, type OperationEnvironment } from './ops/environment';
 import { ExternalChangeSync } from './ops/external';
 import { encodePayload } from './ops/payload';
 import { resolveOptions, type ResolvedOptions } from './options';
@@ -122,6 +122,7 @@ export class Client extends HandlerBase {
     if (!env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now())) {
       checkSameWorkflow(env.store, workflowUUID, workflowName);
     }
+    await committed(env);
     return new WorkflowHandle<R>(env, workflowUUID);
   }
 

@@ -141,7 +141,7 @@ export class WorkflowContextImpl implements WorkflowContext {
   }
 
   async startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>> {
-    const childUUID = startChild(this.#env, this.#execution, requireWorkflow(workflow), args);
+    const childUUID = await startChild(this.#env, this.#execution, requireWorkflow(workflow), args);
     return new WorkflowHandle<R>(this.#env, childUUID);
   }
 

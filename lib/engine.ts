@@ -14,7 +14,7 @@ import { registrationNamed, registrationOf, type WorkflowRef } from './decorator
 import { EngineClosedError, WorkflowConflictError } from './errors';
 import { WorkflowHandle } from './handle';
 import { HandlerBase } from './handler';
-import { assertOpen, type OperationEnvironment } from './ops/environment';
+import { assertOpen, committed, type OperationEnvironment } from './ops/environment';
 import { WorkflowExecution } from './ops/execution';
 import { ExternalChangeSync } from './ops/external';
 import { encodeError, encodePayload } from './ops/payload';
@@ -77,17 +77,21 @@ export class EngineEnvironment implements OperationEnvironment {
    */
   halt(): void {
     this.isOpen = false;
+    this.store.halt();
     this.wheel.clear();
     this.#external?.close();
     this.#lock?.release();
   }
 
-  /** Graceful close: waiting callers are rejected with EngineClosedError. */
+  /** Graceful close: pending writes commit, waiting callers are rejected with EngineClosedError. */
   close(): void {
     if (!this.isOpen) return;
-    this.halt();
+    this.isOpen = false;
+    this.wheel.clear();
+    this.#external?.close();
     this.waiters.failAll(new EngineClosedError());
     this.store.close();
+    this.#lock?.release();
   }
 
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void {
@@ -126,6 +130,7 @@ export class EngineEnvironment implements OperationEnvironment {
       }
       const errorText = failed ? encodeError(thrown) : null;
       this.store.finishWorkflow(workflowUUID, failed ? 'ERROR' : 'SUCCESS', outputText, errorText, this.clock.now());
+      await committed(this);
       this.finished++;
       this.waiters.notify(workflowKey(workflowUUID));
     })()
@@ -240,6 +245,7 @@ export class Engine extends HandlerBase implements HandlerContext {
     } else {
       checkSameWorkflow(env.store, workflowUUID, registration.name);
     }
+    await committed(env);
     return new WorkflowHandle<R>(env, workflowUUID);
   }
 

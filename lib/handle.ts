@@ -1,6 +1,6 @@
 // WorkflowHandle: a reference to a workflow by UUID, to read its status and await its outcome.
 import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from './errors';
-import { assertOpen, type OperationEnvironment } from './ops/environment';
+import { beforeRead, type OperationEnvironment } from './ops/environment';
 import { outcomeOf } from './ops/payload';
 import { decode } from './store/codec';
 import { workflowKey } from './runtime/waiters';
@@ -34,7 +34,7 @@ export class WorkflowHandle<R = unknown> {
    * @throws EngineClosedError after the engine closed.
    */
   async getStatus(): Promise<WorkflowStatus | null> {
-    assertOpen(this.#env, 'getStatus');
+    await beforeRead(this.#env, 'getStatus');
     const record = this.#env.store.workflows.get(this.#workflowUUID);
     return record === undefined ? null : toStatus(record);
   }
@@ -47,7 +47,7 @@ export class WorkflowHandle<R = unknown> {
    * @throws EngineClosedError when the engine closes first.
    */
   async getResult(): Promise<R> {
-    assertOpen(this.#env, 'getResult');
+    await beforeRead(this.#env, 'getResult');
     const check = (): { done: true; value: R } | { done: false } => {
       const record = this.#env.store.workflows.get(this.#workflowUUID);
       if (record === undefined) throw new WorkflowNotFoundError(this.#workflowUUID);

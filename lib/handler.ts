@@ -1,7 +1,7 @@
 // What every handle on a database offers code outside workflows, whether it runs the workflows
 // (Engine) or not (Client): send, getEvent, handles, and read-only listings.
 import { WorkflowHandle, toStatus } from './handle';
-import { assertOpen, type OperationEnvironment } from './ops/environment';
+import { assertOpen, beforeRead, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
 import { sendFromHandler } from './ops/messages';
 import { encodePayload } from './ops/payload';
@@ -54,7 +54,7 @@ export abstract class HandlerBase {
     const key = optionalIdempotencyKey(idempotencyKey);
     assertOpen(this.#env, 'send');
     const text = encodePayload(this.#env, message, 'message');
-    sendFromHandler(this.#env, destinationUUID, text, checkedTopic, key);
+    return sendFromHandler(this.#env, destinationUUID, text, checkedTopic, key);
   }
 
   /**
@@ -74,7 +74,7 @@ export abstract class HandlerBase {
   /** Every event the workflow set, as `{ key: value }` (empty for an unknown UUID). Read-only. */
   async listEvents(workflowUUID: string): Promise<Record<string, unknown>> {
     requireNonEmptyString('workflowUUID', workflowUUID);
-    assertOpen(this.#env, 'listEvents');
+    await beforeRead(this.#env, 'listEvents');
     const events: Record<string, unknown> = {};
     for (const event of this.#env.store.events.listForWorkflow(workflowUUID)) events[event.key] = decode(event.value);
     return events;
@@ -87,7 +87,7 @@ export abstract class HandlerBase {
   async listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]> {
     requireNonEmptyString('workflowUUID', workflowUUID);
     const checkedTopic = topic === undefined ? undefined : optionalTopic(topic);
-    assertOpen(this.#env, 'listMessages');
+    await beforeRead(this.#env, 'listMessages');
     return this.#env.store.messages.list(workflowUUID, checkedTopic).map((record) => ({
       topic: record.topic,
       message: decode(record.message),
@@ -106,7 +106,7 @@ export abstract class HandlerBase {
     if (options.status !== undefined) filter.status = options.status;
     if (options.workflowName !== undefined) filter.workflowName = requireNonEmptyString('workflowName', options.workflowName);
     if (options.limit !== undefined) filter.limit = positiveInteger('limit', options.limit);
-    assertOpen(this.#env, 'listWorkflows');
+    await beforeRead(this.#env, 'listWorkflows');
     return this.#env.store.workflows.list(filter).map(toStatus);
   }
 
@@ -116,7 +116,7 @@ export abstract class HandlerBase {
    */
   async listOperations(workflowUUID: string): Promise<OperationInfo[]> {
     requireNonEmptyString('workflowUUID', workflowUUID);
-    assertOpen(this.#env, 'listOperations');
+    await beforeRead(this.#env, 'listOperations');
     return this.#env.store.operations.listForWorkflow(workflowUUID).map((record) => ({
       operationIndex: record.operationIndex,
       kind: record.kind,

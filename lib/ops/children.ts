@@ -1,13 +1,13 @@
 // Child workflows: starting one is a recorded operation whose result is the child's UUID, derived
 // from the parent's UUID and the operation index, so a replayed parent finds the same child.
 import type { WorkflowRef } from '../decorators';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodePayload, outcomeOf } from './payload';
 import { decode } from '../store/codec';
 
-/** Starts (or, on replay, finds) a child workflow and returns its UUID. */
-export function startChild(env: OperationEnvironment, execution: WorkflowExecution, workflow: WorkflowRef, args: unknown[]): string {
+/** Starts (or, on replay, finds) a child workflow and resolves to its UUID once recorded. */
+export async function startChild(env: OperationEnvironment, execution: WorkflowExecution, workflow: WorkflowRef, args: unknown[]): Promise<string> {
   assertOpen(env, 'startChildWorkflow');
   const inputs = encodePayload(env, args, `inputs of workflow ${workflow.name}`);
   const { position, recorded } = execution.begin('child', workflow.name);
@@ -17,5 +17,6 @@ export function startChild(env: OperationEnvironment, execution: WorkflowExecuti
   execution.progressed();
   // The child sees its inputs as recorded, exactly as a recovered run would.
   if (created) env.launch(childUUID, workflow, decode<unknown[]>(inputs));
+  await committed(env);
   return childUUID;
 }

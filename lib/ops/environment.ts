@@ -20,6 +20,24 @@ export interface OperationEnvironment {
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void;
 }
 
+/**
+ * Resolves once everything written so far is committed; rejects when that commit failed. Every
+ * operation awaits it before it reports a write, or a value it read, as done.
+ */
+export function committed(env: OperationEnvironment): Promise<void> | void {
+  return env.store.durable();
+}
+
+/**
+ * Before a read whose value is reported: lets this turn's writes commit (only committed values are
+ * ever returned), then checks the engine is still open.
+ */
+export async function beforeRead(env: OperationEnvironment, what: string): Promise<void> {
+  assertOpen(env, what);
+  await committed(env);
+  assertOpen(env, what);
+}
+
 /** Throws EngineClosedError when the engine can no longer write. */
 export function assertOpen(env: OperationEnvironment, what: string): void {
   if (!env.isOpen) throw new EngineClosedError(what);

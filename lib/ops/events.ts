@@ -3,7 +3,7 @@
 import { DuplicateEventKeyError } from '../errors';
 import { decode } from '../store/codec';
 import { eventKey } from '../runtime/waiters';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, beforeRead, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload, outcomeOf } from './payload';
 import { runRecordedWait } from './wait';
@@ -18,6 +18,7 @@ export async function setEvent(env: OperationEnvironment, execution: WorkflowExe
     position, key, text, () => encodeError(new DuplicateEventKeyError(workflowUUID, key)), env.clock.now(),
   );
   execution.progressed();
+  await committed(env);
   if (!inserted) throw new DuplicateEventKeyError(workflowUUID, key);
   env.waiters.notify(eventKey(workflowUUID, key));
 }
@@ -36,7 +37,7 @@ export function getEventInWorkflow<T>(env: OperationEnvironment, execution: Work
 
 /** getEvent outside workflows: nothing is recorded. Waits even for a workflow that does not exist yet. */
 export async function getEventFromHandler<T>(env: OperationEnvironment, targetUUID: string, key: string, timeoutMs: number): Promise<T | null> {
-  assertOpen(env, 'getEvent');
+  await beforeRead(env, 'getEvent');
   const read = (): string | undefined => env.store.events.getValue(targetUUID, key);
   const found = read();
   if (found !== undefined) return decode<T>(found);

@@ -51,6 +51,6 @@ export class WorkflowExecution {
   progressed(): void {
     if (!this.#awaitingProgress) return;
     this.#awaitingProgress = false;
-    this.#env.store.workflows.setRecoveryAttempts(this.workflowUUID, 0, this.#env.clock.now());
+    this.#env.store.resetRecoveryAttempts(this.workflowUUID, this.#env.clock.now());
   }
 }

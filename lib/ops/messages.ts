@@ -3,16 +3,20 @@
 // nor repeat it. Waiting receivers are woken right after the commit that queued their message.
 import { WorkflowNotFoundError } from '../errors';
 import { messageKey } from '../runtime/waiters';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload, outcomeOf } from './payload';
 import { runRecordedWait } from './wait';
 
-/** Handler-side send (outside workflows). With an idempotency key, repeats store nothing. */
-export function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): void {
+/**
+ * Handler-side send (outside workflows). With an idempotency key, repeats store nothing. The write
+ * happens at call time, so un-awaited sends are stored in call order.
+ */
+export async function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): Promise<void> {
   assertOpen(env, 'send');
   const result = env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now());
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
+  await committed(env);
   if (result === 'sent') env.waiters.notify(messageKey(destinationUUID, topic));
 }
 
@@ -26,6 +30,7 @@ export async function sendFromWorkflow(env: OperationEnvironment, execution: Wor
     position, destinationUUID, topic, text, () => encodeError(new WorkflowNotFoundError(destinationUUID)), env.clock.now(),
   );
   execution.progressed();
+  await committed(env);
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
   env.waiters.notify(messageKey(destinationUUID, topic));
 }

@@ -1,6 +1,6 @@
 // Durable sleep: the wake-up time is recorded when the sleep starts, so after a crash only the time
 // that remained is slept.
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 
 export async function sleep(env: OperationEnvironment, execution: WorkflowExecution, durationMs: number): Promise<void> {
@@ -15,10 +15,12 @@ export async function sleep(env: OperationEnvironment, execution: WorkflowExecut
     env.store.startWait({ ...position, deadlineMs, waitDetail: '{}' }, env.clock.now());
   }
   execution.progressed();
+  await committed(env);
   await env.waiters.wait<void>({
     description: { workflowUUID: execution.workflowUUID, kind: 'sleep', deadlineMs },
     keys: [],
     attempt: () => ({ done: false }),
     onTimeout: () => env.store.recordOutcome(position, 'resumed', null, null, env.clock.now()),
   });
+  await committed(env);
 }

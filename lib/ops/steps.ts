@@ -4,7 +4,7 @@
 import type { StepContext } from '../context';
 import type { StepRef } from '../decorators';
 import { SerializationError } from '../errors';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload, outcomeOf } from './payload';
 
@@ -42,6 +42,7 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   if (thrown !== undefined) error = encodeError(thrown);
   env.store.recordOutcome(position, 'first', output, error, env.clock.now());
   execution.progressed();
+  await committed(env);
   if (thrown !== undefined) throw thrown;
   return result as R;
 }

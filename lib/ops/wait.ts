@@ -4,7 +4,7 @@
 import type { AttemptPhase, AttemptResult, OperationPosition, WaitPlan } from '../store/store';
 import type { WaitDescription } from '../runtime/waiters';
 import type { OperationKind } from '../types';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { outcomeOf } from './payload';
 import { decode } from '../store/codec';
@@ -43,6 +43,7 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
 
   const first = attempt();
   execution.progressed();
+  await committed(env);
   if (first.found) return decode<T | null>(first.value);
   const text = await env.waiters.wait<string>({
     description: { ...wait.description, workflowUUID: execution.workflowUUID, kind: wait.kind, deadlineMs },
@@ -56,5 +57,6 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
       return result.found ? result.value : 'null';
     },
   });
+  await committed(env);
   return decode<T | null>(text);
 }

@@ -38,6 +38,9 @@ function migrate(db: SqliteDatabase, file: string): void {
   const found = checkSchemaVersion(db, file);
   for (let version = found; version < SCHEMA_VERSION; version++) {
     db.transaction(() => {
+      // Another process opening the file at the same moment may have migrated it since the read
+      // above: re-read under the write lock.
+      if (checkSchemaVersion(db, file) > version) return;
       db.exec(migrations[version]!);
       db.pragma(`user_version = ${version + 1}`);
     }).immediate();

@@ -1,7 +1,10 @@
-// The store: every transaction durablite commits, built once and run synchronously (never an await
-// inside). Each one both acts and records, so a crash leaves either all of an operation or none of it.
+// The store: every write durablite makes, each built once and run synchronously (never an await
+// inside). Each operation both acts and records in one atomic unit, so a crash leaves either all of it
+// or none of it. Writes made in the same turn share one commit (see group-commit.ts); callers await
+// `durable()` before reporting success.
 import { openDatabase, type SqliteDatabase, type SynchronousMode } from './database';
 import { EventTable } from './events';
+import { GroupCommitter } from './group-commit';
 import { MessageTable } from './messages';
 import { OperationTable, type WaitStart } from './operations';
 import { WorkflowTable } from './workflows';
@@ -38,6 +41,7 @@ export class Store {
   readonly operations: OperationTable;
   readonly events: EventTable;
   readonly messages: MessageTable;
+  readonly #committer: GroupCommitter;
 
   readonly #startChildWorkflow;
   readonly #recordOutcome;
@@ -54,6 +58,7 @@ export class Store {
 
   constructor(db: SqliteDatabase) {
     this.db = db;
+    this.#committer = new GroupCommitter(db);
     const workflows = (this.workflows = new WorkflowTable(db));
     const operations = (this.operations = new OperationTable(db));
     const events = (this.events = new EventTable(db));
@@ -129,46 +134,46 @@ export class Store {
   /** Records a recovery pass in one commit: new attempt counts, and the workflows given up. */
   recordRecovery(attempts: readonly [string, number][], givenUp: readonly [string, string][], nowMs: number): void {
     if (attempts.length === 0 && givenUp.length === 0) return;
-    this.#recordRecovery.immediate(attempts, givenUp, nowMs);
+    this.#committer.write(() => this.#recordRecovery(attempts, givenUp, nowMs));
   }
 
   /** Inserts a new PENDING workflow; false when the UUID exists (nothing is changed then). */
   startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number): boolean {
-    return this.workflows.insert(workflowUUID, workflowName, inputs, null, nowMs);
+    return this.#committer.write(() => this.workflows.insert(workflowUUID, workflowName, inputs, null, nowMs));
   }
 
   /** Inserts the child workflow (unless it exists) and records the parent's operation, in one commit. */
   startChildWorkflow(position: OperationPosition, childUUID: string, childName: string, inputs: string, nowMs: number): boolean {
-    return this.#startChildWorkflow.immediate(position, childUUID, childName, inputs, nowMs);
+    return this.#committer.write(() => this.#startChildWorkflow(position, childUUID, childName, inputs, nowMs));
   }
 
   finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): boolean {
-    return this.workflows.finish(workflowUUID, status, output, error, nowMs);
+    return this.#committer.write(() => this.workflows.finish(workflowUUID, status, output, error, nowMs));
   }
 
   /** Records a completed operation (a step's result or error, a sleep's end...). */
   recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void {
-    this.#recordOutcome.immediate(position, phase, output, error, nowMs);
+    this.#committer.write(() => this.#recordOutcome(position, phase, output, error, nowMs));
   }
 
   /** Records the start of a wait with no read attempt (sleep). */
   startWait(wait: WaitStart, nowMs: number): void {
-    this.operations.insertStarted(wait, nowMs);
+    this.#committer.write(() => this.operations.insertStarted(wait, nowMs));
   }
 
   /** Handler-side send: appends the message unless its idempotency key was used for this destination. */
   send(destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): SendResult {
-    return this.#send.immediate(destinationUUID, topic, message, idempotencyKey, nowMs);
+    return this.#committer.write(() => this.#send(destinationUUID, topic, message, idempotencyKey, nowMs));
   }
 
   /** Workflow-side send: appends the message and records the operation in one commit. */
   sendFromWorkflow(position: OperationPosition, destinationUUID: string, topic: string | null, message: string, encodeNotFound: () => string, nowMs: number): SendResult {
-    return this.#sendFromWorkflow.immediate(position, destinationUUID, topic, message, encodeNotFound, nowMs);
+    return this.#committer.write(() => this.#sendFromWorkflow(position, destinationUUID, topic, message, encodeNotFound, nowMs));
   }
 
   /** Sets an event and records the operation in one commit; false (first value kept) for a duplicate key. */
   setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean {
-    return this.#setEvent.immediate(position, key, value, encodeDuplicate, nowMs);
+    return this.#committer.write(() => this.#setEvent(position, key, value, encodeDuplicate, nowMs));
   }
 
   /**
@@ -177,16 +182,42 @@ export class Store {
    */
   receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): AttemptResult {
     const messages = this.messages;
-    return this.#attempt.immediate(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, nowMs), wait, nowMs);
+    return this.#committer.write(() => this.#attempt(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, nowMs), wait, nowMs));
   }
 
   /** One in-workflow getEvent attempt: read the event and record what was seen, in one commit. */
   readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): AttemptResult {
     const events = this.events;
-    return this.#attempt.immediate(position, phase, () => events.getValue(targetUUID, key), wait, nowMs);
+    return this.#committer.write(() => this.#attempt(position, phase, () => events.getValue(targetUUID, key), wait, nowMs));
   }
 
+  /** Sets a recovered workflow's attempt count back to zero once it shows progress. */
+  resetRecoveryAttempts(workflowUUID: string, nowMs: number): void {
+    this.#committer.write(() => this.workflows.setRecoveryAttempts(workflowUUID, 0, nowMs));
+  }
+
+  /**
+   * The commit of the writes made so far in this turn, or undefined when none is pending. Await it
+   * before reporting a write, or a value read, as done: it rejects when the commit failed.
+   */
+  durable(): Promise<void> | undefined {
+    return this.#committer.durable();
+  }
+
+  /** Number of commits so far (for tests and benchmarks). */
+  get commits(): number {
+    return this.#committer.commits;
+  }
+
+  /** Commits pending writes now, then closes the database. */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.#committer.flush();
+    this.db.close();
+  }
+
+  /** Stops writing at once, dropping uncommitted writes, as a killed process would. The connection stays open. */
+  halt(): void {
+    this.#committer.halt();
   }
 }

@@ -1,0 +1,109 @@
+// Group commit: the first write of a turn opens a transaction; every write made before the pending
+// promise callbacks run out joins it; one COMMIT (one fsync in FULL mode) then makes them durable
+// together. Callers await `durable()` before they report success, so a resolved promise still
+// means "committed". Each operation's own statements run in a savepoint inside, so one failing
+// operation rolls back alone.
+import type { SqliteDatabase } from './database';
+
+/** Test-only fault injection around each commit; see `setCommitFaultHook`. */
+export interface CommitFaultHook {
+  /** Called with the commit's 1-based sequence number just before COMMIT. */
+  beforeCommit?(commitNumber: number): void;
+  /** Called just after COMMIT succeeded. */
+  afterCommit?(commitNumber: number): void;
+}
+
+let faultHook: CommitFaultHook | null = null;
+
+/**
+ * Installs (or, with null, removes) a process-wide fault hook around every group commit. For crash
+ * tests only: off unless set, and then costs one null check per commit.
+ */
+export function setCommitFaultHook(hook: CommitFaultHook | null): void {
+  faultHook = hook;
+}
+
+interface Batch {
+  readonly durable: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export class GroupCommitter {
+  readonly #db: SqliteDatabase;
+  readonly #begin;
+  readonly #commit;
+  readonly #rollback;
+  #batch: Batch | null = null;
+  #commits = 0;
+  #halted = false;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
+    this.#rollback = db.prepare('ROLLBACK');
+  }
+
+  /** Commits made so far by this committer. */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  /** Runs `write` inside the current turn's transaction, opening it if needed. */
+  write<T>(write: () => T): T {
+    if (this.#halted) throw new Error('This store was halted; it writes nothing more.');
+    if (this.#batch === null) this.#open();
+    return write();
+  }
+
+  /** The promise of the open transaction's commit, or undefined when nothing is waiting to commit. */
+  durable(): Promise<void> | undefined {
+    return this.#batch?.durable;
+  }
+
+  /** Commits the open transaction now (before a graceful close). */
+  flush(): void {
+    if (this.#batch !== null) this.#finish(this.#batch);
+  }
+
+  /** Stops as a killed process would: the open transaction is rolled back and never reported. */
+  halt(): void {
+    this.#halted = true;
+    const batch = this.#batch;
+    this.#batch = null;
+    if (batch !== null && this.#db.open && this.#db.inTransaction) this.#rollback.run();
+  }
+
+  #open(): void {
+    this.#begin.run();
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const durable = new Promise<void>((onResolve, onReject) => {
+      resolve = onResolve;
+      reject = onReject;
+    });
+    // A failed commit rejects every caller awaiting it; nobody may be awaiting yet, so mark it handled.
+    durable.catch(() => {});
+    const batch: Batch = { durable, resolve, reject };
+    this.#batch = batch;
+    queueMicrotask(() => {
+      if (this.#batch === batch) this.#finish(batch);
+    });
+  }
+
+  #finish(batch: Batch): void {
+    this.#batch = null;
+    const commitNumber = ++this.#commits;
+    try {
+      faultHook?.beforeCommit?.(commitNumber);
+      this.#commit.run();
+    } catch (error) {
+      if (this.#db.inTransaction) this.#rollback.run();
+      batch.reject(error);
+      return;
+    }
+    faultHook?.afterCommit?.(commitNumber);
+    batch.resolve();
+  }
+}
