@@ -5,6 +5,7 @@ import { assertOpen, committed, type OperationEnvironment } from './environment'
 import type { WorkflowExecution } from './execution';
 import { encodePayload, outcomeOf } from './payload';
 import { decode } from '../store/codec';
+import { WorkflowConflictError } from '../errors';
 
 /** Starts (or, on replay, finds) a child workflow and resolves to its UUID once recorded. */
 export async function startChild(env: OperationEnvironment, execution: WorkflowExecution, workflow: WorkflowRef, args: unknown[]): Promise<string> {
@@ -13,10 +14,14 @@ export async function startChild(env: OperationEnvironment, execution: WorkflowE
   const { position, recorded } = execution.begin('child', workflow.name);
   if (recorded !== undefined) return outcomeOf<string>(recorded.output, recorded.error);
   const childUUID = `${execution.workflowUUID}-${position.operationIndex}`;
-  const created = env.store.startChildWorkflow(position, childUUID, workflow.name, inputs, env.clock.now());
+  if (!env.store.startChildWorkflow(position, childUUID, workflow.name, inputs, env.clock.now())) {
+    // Not recorded: a replay meets the same taken UUID and fails the same way.
+    const existing = env.store.workflows.get(childUUID);
+    throw new WorkflowConflictError(childUUID, existing?.workflowName ?? 'unknown', workflow.name);
+  }
   execution.progressed();
   // The child sees its inputs as recorded, exactly as a recovered run would.
-  if (created) env.launch(childUUID, workflow, decode<unknown[]>(inputs));
+  env.launch(childUUID, workflow, decode<unknown[]>(inputs));
   await committed(env);
   return childUUID;
 }

@@ -11,7 +11,8 @@ export async function sleep(env: OperationEnvironment, execution: WorkflowExecut
   if (recorded !== undefined) {
     deadlineMs = recorded.deadlineMs!;
   } else {
-    deadlineMs = env.clock.now() + durationMs;
+    // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a sleep never ends early.
+    deadlineMs = Math.ceil(env.clock.now() + durationMs);
     env.store.startWait({ ...position, deadlineMs, waitDetail: '{}' }, env.clock.now());
   }
   execution.progressed();

@@ -30,7 +30,8 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
     phase = 'resumed';
     deadlineMs = recorded.deadlineMs!;
   } else {
-    deadlineMs = env.clock.now() + wait.timeoutMs;
+    // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a wait never ends early.
+    deadlineMs = Math.ceil(env.clock.now() + wait.timeoutMs);
   }
   const waitDetail = JSON.stringify(wait.waitDetail);
   const attempt = (): AttemptResult => {

@@ -121,7 +121,10 @@ function decodeError(fields: Tagged): Error {
   if ('cause' in fields) {
     Object.defineProperty(error, 'cause', { value: revive(fields.cause), writable: true, configurable: true, enumerable: false });
   }
-  Object.assign(error, revive(fields.props));
+  // defineProperty, not assignment: an own "__proto__" field must stay a field, not swap the prototype.
+  for (const [key, value] of Object.entries(revive(fields.props) as Record<string, unknown>)) {
+    Object.defineProperty(error, key, { value, writable: true, configurable: true, enumerable: true });
+  }
   return error;
 }
 

@@ -73,9 +73,11 @@ export class Store {
 
     this.#startChildWorkflow = db.transaction(
       (position: OperationPosition, childUUID: string, childName: string, inputs: string, nowMs: number): boolean => {
-        const created = workflows.insert(childUUID, childName, inputs, position.workflowUUID, nowMs);
+        // The child row and the parent's record are written together, so on a first run the child's
+        // UUID can only exist already if some other workflow took it: record nothing.
+        if (!workflows.insert(childUUID, childName, inputs, position.workflowUUID, nowMs)) return false;
         operations.insertCompleted({ ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
-        return created;
+        return true;
       },
     );
 
@@ -142,7 +144,10 @@ export class Store {
     return this.#committer.write(() => this.workflows.insert(workflowUUID, workflowName, inputs, null, nowMs));
   }
 
-  /** Inserts the child workflow (unless it exists) and records the parent's operation, in one commit. */
+  /**
+   * Inserts the child workflow and records the parent's operation, atomically. Returns false, writing
+   * nothing, when the child's UUID is already taken by another workflow.
+   */
   startChildWorkflow(position: OperationPosition, childUUID: string, childName: string, inputs: string, nowMs: number): boolean {
     return this.#committer.write(() => this.#startChildWorkflow(position, childUUID, childName, inputs, nowMs));
   }

@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { DatabaseOpenError, DurabliteError, Engine, SchemaVersionError } from '../lib';
+import { openDatabase } from '../lib/store/database';
+import { SCHEMA_VERSION } from '../lib/store/migrations';
+import { openTestEngine, spawnFixture, tempDatabasePath } from './helpers';
+import { internalsOf } from './wait-helpers';
+
+/** Every file in the database's folder with its bytes, to prove a refused open changed nothing. */
+function folderSnapshot(database: string): Record<string, string> {
+  const folder = path.dirname(database);
+  const files: Record<string, string> = {};
+  for (const name of fs.readdirSync(folder).sort()) files[name] = fs.readFileSync(path.join(folder, name)).toString('base64');
+  return files;
+}
+
+async function openFailure(database: string): Promise<unknown> {
+  return Engine.open({ database, onWarning: () => {} }).then(
+    async (engine) => {
+      await engine.close();
+      throw new Error('Expected Engine.open to refuse the database');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('the schema', () => {
+  test('a fresh database has the current schema and user_version', () => {
+    const database = tempDatabasePath();
+    const db = openDatabase(database, 'FULL');
+    try {
+      const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
+      expect(schema).toMatchSnapshot();
+      expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(SCHEMA_VERSION).toMatchSnapshot('SCHEMA_VERSION');
+    } finally {
+      db.close();
+    }
+  });
+
+  test('opening a database at the current version again migrates nothing and keeps its data', async () => {
+    const database = tempDatabasePath();
+    openDatabase(database, 'FULL').close();
+    const writer = new Database(database);
+    writer.prepare(`INSERT INTO workflows (workflow_uuid, name, status, inputs, created_at, updated_at) VALUES ('kept', 'x', 'SUCCESS', '[]', 1, 1)`).run();
+    writer.close();
+
+    const engine = await openTestEngine({ database });
+    expect(await engine.retrieveWorkflow('kept').getStatus()).toMatchObject({ status: 'SUCCESS', createdAt: 1 });
+    await engine.close();
+  });
+});
+
+describe('creating the schema', () => {
+  test('several processes opening the same new file at once all succeed and create the schema once', async () => {
+    for (let round = 0; round < 2; round++) {
+      const database = tempDatabasePath();
+      const goFile = `${database}.go`;
+      const children = Array.from({ length: 4 }, () => spawnFixture('open-database', [database, goFile]));
+      await Promise.all(children.map((child) => child.waitForLine('ready')));
+      fs.writeFileSync(goFile, '');
+      const outcomes = await Promise.all(children.map((child) => child.waitForLine(/^(opened|failed)/)));
+      await Promise.all(children.map((child) => child.exited));
+      expect(outcomes).toEqual(['opened', 'opened', 'opened', 'opened']);
+
+      const db = new Database(database, { readonly: true });
+      expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      db.close();
+    }
+  }, 60_000);
+});
+
+describe('refused databases', () => {
+  test('a database from a newer schema version is refused with SchemaVersionError and left unmodified', async () => {
+    const database = tempDatabasePath();
+    openDatabase(database, 'FULL').close();
+    const newer = new Database(database);
+    newer.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    newer.close();
+    const before = folderSnapshot(database);
+
+    const error = await openFailure(database);
+    expect(error).toBeInstanceOf(SchemaVersionError);
+    expect(error).toBeInstanceOf(DurabliteError);
+    expect(error).toMatchObject({ code: 'SCHEMA_TOO_NEW', foundVersion: SCHEMA_VERSION + 1, supportedVersion: SCHEMA_VERSION });
+    expect((error as Error).message).toContain(database);
+    expect(folderSnapshot(database)).toEqual(before);
+  });
+
+  test('a newer database in rollback-journal mode is refused without switching it to WAL', async () => {
+    const database = tempDatabasePath();
+    const newer = new Database(database);
+    newer.pragma('journal_mode = DELETE');
+    newer.exec('CREATE TABLE from_the_future (id INTEGER PRIMARY KEY)');
+    newer.pragma('user_version = 1000');
+    newer.close();
+    const before = folderSnapshot(database);
+
+    const error = await openFailure(database);
+    expect(error).toBeInstanceOf(SchemaVersionError);
+    expect(error).toMatchObject({ code: 'SCHEMA_TOO_NEW', foundVersion: 1000 });
+    expect(folderSnapshot(database)).toEqual(before);
+    const check = new Database(database, { readonly: true });
+    expect(check.pragma('journal_mode', { simple: true })).toBe('delete');
+    check.close();
+  });
+
+  test('a file that is not SQLite is refused with DatabaseOpenError and left unmodified', async () => {
+    const database = tempDatabasePath();
+    fs.writeFileSync(database, 'name,amount\nada,12\n'.repeat(200));
+    const before = folderSnapshot(database);
+
+    const error = await openFailure(database);
+    expect(error).toBeInstanceOf(DatabaseOpenError);
+    expect(error).toMatchObject({ code: 'DATABASE_OPEN_FAILED', database });
+    expect((error as Error).message).toMatch(/not a SQLite database/);
+    expect(folderSnapshot(database)).toEqual(before);
+  });
+
+  test('a database in a missing folder is refused with DatabaseOpenError and the folder is not created', async () => {
+    const folder = path.join(path.dirname(tempDatabasePath()), 'missing', 'deeper');
+    const database = path.join(folder, 'app.db');
+
+    const error = await openFailure(database);
+    expect(error).toBeInstanceOf(DatabaseOpenError);
+    expect(error).toMatchObject({ code: 'DATABASE_OPEN_FAILED', database });
+    expect((error as Error).message).toContain(folder);
+    expect(fs.existsSync(path.dirname(folder))).toBe(false);
+  });
+});
+
+describe('pragmas', () => {
+  test('synchronous FULL sets PRAGMA synchronous to 2 and NORMAL to 1', () => {
+    const database = tempDatabasePath();
+    const full = openDatabase(database, 'FULL');
+    expect(full.pragma('synchronous', { simple: true })).toBe(2);
+    full.close();
+    const normal = openDatabase(database, 'NORMAL');
+    expect(normal.pragma('synchronous', { simple: true })).toBe(1);
+    normal.close();
+  });
+
+  test('Engine.open uses synchronous FULL unless told otherwise, and NORMAL when asked', async () => {
+    const database = tempDatabasePath();
+    const byDefault = await openTestEngine({ database });
+    expect(internalsOf(byDefault).store.db.pragma('synchronous', { simple: true })).toBe(2);
+    await byDefault.close();
+
+    const normal = await openTestEngine({ database, synchronous: 'NORMAL' });
+    expect(internalsOf(normal).store.db.pragma('synchronous', { simple: true })).toBe(1);
+    await normal.close();
+  });
+
+  test('the database file is in WAL mode, as another connection sees it', () => {
+    const database = tempDatabasePath();
+    openDatabase(database, 'FULL').close();
+    const other = new Database(database, { readonly: true });
+    expect(other.pragma('journal_mode', { simple: true })).toBe('wal');
+    other.close();
+  });
+});
