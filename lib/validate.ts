@@ -37,7 +37,7 @@ export function optionalTopic(value: unknown): string | null {
 export function optionalIdempotencyKey(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length === 0) {
-    throw typeError('idempotencyKey', 'a non-empty string, or undefined for none', value);
+    throw typeError('idempotencyKey', 'a non-empty string, or undefined/null for none', value);
   }
   return value;
 }

@@ -44,9 +44,14 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
 
   const first = attempt();
   execution.progressed();
-  await committed(env);
-  if (first.found) return decode<T | null>(first.value);
-  const text = await env.waiters.wait<string>({
+  if (first.found) {
+    await committed(env);
+    return decode<T | null>(first.value);
+  }
+  // Subscribe in the same turn as the check, so no wake-up can fall between them; only then await
+  // the commit that recorded the wait's start (and abandon the wait if that commit failed).
+  let abandon: (error: Error) => void = () => {};
+  const waiting = env.waiters.wait<string>({
     description: { ...wait.description, workflowUUID: execution.workflowUUID, kind: wait.kind, deadlineMs },
     keys: [wait.wakeKey],
     attempt: () => {
@@ -57,7 +62,14 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
       const result = wait.attempt(position, 'resumed', null, env.clock.now());
       return result.found ? result.value : 'null';
     },
+    onStarted: (fail) => (abandon = fail),
   });
+  try {
+    await committed(env);
+  } catch (error) {
+    abandon(error as Error);
+  }
+  const text = await waiting;
   await committed(env);
   return decode<T | null>(text);
 }

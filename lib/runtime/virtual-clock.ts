@@ -30,8 +30,8 @@ export class VirtualClock implements Clock {
 
   /** @param startMs the initial time in epoch ms. @default 2026-01-01T00:00:00Z, for reproducible timestamps */
   constructor(startMs: number = Date.UTC(2026, 0, 1)) {
-    if (typeof startMs !== 'number' || !Number.isFinite(startMs)) {
-      throw new TypeError(`Expected \`startMs\` to be a finite number, got \`${String(startMs)}\` (${typeof startMs})`);
+    if (typeof startMs !== 'number' || !Number.isInteger(startMs)) {
+      throw new TypeError(`Expected \`startMs\` to be an integer (epoch ms), got \`${String(startMs)}\` (${typeof startMs})`);
     }
     this.#nowMs = startMs;
   }
@@ -80,7 +80,7 @@ export class VirtualClock implements Clock {
 
   /** Sets the time without firing alarms; only forward. */
   setTime(nowMs: number): void {
-    if (nowMs > this.#nowMs) this.#nowMs = nowMs;
+    if (nowMs > this.#nowMs) this.#nowMs = Math.round(nowMs);
   }
 
   /**
@@ -91,7 +91,8 @@ export class VirtualClock implements Clock {
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
       throw new RangeError(`Expected \`seconds\` to be a finite number >= 0, got \`${String(seconds)}\` (${typeof seconds})`);
     }
-    const targetMs = this.#nowMs + seconds * 1000;
+    // Whole milliseconds, like Date.now(): every stored timestamp is an integer.
+    const targetMs = this.#nowMs + Math.round(seconds * 1000);
     await settle();
     while (this.fireNext(targetMs)) await settle();
     this.setTime(targetMs);

@@ -48,6 +48,8 @@ export interface WaitOptions<T> {
   attempt: () => Attempt<T>;
   /** Called once at the deadline (a last attempt belongs inside it); its value resolves the wait. */
   onTimeout: () => T;
+  /** Receives a function that ends the wait early with an error (e.g. when recording its start failed). */
+  onStarted?: (fail: (error: Error) => void) => void;
 }
 
 interface LiveWait {
@@ -152,6 +154,9 @@ export class Waiters {
       this.#live.add(live);
       this.#started++;
       if (this.#live.size === 1) this.#onBusyChange?.(true);
+      options.onStarted?.((error) => {
+        if (!settled) live.fail(error);
+      });
       for (const key of options.keys) unsubscribers.push(this.#subscribe(key, onNotify));
       const deadlineMs = options.description.deadlineMs;
       if (deadlineMs !== null) timer = this.#wheel.arm(deadlineMs, onDeadline);
