@@ -2,16 +2,13 @@
 // workflows it starts are picked up and run by the owner. Any number of clients may be open at once.
 import type { StartWorkflowOptions, WorkflowTarget } from './context';
 import { registrationOf, type WorkflowRef } from './decorators';
-import { checkSameWorkflow, startOptionsUUID } from './engine';
 import { WorkflowHandle } from './handle';
-import { HandlerBase } from './handler';
-import { assertOpen, committed, type OperationEnvironment } from './ops/environment';
+import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
+import { assertOpen, committed, RuntimeEnvironment } from './ops/environment';
 import { ExternalChangeSync } from './ops/external';
 import { encodePayload } from './ops/payload';
 import { resolveOptions, type ResolvedOptions } from './options';
 import { SystemClock, type Clock } from './runtime/clock';
-import { TimerWheel } from './runtime/timer-wheel';
-import { Waiters } from './runtime/waiters';
 import { EngineClosedError } from './errors';
 import { isInMemory, type SynchronousMode } from './store/database';
 import { Store } from './store/store';
@@ -29,22 +26,11 @@ export interface ClientOptions {
   maxPayloadBytes?: number;
 }
 
-class ClientEnvironment implements OperationEnvironment {
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly wheel: TimerWheel;
-  readonly waiters: Waiters;
-  readonly options: ResolvedOptions;
+class ClientEnvironment extends RuntimeEnvironment {
   readonly external: ExternalChangeSync;
-  stepsInFlight = 0;
-  isOpen = true;
 
   constructor(options: ResolvedOptions, store: Store) {
-    this.options = options;
-    this.store = store;
-    this.clock = options.clock;
-    this.wheel = new TimerWheel(options.clock);
-    this.waiters = new Waiters(this.wheel);
+    super(options, store);
     this.external = new ExternalChangeSync(this, null);
   }
 

@@ -1,7 +1,6 @@
 // Engine: owns a database file (one per file), runs recovery, starts and runs workflows, and is the
 // HandlerContext for code outside workflows. Everything hangs off an instance: two engines on two
 // databases can live in one process.
-import { nanoid } from 'nanoid';
 import {
   requireWorkflow,
   WorkflowContextImpl,
@@ -11,45 +10,32 @@ import {
   type WorkflowTarget,
 } from './context';
 import { registrationNamed, registrationOf, type WorkflowRef } from './decorators';
-import { EngineClosedError, WorkflowConflictError } from './errors';
+import { EngineClosedError } from './errors';
 import { WorkflowHandle } from './handle';
-import { HandlerBase } from './handler';
-import { assertOpen, committed, type OperationEnvironment } from './ops/environment';
+import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
+import { assertOpen, committed, RuntimeEnvironment } from './ops/environment';
 import { WorkflowExecution } from './ops/execution';
 import { ExternalChangeSync } from './ops/external';
 import { encodeError, encodePayload } from './ops/payload';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { recoverPendingWorkflows, type RecoveryReport } from './recovery';
-import type { Clock } from './runtime/clock';
-import { TimerWheel } from './runtime/timer-wheel';
-import { Waiters, workflowKey } from './runtime/waiters';
+import { workflowKey } from './runtime/waiters';
 import { decode } from './store/codec';
 import { isInMemory } from './store/database';
 import { acquireOwnership, type OwnershipLock } from './store/ownership';
 import { Store } from './store/store';
-import { requireNonEmptyString, typeError } from './validate';
+import { typeError } from './validate';
 
 /** The runtime state of one engine, handed down to operations. */
-export class EngineEnvironment implements OperationEnvironment {
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly wheel: TimerWheel;
-  readonly waiters: Waiters;
-  readonly options: ResolvedOptions;
+export class EngineEnvironment extends RuntimeEnvironment {
   readonly running = new Map<string, Promise<void>>();
   readonly #lock: OwnershipLock | null;
   #external: ExternalChangeSync | null = null;
-  stepsInFlight = 0;
   /** Workflow outcomes recorded so far (a progress counter for test tools). */
   finished = 0;
-  isOpen = true;
 
   constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null) {
-    this.options = options;
-    this.store = store;
-    this.clock = options.clock;
-    this.wheel = new TimerWheel(options.clock);
-    this.waiters = new Waiters(this.wheel);
+    super(options, store);
     this.#lock = lock;
   }
 
@@ -258,18 +244,3 @@ export class Engine extends HandlerBase implements HandlerContext {
   }
 }
 
-/** The workflow UUID from start options: the given one (checked) or a new random one. */
-export function startOptionsUUID(options: StartWorkflowOptions | undefined): string {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw typeError('options', 'an object like { workflowUUID } or undefined', options);
-  }
-  return options?.workflowUUID === undefined ? nanoid() : requireNonEmptyString('workflowUUID', options.workflowUUID);
-}
-
-/** Throws WorkflowConflictError when an existing UUID belongs to a workflow of another name. */
-export function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): void {
-  const existing = store.workflows.get(workflowUUID);
-  if (existing !== undefined && existing.workflowName !== workflowName) {
-    throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName);
-  }
-}

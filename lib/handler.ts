@@ -1,6 +1,10 @@
 // What every handle on a database offers code outside workflows, whether it runs the workflows
 // (Engine) or not (Client): send, getEvent, handles, and read-only listings.
+import { nanoid } from 'nanoid';
+import type { StartWorkflowOptions } from './context';
+import { WorkflowConflictError } from './errors';
 import { WorkflowHandle, toStatus } from './handle';
+import type { Store } from './store/store';
 import { assertOpen, beforeRead, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
 import { sendFromHandler } from './ops/messages';
@@ -16,6 +20,22 @@ export interface ListWorkflowsOptions {
   workflowName?: string;
   /** At most this many, oldest first. */
   limit?: number;
+}
+
+/** The workflow UUID from start options: the given one (checked) or a new random one. */
+export function startOptionsUUID(options: StartWorkflowOptions | undefined): string {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw typeError('options', 'an object like { workflowUUID } or undefined', options);
+  }
+  return options?.workflowUUID === undefined ? nanoid() : requireNonEmptyString('workflowUUID', options.workflowUUID);
+}
+
+/** Throws WorkflowConflictError when an existing UUID belongs to a workflow of another name. */
+export function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): void {
+  const existing = store.workflows.get(workflowUUID);
+  if (existing !== undefined && existing.workflowName !== workflowName) {
+    throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName);
+  }
 }
 
 const statuses = new Set<string>(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED']);

@@ -3,7 +3,8 @@
 import { EngineClosedError } from '../errors';
 import type { ResolvedOptions } from '../options';
 import type { Clock } from '../runtime/clock';
-import type { Waiters } from '../runtime/waiters';
+import { TimerWheel } from '../runtime/timer-wheel';
+import { Waiters } from '../runtime/waiters';
 import type { Store } from '../store/store';
 import type { WorkflowRef } from '../decorators';
 
@@ -18,6 +19,27 @@ export interface OperationEnvironment {
   readonly isOpen: boolean;
   /** Runs the code of a workflow whose row was just created. */
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void;
+}
+
+/** The state an Engine or a Client shares with its operations: store, clock, timer wheel, waiters. */
+export abstract class RuntimeEnvironment implements OperationEnvironment {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly wheel: TimerWheel;
+  readonly waiters: Waiters;
+  readonly options: ResolvedOptions;
+  stepsInFlight = 0;
+  isOpen = true;
+
+  constructor(options: ResolvedOptions, store: Store) {
+    this.options = options;
+    this.store = store;
+    this.clock = options.clock;
+    this.wheel = new TimerWheel(options.clock);
+    this.waiters = new Waiters(this.wheel);
+  }
+
+  abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void;
 }
 
 /**
