@@ -83,4 +83,33 @@ describe('one owner per database file', () => {
   test('a client refuses an in-memory database, which no other process could share', async () => {
     await expect(Client.open({ database: ':memory:' })).rejects.toThrow(TypeError);
   });
+
+  test('a client refuses a database file that does not exist unless asked to create it', async () => {
+    const database = tempDatabasePath('missing');
+    await expect(Client.open({ database })).rejects.toMatchObject({ code: 'DATABASE_OPEN_FAILED' });
+    const client = await Client.open({ database, create: true });
+    expect(await client.listWorkflows()).toEqual([]);
+    await client.close();
+  });
+
+  test('a client process awaiting a result another process produces stays alive until it arrives', async () => {
+    const database = tempDatabasePath();
+    const owner = spawnFixture('owner', [database, 'start-approval', 'deploy-2']);
+    const waiter = spawnFixture('client-await-result', [database, 'deploy-2']);
+    try {
+      await owner.waitForLine('started deploy-2');
+      await waiter.waitForLine('waiting');
+      const client = await Client.open({ database });
+      try {
+        await client.send('deploy-2', { by: 'lin' }, 'approval');
+      } finally {
+        await client.close();
+      }
+      expect(await waiter.waitForLine(/^result /)).toBe('result "approved by lin"');
+      expect((await waiter.exited).code).toBe(0);
+    } finally {
+      await waiter.kill();
+      await owner.kill();
+    }
+  }, 30_000);
 });

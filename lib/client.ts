@@ -9,7 +9,8 @@ import { ExternalChangeSync } from './ops/external';
 import { encodePayload } from './ops/payload';
 import { resolveOptions, type ResolvedOptions } from './options';
 import { SystemClock, type Clock } from './runtime/clock';
-import { EngineClosedError } from './errors';
+import fs from 'node:fs';
+import { DatabaseOpenError, EngineClosedError } from './errors';
 import { isInMemory, type SynchronousMode } from './store/database';
 import { Store } from './store/store';
 import { requireNonEmptyString, typeError } from './validate';
@@ -24,6 +25,12 @@ export interface ClientOptions {
   clock?: Clock;
   /** Largest serialized payload in bytes. @default 16 MiB */
   maxPayloadBytes?: number;
+  /**
+   * Create the database when the file does not exist. Off by default, so a mistyped path is an
+   * error rather than a new, empty database.
+   * @default false
+   */
+  create?: boolean;
 }
 
 class ClientEnvironment extends RuntimeEnvironment {
@@ -64,8 +71,9 @@ export class Client extends HandlerBase {
   readonly #env: ClientEnvironment;
 
   /**
-   * Opens a client on `database` (created and migrated if missing).
-   * @throws TypeError for bad options (including `':memory:'`); DatabaseOpenError; SchemaVersionError.
+   * Opens a client on an existing `database` (or creates it, with `create: true`).
+   * @throws TypeError for bad options (including `':memory:'`); DatabaseOpenError (also when the
+   *   file does not exist and `create` is not set); SchemaVersionError.
    */
   static async open(options: ClientOptions): Promise<Client> {
     if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
@@ -79,6 +87,9 @@ export class Client extends HandlerBase {
       ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
       recover: false,
     });
+    if (options.create !== true && !fs.existsSync(resolved.database)) {
+      throw new DatabaseOpenError(resolved.database, 'the file does not exist. Check the path, or pass `create: true` to create it.');
+    }
     return new Client(new ClientEnvironment(resolved, Store.open(resolved.database, resolved.synchronous)));
   }
 

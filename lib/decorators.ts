@@ -138,9 +138,10 @@ export function Workflow(): MethodDecorator {
 }
 
 /**
- * Marks a static method as a step, registered as `ClassName.methodName`: it runs at most once per
- * completed call and its result (or error) is recorded, so a recovered workflow gets it back
- * without running it again. Its first parameter is a {@link StepContext}.
+ * Marks a static method as a step, registered as `ClassName.methodName`. Its result (or error) is
+ * recorded once, and a recovered workflow gets it back without running the step again. A step that
+ * was running when the process died (its result not yet recorded) runs again: execution is
+ * at-least-once, recording exactly-once. Its first parameter is a {@link StepContext}.
  *
  * @example
  * class Shop {

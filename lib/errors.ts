@@ -24,7 +24,9 @@ export class DurabliteError extends Error {
   constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    if (context.workflowUUID !== undefined) this.workflowUUID = context.workflowUUID;
+    for (const [field, value] of Object.entries(context)) {
+      if (value !== undefined) (this as Record<string, unknown>)[field] = value;
+    }
   }
 
   override get name(): string {
@@ -203,6 +205,31 @@ export class WorkflowContextError extends DurabliteError {
 }
 
 /**
+ * SQLite failed to read or write the database (an I/O error, a read-only file, a lock held too
+ * long...). The operation did not happen; what was committed before is intact. `sqliteCode` is
+ * SQLite's own code, e.g. `'SQLITE_IOERR_WRITE'`.
+ */
+export class StorageError extends DurabliteError {
+  readonly sqliteCode: string;
+  constructor(sqliteCode: string, message: string, options?: { cause?: unknown }, code = 'STORAGE_FAILED') {
+    super(code, message, {}, options);
+    this.sqliteCode = sqliteCode;
+  }
+}
+
+/** The database could not grow: the disk (or the database's size limit) is full. */
+export class StorageFullError extends StorageError {
+  constructor(sqliteCode: string, options?: { cause?: unknown }) {
+    super(
+      sqliteCode,
+      'The database is full: the disk (or its `max_page_count` limit) has no room for this write. The operation was not recorded and everything committed before is intact; free space, then retry.',
+      options,
+      'STORAGE_FULL',
+    );
+  }
+}
+
+/**
  * The classes by name, so the codec can rebuild a recorded error as the same class on replay
  * (`instanceof` keeps working after a crash).
  */
@@ -221,6 +248,8 @@ export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string,
   ['RegistrationError', RegistrationError],
   ['MaxRecoveryAttemptsExceededError', MaxRecoveryAttemptsExceededError],
   ['WorkflowContextError', WorkflowContextError],
+  ['StorageError', StorageError],
+  ['StorageFullError', StorageFullError],
   ['Error', Error],
   ['TypeError', TypeError],
   ['RangeError', RangeError],

@@ -4,7 +4,7 @@
 // Exit codes: 0 success, 1 not found or timed out, 2 bad usage; errors go to stderr in one line.
 import { parseArgs } from 'node:util';
 import { Client } from '../client';
-import { DurabliteError, WorkflowNotFoundError } from '../errors';
+import { DatabaseOpenError, DurabliteError, WorkflowNotFoundError } from '../errors';
 import type { WorkflowStatusName } from '../types';
 import { runBenchCommand } from './bench';
 import { compact, table, time, toJson } from './format';
@@ -106,7 +106,9 @@ const commands: Record<string, CommandSpec> = {
           String(operation.operationIndex),
           operation.kind,
           operation.name,
-          operation.completedAt === null ? `waiting (until ${time(operation.deadlineMs)})` : operation.error !== null ? `error: ${compact(operation.error)}` : compact(operation.output),
+          operation.completedAt === null
+            ? `waiting (until ${time(operation.deadlineMs)})`
+            : operation.error !== null ? `error: ${compact(operation.error)}` : operation.output === undefined ? 'done' : compact(operation.output),
           time(operation.completedAt),
         ]),
       ));
@@ -249,7 +251,7 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     }
     const message = (error as Error).message ?? String(error);
     err(`durablite ${name}: ${message.replace(/\s+/g, ' ')}`);
-    if (error instanceof WorkflowNotFoundError) return 1;
+    if (error instanceof WorkflowNotFoundError || error instanceof DatabaseOpenError) return 1;
     if (error instanceof TypeError || error instanceof RangeError) return 2;
     return error instanceof DurabliteError ? 1 : 1;
   } finally {

@@ -33,23 +33,29 @@ export class ExternalChangeSync {
     this.#feed = new ChangeFeed(env.store.db);
     this.#watcher = new FileWatcher(
       env.options.database,
-      { busyIntervalMs: BUSY_RECHECK_MS, idleIntervalMs: onNewWorkflow === null ? 0 : OWNER_IDLE_RECHECK_MS },
+      {
+        busyIntervalMs: BUSY_RECHECK_MS,
+        idleIntervalMs: onNewWorkflow === null ? 0 : OWNER_IDLE_RECHECK_MS,
+        // A client's waits are satisfied only by other processes: like a pending timer, they hold it open.
+        keepAliveWhileBusy: onNewWorkflow === null,
+      },
       () => this.check(),
     );
     env.waiters.setBusyListener((busy) => this.#watcher.setBusy(busy));
   }
 
-  /** Looks for other processes' commits and wakes whoever they may satisfy. */
-  check(): void {
-    if (!this.#env.isOpen) return;
+  /** Looks for other processes' commits and wakes whoever they may satisfy; true when it found some. */
+  check(): boolean {
+    if (!this.#env.isOpen) return false;
     const changes = this.#feed.poll();
-    if (changes === null) return;
+    if (changes === null) return false;
     const { waiters } = this.#env;
     for (const message of changes.messages) waiters.notify(messageKey(message.destinationUUID, message.topic));
     for (const event of changes.events) waiters.notify(eventKey(event.workflowUUID, event.key));
     // Workflow outcomes carry no sequence number; result waits are few, so each re-checks its row.
     waiters.notifyPrefix(WORKFLOW_KEY_PREFIX);
     if (this.#onNewWorkflow !== null) for (const workflow of changes.newWorkflows) this.#onNewWorkflow(workflow);
+    return true;
   }
 
   close(): void {

@@ -9,18 +9,26 @@ export interface FileWatcherOptions {
   busyIntervalMs: number;
   /** Safety re-check period while nothing waits, in ms; 0 for none. */
   idleIntervalMs: number;
+  /** Keep the process alive while busy (a client waiting only on other processes needs that). */
+  keepAliveWhileBusy: boolean;
 }
+
+/** Follow-up checks after a notification that found nothing new, in ms (see #chase). */
+const CHASE_DELAYS_MS = [1, 2, 4, 8, 16];
 
 export class FileWatcher {
   readonly #watcher: fs.FSWatcher | null;
-  readonly #onMaybeChanged: () => void;
+  readonly #onMaybeChanged: () => boolean;
   readonly #options: FileWatcherOptions;
   #timer: NodeJS.Timeout | null = null;
   #timerPeriodMs = 0;
   #scheduled = false;
   #closed = false;
+  #chaseTimer: NodeJS.Timeout | null = null;
+  #chaseStep = 0;
 
-  constructor(database: string, options: FileWatcherOptions, onMaybeChanged: () => void) {
+  /** @param onMaybeChanged checks for other processes' commits; returns whether it found any. */
+  constructor(database: string, options: FileWatcherOptions, onMaybeChanged: () => boolean) {
     this.#onMaybeChanged = onMaybeChanged;
     this.#options = options;
     const resolved = path.resolve(database);
@@ -28,7 +36,7 @@ export class FileWatcher {
     let watcher: fs.FSWatcher | null = null;
     try {
       watcher = fs.watch(path.dirname(resolved), { persistent: false }, (_event, filename) => {
-        if (filename === null || names.has(filename.toString())) this.#schedule();
+        if (filename === null || names.has(filename.toString())) this.#schedule(true);
       });
       watcher.on('error', () => this.#watcher?.close());
     } catch {
@@ -47,8 +55,8 @@ export class FileWatcher {
     this.#timer = null;
     this.#timerPeriodMs = periodMs;
     if (periodMs > 0) {
-      this.#timer = setInterval(() => this.#schedule(), periodMs);
-      this.#timer.unref();
+      this.#timer = setInterval(() => this.#schedule(false), periodMs);
+      if (!(busy && this.#options.keepAliveWhileBusy)) this.#timer.unref();
     }
   }
 
@@ -56,16 +64,35 @@ export class FileWatcher {
     this.#closed = true;
     this.#watcher?.close();
     if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#chaseTimer !== null) clearTimeout(this.#chaseTimer);
     this.#timer = null;
+    this.#chaseTimer = null;
   }
 
   // Many notifications in one turn (a burst of WAL writes) collapse into one check.
-  #schedule(): void {
+  #schedule(fromKernel: boolean): void {
+    if (fromKernel) this.#chaseStep = 0;
     if (this.#scheduled || this.#closed) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      if (!this.#closed) this.#onMaybeChanged();
+      if (this.#closed) return;
+      if (this.#onMaybeChanged()) this.#chaseStep = CHASE_DELAYS_MS.length;
+      else if (fromKernel) this.#chase();
     });
+  }
+
+  // The kernel reports the WAL write before the commit is visible (in FULL mode an fsync lies
+  // between), so a notification that found nothing is followed by a few quick re-checks.
+  #chase(): void {
+    if (this.#chaseTimer !== null || this.#chaseStep >= CHASE_DELAYS_MS.length) return;
+    const delayMs = CHASE_DELAYS_MS[this.#chaseStep++]!;
+    this.#chaseTimer = setTimeout(() => {
+      this.#chaseTimer = null;
+      if (this.#closed) return;
+      if (this.#onMaybeChanged()) this.#chaseStep = CHASE_DELAYS_MS.length;
+      else this.#chase();
+    }, delayMs);
+    this.#chaseTimer.unref();
   }
 }
