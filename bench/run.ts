@@ -1,0 +1,209 @@
+// The benchmark runner: every scenario file in bench/scenarios/, each in a fresh Node process, in both
+// durability modes, printed as a table next to its floor. Adding a scenario is adding a file there.
+//
+//   npm run bench                                 every scenario, both modes, default sizes
+//   npm run bench -- roundtrip --quick            one scenario, small sizes (seconds)
+//   npm run bench -- --mode FULL --json out.json  one mode, results as JSON
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MODES, STANDARD_KEYS, parseArguments, runJsonChild, type BenchResult, type Mode } from './lib/harness';
+import { describeMachine, machineInfo } from './lib/machine';
+
+export type { BenchResult } from './lib/harness';
+
+/** Table order for the scenarios we know of; any other file in bench/scenarios/ follows, by name. */
+const PREFERRED_ORDER = ['roundtrip', 'send-throughput', 'event-latency', 'checkout', 'group-commit', 'fanout', 'timers', 'recovery', 'cross-process'];
+
+const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--mode FULL|NORMAL] [--json FILE] [--list] [--<size> N]
+
+  scenario...   run only scenarios whose name contains one of these (default: all)
+  --quick       small sizes, a smoke run of seconds
+  --mode M      only this durability mode (default: FULL and NORMAL)
+  --json FILE   also write the results as a JSON array to FILE
+  --list        list the scenarios and exit
+  --tsx         run the TypeScript through tsx instead of compiling it first (figures skewed)
+  --<size> N    passed to the scenarios (e.g. --samples 2000, --messages 200000)`;
+
+/** Where output goes; the smoke test passes sinks to keep its log quiet. */
+export interface RunnerOutput {
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+/** The scenario names: the files in bench/scenarios/ next to this runner (`.ts` under tsx, `.js` once built). */
+export function listScenarios(): string[] {
+  const extension = path.extname(__filename);
+  const folder = path.join(__dirname, 'scenarios');
+  const names = fs
+    .readdirSync(folder)
+    .filter((file) => file.endsWith(extension) && !file.endsWith(`.d${extension}`))
+    .map((file) => file.slice(0, -extension.length));
+  const rank = (name: string): number => {
+    const index = PREFERRED_ORDER.indexOf(name);
+    return index === -1 ? PREFERRED_ORDER.length : index;
+  };
+  return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/**
+ * Where the scenario files to run are. Run from TypeScript, the engine and the benchmarks are first
+ * compiled with tsc (bench/tsconfig.json) and the compiled JavaScript runs, as users run it: tsx's
+ * esbuild transform keeps function names by wrapping every closure in a defineProperty call, which
+ * costs the engine's per-operation closures time and memory they do not cost in a build. `--tsx`
+ * skips the build and runs the TypeScript directly (quicker to start, figures skewed).
+ */
+function prepareScenarioFolder(useTsx: boolean, err: NodeJS.WritableStream): { folder: string; extension: string } {
+  const extension = path.extname(__filename);
+  if (extension !== '.ts' || useTsx) return { folder: path.join(__dirname, 'scenarios'), extension };
+  const project = path.join(__dirname, 'tsconfig.json');
+  const outDir = path.join(__dirname, '..', 'node_modules', '.cache', 'durablite-bench');
+  err.write('Compiling the engine and the benchmarks (bench/tsconfig.json) ...');
+  const startedMs = performance.now();
+  const compiled = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project, '--outDir', outDir, '--tsBuildInfoFile', path.join(outDir, 'tsbuildinfo')], { encoding: 'utf8' });
+  const folder = path.join(outDir, 'bench', 'scenarios');
+  if (compiled.status !== 0) {
+    err.write(` type errors (compiled anyway):\n${compiled.stdout}${compiled.stderr}`);
+    if (!fs.existsSync(folder)) throw new Error('The benchmarks did not compile; see the errors above.');
+  } else {
+    err.write(` ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`);
+  }
+  return { folder, extension: '.js' };
+}
+
+const RUNNER_FLAGS = new Set(['quick', 'mode', 'json', 'list', 'help', 'tsx']);
+
+/** A usage mistake on the command line: reported with the usage text, exit code 2. */
+class UsageError extends Error {}
+
+/**
+ * Runs the benchmarks selected by `argv` (the arguments after `npm run bench --` or `durablite
+ * bench`), prints the table, writes `--json FILE` when asked, and resolves to the process exit code:
+ * 0, 1 when a scenario failed (the others still run and are reported), 2 for a usage mistake.
+ *
+ * @example
+ * process.exitCode = await runBenchmarks(['roundtrip', '--quick', '--json', 'results.json']);
+ */
+export async function runBenchmarks(argv: readonly string[], output: RunnerOutput = { out: process.stdout, err: process.stderr }): Promise<number> {
+  try {
+    const { failures } = await runSuite(argv, output);
+    if (failures.length === 0) return 0;
+    output.err.write(`\n${failures.length} scenario run(s) failed:\n${failures.join('\n')}\n`);
+    return 1;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err.write(`${error.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+}
+
+/** {@link runBenchmarks}, resolving to the results and the failures instead of an exit code. */
+export async function runSuite(argv: readonly string[], output: RunnerOutput): Promise<{ results: BenchResult[]; failures: string[] }> {
+  const { flags, positional: filters } = parseArguments(argv);
+  const results: BenchResult[] = [];
+  const failures: string[] = [];
+  if (flags.help !== undefined) {
+    output.out.write(`${USAGE}\n`);
+    return { results, failures };
+  }
+  const all = listScenarios();
+  if (flags.list !== undefined) {
+    output.out.write(`${all.join('\n')}\n`);
+    return { results, failures };
+  }
+  const selected = filters.length === 0 ? all : all.filter((name) => filters.some((filter) => name === filter || name.includes(filter)));
+  if (selected.length === 0) throw new UsageError(`No scenario matches ${filters.map((filter) => `"${filter}"`).join(', ')}. Scenarios: ${all.join(', ')}.`);
+  let modes: readonly Mode[] = MODES;
+  if (flags.mode !== undefined) {
+    const mode = flags.mode.toUpperCase();
+    if (mode !== 'FULL' && mode !== 'NORMAL') throw new UsageError(`Expected \`--mode\` to be FULL or NORMAL, got \`${flags.mode}\``);
+    modes = [mode];
+  }
+  if (flags.json === 'true') throw new UsageError('Expected a file name after `--json`.');
+
+  // Size overrides and any other scenario flag go through to every child.
+  const passThrough: string[] = [];
+  for (const [key, value] of Object.entries(flags)) {
+    if (RUNNER_FLAGS.has(key)) continue;
+    passThrough.push(`--${key}`, value);
+  }
+  if (flags.quick !== undefined) passThrough.push('--quick');
+
+  const scenarios = prepareScenarioFolder(flags.tsx !== undefined, output.err);
+  const info = machineInfo();
+  output.err.write(`${describeMachine(info)}\n`);
+  for (const name of selected) {
+    for (const mode of modes) {
+      const startedMs = performance.now();
+      output.err.write(`${name} ${mode} ...`);
+      try {
+        const reported = await runJsonChild(path.join(scenarios.folder, `${name}${scenarios.extension}`), ['--mode', mode, ...passThrough], output.err);
+        results.push(...((Array.isArray(reported) ? reported : [reported]) as BenchResult[]));
+        output.err.write(` ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`);
+      } catch (error) {
+        output.err.write(' failed\n');
+        failures.push(`${name} ${mode}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  output.out.write(`\n${describeMachine(info)}\n\n${formatTable(results)}\n`);
+  const details = formatDetails(results);
+  if (details !== '') output.out.write(`\n${details}\n`);
+  if (flags.json !== undefined) {
+    fs.writeFileSync(flags.json, `${JSON.stringify(results, null, 2)}\n`);
+    output.err.write(`Results written to ${flags.json}\n`);
+  }
+  return { results, failures };
+}
+
+function formatNumber(value: unknown): string {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return value === undefined ? '' : String(value);
+  const digits = Number.isInteger(value) || Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** The results as a Markdown table (readable in a terminal, pasteable into docs). */
+export function formatTable(results: readonly BenchResult[]): string {
+  const header = ['scenario', 'mode', 'unit', 'engine', 'floor', 'ratio', 'p50', 'p99', 'floor p50', 'floor p99'];
+  const rows = results.map((result) => [
+    result.scenario,
+    result.mode,
+    result.unit,
+    formatNumber(result.engine),
+    formatNumber(result.floor),
+    `${result.ratio.toFixed(2)}×`,
+    formatNumber(result.p50),
+    formatNumber(result.p99),
+    formatNumber(result.floorP50),
+    formatNumber(result.floorP99),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const numeric = (column: number): boolean => column >= 3;
+  const line = (cells: string[]): string =>
+    `| ${cells.map((cell, column) => (numeric(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join(' | ')} |`;
+  const rule = `|${widths.map((width, column) => (numeric(column) ? `${'-'.repeat(width + 1)}:` : '-'.repeat(width + 2))).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+/** Extra figures of each result, one line per scenario and mode. */
+export function formatDetails(results: readonly BenchResult[]): string {
+  return results
+    .map((result) => {
+      const extras = Object.entries(result).filter(([key]) => !STANDARD_KEYS.includes(key));
+      if (extras.length === 0) return '';
+      return `- ${result.scenario} ${result.mode}: ${extras.map(([key, value]) => `${key} ${formatNumber(value)}`).join(', ')}`;
+    })
+    .filter((line) => line !== '')
+    .join('\n');
+}
+
+if (require.main === module) {
+  runBenchmarks(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}

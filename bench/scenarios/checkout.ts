@@ -1,0 +1,73 @@
+// checkout: µs from a handler starting a workflow to its getEvent resolving with the event the
+// workflow publishes first (the "start checkout, return the payment URL" pattern). The workflow then
+// returns. Floor: the raw inserts of the workflow row and of the event (with setEvent's operation
+// record) in one commit, as the engine's group commit writes them, then a promise hand-off.
+import { nanoid } from 'nanoid';
+import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
+import { FloorStatements, openFloorDatabase } from '../lib/floor';
+import { alternate, latencyResult, nowUs, round, runScenario } from '../lib/harness';
+import { countCommits } from '../lib/probe';
+
+const WORKFLOW_NAME = 'bench.checkout.order';
+
+function paymentUrl(orderId: string): string {
+  return `https://pay.example.com/session/${orderId}`;
+}
+
+const checkout = registerWorkflow(WORKFLOW_NAME, async (ctxt: WorkflowContext, orderId: string) => {
+  await ctxt.setEvent('payment_url', paymentUrl(orderId));
+  return orderId;
+});
+
+runScenario('checkout', async (context) => {
+  const samples = context.size('samples', 10_000, 300);
+  const warmup = context.size('warmup', 1_000, 50);
+
+  const engine = await Engine.open({ database: context.databasePath('engine'), synchronous: context.mode });
+  let nextEngineOrder = 0;
+  const engineRun = async (iterations: number): Promise<number[]> => {
+    const latencies: number[] = [];
+    for (let iteration = 0; iteration < iterations; iteration++) {
+      const orderId = `order-${nextEngineOrder++}`;
+      const startUs = nowUs();
+      const handle = await engine.startWorkflow(checkout, undefined, orderId);
+      await engine.getEvent<string>(handle.getWorkflowUUID(), 'payment_url', 60);
+      latencies.push(nowUs() - startUs);
+    }
+    return latencies;
+  };
+
+  const floor = new FloorStatements(openFloorDatabase(context.databasePath('floor'), context.mode));
+  const startAndSetEvent = floor.db.transaction((workflowUUID: string, inputs: string, value: string) => {
+    floor.insertWorkflow.run(workflowUUID, WORKFLOW_NAME, inputs, null, Date.now(), Date.now());
+    floor.insertEvent.run(workflowUUID, 'payment_url', value, Date.now());
+    floor.insertCompletedOperation.run(workflowUUID, 0, 'setEvent', 'setEvent', null, null, Date.now(), Date.now());
+  });
+  let nextFloorOrder = 0;
+  const floorRun = async (iterations: number): Promise<number[]> => {
+    const latencies: number[] = [];
+    for (let iteration = 0; iteration < iterations; iteration++) {
+      const orderId = `order-${nextFloorOrder++}`;
+      const startUs = nowUs();
+      // The same id shape as the engine's default (nanoid), so both sides insert at random places.
+      const workflowUUID = nanoid();
+      startAndSetEvent.immediate(workflowUUID, JSON.stringify([orderId]), JSON.stringify(paymentUrl(orderId)));
+      await new Promise<void>((resolve) => resolve());
+      latencies.push(nowUs() - startUs);
+    }
+    return latencies;
+  };
+
+  let engineCommits = (): number => 0;
+  const measured = await alternate({
+    samples,
+    warmup,
+    engine: engineRun,
+    floor: floorRun,
+    onMeasureStart: () => (engineCommits = countCommits(engine)),
+  });
+  const engineCommitsPerOperation = round(engineCommits() / samples, 2);
+  await engine.close();
+  floor.db.close();
+  return latencyResult(context, measured.engine, measured.floor, { engineCommitsPerOperation, floorCommitsPerOperation: 1 });
+});

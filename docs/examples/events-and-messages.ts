@@ -1,0 +1,139 @@
+// docs/events-and-messages.md, runnable: every rule of the events and messages APIs, each printed.
+//   node --import tsx docs/examples/events-and-messages.ts
+import {
+  DuplicateEventKeyError,
+  Engine,
+  registerWorkflow,
+  WorkflowNotFoundError,
+  type WorkflowContext,
+} from 'durablite';
+
+/** Waits for one message per topic it is told to read, and returns what it got. */
+const inbox = registerWorkflow('inbox', async (ctxt: WorkflowContext, topics: (string | null)[], timeoutSeconds: number) => {
+  const received: unknown[] = [];
+  for (const topic of topics) received.push(await ctxt.recv(topic, timeoutSeconds));
+  return received;
+});
+
+// #region immutable
+const publisher = registerWorkflow('publisher', async (ctxt: WorkflowContext) => {
+  await ctxt.setEvent('status', 'started');
+  try {
+    await ctxt.setEvent('status', 'changed my mind');
+  } catch (error) {
+    if (!(error instanceof DuplicateEventKeyError)) throw error;
+    return `${error.code}: ${error.key}`; // the first value stays
+  }
+  return 'unreachable';
+});
+// #endregion immutable
+
+// #region fromWorkflow
+const notifier = registerWorkflow('notifier', async (ctxt: WorkflowContext, target: string) => {
+  const url = await ctxt.getEvent<string>(target, 'checkout_url', 5); // recorded: a replay sees the same value
+  await ctxt.send(target, `seen ${url}`, 'audit'); // recorded: a replay does not send again
+  try {
+    await ctxt.send('no-such-workflow', 'hello');
+  } catch (error) {
+    return error instanceof WorkflowNotFoundError ? 'the second send failed: no such workflow' : 'unexpected';
+  }
+  return 'unreachable';
+});
+// #endregion fromWorkflow
+
+const urlPublisher = registerWorkflow('urlPublisher', async (ctxt: WorkflowContext) => {
+  await ctxt.setEvent('checkout_url', 'https://pay.example/s-1');
+  return (await ctxt.recv<string>('audit', 5)) ?? 'no audit message';
+});
+
+async function main(): Promise<void> {
+  const engine = await Engine.open({ database: ':memory:' });
+
+  console.log('Events');
+  {
+    // #region events
+    const handle = await engine.startWorkflow(publisher, { workflowUUID: 'pub-1' });
+    console.log(await handle.getResult()); // DUPLICATE_EVENT_KEY: status
+    console.log(await engine.getEvent('pub-1', 'status')); // started
+    console.log(await engine.listEvents('pub-1')); // { status: 'started' }
+    console.log(await engine.listEvents('nobody')); // {}
+    // #endregion events
+  }
+  {
+    // #region waitsForStart
+    const waiting = engine.getEvent<string>('later-1', 'status', 5); // no such workflow yet: it waits
+    await engine.startWorkflow(publisher, { workflowUUID: 'later-1' });
+    console.log(await waiting); // started
+    // #endregion waitsForStart
+  }
+  {
+    // #region eventTimeouts
+    console.log(await engine.getEvent('pub-1', 'missing', 0)); // null at once: 0 checks once
+    console.log(await engine.getEvent('pub-1', 'missing', 0.2)); // null after 200 ms
+    // #endregion eventTimeouts
+  }
+
+  console.log('Messages');
+  {
+    // #region buffered
+    await engine.startWorkflow(inbox, { workflowUUID: 'box-1' }, ['orders', 'orders', null], 0.2);
+    await engine.send('box-1', 'first', 'orders');
+    await engine.send('box-1', 'no topic'); // a separate queue: only recv() without a topic gets it
+    await engine.send('box-1', 'second', 'orders');
+    console.log(await engine.retrieveWorkflow('box-1').getResult()); // [ 'first', 'second', 'no topic' ]
+    // #endregion buffered
+  }
+  {
+    // #region recvTimeout
+    const handle = await engine.startWorkflow(inbox, { workflowUUID: 'box-2' }, ['orders', null], 0.2);
+    await engine.send('box-2', 'on the wrong topic', 'refunds');
+    console.log(await handle.getResult()); // [ null, null ]: each recv timed out
+    const [waitingMessage] = await engine.listMessages('box-2'); // the refunds message waits, unconsumed
+    console.log(waitingMessage?.topic, waitingMessage?.message, waitingMessage?.consumed); // refunds on the wrong topic false
+    // #endregion recvTimeout
+  }
+  {
+    // #region idempotency
+    await engine.startWorkflow(inbox, { workflowUUID: 'box-3' }, [], 0);
+    await engine.send('box-3', { paid: true }, 'payments', 'delivery-1');
+    await engine.send('box-3', { paid: true }, 'payments', 'delivery-1'); // a retry: stores nothing
+    await engine.send('box-3', { paid: 'different' }, 'payments', 'delivery-1'); // same key: still nothing
+    await engine.send('box-3', { paid: true }, 'payments', 'delivery-2'); // a new key: stored
+    console.log((await engine.listMessages('box-3', 'payments')).map((message) => message.message));
+    // #endregion idempotency
+  }
+  {
+    // #region notFound
+    try {
+      await engine.send('no-such-workflow', 'hello');
+    } catch (error) {
+      console.log(error instanceof WorkflowNotFoundError, (error as WorkflowNotFoundError).code); // true WORKFLOW_NOT_FOUND
+    }
+    // #endregion notFound
+  }
+  {
+    // #region arguments
+    const rejections = [
+      engine.getEvent('pub-1', 'status', -1),
+      engine.send('box-3', 'x', ''),
+      engine.getEvent('pub-1', ''),
+    ];
+    for (const rejection of rejections) {
+      await rejection.catch((error: Error) => console.log(`${error.name}: ${error.message}`));
+    }
+    // #endregion arguments
+  }
+
+  console.log('From a workflow');
+  {
+    // #region fromWorkflowRun
+    const target = await engine.startWorkflow(urlPublisher, { workflowUUID: 'shop-1' });
+    const sender = await engine.startWorkflow(notifier, { workflowUUID: 'notifier-1' }, 'shop-1');
+    console.log(await sender.getResult()); // the second send failed: no such workflow
+    console.log(await target.getResult()); // seen https://pay.example/s-1
+    // #endregion fromWorkflowRun
+  }
+  await engine.close();
+}
+
+void main();
