@@ -95,9 +95,9 @@ describe('one owner per database file', () => {
   test('a client process awaiting a result another process produces stays alive until it arrives', async () => {
     const database = tempDatabasePath();
     const owner = spawnFixture('owner', [database, 'start-approval', 'deploy-2']);
+    await owner.waitForLine('started deploy-2');
     const waiter = spawnFixture('client-await-result', [database, 'deploy-2']);
     try {
-      await owner.waitForLine('started deploy-2');
       await waiter.waitForLine('waiting');
       const client = await Client.open({ database });
       try {

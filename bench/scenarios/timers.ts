@@ -13,7 +13,7 @@
 // timers without the waits) is reported beside it. Each of the four runs in a process of its own, so
 // each peak RSS is its own.
 import { SystemClock } from '../../lib';
-import { TimerWheel } from '../../lib/runtime/timer-wheel';
+import { TimerWheel, type TimerTarget } from '../../lib/runtime/timer-wheel';
 import { messageKey, Waiters } from '../../lib/runtime/waiters';
 import { collectGarbage, figureResult, parseArguments, peakRssMebibytes, round, rssMebibytes, runJsonChild, runScenario } from '../lib/harness';
 
@@ -30,7 +30,8 @@ interface PartResult {
 
 /** One `setTimeout` per deadline, shaped like the wheel so `Waiters` can use it. */
 const oneTimeoutPerWaiter = {
-  arm(deadlineMs: number, callback: () => void) {
+  arm(deadlineMs: number, target: TimerTarget) {
+    const callback = typeof target === 'function' ? target : () => target.fire();
     const timeout = setTimeout(callback, Math.max(0, deadlineMs - Date.now()));
     return { cancel: () => clearTimeout(timeout) };
   },

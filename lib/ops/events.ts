@@ -20,7 +20,8 @@ export async function setEvent(env: OperationEnvironment, execution: WorkflowExe
   execution.progressed();
   await committed(env);
   if (!inserted) throw new DuplicateEventKeyError(workflowUUID, key);
-  env.waiters.notify(eventKey(workflowUUID, key));
+  // The stored value travels with the wake-up: a thousand waiters on one key read nothing more.
+  env.waiters.notify(eventKey(workflowUUID, key), text);
 }
 
 /** getEvent inside a workflow: what it saw (value or null) is recorded and replayed. */
@@ -45,8 +46,8 @@ export async function getEventFromHandler<T>(env: OperationEnvironment, targetUU
   const text = await env.waiters.wait<string | null>({
     description: { workflowUUID: null, kind: 'getEvent', targetUUID, key, deadlineMs: env.clock.now() + timeoutMs },
     keys: [eventKey(targetUUID, key)],
-    attempt: () => {
-      const value = read();
+    attempt: (payload) => {
+      const value = payload ?? read();
       return value === undefined ? { done: false } : { done: true, value };
     },
     onTimeout: () => read() ?? null,

@@ -2,7 +2,7 @@
 // else record the wait's start (with its absolute deadline) and wait for a wake-up or the deadline.
 // A recovered wait resumes with the deadline recorded before the crash.
 import type { AttemptPhase, AttemptResult, OperationPosition, WaitPlan } from '../store/store';
-import type { WaitDescription } from '../runtime/waiters';
+import type { StartedWait, WaitDescription } from '../runtime/waiters';
 import type { OperationKind } from '../types';
 import { assertOpen, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
@@ -50,7 +50,7 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
   }
   // Subscribe in the same turn as the check, so no wake-up can fall between them; only then await
   // the commit that recorded the wait's start (and abandon the wait if that commit failed).
-  let abandon: (error: Error) => void = () => {};
+  let started: StartedWait | undefined;
   const waiting = env.waiters.wait<string>({
     description: { ...wait.description, workflowUUID: execution.workflowUUID, kind: wait.kind, deadlineMs },
     keys: [wait.wakeKey],
@@ -62,12 +62,12 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
       const result = wait.attempt(position, 'resumed', null, env.clock.now());
       return result.found ? result.value : 'null';
     },
-    onStarted: (fail) => (abandon = fail),
+    onStarted: (wait) => (started = wait),
   });
   try {
     await committed(env);
   } catch (error) {
-    abandon(error as Error);
+    started?.fail(error as Error);
   }
   const text = await waiting;
   await committed(env);

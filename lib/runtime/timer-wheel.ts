@@ -9,15 +9,33 @@ export interface TimerHandle {
   cancel(): void;
 }
 
-interface Timer extends TimerHandle {
-  callback: (() => void) | null;
-  readonly slot: Slot;
-}
+/** What fires at a deadline: a function, or an object whose `fire()` is called (no closure needed). */
+export type TimerTarget = (() => void) | { fire(): void };
 
 interface Slot {
   readonly atMs: number;
-  readonly timers: Timer[];
+  head: TimerEntry | null;
+  tail: TimerEntry | null;
   live: number;
+}
+
+// One small object per timer, chained per slot: no closure and no array growth per timer, which is
+// what a million pending deadlines cost in memory and garbage collection.
+class TimerEntry implements TimerHandle {
+  target: TimerTarget | null;
+  readonly slot: Slot;
+  readonly wheel: TimerWheel;
+  next: TimerEntry | null = null;
+
+  constructor(wheel: TimerWheel, slot: Slot, target: TimerTarget) {
+    this.wheel = wheel;
+    this.slot = slot;
+    this.target = target;
+  }
+
+  cancel(): void {
+    this.wheel.cancelEntry(this);
+  }
 }
 
 /** A binary min-heap of slot times. Stale entries (slots emptied by cancels) are skipped lazily. */
@@ -92,37 +110,42 @@ export class TimerWheel {
     return this.#heap.peek();
   }
 
-  /** Calls `callback` once when the clock reaches `deadlineMs` (epoch ms), unless cancelled first. */
-  arm(deadlineMs: number, callback: () => void): TimerHandle {
+  /** Fires `target` once when the clock reaches `deadlineMs` (epoch ms), unless cancelled first. */
+  arm(deadlineMs: number, target: TimerTarget): TimerHandle {
     const atMs = Math.ceil(deadlineMs);
     let slot = this.#slots.get(atMs);
     if (slot === undefined) {
-      slot = { atMs, timers: [], live: 0 };
+      slot = { atMs, head: null, tail: null, live: 0 };
       this.#slots.set(atMs, slot);
       this.#heap.push(atMs);
     }
-    const timer: Timer = { callback, slot, cancel: () => this.#cancel(timer) };
-    slot.timers.push(timer);
+    const entry = new TimerEntry(this, slot, target);
+    if (slot.tail === null) slot.head = entry;
+    else slot.tail.next = entry;
+    slot.tail = entry;
     slot.live++;
     this.#pending++;
     if (atMs < this.#alarmAtMs) this.#setAlarm(atMs);
-    return timer;
+    return entry;
   }
 
   /** Cancels every timer and the alarm; the wheel stays usable. */
   clear(): void {
-    for (const slot of this.#slots.values()) for (const timer of slot.timers) timer.callback = null;
+    for (const slot of this.#slots.values()) {
+      for (let entry = slot.head; entry !== null; entry = entry.next) entry.target = null;
+    }
     this.#slots.clear();
     this.#heap.clear();
     this.#pending = 0;
     this.#cancelAlarm();
   }
 
-  #cancel(timer: Timer): void {
-    if (timer.callback === null) return;
-    timer.callback = null;
+  /** @internal Use the handle's `cancel()`. */
+  cancelEntry(entry: TimerEntry): void {
+    if (entry.target === null) return;
+    entry.target = null;
     this.#pending--;
-    const slot = timer.slot;
+    const slot = entry.slot;
     if (--slot.live === 0 && this.#slots.get(slot.atMs) === slot) this.#slots.delete(slot.atMs);
     if (this.#pending === 0) {
       this.#heap.clear();
@@ -161,12 +184,13 @@ export class TimerWheel {
       this.#slots.delete(atMs);
     }
     for (const slot of due) {
-      for (const timer of slot.timers) {
-        const callback = timer.callback;
-        if (callback === null) continue;
-        timer.callback = null;
+      for (let entry = slot.head; entry !== null; entry = entry.next) {
+        const target = entry.target;
+        if (target === null) continue;
+        entry.target = null;
         this.#pending--;
-        callback();
+        if (typeof target === 'function') target();
+        else target.fire();
       }
     }
     this.#dropStaleSlots();

@@ -40,36 +40,97 @@ export interface WaitDescription {
 /** One attempt's outcome: done with a value, or keep waiting. */
 export type Attempt<T> = { done: true; value: T } | { done: false };
 
+/** A wait under way, as handed to `onStarted`: it can be ended early with an error. */
+export interface StartedWait {
+  fail(error: Error): void;
+}
+
 export interface WaitOptions<T> {
   description: WaitDescription;
   /** Keys whose notification may satisfy the wait. */
   keys: readonly string[];
-  /** Re-checks the condition; synchronous. A throw rejects the wait. */
-  attempt: () => Attempt<T>;
+  /**
+   * Re-checks the condition; synchronous. `payload` is what the notifier passed along (e.g. the
+   * event's stored value), so many waiters on one key need not each read it again. A throw rejects
+   * the wait.
+   */
+  attempt: (payload?: string) => Attempt<T>;
   /** Called once at the deadline (a last attempt belongs inside it); its value resolves the wait. */
   onTimeout: () => T;
-  /** Receives a function that ends the wait early with an error (e.g. when recording its start failed). */
-  onStarted?: (fail: (error: Error) => void) => void;
+  /** Receives the wait once it is subscribed, to end it early (e.g. when recording its start failed). */
+  onStarted?: (wait: StartedWait) => void;
 }
 
-interface LiveWait {
-  readonly description: WaitDescription;
-  fail(error: Error): void;
+/** The event the emitter carries for every wake-up: (key, payload?). */
+const WAKE = 'wake';
+
+// One object per wait: it is the timer wheel's target and the subscriber of its keys, so a pending
+// wait costs this object, its promise and the caller's options, and no closures of its own.
+class Wait<T> implements StartedWait {
+  readonly #waiters: Waiters;
+  readonly options: WaitOptions<T>;
+  readonly #resolve: (value: T) => void;
+  readonly #reject: (error: unknown) => void;
+  timer: TimerHandle | null = null;
+  settled = false;
+
+  constructor(waiters: Waiters, options: WaitOptions<T>, resolve: (value: T) => void, reject: (error: unknown) => void) {
+    this.#waiters = waiters;
+    this.options = options;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  /** A notification of one of its keys. */
+  wake(payload: string | undefined): void {
+    if (this.settled) return;
+    let result: Attempt<T>;
+    try {
+      result = this.options.attempt(payload);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    if (result.done) {
+      this.#waiters.finish(this);
+      this.#resolve(result.value);
+    }
+  }
+
+  /** The deadline (called by the timer wheel). */
+  fire(): void {
+    if (this.settled) return;
+    this.timer = null;
+    this.#waiters.finish(this);
+    try {
+      this.#resolve(this.options.onTimeout());
+    } catch (error) {
+      this.#reject(error);
+    }
+  }
+
+  fail(error: Error): void {
+    if (this.settled) return;
+    this.#waiters.finish(this);
+    this.#reject(error);
+  }
 }
 
 export class Waiters {
   readonly #emitter = new EventEmitter();
   readonly #wheel: TimerWheel;
-  readonly #live = new Set<LiveWait>();
-  // Per key, the callbacks to run; the emitter holds one dispatcher per key, so adding and removing a
-  // waiter is O(1) even with thousands waiting on one key.
-  readonly #subscribers = new Map<string, Set<() => void>>();
+  readonly #live = new Set<Wait<any>>();
+  // Per key, the waits subscribed to it: one Wait directly (the common case), or a Set of them.
+  readonly #byKey = new Map<string, Wait<any> | Set<Wait<any>>>();
   readonly #listeners = new Set<(description: WaitDescription) => void>();
   #started = 0;
   #onBusyChange: ((busy: boolean) => void) | null = null;
 
   constructor(wheel: TimerWheel) {
     this.#wheel = wheel;
+    // Every wake-up travels through the emitter as one event; the waits of a key are found in a map,
+    // so adding and removing a waiter is O(1) even with thousands waiting on one key.
+    this.#emitter.on(WAKE, (key: string, payload: string | undefined) => this.#dispatch(key, payload));
   }
 
   /** Number of waits under way. */
@@ -84,7 +145,7 @@ export class Waiters {
 
   /** What every wait under way is waiting for. */
   describe(): WaitDescription[] {
-    return [...this.#live].map((wait) => wait.description);
+    return [...this.#live].map((wait) => wait.options.description);
   }
 
   /** Calls `listener` each time a wait starts (used by test tools to await "blocked" states). */
@@ -100,68 +161,32 @@ export class Waiters {
 
   /** Wakes every wait subscribed to a key that starts with `prefix` (e.g. every result wait). */
   notifyPrefix(prefix: string): void {
-    for (const key of [...this.#subscribers.keys()]) if (key.startsWith(prefix)) this.notify(key);
+    for (const key of [...this.#byKey.keys()]) if (key.startsWith(prefix)) this.notify(key);
   }
 
-  /** Wakes every wait subscribed to `key`. Call right after the commit that may satisfy them. */
-  notify(key: string): void {
-    this.#emitter.emit(key);
+  /**
+   * Wakes every wait subscribed to `key`, handing them `payload` if given. Call right after the
+   * commit that may satisfy them.
+   */
+  notify(key: string, payload?: string): void {
+    this.#emitter.emit(WAKE, key, payload);
   }
 
   /** Waits until `attempt` succeeds after a notification, or the deadline passes. */
   wait<T>(options: WaitOptions<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let timer: TimerHandle | null = null;
-      let settled = false;
-      const unsubscribers: (() => void)[] = [];
-      const finish = (): void => {
-        settled = true;
-        this.#live.delete(live);
-        if (this.#live.size === 0) this.#onBusyChange?.(false);
-        timer?.cancel();
-        for (const unsubscribe of unsubscribers) unsubscribe();
-      };
-      const live: LiveWait = {
-        description: options.description,
-        fail: (error) => {
-          finish();
-          reject(error);
-        },
-      };
-      const onNotify = (): void => {
-        if (settled) return;
-        let result: Attempt<T>;
-        try {
-          result = options.attempt();
-        } catch (error) {
-          live.fail(error as Error);
-          return;
-        }
-        if (result.done) {
-          finish();
-          resolve(result.value);
-        }
-      };
-      const onDeadline = (): void => {
-        if (settled) return;
-        finish();
-        try {
-          resolve(options.onTimeout());
-        } catch (error) {
-          reject(error);
-        }
-      };
-      this.#live.add(live);
-      this.#started++;
-      if (this.#live.size === 1) this.#onBusyChange?.(true);
-      options.onStarted?.((error) => {
-        if (!settled) live.fail(error);
-      });
-      for (const key of options.keys) unsubscribers.push(this.#subscribe(key, onNotify));
-      const deadlineMs = options.description.deadlineMs;
-      if (deadlineMs !== null) timer = this.#wheel.arm(deadlineMs, onDeadline);
-      for (const listener of this.#listeners) listener(options.description);
+    let wait!: Wait<T>;
+    const promise = new Promise<T>((resolve, reject) => {
+      wait = new Wait(this, options, resolve, reject);
     });
+    this.#live.add(wait);
+    this.#started++;
+    if (this.#live.size === 1) this.#onBusyChange?.(true);
+    for (const key of options.keys) this.#subscribe(key, wait);
+    const deadlineMs = options.description.deadlineMs;
+    if (deadlineMs !== null) wait.timer = this.#wheel.arm(deadlineMs, wait);
+    options.onStarted?.(wait);
+    for (const listener of this.#listeners) listener(options.description);
+    return promise;
   }
 
   /** Rejects every wait under way with `error` (used when the engine closes). */
@@ -169,23 +194,36 @@ export class Waiters {
     for (const wait of [...this.#live]) wait.fail(error);
   }
 
-  #subscribe(key: string, callback: () => void): () => void {
-    let callbacks = this.#subscribers.get(key);
-    if (callbacks === undefined) {
-      const set = new Set<() => void>();
-      callbacks = set;
-      this.#subscribers.set(key, set);
-      this.#emitter.on(key, () => {
-        for (const waiting of [...set]) waiting();
-      });
+  /** @internal Called by a wait as it settles: unsubscribes it and cancels its deadline. */
+  finish(wait: Wait<any>): void {
+    wait.settled = true;
+    this.#live.delete(wait);
+    wait.timer?.cancel();
+    wait.timer = null;
+    for (const key of wait.options.keys) this.#unsubscribe(key, wait);
+    if (this.#live.size === 0) this.#onBusyChange?.(false);
+  }
+
+  #dispatch(key: string, payload: string | undefined): void {
+    const subscribed = this.#byKey.get(key);
+    if (subscribed === undefined) return;
+    if (subscribed instanceof Wait) subscribed.wake(payload);
+    else for (const wait of [...subscribed]) wait.wake(payload);
+  }
+
+  #subscribe(key: string, wait: Wait<any>): void {
+    const subscribed = this.#byKey.get(key);
+    if (subscribed === undefined) this.#byKey.set(key, wait);
+    else if (subscribed instanceof Wait) this.#byKey.set(key, new Set([subscribed, wait]));
+    else subscribed.add(wait);
+  }
+
+  #unsubscribe(key: string, wait: Wait<any>): void {
+    const subscribed = this.#byKey.get(key);
+    if (subscribed === wait) this.#byKey.delete(key);
+    else if (subscribed instanceof Set) {
+      subscribed.delete(wait);
+      if (subscribed.size === 0) this.#byKey.delete(key);
     }
-    callbacks.add(callback);
-    return () => {
-      callbacks.delete(callback);
-      if (callbacks.size === 0 && this.#subscribers.get(key) === callbacks) {
-        this.#subscribers.delete(key);
-        this.#emitter.removeAllListeners(key);
-      }
-    };
   }
 }
