@@ -41,7 +41,7 @@ class ClientEnvironment extends RuntimeEnvironment {
     this.external = new ExternalChangeSync(this, null);
   }
 
-  launch(): void {
+  launch(): (error: unknown) => void {
     throw new Error('A client never runs workflows.');
   }
 

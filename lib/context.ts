@@ -126,7 +126,7 @@ export class WorkflowContextImpl implements WorkflowContext {
         const member = (target as Record<string | symbol, unknown>)[property];
         const registration = registrationOf(member);
         if (registration === undefined) return undefined;
-        if (registration.kind === 'step') return (...args: unknown[]) => runStep(this.#env, this.#execution, registration, args);
+        if (registration.kind === 'step') return (...args: unknown[]) => this.#guard(runStep(this.#env, this.#execution, registration, args));
         return (...args: unknown[]) => this.childWorkflow(registration, ...args);
       },
     }) as WorkflowInvoker<T>;
@@ -134,26 +134,34 @@ export class WorkflowContextImpl implements WorkflowContext {
 
   runStep<Args extends unknown[], R>(step: StepTarget<Args, R>, ...args: Args): Promise<R> {
     try {
-      return runStep(this.#env, this.#execution, requireStep(step), args) as Promise<R>;
+      return this.#guard(runStep(this.#env, this.#execution, requireStep(step), args) as Promise<R>);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   async startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>> {
-    const childUUID = await startChild(this.#env, this.#execution, requireWorkflow(workflow), args);
+    const childUUID = await this.#guard(startChild(this.#env, this.#execution, requireWorkflow(workflow), args));
     return new WorkflowHandle<R>(this.#env, childUUID);
   }
 
   async childWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<R> {
     const handle = await this.startChildWorkflow(workflow, ...args);
-    return handle.getResult();
+    return this.#guard(handle.getResult());
+  }
+
+  /** Every operation's failure passes here: a store failure ends the run (see WorkflowExecution.noteFailure). */
+  #guard<T>(operation: Promise<T>): Promise<T> {
+    return operation.catch((error: unknown) => {
+      this.#execution.noteFailure(error);
+      throw error;
+    });
   }
 
   send<T>(destinationUUID: string, message: T, topic?: string | null): Promise<void> {
     try {
       requireNonEmptyString('destinationUUID', destinationUUID);
-      return sendFromWorkflow(this.#env, this.#execution, destinationUUID, message, optionalTopic(topic));
+      return this.#guard(sendFromWorkflow(this.#env, this.#execution, destinationUUID, message, optionalTopic(topic)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -162,7 +170,7 @@ export class WorkflowContextImpl implements WorkflowContext {
   recv<T>(topic?: string | null, timeoutSeconds?: number): Promise<T | null> {
     try {
       const checkedTopic = optionalTopic(topic);
-      return receive<T>(this.#env, this.#execution, checkedTopic, durationMs('timeoutSeconds', timeoutSeconds));
+      return this.#guard(receive<T>(this.#env, this.#execution, checkedTopic, durationMs('timeoutSeconds', timeoutSeconds)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -171,7 +179,7 @@ export class WorkflowContextImpl implements WorkflowContext {
   setEvent<T>(key: string, value: T): Promise<void> {
     try {
       requireNonEmptyString('key', key);
-      return setEvent(this.#env, this.#execution, key, value);
+      return this.#guard(setEvent(this.#env, this.#execution, key, value));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -181,7 +189,7 @@ export class WorkflowContextImpl implements WorkflowContext {
     try {
       requireNonEmptyString('workflowUUID', workflowUUID);
       requireNonEmptyString('key', key);
-      return getEventInWorkflow<T>(this.#env, this.#execution, workflowUUID, key, durationMs('timeoutSeconds', timeoutSeconds));
+      return this.#guard(getEventInWorkflow<T>(this.#env, this.#execution, workflowUUID, key, durationMs('timeoutSeconds', timeoutSeconds)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -190,7 +198,7 @@ export class WorkflowContextImpl implements WorkflowContext {
   sleep(seconds: number): Promise<void> {
     try {
       if (seconds === undefined) throw typeError('seconds', 'a finite number >= 0', seconds);
-      return sleep(this.#env, this.#execution, durationMs('seconds', seconds));
+      return this.#guard(sleep(this.#env, this.#execution, durationMs('seconds', seconds)));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -10,7 +10,7 @@ import {
   type WorkflowTarget,
 } from './context';
 import { registrationNamed, registrationOf, type WorkflowRef } from './decorators';
-import { EngineClosedError } from './errors';
+import { EngineClosedError, StorageError } from './errors';
 import { WorkflowHandle } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
 import { assertOpen, committed, RuntimeEnvironment } from './ops/environment';
@@ -24,6 +24,7 @@ import { decode } from './store/codec';
 import { isInMemory } from './store/database';
 import { acquireOwnership, type OwnershipLock } from './store/ownership';
 import { Store } from './store/store';
+import type { OperationRecord } from './types';
 import { typeError } from './validate';
 
 /** The runtime state of one engine, handed down to operations. */
@@ -53,7 +54,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
         });
         return;
       }
-      this.run(workflow.workflowUUID, registration, decode<unknown[]>(workflow.inputs), false);
+      this.run(workflow.workflowUUID, registration, decode<unknown[]>(workflow.inputs), null);
     });
   }
 
@@ -80,14 +81,17 @@ export class EngineEnvironment extends RuntimeEnvironment {
     this.#lock?.release();
   }
 
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void {
-    this.run(workflowUUID, workflow, args, false);
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): (error: unknown) => void {
+    const execution = this.run(workflowUUID, workflow, args, null);
+    return (error) => execution.noteFailure(error);
   }
 
-  /** Runs workflow code to its end and records the outcome; never rejects. */
-  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], recovered: boolean): void {
-    const recorded = recovered ? this.store.operations.listForWorkflow(workflowUUID) : [];
-    const execution = new WorkflowExecution(this, workflowUUID, workflow.name, recorded, recovered);
+  /**
+   * Runs workflow code to its end and records the outcome; never rejects. `recorded` is what a
+   * recovered workflow recorded before (replayed, not re-run), or null for a new workflow.
+   */
+  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[] | null): WorkflowExecution {
+    const execution = new WorkflowExecution(this, workflowUUID, workflow.name, recorded ?? [], recorded !== null);
     const context = new WorkflowContextImpl(this, execution);
     const done = (async () => {
       let output: unknown;
@@ -99,8 +103,11 @@ export class EngineEnvironment extends RuntimeEnvironment {
         failed = true;
         thrown = error;
       }
+      execution.end();
       // Closed or crashed: the workflow stays PENDING and resumes on the next open.
       if (!this.isOpen) return;
+      // A store failure is not the workflow's outcome: as after a crash, it stays PENDING (the warning below).
+      if (execution.fatalError instanceof StorageError) throw execution.fatalError;
       if (execution.fatalError !== null) {
         failed = true;
         thrown = execution.fatalError;
@@ -131,6 +138,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
       })
       .finally(() => this.running.delete(workflowUUID));
     this.running.set(workflowUUID, done);
+    return execution;
   }
 }
 
@@ -184,7 +192,7 @@ export class Engine extends HandlerBase implements HandlerContext {
     this.#env = env;
     engineInternals.set(this, env);
     this.recovery = options.recover
-      ? recoverPendingWorkflows(env, (uuid, workflow, args) => env.run(uuid, workflow, args, true))
+      ? recoverPendingWorkflows(env, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, recorded))
       : { resumed: [], unregistered: [], givenUp: [] };
     if (!isInMemory(options.database)) env.watchOtherProcesses();
   }
@@ -227,7 +235,15 @@ export class Engine extends HandlerBase implements HandlerContext {
     const inputs = encodePayload(env, args, `inputs of workflow ${registration.name}`);
     if (env.store.startWorkflow(workflowUUID, registration.name, inputs, env.clock.now())) {
       // The workflow sees its inputs as recorded, exactly as a recovered run would.
-      env.run(workflowUUID, registration, decode<unknown[]>(inputs), false);
+      // It starts at once, inside the transaction that records it; if that commit fails, the run is
+      // abandoned before it can record anything for a workflow that does not exist.
+      const abandon = env.launch(workflowUUID, registration, decode<unknown[]>(inputs));
+      try {
+        await committed(env);
+      } catch (error) {
+        abandon(error);
+        throw error;
+      }
     } else {
       checkSameWorkflow(env.store, workflowUUID, registration.name);
     }

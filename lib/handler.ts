@@ -9,6 +9,7 @@ import { assertOpen, beforeRead, type OperationEnvironment } from './ops/environ
 import { getEventFromHandler } from './ops/events';
 import { sendFromHandler } from './ops/messages';
 import { encodePayload } from './ops/payload';
+import { workflowOnlyPrototype } from './ops/workflow-only';
 import { decode } from './store/codec';
 import type { WorkflowFilter } from './store/workflows';
 import type { MessageInfo, OperationInfo, WorkflowStatus, WorkflowStatusName } from './types';
@@ -150,3 +151,10 @@ export abstract class HandlerBase {
     }));
   }
 }
+
+// recv, setEvent, sleep... exist on WorkflowContext only; called on an Engine or Client from plain
+// JavaScript they fail with WorkflowContextError, while `'recv' in engine` stays false.
+Object.setPrototypeOf(
+  HandlerBase.prototype,
+  workflowOnlyPrototype(['recv', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow'], 'code outside workflows (an Engine or Client)'),
+);

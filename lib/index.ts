@@ -33,6 +33,8 @@ export {
   RegistrationError,
   MaxRecoveryAttemptsExceededError,
   WorkflowContextError,
+  StorageError,
+  StorageFullError,
 } from './errors';
 export type { ErrorContext } from './errors';
 export type { Clock, Alarm } from './runtime/clock';

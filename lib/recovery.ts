@@ -7,6 +7,7 @@ import type { OperationEnvironment } from './ops/environment';
 import { encodeError } from './ops/payload';
 import { decode } from './store/codec';
 import { workflowKey } from './runtime/waiters';
+import type { OperationRecord } from './types';
 
 /** What the pass did, for logs and tests. */
 export interface RecoveryReport {
@@ -20,7 +21,7 @@ export interface RecoveryReport {
  */
 export function recoverPendingWorkflows(
   env: OperationEnvironment,
-  run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[]) => void,
+  run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[]) => void,
 ): RecoveryReport {
   const report: RecoveryReport = { resumed: [], unregistered: [], givenUp: [] };
   const { store, options } = env;
@@ -53,8 +54,10 @@ export function recoverPendingWorkflows(
   store.recordRecovery(attempts, givenUp, env.clock.now());
 
   for (const uuid of report.givenUp) env.waiters.notify(workflowKey(uuid));
+  // Every resumed workflow's record in one read, not one query per workflow.
+  const recordedByWorkflow = toRun.length === 0 ? new Map<string, OperationRecord[]>() : store.operations.listForPendingWorkflows();
   for (const { workflowUUID, workflow, args } of toRun) {
-    run(workflowUUID, workflow, args);
+    run(workflowUUID, workflow, args, recordedByWorkflow.get(workflowUUID) ?? []);
     report.resumed.push(workflowUUID);
   }
   return report;

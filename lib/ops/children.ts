@@ -21,7 +21,12 @@ export async function startChild(env: OperationEnvironment, execution: WorkflowE
   }
   execution.progressed();
   // The child sees its inputs as recorded, exactly as a recovered run would.
-  env.launch(childUUID, workflow, decode<unknown[]>(inputs));
-  await committed(env);
+  const abandon = env.launch(childUUID, workflow, decode<unknown[]>(inputs));
+  try {
+    await committed(env);
+  } catch (error) {
+    abandon(error);
+    throw error;
+  }
   return childUUID;
 }

@@ -17,8 +17,11 @@ export interface OperationEnvironment {
   stepsInFlight: number;
   /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
   readonly isOpen: boolean;
-  /** Runs the code of a workflow whose row was just created. */
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void;
+  /**
+   * Runs the code of a workflow whose row was just written (in the current, not yet committed,
+   * transaction). Returns a function that abandons the run if that commit fails.
+   */
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): (error: unknown) => void;
 }
 
 /** The state an Engine or a Client shares with its operations: store, clock, timer wheel, waiters. */
@@ -39,7 +42,7 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
     this.waiters = new Waiters(this.wheel);
   }
 
-  abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): void;
+  abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): (error: unknown) => void;
 }
 
 /**

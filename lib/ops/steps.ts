@@ -3,21 +3,28 @@
 // again: execution is at-least-once, recording is exactly-once.
 import type { StepContext } from '../context';
 import type { StepRef } from '../decorators';
-import { SerializationError } from '../errors';
+import { PayloadTooLargeError, SerializationError } from '../errors';
 import { assertOpen, committed, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload, outcomeOf } from './payload';
+import { workflowOnlyPrototype } from './workflow-only';
+
+/** A StepContext holds information only; calling a workflow operation on it is a WorkflowContextError. */
+const stepContextPrototype = workflowOnlyPrototype(
+  ['invoke', 'runStep', 'startChildWorkflow', 'childWorkflow', 'send', 'recv', 'setEvent', 'getEvent', 'sleep'],
+  'a step (durable operations belong to the workflow that calls the step)',
+);
 
 export async function runStep<R>(env: OperationEnvironment, execution: WorkflowExecution, step: StepRef<any[], R>, args: unknown[]): Promise<R> {
   assertOpen(env, `Step ${step.name}`);
   const { position, recorded } = execution.begin('step', step.name);
   if (recorded !== undefined) return outcomeOf<R>(recorded.output, recorded.error);
 
-  const stepContext: StepContext = {
-    workflowUUID: execution.workflowUUID,
-    stepName: step.name,
-    operationIndex: position.operationIndex,
-  };
+  const stepContext: StepContext = Object.create(stepContextPrototype, {
+    workflowUUID: { value: execution.workflowUUID, enumerable: true },
+    stepName: { value: step.name, enumerable: true },
+    operationIndex: { value: position.operationIndex, enumerable: true },
+  });
   let output: string | null = null;
   let error: string | null = null;
   let thrown: unknown;
@@ -31,11 +38,14 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     env.stepsInFlight--;
   }
   assertOpen(env, `Recording step ${step.name}`);
+  // The run was abandoned meanwhile (its start, or another operation's commit, failed): record nothing.
+  if (execution.fatalError !== null) throw execution.fatalError;
   if (thrown === undefined) {
     try {
       output = encodePayload(env, result, `result of step ${step.name}`);
     } catch (encodingError) {
-      if (!(encodingError instanceof SerializationError)) throw encodingError;
+      // A result that cannot be stored is the step's recorded failure, so a replay meets the same one.
+      if (!(encodingError instanceof SerializationError || encodingError instanceof PayloadTooLargeError)) throw encodingError;
       thrown = encodingError;
     }
   }

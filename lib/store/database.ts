@@ -18,13 +18,28 @@ export function isInMemory(file: string): boolean {
 function applyPragmas(db: SqliteDatabase, synchronous: SynchronousMode): void {
   // WAL lets readers in other processes (clients, the CLI) read while the owner writes, and makes a
   // commit one sequential append instead of a rollback-journal dance.
-  db.pragma('journal_mode = WAL');
+  withBusyRetry(() => db.pragma('journal_mode = WAL'));
   // FULL syncs the WAL on every commit, so a resolved promise survives power loss. NORMAL syncs only
   // at checkpoints: a process crash loses nothing, a power cut may roll back the latest commits.
   // better-sqlite3 would otherwise leave SQLite's compile-time default; we always choose explicitly.
   db.pragma(`synchronous = ${synchronous}`);
-  // Other processes briefly hold the write lock; wait for them instead of failing with SQLITE_BUSY.
-  db.pragma('busy_timeout = 5000');
+}
+
+/**
+ * Runs `action`, retrying for up to five seconds while another connection holds the lock it needs.
+ * Switching the journal mode can report SQLITE_BUSY without consulting the busy timeout, which
+ * happens when several processes open a new file at the same moment.
+ */
+function withBusyRetry<T>(action: () => T): T {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return action();
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 500) throw error;
+      Atomics.wait(pause, 0, 0, 10); // a synchronous 10 ms pause: opening is synchronous
+    }
+  }
 }
 
 /** Returns the file's schema version, refusing a newer one. Reads only: runs before any pragma. */
@@ -67,6 +82,9 @@ export function openDatabase(file: string, synchronous: SynchronousMode): Sqlite
     throw new DatabaseOpenError(file, (error as Error).message, error);
   }
   try {
+    // Other processes briefly hold locks (one may be creating this very file); wait for them instead
+    // of failing with SQLITE_BUSY. Set first: the version check and the WAL switch below need it.
+    db.pragma('busy_timeout = 5000');
     // A newer file is refused before the pragmas: switching it to WAL would already rewrite its header.
     checkSchemaVersion(db, file);
     applyPragmas(db, synchronous);
@@ -74,12 +92,19 @@ export function openDatabase(file: string, synchronous: SynchronousMode): Sqlite
   } catch (error) {
     db.close();
     if (error instanceof SchemaVersionError) throw error;
-    const code = (error as { code?: string }).code;
-    if (code === 'SQLITE_NOTADB') throw new DatabaseOpenError(file, 'the file is not a SQLite database.', error);
-    if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
-      throw new DatabaseOpenError(file, 'the file or its folder is read-only; durablite needs to write to it.', error);
-    }
-    throw new DatabaseOpenError(file, (error as Error).message, error);
+    throw openFailure(file, error);
   }
   return db;
+}
+
+/** Explains why SQLite could not open (or first write to) `file`. */
+export function openFailure(file: string, error: unknown): DatabaseOpenError {
+  // A read-only file or folder shows as SQLITE_READONLY or one of its extended codes
+  // (SQLITE_READONLY_DIRECTORY...), or as SQLITE_CANTOPEN when the -wal/-shm files cannot be made.
+  const code = (error as { code?: string }).code ?? '';
+  if (code === 'SQLITE_NOTADB') return new DatabaseOpenError(file, 'the file is not a SQLite database.', error);
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN') {
+    return new DatabaseOpenError(file, 'the file or its folder is read-only; durablite needs to write to it.', error);
+  }
+  return new DatabaseOpenError(file, (error as Error).message, error);
 }

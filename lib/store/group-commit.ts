@@ -2,7 +2,9 @@
 // promise callbacks run out joins it; one COMMIT (one fsync in FULL mode) then makes them durable
 // together. Callers await `durable()` before they report success, so a resolved promise still
 // means "committed". Each operation's own statements run in a savepoint inside, so one failing
-// operation rolls back alone.
+// operation rolls back alone. SQLite failures leave here as StorageError; when SQLite rolled the
+// whole transaction back (it may, on a full disk or an I/O error), the batch fails as one.
+import { StorageError, StorageFullError } from '../errors';
 import type { SqliteDatabase } from './database';
 
 /** Test-only fault injection around each commit; see `setCommitFaultHook`. */
@@ -50,11 +52,27 @@ export class GroupCommitter {
     return this.#commits;
   }
 
-  /** Runs `write` inside the current turn's transaction, opening it if needed. */
+  /**
+   * Runs `write` inside the current turn's transaction, opening it if needed.
+   * @throws StorageError (StorageFullError for a full disk) when SQLite fails; nothing of `write` stays.
+   */
   write<T>(write: () => T): T {
     if (this.#halted) throw new Error('This store was halted; it writes nothing more.');
     if (this.#batch === null) this.#open();
-    return write();
+    try {
+      return write();
+    } catch (error) {
+      const failure = toStorageError(error);
+      // SQLite undid the whole transaction, not just this write: the batch's earlier writes are gone,
+      // so its callers must hear it, and the next write must open a new transaction rather than run
+      // outside one (committing at once, while its caller is told the batch failed).
+      const batch = this.#batch;
+      if (batch !== null && !this.#db.inTransaction) {
+        this.#batch = null;
+        batch.reject(failure);
+      }
+      throw failure;
+    }
   }
 
   /** The promise of the open transaction's commit, or undefined when nothing is waiting to commit. */
@@ -76,7 +94,11 @@ export class GroupCommitter {
   }
 
   #open(): void {
-    this.#begin.run();
+    try {
+      this.#begin.run();
+    } catch (error) {
+      throw toStorageError(error);
+    }
     let resolve!: () => void;
     let reject!: (error: unknown) => void;
     const durable = new Promise<void>((onResolve, onReject) => {
@@ -100,10 +122,37 @@ export class GroupCommitter {
       this.#commit.run();
     } catch (error) {
       if (this.#db.inTransaction) this.#rollback.run();
-      batch.reject(error);
+      batch.reject(toStorageError(error));
       return;
     }
     faultHook?.afterCommit?.(commitNumber);
     batch.resolve();
   }
+}
+
+/**
+ * Whether `error` is a store failure raised in this process, as opposed to a StorageError decoded
+ * from a record (a step's recorded error, replayed), which is an ordinary outcome.
+ */
+export function isStoreFailure(error: unknown): error is StorageError {
+  return error instanceof StorageError && sqliteCodeOf(error.cause) !== undefined;
+}
+
+/** SQLite's errors as StorageError (StorageFullError for a full disk); any other error as it is. */
+export function toStorageError(error: unknown): unknown {
+  const code = sqliteCodeOf(error);
+  if (code === undefined) return error;
+  if (code === 'SQLITE_FULL') return new StorageFullError(code, { cause: error });
+  return new StorageError(code, `SQLite failed: ${(error as Error).message} (${code}). The operation was not recorded; what was committed before is intact.`, { cause: error });
+}
+
+/**
+ * The SQLite code of a better-sqlite3 error, else undefined. Not `instanceof`: the native addon
+ * builds its errors from the SqliteError class of the first copy of the module loaded in the
+ * process, which a test runner (one module registry and realm per test file) does not share.
+ */
+function sqliteCodeOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { name, code } = error as { name?: unknown; code?: unknown };
+  return name === 'SqliteError' && typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
 }

@@ -57,6 +57,7 @@ export class OperationTable {
   readonly #complete;
   readonly #selectForWorkflow;
   readonly #selectWaiting;
+  readonly #selectForPendingWorkflows;
 
   constructor(db: SqliteDatabase) {
     this.#insertCompleted = db.prepare<[string, number, string, string, string | null, string | null, number, number]>(
@@ -73,6 +74,10 @@ export class OperationTable {
     );
     this.#selectForWorkflow = db.prepare<[string], OperationRow>(
       'SELECT * FROM operations WHERE workflow_uuid = ? ORDER BY operation_index',
+    );
+    this.#selectForPendingWorkflows = db.prepare<[], OperationRow>(
+      `SELECT o.* FROM operations o JOIN workflows w ON w.workflow_uuid = o.workflow_uuid
+       WHERE w.status = 'PENDING' ORDER BY o.workflow_uuid, o.operation_index`,
     );
     this.#selectWaiting = db.prepare<[string], OperationRow>(
       'SELECT * FROM operations WHERE workflow_uuid = ? AND completed_at IS NULL ORDER BY operation_index',
@@ -98,6 +103,18 @@ export class OperationTable {
 
   listForWorkflow(workflowUUID: string): OperationRecord[] {
     return this.#selectForWorkflow.all(workflowUUID).map(toOperationRecord);
+  }
+
+  /** The recorded operations of every PENDING workflow, by workflow, in one read (for recovery). */
+  listForPendingWorkflows(): Map<string, OperationRecord[]> {
+    const byWorkflow = new Map<string, OperationRecord[]>();
+    for (const row of this.#selectForPendingWorkflows.iterate()) {
+      const record = toOperationRecord(row);
+      const list = byWorkflow.get(record.workflowUUID);
+      if (list === undefined) byWorkflow.set(record.workflowUUID, [record]);
+      else list.push(record);
+    }
+    return byWorkflow;
   }
 
   /** The waits a workflow has under way (normally zero or one; more with Promise.all). */

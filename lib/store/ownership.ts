@@ -4,7 +4,7 @@
 import os from 'node:os';
 import Database from 'better-sqlite3';
 import { DatabaseOwnedError } from '../errors';
-import type { SqliteDatabase } from './database';
+import { openFailure, type SqliteDatabase } from './database';
 
 export interface OwnerRecord {
   pid: number;
@@ -33,16 +33,27 @@ export function readOwner(db: SqliteDatabase): OwnerRecord | undefined {
  * live owner. Records this process as the owner.
  */
 export function acquireOwnership(database: string, db: SqliteDatabase, nowMs: number): OwnershipLock {
-  const lock = new Database(lockFileOf(database));
+  let lock: SqliteDatabase;
+  try {
+    lock = new Database(lockFileOf(database));
+  } catch (error) {
+    throw openFailure(database, error);
+  }
   try {
     lock.pragma('busy_timeout = 0');
     lock.exec('BEGIN EXCLUSIVE');
   } catch (error) {
     lock.close();
     if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DatabaseOwnedError(database, readOwner(db));
-    throw error;
+    throw openFailure(database, error);
   }
-  db.prepare('INSERT OR REPLACE INTO owner (id, pid, hostname, started_at) VALUES (1, ?, ?, ?)').run(process.pid, os.hostname(), nowMs);
+  try {
+    db.prepare('INSERT OR REPLACE INTO owner (id, pid, hostname, started_at) VALUES (1, ?, ?, ?)').run(process.pid, os.hostname(), nowMs);
+  } catch (error) {
+    // The first write to the file: a read-only file (in a writable folder) is found here.
+    lock.close();
+    throw openFailure(database, error);
+  }
   return {
     release: () => {
       if (lock.open) lock.close();

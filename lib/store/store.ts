@@ -35,6 +35,8 @@ export type AttemptResult = { found: true; value: string } | { found: false };
 
 export type SendResult = 'sent' | 'duplicate' | 'not-found';
 
+const NOT_FOUND: AttemptResult = Object.freeze({ found: false });
+
 export class Store {
   readonly db: SqliteDatabase;
   readonly workflows: WorkflowTable;
@@ -187,12 +189,15 @@ export class Store {
    */
   receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): AttemptResult {
     const messages = this.messages;
+    // A wait that continues and finds nothing writes nothing: plain read, no transaction.
+    if (phase === 'resumed' && wait !== null && !messages.hasPending(position.workflowUUID, topic)) return NOT_FOUND;
     return this.#committer.write(() => this.#attempt(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, nowMs), wait, nowMs));
   }
 
   /** One in-workflow getEvent attempt: read the event and record what was seen, in one commit. */
   readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): AttemptResult {
     const events = this.events;
+    if (phase === 'resumed' && wait !== null && events.getValue(targetUUID, key) === undefined) return NOT_FOUND;
     return this.#committer.write(() => this.#attempt(position, phase, () => events.getValue(targetUUID, key), wait, nowMs));
   }
 
