@@ -38,10 +38,15 @@ export function getEventInWorkflow<T>(env: OperationEnvironment, execution: Work
 
 /** getEvent outside workflows: nothing is recorded. Waits even for a workflow that does not exist yet. */
 export async function getEventFromHandler<T>(env: OperationEnvironment, targetUUID: string, key: string, timeoutMs: number): Promise<T | null> {
-  await beforeRead(env, 'getEvent');
+  assertOpen(env, 'getEvent');
   const read = (): string | undefined => env.store.events.getValue(targetUUID, key);
   const found = read();
-  if (found !== undefined) return decode<T>(found);
+  if (found !== undefined) {
+    // Only committed values are returned: one set in this very turn waits for its commit. Any other
+    // is returned at once, without waiting for unrelated writes of the turn to commit.
+    if (env.store.isEventUncommitted(targetUUID, key)) await beforeRead(env, 'getEvent');
+    return decode<T>(found);
+  }
   if (timeoutMs === 0) return null;
   const text = await env.waiters.wait<string | null>({
     description: { workflowUUID: null, kind: 'getEvent', targetUUID, key, deadlineMs: env.clock.now() + timeoutMs },

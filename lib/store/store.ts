@@ -44,6 +44,9 @@ export class Store {
   readonly events: EventTable;
   readonly messages: MessageTable;
   readonly #committer: GroupCommitter;
+  // Events set in the open transaction (see isEventUncommitted), and which transaction that is.
+  readonly #uncommittedEvents = new Set<string>();
+  #uncommittedEventsBatch: Promise<void> | undefined;
 
   readonly #startChildWorkflow;
   readonly #recordOutcome;
@@ -180,7 +183,25 @@ export class Store {
 
   /** Sets an event and records the operation in one commit; false (first value kept) for a duplicate key. */
   setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean {
-    return this.#committer.write(() => this.#setEvent(position, key, value, encodeDuplicate, nowMs));
+    const inserted = this.#committer.write(() => this.#setEvent(position, key, value, encodeDuplicate, nowMs));
+    if (inserted) {
+      const batch = this.#committer.durable();
+      if (batch !== this.#uncommittedEventsBatch) {
+        this.#uncommittedEventsBatch = batch;
+        this.#uncommittedEvents.clear();
+      }
+      this.#uncommittedEvents.add(`${position.workflowUUID}\u0000${key}`);
+    }
+    return inserted;
+  }
+
+  /**
+   * Whether the event was set in the transaction still waiting to commit. A reader can return any
+   * other event it finds at once: events are immutable, so a stored one is a committed one.
+   */
+  isEventUncommitted(workflowUUID: string, key: string): boolean {
+    const batch = this.#committer.durable();
+    return batch !== undefined && batch === this.#uncommittedEventsBatch && this.#uncommittedEvents.has(`${workflowUUID}\u0000${key}`);
   }
 
   /**
