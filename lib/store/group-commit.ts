@@ -39,12 +39,18 @@ export class GroupCommitter {
   #batch: Batch | null = null;
   #commits = 0;
   #halted = false;
+  #beforeCommit: (() => void) | null = null;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
+  }
+
+  /** Runs `hook` inside every transaction just before it commits (to flush writes gathered in memory). */
+  setBeforeCommit(hook: (() => void) | null): void {
+    this.#beforeCommit = hook;
   }
 
   /** Commits made so far by this committer. */
@@ -118,6 +124,7 @@ export class GroupCommitter {
     this.#batch = null;
     const commitNumber = ++this.#commits;
     try {
+      this.#beforeCommit?.();
       faultHook?.beforeCommit?.(commitNumber);
       this.#commit.run();
     } catch (error) {

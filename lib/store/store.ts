@@ -46,6 +46,8 @@ export class Store {
   readonly #committer: GroupCommitter;
   // Events set in the open transaction (see isEventUncommitted), and which transaction that is.
   readonly #uncommittedEvents = new Set<string>();
+  #pendingResets: string[] = [];
+  #resetAtMs = 0;
   #uncommittedEventsBatch: Promise<void> | undefined;
 
   readonly #startChildWorkflow;
@@ -64,6 +66,12 @@ export class Store {
   constructor(db: SqliteDatabase) {
     this.db = db;
     this.#committer = new GroupCommitter(db);
+    this.#committer.setBeforeCommit(() => {
+      if (this.#pendingResets.length === 0) return;
+      const resets = this.#pendingResets;
+      this.#pendingResets = [];
+      this.workflows.resetRecoveryAttempts(resets, this.#resetAtMs);
+    });
     const workflows = (this.workflows = new WorkflowTable(db));
     const operations = (this.operations = new OperationTable(db));
     const events = (this.events = new EventTable(db));
@@ -224,7 +232,9 @@ export class Store {
 
   /** Sets a recovered workflow's attempt count back to zero once it shows progress. */
   resetRecoveryAttempts(workflowUUID: string, nowMs: number): void {
-    this.#committer.write(() => this.workflows.setRecoveryAttempts(workflowUUID, 0, nowMs));
+    // Gathered and written as one statement at commit: a recovery pass resets thousands at once.
+    this.#committer.write(() => this.#pendingResets.push(workflowUUID));
+    this.#resetAtMs = nowMs;
   }
 
   /**

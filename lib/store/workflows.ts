@@ -45,6 +45,7 @@ export class WorkflowTable {
   readonly #selectPending;
   readonly #setRecoveryAttempts;
   readonly #giveUp;
+  readonly #resetRecoveryAttempts;
   readonly #list;
 
   constructor(db: SqliteDatabase) {
@@ -63,6 +64,10 @@ export class WorkflowTable {
     );
     this.#setRecoveryAttempts = db.prepare<[number, number, string]>(
       'UPDATE workflows SET recovery_attempts = ?, updated_at = ? WHERE workflow_uuid = ?',
+    );
+    this.#resetRecoveryAttempts = db.prepare<[number, string]>(
+      `UPDATE workflows SET recovery_attempts = 0, updated_at = ?
+       WHERE workflow_uuid IN (SELECT value FROM json_each(?)) AND recovery_attempts <> 0`,
     );
     this.#giveUp = db.prepare<[string, number, string]>(
       `UPDATE workflows SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', error = ?, updated_at = ?
@@ -100,6 +105,11 @@ export class WorkflowTable {
 
   setRecoveryAttempts(workflowUUID: string, attempts: number, nowMs: number): void {
     this.#setRecoveryAttempts.run(attempts, nowMs, workflowUUID);
+  }
+
+  /** Sets the recovery attempt count of every listed workflow back to zero, in one statement. */
+  resetRecoveryAttempts(workflowUUIDs: readonly string[], nowMs: number): void {
+    this.#resetRecoveryAttempts.run(nowMs, JSON.stringify(workflowUUIDs));
   }
 
   giveUp(workflowUUID: string, error: string, nowMs: number): void {
