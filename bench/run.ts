@@ -4,18 +4,20 @@
 //   npm run bench                                 every scenario, both modes, default sizes
 //   npm run bench -- roundtrip --quick            one scenario, small sizes (seconds)
 //   npm run bench -- --mode FULL --json out.json  one mode, results as JSON
+//   DBOS_DATABASE_URL=postgresql://... npm run bench -- roundtrip checkout
+//                                                 also the same scenarios on DBOS (bench/dbos/README.md)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MODES, STANDARD_KEYS, parseArguments, runJsonChild, type BenchResult, type Mode } from './lib/harness';
+import { MODES, STANDARD_KEYS, parseArguments, runJsonChild, type BenchResult, type Mode, type PeerResult } from './lib/harness';
 import { describeMachine, machineInfo } from './lib/machine';
 
-export type { BenchResult } from './lib/harness';
+export type { BenchResult, PeerResult } from './lib/harness';
 
 /** Table order for the scenarios we know of; any other file in bench/scenarios/ follows, by name. */
 const PREFERRED_ORDER = ['roundtrip', 'send-throughput', 'event-latency', 'checkout', 'group-commit', 'fanout', 'timers', 'recovery', 'cross-process'];
 
-const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--mode FULL|NORMAL] [--json FILE] [--list] [--<size> N]
+const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--mode FULL|NORMAL] [--json FILE] [--list] [--dbos] [--<size> N]
 
   scenario...   run only scenarios whose name contains one of these (default: all)
   --quick       small sizes, a smoke run of seconds
@@ -23,6 +25,8 @@ const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--mode FULL|NORM
   --json FILE   also write the results as a JSON array to FILE
   --list        list the scenarios and exit
   --tsx         run the TypeScript through tsx instead of compiling it first (figures skewed)
+  --dbos        also run bench/dbos's scenarios on DBOS Transact (on by default when DBOS_DATABASE_URL
+                is set; needs npm install in bench/dbos; see bench/dbos/README.md)
   --<size> N    passed to the scenarios (e.g. --samples 2000, --messages 200000)`;
 
 /** Where output goes; the smoke test passes sinks to keep its log quiet. */
@@ -71,7 +75,20 @@ function prepareScenarioFolder(useTsx: boolean, err: NodeJS.WritableStream): { f
   return { folder, extension: '.js' };
 }
 
-const RUNNER_FLAGS = new Set(['quick', 'mode', 'json', 'list', 'help', 'tsx']);
+const RUNNER_FLAGS = new Set(['quick', 'mode', 'json', 'list', 'help', 'tsx', 'dbos']);
+
+/** The optional peer benchmark: the same scenarios on DBOS Transact, with their own install (bench/dbos). */
+const DBOS_FOLDER = path.join(__dirname, 'dbos');
+
+/** The scenarios bench/dbos has a DBOS version of (run through tsx, from their own folder). */
+function listDbosScenarios(): string[] {
+  const folder = path.join(DBOS_FOLDER, 'scenarios');
+  if (!fs.existsSync(folder)) return [];
+  return fs
+    .readdirSync(folder)
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+    .map((file) => file.slice(0, -'.ts'.length));
+}
 
 /** A usage mistake on the command line: reported with the usage text, exit code 2. */
 class UsageError extends Error {}
@@ -98,9 +115,9 @@ export async function runBenchmarks(argv: readonly string[], output: RunnerOutpu
 }
 
 /** {@link runBenchmarks}, resolving to the results and the failures instead of an exit code. */
-export async function runSuite(argv: readonly string[], output: RunnerOutput): Promise<{ results: BenchResult[]; failures: string[] }> {
+export async function runSuite(argv: readonly string[], output: RunnerOutput): Promise<{ results: (BenchResult | PeerResult)[]; failures: string[] }> {
   const { flags, positional: filters } = parseArguments(argv);
-  const results: BenchResult[] = [];
+  const results: (BenchResult | PeerResult)[] = [];
   const failures: string[] = [];
   if (flags.help !== undefined) {
     output.out.write(`${USAGE}\n`);
@@ -120,6 +137,9 @@ export async function runSuite(argv: readonly string[], output: RunnerOutput): P
     modes = [mode];
   }
   if (flags.json === 'true') throw new UsageError('Expected a file name after `--json`.');
+  const dbosUrl = process.env.DBOS_DATABASE_URL ?? '';
+  if (flags.dbos !== undefined && dbosUrl === '') throw new UsageError('`--dbos` needs DBOS_DATABASE_URL set to a PostgreSQL URL (see bench/dbos/README.md).');
+  const dbosScenarios = dbosUrl === '' ? [] : listDbosScenarios();
 
   // Size overrides and any other scenario flag go through to every child.
   const passThrough: string[] = [];
@@ -145,11 +165,14 @@ export async function runSuite(argv: readonly string[], output: RunnerOutput): P
         failures.push(`${name} ${mode}: ${(error as Error).message}`);
       }
     }
+    if (dbosScenarios.includes(name)) await runDbosScenario(name, passThrough, results, failures, output.err);
   }
 
   output.out.write(`\n${describeMachine(info)}\n\n${formatTable(results)}\n`);
   const details = formatDetails(results);
   if (details !== '') output.out.write(`\n${details}\n`);
+  const comparison = formatPeerComparison(results);
+  if (comparison !== '') output.out.write(`\n${comparison}\n`);
   if (flags.json !== undefined) {
     fs.writeFileSync(flags.json, `${JSON.stringify(results, null, 2)}\n`);
     output.err.write(`Results written to ${flags.json}\n`);
@@ -157,14 +180,34 @@ export async function runSuite(argv: readonly string[], output: RunnerOutput): P
   return { results, failures };
 }
 
+/** Runs bench/dbos/scenarios/<name>.ts in a fresh Node process (DBOS_DATABASE_URL passes through). */
+async function runDbosScenario(name: string, passThrough: readonly string[], results: (BenchResult | PeerResult)[], failures: string[], err: NodeJS.WritableStream): Promise<void> {
+  const startedMs = performance.now();
+  err.write(`${name} DBOS ...`);
+  if (!fs.existsSync(path.join(DBOS_FOLDER, 'node_modules', '@dbos-inc', 'dbos-sdk'))) {
+    err.write(' failed\n');
+    failures.push(`${name} DBOS: bench/dbos's dependencies are not installed: run \`npm install\` in bench/dbos.`);
+    return;
+  }
+  try {
+    const reported = await runJsonChild(path.join(DBOS_FOLDER, 'scenarios', `${name}.ts`), passThrough, err);
+    results.push(...((Array.isArray(reported) ? reported : [reported]) as PeerResult[]));
+    err.write(` ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`);
+  } catch (error) {
+    err.write(' failed\n');
+    failures.push(`${name} DBOS: ${(error as Error).message}`);
+  }
+}
+
 function formatNumber(value: unknown): string {
+  if (value === null) return '';
   if (typeof value !== 'number' || !Number.isFinite(value)) return value === undefined ? '' : String(value);
   const digits = Number.isInteger(value) || Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
 /** The results as a Markdown table (readable in a terminal, pasteable into docs). */
-export function formatTable(results: readonly BenchResult[]): string {
+export function formatTable(results: readonly (BenchResult | PeerResult)[]): string {
   const header = ['scenario', 'mode', 'unit', 'engine', 'floor', 'ratio', 'p50', 'p99', 'floor p50', 'floor p99'];
   const rows = results.map((result) => [
     result.scenario,
@@ -172,7 +215,7 @@ export function formatTable(results: readonly BenchResult[]): string {
     result.unit,
     formatNumber(result.engine),
     formatNumber(result.floor),
-    `${result.ratio.toFixed(2)}×`,
+    result.ratio === null ? '' : `${result.ratio.toFixed(2)}×`,
     formatNumber(result.p50),
     formatNumber(result.p99),
     formatNumber(result.floorP50),
@@ -187,7 +230,7 @@ export function formatTable(results: readonly BenchResult[]): string {
 }
 
 /** Extra figures of each result, one line per scenario and mode. */
-export function formatDetails(results: readonly BenchResult[]): string {
+export function formatDetails(results: readonly (BenchResult | PeerResult)[]): string {
   return results
     .map((result) => {
       const extras = Object.entries(result).filter(([key]) => !STANDARD_KEYS.includes(key));
@@ -195,6 +238,20 @@ export function formatDetails(results: readonly BenchResult[]): string {
       return `- ${result.scenario} ${result.mode}: ${extras.map(([key, value]) => `${key} ${formatNumber(value)}`).join(', ')}`;
     })
     .filter((line) => line !== '')
+    .join('\n');
+}
+
+/** For each DBOS result, durablite's figures of the same scenario in this run, and how many times lower they are. */
+export function formatPeerComparison(results: readonly (BenchResult | PeerResult)[]): string {
+  return results
+    .filter((result): result is PeerResult => result.mode === 'DBOS')
+    .map((peer) => {
+      const ours = results.filter((result): result is BenchResult => result.scenario === peer.scenario && result.mode !== 'DBOS');
+      const times = (theirs: unknown, mine: unknown): string =>
+        typeof theirs === 'number' && typeof mine === 'number' && mine > 0 ? ` (${formatNumber(theirs / mine)}× lower)` : '';
+      const figures = ours.map((result) => `${result.mode} p50 ${formatNumber(result.p50)}${times(peer.p50, result.p50)}, p99 ${formatNumber(result.p99)}${times(peer.p99, result.p99)}`);
+      return `- ${peer.scenario} (${peer.unit}): DBOS p50 ${formatNumber(peer.p50)}, p99 ${formatNumber(peer.p99)}${figures.length === 0 ? '' : `; durablite ${figures.join('; ')}`}`;
+    })
     .join('\n');
 }
 

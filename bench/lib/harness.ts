@@ -28,6 +28,23 @@ export interface BenchResult {
   [extra: string]: unknown;
 }
 
+/**
+ * A result of the optional peer benchmark (bench/dbos): the same scenario run on DBOS Transact against
+ * PostgreSQL. It has no floor of its own: `floor` and `ratio` are null.
+ */
+export interface PeerResult {
+  scenario: string;
+  mode: 'DBOS';
+  unit: string;
+  engine: number;
+  floor: null;
+  ratio: null;
+  p50?: number;
+  p99?: number;
+  /** Extra figures (sample counts, versions, settings). */
+  [extra: string]: unknown;
+}
+
 /** The keys every result has (or may have); anything else is an extra figure. */
 export const STANDARD_KEYS: readonly string[] = ['scenario', 'mode', 'unit', 'engine', 'floor', 'ratio', 'p50', 'p99', 'floorP50', 'floorP99'];
 
@@ -56,7 +73,7 @@ export interface ScenarioOptions {
 type ScenarioBody = (context: ScenarioContext) => Promise<BenchResult | BenchResult[]>;
 
 /** Flags that take no value. */
-const BOOLEAN_FLAGS = new Set(['quick', 'list', 'help', 'tsx']);
+const BOOLEAN_FLAGS = new Set(['quick', 'list', 'help', 'tsx', 'dbos']);
 
 /** Splits arguments into `--key value` / `--key=value` flags (bare boolean flags: `'true'`) and positional ones. */
 export function parseArguments(argv: readonly string[]): { flags: Record<string, string>; positional: string[] } {
