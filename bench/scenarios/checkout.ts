@@ -5,8 +5,8 @@
 import { nanoid } from 'nanoid';
 import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
 import { FloorStatements, openFloorDatabase } from '../lib/floor';
-import { alternate, latencyResult, nowUs, round, runScenario } from '../lib/harness';
-import { countCommits } from '../lib/probe';
+import { latencyResult, nowUs, runScenario } from '../lib/harness';
+import { alternateCountingCommits } from '../lib/probe';
 
 const WORKFLOW_NAME = 'bench.checkout.order';
 
@@ -58,15 +58,8 @@ runScenario('checkout', async (context) => {
     return latencies;
   };
 
-  let engineCommits = (): number => 0;
-  const measured = await alternate({
-    samples,
-    warmup,
-    engine: engineRun,
-    floor: floorRun,
-    onMeasureStart: () => (engineCommits = countCommits(engine)),
-  });
-  const engineCommitsPerOperation = round(engineCommits() / samples, 2);
+  const measured = await alternateCountingCommits(engine, { samples, warmup, engine: engineRun, floor: floorRun });
+  const engineCommitsPerOperation = measured.engineCommitsPerSample;
   await engine.close();
   floor.db.close();
   return latencyResult(context, measured.engine, measured.floor, { engineCommitsPerOperation, floorCommitsPerOperation: 1 });

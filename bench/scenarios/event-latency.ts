@@ -4,8 +4,8 @@
 // one promise resolution to an awaiting caller.
 import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
 import { FloorStatements, openFloorDatabase } from '../lib/floor';
-import { alternate, latencyResult, nowUs, round, runScenario } from '../lib/harness';
-import { countCommits } from '../lib/probe';
+import { latencyResult, nowUs, runScenario } from '../lib/harness';
+import { alternateCountingCommits } from '../lib/probe';
 
 /** When the workflow called setEvent: the workflow writes it, the caller reads it. */
 const marks = { setEventAtUs: 0 };
@@ -69,18 +69,11 @@ runScenario('event-latency', async (context) => {
     return latencies;
   };
 
-  let engineCommits = (): number => 0;
-  const measured = await alternate({
-    samples,
-    warmup,
-    engine: engineRun,
-    floor: floorRun,
-    onMeasureStart: () => (engineCommits = countCommits(engine)),
-  });
+  const measured = await alternateCountingCommits(engine, { samples, warmup, engine: engineRun, floor: floorRun });
   // Per sample the engine also commits the send and the recv that trigger the workflow, outside
   // the measured span: 4 commits a sample, of which the span holds setEvent's (and, see the docs,
   // the workflow's next recv).
-  const engineCommitsPerSample = round(engineCommits() / samples, 2);
+  const engineCommitsPerSample = measured.engineCommitsPerSample;
   await engine.close();
   floor.db.close();
   return latencyResult(context, measured.engine, measured.floor, { engineCommitsPerSample, floorCommitsPerSample: 1 });

@@ -3,8 +3,8 @@
 // directly with better-sqlite3, with a promise hand-off where the engine hands over between sides.
 import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
 import { FloorStatements, NO_TOPIC, openFloorDatabase } from '../lib/floor';
-import { alternate, latencyResult, nowUs, round, runScenario } from '../lib/harness';
-import { countCommits } from '../lib/probe';
+import { latencyResult, nowUs, runScenario } from '../lib/harness';
+import { alternateCountingCommits } from '../lib/probe';
 
 const RECV_TIMEOUT_SECONDS = 86_400;
 
@@ -86,15 +86,8 @@ runScenario('roundtrip', async (context) => {
     return latencies;
   };
 
-  let engineCommits = (): number => 0;
-  const measured = await alternate({
-    samples,
-    warmup,
-    engine: engineRun,
-    floor: floorRun,
-    onMeasureStart: () => (engineCommits = countCommits(engine)),
-  });
-  const engineCommitsPerOperation = round(engineCommits() / samples, 2);
+  const measured = await alternateCountingCommits(engine, { samples, warmup, engine: engineRun, floor: floorRun });
+  const engineCommitsPerOperation = measured.engineCommitsPerSample;
   await engine.close();
   floor.db.close();
   return latencyResult(context, measured.engine, measured.floor, { engineCommitsPerOperation, floorCommitsPerOperation: 3 });
