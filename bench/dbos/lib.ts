@@ -11,7 +11,7 @@ import path from 'node:path';
 import { DBOS, type DBOSConfig } from '@dbos-inc/dbos-sdk';
 import { DEFAULT_NOTIFICATION_COALESCE_MS } from '@dbos-inc/dbos-sdk/internal/system_database';
 import pg from 'pg';
-import { alternate, parseArguments, peakRssMebibytes, round, summarize, type PeerResult } from '../lib/harness';
+import { alternate, parseArguments, peakRssMebibytes, round, sizeReader, summarize, type PeerResult } from '../lib/harness';
 
 // pg 8.23 deprecates overlapping queries on one client, which DBOS 5.3 issues: keep the runner's log
 // readable (the warning says nothing about the figures).
@@ -79,13 +79,7 @@ export function runDbosScenario(name: string, body: (context: DbosScenarioContex
   const context: DbosScenarioContext = {
     name,
     quick: flags.quick === 'true',
-    size(key, full, quick) {
-      const given = flags[key];
-      if (given === undefined) return this.quick ? quick : full;
-      const value = Number(given);
-      if (!Number.isInteger(value) || value <= 0) throw new RangeError(`Expected \`--${key}\` to be an integer > 0, got \`${given}\``);
-      return value;
-    },
+    size: sizeReader(flags),
   };
   const coalesceFlag = flags['notification-coalesce-ms'];
   const notificationCoalesceMs = coalesceFlag === undefined ? undefined : Number(coalesceFlag);

@@ -65,6 +65,23 @@ export class FloorStatements {
        WHERE workflow_uuid = ? AND operation_index = ? AND completed_at IS NULL`,
     );
   }
+
+  /** A handler send as one transaction: the destination check and the insert. */
+  sendTransaction(): Database.Transaction<(workflowUUID: string, message: string) => void> {
+    return this.db.transaction((workflowUUID: string, message: string) => {
+      this.workflowExists.get(workflowUUID);
+      this.insertMessage.run(workflowUUID, NO_TOPIC, message, null, Date.now());
+    });
+  }
+
+  /** A recv that finds its message as one transaction: consume the oldest and record it. */
+  consumeAndRecordTransaction(): Database.Transaction<(workflowUUID: string, operationIndex: number) => void> {
+    return this.db.transaction((workflowUUID: string, operationIndex: number) => {
+      const oldest = this.selectOldestMessage.get(workflowUUID, NO_TOPIC)!;
+      this.markMessageConsumed.run(Date.now(), oldest.message_id);
+      this.insertCompletedOperation.run(workflowUUID, operationIndex, 'recv', 'recv', oldest.message, null, Date.now(), Date.now());
+    });
+  }
 }
 
 /** The topic stored for "no topic" (lib/store/messages.ts). */

@@ -99,6 +99,19 @@ export function parseArguments(argv: readonly string[]): { flags: Record<string,
 }
 
 /**
+ * Reads a size: `full` by default, `quick` under `--quick`, or the value of `--<key> N` when given.
+ */
+export function sizeReader(flags: Record<string, string>): (key: string, full: number, quick: number) => number {
+  return (key, full, quick) => {
+    const given = flags[key];
+    if (given === undefined) return flags.quick === 'true' ? quick : full;
+    const value = Number(given);
+    if (!Number.isInteger(value) || value <= 0) throw new RangeError(`Expected \`--${key}\` to be an integer > 0, got \`${given}\``);
+    return value;
+  };
+}
+
+/**
  * The entry point of a scenario file: parses `--mode FULL|NORMAL [--quick] [--<size> N]`, runs `body`
  * in a fresh temporary folder, prints its result(s) as one JSON line and exits.
  */
@@ -119,13 +132,7 @@ export function runScenario(name: string, body: ScenarioBody, options: ScenarioO
     mode,
     quick: flags.quick === 'true',
     dir,
-    size(key, full, quick) {
-      const given = flags[key];
-      if (given === undefined) return this.quick ? quick : full;
-      const value = Number(given);
-      if (!Number.isInteger(value) || value <= 0) throw new RangeError(`Expected \`--${key}\` to be an integer > 0, got \`${given}\``);
-      return value;
-    },
+    size: sizeReader(flags),
     databasePath: (label) => path.join(dir, `${label}.db`),
   };
   body(context)

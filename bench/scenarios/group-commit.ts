@@ -19,7 +19,7 @@
 // The senders' side alone (`sendsPerSecond`, time until every send resolved) is where group commit
 // shows in full: about 100 sends share each commit. Both are reported.
 import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
-import { FloorStatements, NO_TOPIC, openFloorDatabase } from '../lib/floor';
+import { FloorStatements, openFloorDatabase } from '../lib/floor';
 import { collectGarbage, figureResult, round, runScenario } from '../lib/harness';
 import { countCommits } from '../lib/probe';
 
@@ -67,15 +67,8 @@ runScenario('group-commit', async (context) => {
   };
 
   const floor = new FloorStatements(openFloorDatabase(context.databasePath('floor'), context.mode));
-  const send = floor.db.transaction((workflowUUID: string, message: string) => {
-    floor.workflowExists.get(workflowUUID);
-    floor.insertMessage.run(workflowUUID, NO_TOPIC, message, null, Date.now());
-  });
-  const consumeAndRecord = floor.db.transaction((workflowUUID: string, operationIndex: number) => {
-    const oldest = floor.selectOldestMessage.get(workflowUUID, NO_TOPIC)!;
-    floor.markMessageConsumed.run(Date.now(), oldest.message_id);
-    floor.insertCompletedOperation.run(workflowUUID, operationIndex, 'recv', 'recv', oldest.message, null, Date.now(), Date.now());
-  });
+  const send = floor.sendTransaction();
+  const consumeAndRecord = floor.consumeAndRecordTransaction();
   let floorRuns = 0;
   /** The same workload, one transaction per send and one per receive; the receiver is woken by the senders. */
   const floorRun = async (sendersCount: number, perSenderCount: number): Promise<Run> => {

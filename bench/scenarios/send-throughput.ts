@@ -3,7 +3,7 @@
 // send (workflow exists? + insert message) and the recv's consume-and-record (oldest message, mark
 // it consumed, record the operation), with one await per message as an async sender has.
 import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
-import { FloorStatements, NO_TOPIC, openFloorDatabase } from '../lib/floor';
+import { FloorStatements, openFloorDatabase } from '../lib/floor';
 import { collectGarbage, figureResult, round, runScenario } from '../lib/harness';
 import { countCommits } from '../lib/probe';
 
@@ -30,15 +30,8 @@ runScenario('send-throughput', async (context) => {
   };
 
   const floor = new FloorStatements(openFloorDatabase(context.databasePath('floor'), context.mode));
-  const send = floor.db.transaction((workflowUUID: string, message: string) => {
-    floor.workflowExists.get(workflowUUID);
-    floor.insertMessage.run(workflowUUID, NO_TOPIC, message, null, Date.now());
-  });
-  const consumeAndRecord = floor.db.transaction((workflowUUID: string, operationIndex: number) => {
-    const oldest = floor.selectOldestMessage.get(workflowUUID, NO_TOPIC)!;
-    floor.markMessageConsumed.run(Date.now(), oldest.message_id);
-    floor.insertCompletedOperation.run(workflowUUID, operationIndex, 'recv', 'recv', oldest.message, null, Date.now(), Date.now());
-  });
+  const send = floor.sendTransaction();
+  const consumeAndRecord = floor.consumeAndRecordTransaction();
   let floorRuns = 0;
   const floorRun = async (count: number): Promise<number> => {
     const startMs = performance.now();
