@@ -714,11 +714,11 @@ describe('the disk filling up mid-run (PRAGMA max_page_count)', () => {
     });
 
     // A workflow whose operation meets the full disk: the operation is not recorded and the
-    // workflow is not failed for it; it stays PENDING, as after a crash.
+    // workflow is not failed for it; it stays PENDING, and the engine keeps resuming it.
     badInputsTried++;
     await engine.send('writer', 200_000, 'size');
     const warning = await writerWarned;
-    expect(warning).toMatchObject({ code: 'WORKFLOW_NOT_RECORDED' });
+    expect(warning).toMatchObject({ code: 'STORAGE_FAILED' });
     expect(warning.message).toContain('The database is full');
     expect((await engine.retrieveWorkflow('writer').getStatus())?.status).toBe('PENDING');
     expect((await engine.listOperations('writer')).map((operation) => operation.kind)).toEqual(['recv']);
@@ -737,11 +737,14 @@ describe('the disk filling up mid-run (PRAGMA max_page_count)', () => {
     expect(await handle.getResult()).toHaveLength(200_000);
     await engine.send('kept', 'finally', 'inbox');
     expect(await engine.retrieveWorkflow('kept').getResult()).toBe('finally');
+    // The workflow that met the full disk resumed in this process, from its records, and completed.
+    expect(await engine.retrieveWorkflow('writer').getResult()).toBe('written');
+    expect((await engine.listOperations('writer')).map((operation) => operation.kind)).toEqual(['recv', 'setEvent']);
     await engine.close();
 
-    // After a restart the workflow that met the full disk resumes and completes.
+    // After a restart everything is there.
     const reopened = await openTestEngine({ database });
-    expect(reopened.recovery.resumed).toContain('writer');
+    expect(reopened.recovery.resumed).not.toContain('writer');
     expect(await reopened.retrieveWorkflow('writer').getResult()).toBe('written');
     expect(((await reopened.listEvents('writer')).blob as string).length).toBe(200_000);
     expect(await reopened.getEvent('kept', 'greeting', 0)).toBe('hello');

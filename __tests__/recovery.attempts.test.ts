@@ -35,7 +35,7 @@ function writePendingWorkflow(database: string, workflowUUID: string, workflowNa
   }
 }
 
-function recoveryReport(line: string): { resumed: string[]; unregistered: string[]; givenUp: string[] } {
+function recoveryReport(line: string): { resumed: string[]; unregistered: string[]; givenUp: string[]; failed: string[] } {
   return JSON.parse(line.slice('recovery '.length));
 }
 
@@ -76,7 +76,7 @@ describe('recovery attempts', () => {
     writePendingWorkflow(database, 'hopeless', quick.name, ['hopeless'], 3);
 
     const engine = await openTestEngine({ database, maxRecoveryAttempts: 3 });
-    expect(engine.recovery).toEqual({ resumed: ['last-chance'], unregistered: [], givenUp: ['hopeless'] });
+    expect(engine.recovery).toEqual({ resumed: ['last-chance'], unregistered: [], givenUp: ['hopeless'], failed: [] });
     expect(await engine.retrieveWorkflow('last-chance').getResult()).toBe('finished last');
 
     const result = engine.retrieveWorkflow('hopeless').getResult();
@@ -87,7 +87,7 @@ describe('recovery attempts', () => {
     await engine.close();
 
     const reopened = await openTestEngine({ database, maxRecoveryAttempts: 3 });
-    expect(reopened.recovery).toEqual({ resumed: [], unregistered: [], givenUp: [] });
+    expect(reopened.recovery).toEqual({ resumed: [], unregistered: [], givenUp: [], failed: [] });
     await expect(reopened.retrieveWorkflow('hopeless').getResult()).rejects.toBeInstanceOf(MaxRecoveryAttemptsExceededError);
     expect(runs.quick).toBe(1);
     await reopened.close();
@@ -102,13 +102,13 @@ describe('recovery attempts', () => {
     expect((await start.exited).signal).toBe('SIGKILL');
     for (let attempt = 1; attempt <= 3; attempt++) {
       const recovering = spawnFixture('recovery-crash', args('recover'));
-      expect(recoveryReport(await recovering.waitForLine(/^recovery /))).toEqual({ resumed: ['always-1'], unregistered: [], givenUp: [] });
+      expect(recoveryReport(await recovering.waitForLine(/^recovery /))).toEqual({ resumed: ['always-1'], unregistered: [], givenUp: [], failed: [] });
       expect((await recovering.exited).signal).toBe('SIGKILL');
     }
     expect(readLog(log)).toEqual(['explode', 'explode', 'explode', 'explode']);
 
     const last = spawnFixture('recovery-crash', args('recover'));
-    expect(recoveryReport(await last.waitForLine(/^recovery /))).toEqual({ resumed: [], unregistered: [], givenUp: ['always-1'] });
+    expect(recoveryReport(await last.waitForLine(/^recovery /))).toEqual({ resumed: [], unregistered: [], givenUp: ['always-1'], failed: [] });
     expect(await last.waitForLine(/^outcome /)).toBe('outcome rejected MaxRecoveryAttemptsExceededError MAX_RECOVERY_ATTEMPTS_EXCEEDED');
     expect((await last.exited).code).toBe(0);
     expect(readLog(log)).toHaveLength(4);
@@ -133,7 +133,7 @@ describe('recovery attempts', () => {
     // Three recoveries in a row crash (more than maxRecoveryAttempts = 2), each after recording a step.
     for (let crash = 1; crash <= 3; crash++) {
       const recovering = spawnFixture('recovery-crash', args('recover'));
-      expect(recoveryReport(await recovering.waitForLine(/^recovery /))).toEqual({ resumed: ['progressive-1'], unregistered: [], givenUp: [] });
+      expect(recoveryReport(await recovering.waitForLine(/^recovery /))).toEqual({ resumed: ['progressive-1'], unregistered: [], givenUp: [], failed: [] });
       expect((await recovering.exited).signal).toBe('SIGKILL');
     }
     const last = spawnFixture('recovery-crash', args('recover'));
@@ -152,7 +152,7 @@ describe('recovery attempts', () => {
 
     for (let reopen = 1; reopen <= 5; reopen++) {
       const engine = await openTestEngine({ database, maxRecoveryAttempts: 2 });
-      expect(engine.recovery).toEqual({ resumed: ['patient-1'], unregistered: [], givenUp: [] });
+      expect(engine.recovery).toEqual({ resumed: ['patient-1'], unregistered: [], givenUp: [], failed: [] });
       await blockedInRecv(engine, 'patient-1', 'approval');
       // Reaching its wait again counts as progress: the attempt count restarts.
       expect(await engine.retrieveWorkflow('patient-1').getStatus()).toMatchObject({ status: 'PENDING', recoveryAttempts: 0 });

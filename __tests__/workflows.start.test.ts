@@ -11,6 +11,7 @@ import {
   type StepContext,
   type WorkflowContext,
 } from '../lib';
+import { TestEngine } from '../lib/testing';
 import { openTestEngine, tempDatabasePath } from './helpers';
 import { blockedInRecv, countRows } from './wait-helpers';
 
@@ -436,22 +437,53 @@ describe('invalid arguments', () => {
 });
 
 describe('child workflow identity', () => {
-  test('a child whose derived UUID is already taken by another workflow fails with WorkflowConflictError and records nothing', async () => {
+  const squatter = registerWorkflow('child-collision.squatter', async () => 'squatter result');
+  const child = registerWorkflow('child-collision.child', async (ctxt: WorkflowContext) => `child ${ctxt.workflowUUID}`);
+  const parent = registerWorkflow('child-collision.parent', async (ctxt: WorkflowContext) => {
+    const handle = await ctxt.startChildWorkflow(child);
+    return { childUUID: handle.getWorkflowUUID(), result: await handle.getResult() };
+  });
+
+  test('a child whose derived UUID a user already took gets a UUID of its own, recorded, and the user\'s workflow is untouched', async () => {
     const engine = await openTestEngine();
-    const squatter = registerWorkflow('child-collision.squatter', async () => 'squatter result');
-    const child = registerWorkflow('child-collision.child', async () => 'child result');
-    const parent = registerWorkflow('child-collision.parent', async (ctxt: WorkflowContext) => {
-      try {
-        return await ctxt.childWorkflow(child);
-      } catch (error) {
-        return (error as { code?: string }).code;
-      }
-    });
     await (await engine.startWorkflow(squatter, { workflowUUID: 'collide-0' })).getResult();
     const handle = await engine.startWorkflow(parent, { workflowUUID: 'collide' });
-    expect(await handle.getResult()).toBe('WORKFLOW_CONFLICT');
-    expect(await engine.listOperations('collide')).toEqual([]);
+    const { childUUID, result } = await handle.getResult();
+    expect(childUUID).toMatch(/^collide-0-[A-Za-z0-9_-]{12}$/);
+    expect(result).toBe(`child ${childUUID}`);
+    const [operation] = await engine.listOperations('collide');
+    expect(operation).toMatchObject({ kind: 'child', output: childUUID });
+    expect((await engine.retrieveWorkflow(childUUID).getStatus())?.parentUUID).toBe('collide');
     expect(await engine.retrieveWorkflow('collide-0').getResult()).toBe('squatter result');
+    expect((await engine.retrieveWorkflow('collide-0').getStatus())?.parentUUID).toBeNull();
+    await engine.close();
+  });
+
+  test('a replayed parent finds the child UUID it recorded, even one that was not derived', async () => {
+    const t = await TestEngine.open({ onWarning: () => {} });
+    await (await t.engine.startWorkflow(squatter, { workflowUUID: 'replayed-0' })).getResult();
+    const gate = registerWorkflow('child-collision.gated-parent', async (ctxt: WorkflowContext) => {
+      const handle = await ctxt.startChildWorkflow(child);
+      await ctxt.recv('go');
+      return handle.getWorkflowUUID();
+    });
+    await t.engine.startWorkflow(gate, { workflowUUID: 'replayed' });
+    await t.waitUntilBlocked('replayed', { kind: 'recv' });
+    const [started] = await t.engine.listOperations('replayed');
+    await t.crash();
+    await t.engine.send('replayed', 'now', 'go');
+    expect(await t.engine.retrieveWorkflow('replayed').getResult()).toBe(started!.output);
+    expect((await t.engine.listWorkflows({ workflowName: 'child-collision.child' })).map((w) => w.workflowUUID)).toEqual([started!.output]);
+    await t.close();
+  });
+
+  test('starting a UUID that a child owns names the child\'s parent in the conflict', async () => {
+    const engine = await openTestEngine();
+    const handle = await engine.startWorkflow(parent, { workflowUUID: 'owner' });
+    await handle.getResult();
+    const attempt = engine.startWorkflow(squatter, { workflowUUID: 'owner-0' });
+    await expect(attempt).rejects.toThrow(WorkflowConflictError);
+    await expect(attempt).rejects.toThrow('already belongs to a child-collision.child workflow that is a child of workflow "owner"');
     await engine.close();
   });
 });

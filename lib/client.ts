@@ -4,7 +4,7 @@ import type { StartWorkflowOptions, WorkflowTarget } from './context';
 import { registrationOf, type WorkflowRef } from './decorators';
 import { WorkflowHandle } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
-import { assertOpen, committed, RuntimeEnvironment } from './ops/environment';
+import { assertOpen, RuntimeEnvironment } from './ops/environment';
 import { ExternalChangeSync } from './ops/external';
 import { encodePayload } from './ops/payload';
 import { resolveOptions, type ResolvedOptions } from './options';
@@ -38,10 +38,10 @@ class ClientEnvironment extends RuntimeEnvironment {
 
   constructor(options: ResolvedOptions, store: Store) {
     super(options, store);
-    this.external = new ExternalChangeSync(this, null);
+    this.external = new ExternalChangeSync(this, undefined, null);
   }
 
-  launch(): (error: unknown) => void {
+  launch(): void {
     throw new Error('A client never runs workflows.');
   }
 
@@ -116,10 +116,9 @@ export class Client extends HandlerBase {
       : (registrationOf(workflow) as WorkflowRef | undefined)?.name ?? requireNonEmptyString('workflow', undefined);
     const workflowUUID = startOptionsUUID(options);
     const inputs = encodePayload(env, args, `inputs of workflow ${workflowName}`);
-    if (!env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now())) {
-      checkSameWorkflow(env.store, workflowUUID, workflowName);
-    }
-    await committed(env);
+    const { value: inserted, commit } = env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now());
+    if (!inserted) checkSameWorkflow(env.store, workflowUUID, workflowName);
+    await commit.durable;
     return new WorkflowHandle<R>(env, workflowUUID);
   }
 

@@ -10,28 +10,42 @@ import {
   type WorkflowTarget,
 } from './context';
 import { registrationNamed, registrationOf, type WorkflowRef } from './decorators';
-import { EngineClosedError, StorageError } from './errors';
+import { EngineClosedError, type UnreadableRecordError } from './errors';
 import { WorkflowHandle } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
-import { assertOpen, committed, RuntimeEnvironment } from './ops/environment';
+import { assertOpen, RuntimeEnvironment } from './ops/environment';
 import { WorkflowExecution } from './ops/execution';
-import { ExternalChangeSync } from './ops/external';
-import { encodeError, encodePayload } from './ops/payload';
+import { ExternalChangeSync, type NewWorkflow } from './ops/external';
+import { decodeRecord, encodeError, encodePayload } from './ops/payload';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { recoverPendingWorkflows, type RecoveryReport } from './recovery';
 import { workflowKey } from './runtime/waiters';
+import type { FeedPosition } from './store/changes';
 import { decode } from './store/codec';
 import { isInMemory } from './store/database';
+import type { Commit, CommitInterceptor } from './store/group-commit';
 import { acquireOwnership, type OwnershipLock } from './store/ownership';
 import { Store } from './store/store';
 import type { OperationRecord } from './types';
 import { typeError } from './validate';
+
+/** After a storage failure, the first resume is at the next turn; later ones back off, doubling from this. */
+export const RESUME_FIRST_BACKOFF_MS = 100;
+/** The longest pause between two resumes of a workflow whose storage keeps failing. */
+export const RESUME_MAX_BACKOFF_MS = 5000;
+
+/** The pause before the `attempt`-th resume (1-based) of a workflow after storage failures. */
+export function resumeDelayMs(attempt: number): number {
+  return attempt <= 1 ? 0 : Math.min(RESUME_MAX_BACKOFF_MS, RESUME_FIRST_BACKOFF_MS * 2 ** (attempt - 2));
+}
 
 /** The runtime state of one engine, handed down to operations. */
 export class EngineEnvironment extends RuntimeEnvironment {
   readonly running = new Map<string, Promise<void>>();
   readonly #lock: OwnershipLock | null;
   #external: ExternalChangeSync | null = null;
+  /** Workflows waiting to resume after a storage failure, with how many resumes were scheduled. */
+  readonly #resumes = new Map<string, number>();
   /** Workflow outcomes recorded so far (a progress counter for test tools). */
   finished = 0;
 
@@ -40,22 +54,62 @@ export class EngineEnvironment extends RuntimeEnvironment {
     this.#lock = lock;
   }
 
-  /** Starts hearing other processes' commits (file databases only). */
-  watchOtherProcesses(): void {
-    this.#external = new ExternalChangeSync(this, (workflow) => {
-      if (this.running.has(workflow.workflowUUID)) return;
-      const registration = registrationNamed(workflow.workflowName);
-      if (registration?.kind !== 'workflow') {
-        this.options.onWarning({
-          code: 'WORKFLOW_NOT_REGISTERED',
-          workflowUUID: workflow.workflowUUID,
-          workflowName: workflow.workflowName,
-          message: `Another process started workflow "${workflow.workflowUUID}" as "${workflow.workflowName}", which is not registered here; it stays PENDING.`,
-        });
-        return;
-      }
-      this.run(workflow.workflowUUID, registration, decode<unknown[]>(workflow.inputs), null);
+  /**
+   * Starts hearing other processes' commits (file databases only), from `feedStart` (the recovery
+   * snapshot's position, so that nothing committed during the open is missed).
+   */
+  watchOtherProcesses(feedStart: FeedPosition | undefined): void {
+    this.#external = new ExternalChangeSync(this, feedStart, (workflow) => this.#runStartedElsewhere(workflow));
+    // Commits that came between the snapshot and the watch are not announced: look once now.
+    this.#external.check();
+  }
+
+  #runStartedElsewhere(workflow: NewWorkflow): void {
+    const { workflowUUID, workflowName } = workflow;
+    if (this.running.has(workflowUUID) || this.#resumes.has(workflowUUID)) return;
+    const registration = registrationNamed(workflowName);
+    if (registration?.kind !== 'workflow') {
+      this.options.onWarning({
+        code: 'WORKFLOW_NOT_REGISTERED',
+        workflowUUID,
+        workflowName,
+        message: `Another process started workflow "${workflowUUID}" as "${workflowName}", which is not registered here; it stays PENDING.`,
+      });
+      return;
+    }
+    let args: unknown[];
+    try {
+      args = decodeRecord<unknown[]>(workflow.inputs, workflowUUID, 'inputs');
+    } catch (error) {
+      this.failUnreadable(workflowUUID, workflowName, error as UnreadableRecordError);
+      return;
+    }
+    // Started elsewhere, but possibly run here before (and resumed since): replay what it recorded.
+    this.run(workflowUUID, registration, args, this.store.operations.listForWorkflow(workflowUUID), false);
+  }
+
+  /**
+   * A workflow whose record cannot be read cannot run: it is finished as ERROR with the
+   * UnreadableRecordError, and a warning names it. Every other workflow goes on.
+   */
+  failUnreadable(workflowUUID: string, workflowName: string, error: UnreadableRecordError): void {
+    this.options.onWarning({
+      code: 'UNREADABLE_RECORD',
+      workflowUUID,
+      workflowName,
+      message: `${error.message} Workflow "${workflowUUID}" is marked ERROR.`,
     });
+    let commit: Commit;
+    try {
+      commit = this.store.finishWorkflow(workflowUUID, 'ERROR', null, encodeError(error), this.clock.now());
+    } catch (failure) {
+      this.#reportStorageFailure(workflowUUID, workflowName, failure, 'stays PENDING');
+      return;
+    }
+    commit.durable.then(
+      () => this.waiters.notify(workflowKey(workflowUUID)),
+      (failure: unknown) => this.#reportStorageFailure(workflowUUID, workflowName, failure, 'stays PENDING'),
+    );
   }
 
   /**
@@ -70,6 +124,16 @@ export class EngineEnvironment extends RuntimeEnvironment {
     this.#lock?.release();
   }
 
+  /**
+   * Undoes a failed open: rolls back what was not committed and releases everything the open took
+   * (connection, ownership lock, watcher, timers), so that the next open in this process succeeds.
+   */
+  abort(): void {
+    this.halt();
+    this.waiters.failAll(new EngineClosedError());
+    this.store.close();
+  }
+
   /** Graceful close: pending writes commit, waiting callers are rejected with EngineClosedError. */
   close(): void {
     if (!this.isOpen) return;
@@ -81,64 +145,137 @@ export class EngineEnvironment extends RuntimeEnvironment {
     this.#lock?.release();
   }
 
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): (error: unknown) => void {
-    const execution = this.run(workflowUUID, workflow, args, null);
-    return (error) => execution.noteFailure(error);
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void {
+    const execution = this.run(workflowUUID, workflow, args, null, false);
+    commit.onFailure((error) => execution.noteFailure(error));
   }
 
   /**
-   * Runs workflow code to its end and records the outcome; never rejects. `recorded` is what a
-   * recovered workflow recorded before (replayed, not re-run), or null for a new workflow.
+   * Runs workflow code to its end and records the outcome; never rejects. `recorded` is what the
+   * workflow recorded before (replayed, not re-run), or null for a new workflow; `recovered` says
+   * whether this run counts as a recovery attempt (see maxRecoveryAttempts). When the store fails
+   * under the run, the workflow stays PENDING and is resumed from its committed records.
    */
-  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[] | null): WorkflowExecution {
-    const execution = new WorkflowExecution(this, workflowUUID, workflow.name, recorded ?? [], recorded !== null);
+  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[] | null, recovered: boolean): WorkflowExecution {
+    const execution = new WorkflowExecution(this, workflowUUID, workflow.name, recorded ?? [], recovered);
     const context = new WorkflowContextImpl(this, execution);
-    const done = (async () => {
-      let output: unknown;
-      let thrown: unknown;
+    let done: Promise<void> | undefined;
+    done = (async () => {
+      let failure: unknown;
       let failed = false;
       try {
-        output = await workflow.fn(context, ...args);
+        await this.#runToEnd(execution, context, workflow, args);
       } catch (error) {
         failed = true;
-        thrown = error;
+        failure = error;
+      } finally {
+        if (this.running.get(workflowUUID) === done) this.running.delete(workflowUUID);
       }
-      execution.end();
-      // Closed or crashed: the workflow stays PENDING and resumes on the next open.
-      if (!this.isOpen) return;
-      // A store failure is not the workflow's outcome: as after a crash, it stays PENDING (the warning below).
-      if (execution.fatalError instanceof StorageError) throw execution.fatalError;
-      if (execution.fatalError !== null) {
-        failed = true;
-        thrown = execution.fatalError;
-      }
-      let outputText: string | null = null;
       if (!failed) {
-        try {
-          outputText = encodePayload(this, output, `result of workflow ${workflow.name}`);
-        } catch (error) {
-          failed = true;
-          thrown = error;
-        }
-      }
-      const errorText = failed ? encodeError(thrown) : null;
-      this.store.finishWorkflow(workflowUUID, failed ? 'ERROR' : 'SUCCESS', outputText, errorText, this.clock.now());
-      await committed(this);
-      this.finished++;
-      this.waiters.notify(workflowKey(workflowUUID));
-    })()
-      .catch((error: unknown) => {
-        if (!this.isOpen) return;
+        this.#resumes.delete(workflowUUID);
+      } else if (this.store.isOwnFailure(failure)) {
+        this.#scheduleResume(workflowUUID, workflow, failure);
+      } else if (this.isOpen) {
         this.options.onWarning({
           code: 'WORKFLOW_NOT_RECORDED',
           workflowUUID,
           workflowName: workflow.name,
-          message: `Could not record the outcome of workflow "${workflowUUID}" (${(error as Error)?.message}); it stays PENDING and resumes on the next open.`,
+          message: `Could not record the outcome of workflow "${workflowUUID}" (${(failure as Error)?.message}); it stays PENDING and resumes on the next open.`,
         });
-      })
-      .finally(() => this.running.delete(workflowUUID));
+      }
+    })();
     this.running.set(workflowUUID, done);
     return execution;
+  }
+
+  async #runToEnd(execution: WorkflowExecution, context: WorkflowContextImpl, workflow: WorkflowRef, args: unknown[]): Promise<void> {
+    const workflowUUID = execution.workflowUUID;
+    let output: unknown;
+    let thrown: unknown;
+    let failed = false;
+    try {
+      output = await workflow.fn(context, ...args);
+    } catch (error) {
+      failed = true;
+      thrown = error;
+    }
+    execution.end();
+    // Closed or crashed: the workflow stays PENDING and resumes on the next open.
+    if (!this.isOpen) return;
+    const fatal = execution.fatalError;
+    // A store failure is not the workflow's outcome: it stays PENDING and resumes from its records.
+    if (this.store.isOwnFailure(fatal)) throw fatal;
+    if (failed && this.store.isOwnFailure(thrown)) throw thrown;
+    if (fatal !== null) {
+      // Replay diverged, or a record could not be read: that is the workflow's outcome.
+      failed = true;
+      thrown = fatal;
+    }
+    let outputText: string | null = null;
+    if (!failed) {
+      try {
+        outputText = encodePayload(this, output, `result of workflow ${workflow.name}`);
+      } catch (error) {
+        failed = true;
+        thrown = error;
+      }
+    }
+    const errorText = failed ? encodeError(thrown) : null;
+    const commit = this.store.finishWorkflow(workflowUUID, failed ? 'ERROR' : 'SUCCESS', outputText, errorText, this.clock.now());
+    await commit.durable;
+    this.finished++;
+    this.waiters.notify(workflowKey(workflowUUID));
+  }
+
+  /**
+   * After a storage failure: resume the workflow from its committed records, at once the first time,
+   * then with a doubling pause capped at RESUME_MAX_BACKOFF_MS while the store keeps failing.
+   */
+  #scheduleResume(workflowUUID: string, workflow: WorkflowRef, failure: unknown): void {
+    if (!this.isOpen) return;
+    const attempt = (this.#resumes.get(workflowUUID) ?? 0) + 1;
+    this.#resumes.set(workflowUUID, attempt);
+    const delayMs = resumeDelayMs(attempt);
+    this.#reportStorageFailure(workflowUUID, workflow.name, failure, `stays PENDING and resumes from its committed records ${delayMs === 0 ? 'at once' : `in ${delayMs} ms`}`);
+    const resume = (): void => this.#resume(workflowUUID, workflow);
+    // The first resume is not a wait: it goes at the next turn, under any clock. Later ones are
+    // pauses, on the engine's clock (a virtual clock must be advanced for them).
+    if (delayMs === 0) setImmediate(resume);
+    else this.wheel.arm(this.clock.now() + delayMs, resume);
+  }
+
+  #resume(workflowUUID: string, workflow: WorkflowRef): void {
+    if (!this.isOpen || this.running.has(workflowUUID)) return;
+    const { store } = this;
+    store.readCommitted(() => ({ record: store.workflows.get(workflowUUID), operations: store.operations.listForWorkflow(workflowUUID) })).then(
+      ({ record, operations }) => {
+        if (!this.isOpen || this.running.has(workflowUUID)) return;
+        // Gone (its start never committed) or finished meanwhile: nothing to resume.
+        if (record === undefined || record.status !== 'PENDING') {
+          this.#resumes.delete(workflowUUID);
+          return;
+        }
+        let args: unknown[];
+        try {
+          args = decodeRecord<unknown[]>(record.inputs, workflowUUID, 'inputs');
+        } catch (error) {
+          this.#resumes.delete(workflowUUID);
+          this.failUnreadable(workflowUUID, workflow.name, error as UnreadableRecordError);
+          return;
+        }
+        this.run(workflowUUID, workflow, args, operations, false);
+      },
+      (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
+    );
+  }
+
+  #reportStorageFailure(workflowUUID: string, workflowName: string, failure: unknown, outcome: string): void {
+    this.options.onWarning({
+      code: 'STORAGE_FAILED',
+      workflowUUID,
+      workflowName,
+      message: `Storage failed under workflow "${workflowUUID}" (${(failure as Error)?.message}); it ${outcome}.`,
+    });
   }
 }
 
@@ -146,13 +283,43 @@ export class EngineEnvironment extends RuntimeEnvironment {
 export const engineInternals = new WeakMap<Engine, EngineEnvironment>();
 
 /** Opens the store and, for a file, takes ownership of it. */
-export function openOwnedStore(options: ResolvedOptions): { store: Store; lock: OwnershipLock | null } {
-  const store = Store.open(options.database, options.synchronous);
+export function openOwnedStore(options: ResolvedOptions, interceptor: CommitInterceptor | null = null): { store: Store; lock: OwnershipLock | null } {
+  const store = Store.open(options.database, options.synchronous, interceptor);
   if (isInMemory(options.database)) return { store, lock: null };
   try {
     return { store, lock: acquireOwnership(options.database, store.db, options.clock.now()) };
   } catch (error) {
     store.close();
+    throw error;
+  }
+}
+
+/**
+ * Opens an engine on `options.database`, with `interceptor` called around each of its commits (the
+ * testing kit's fault injection, crash tests). Engine.open is this without an interceptor.
+ * @internal
+ */
+export function openEngine(options: ResolvedOptions, interceptor: CommitInterceptor | null): Engine {
+  const { store, lock } = openOwnedStore(options, interceptor);
+  return startEngine(options, store, lock);
+}
+
+/**
+ * Runs recovery on an opened, owned store and starts the engine. If anything fails, everything the
+ * open took is released before the error is thrown.
+ * @internal
+ */
+export function startEngine(options: ResolvedOptions, store: Store, lock: OwnershipLock | null): Engine {
+  const env = new EngineEnvironment(options, store, lock);
+  try {
+    const { report, feedStart } = options.recover
+      ? recoverPendingWorkflows(env, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, recorded, true))
+      : { report: { resumed: [], unregistered: [], givenUp: [], failed: [] }, feedStart: undefined };
+    const engine = new Engine(env, report);
+    if (!isInMemory(options.database)) env.watchOtherProcesses(feedStart);
+    return engine;
+  } catch (error) {
+    env.abort();
     throw error;
   }
 }
@@ -180,21 +347,15 @@ export class Engine extends HandlerBase implements HandlerContext {
    *   DatabaseOwnedError when another live process owns the file.
    */
   static async open(options: EngineOptions): Promise<Engine> {
-    const resolved = resolveOptions(options);
-    const { store, lock } = openOwnedStore(resolved);
-    return new Engine(resolved, store, lock);
+    return openEngine(resolveOptions(options), null);
   }
 
   /** @internal Use {@link Engine.open}. */
-  constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null) {
-    const env = new EngineEnvironment(options, store, lock);
+  constructor(env: EngineEnvironment, recovery: RecoveryReport) {
     super(env);
     this.#env = env;
     engineInternals.set(this, env);
-    this.recovery = options.recover
-      ? recoverPendingWorkflows(env, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, recorded))
-      : { resumed: [], unregistered: [], givenUp: [] };
-    if (!isInMemory(options.database)) env.watchOtherProcesses();
+    this.recovery = recovery;
   }
 
   /**
@@ -233,21 +394,16 @@ export class Engine extends HandlerBase implements HandlerContext {
     const registration = requireWorkflow(workflow);
     const workflowUUID = startOptionsUUID(options);
     const inputs = encodePayload(env, args, `inputs of workflow ${registration.name}`);
-    if (env.store.startWorkflow(workflowUUID, registration.name, inputs, env.clock.now())) {
-      // The workflow sees its inputs as recorded, exactly as a recovered run would.
-      // It starts at once, inside the transaction that records it; if that commit fails, the run is
-      // abandoned before it can record anything for a workflow that does not exist.
-      const abandon = env.launch(workflowUUID, registration, decode<unknown[]>(inputs));
-      try {
-        await committed(env);
-      } catch (error) {
-        abandon(error);
-        throw error;
-      }
+    const { value: inserted, commit } = env.store.startWorkflow(workflowUUID, registration.name, inputs, env.clock.now());
+    if (inserted) {
+      // The workflow sees its inputs as recorded, exactly as a recovered run would. It starts at
+      // once, inside the transaction that records it; if that commit fails, the run is abandoned
+      // before it can record anything for a workflow that does not exist.
+      env.launch(workflowUUID, registration, decode<unknown[]>(inputs), commit);
     } else {
       checkSameWorkflow(env.store, workflowUUID, registration.name);
     }
-    await committed(env);
+    await commit.durable;
     return new WorkflowHandle<R>(env, workflowUUID);
   }
 

@@ -46,19 +46,28 @@ export class WorkflowNotFoundError extends DurabliteError {
   }
 }
 
-/** A workflow was started with a UUID that already belongs to a workflow of another name. */
+/**
+ * A workflow was started with a UUID that already belongs to a workflow of another name. The message
+ * names the owner: its workflow name, and its parent when it is a child workflow.
+ */
 export class WorkflowConflictError extends DurabliteError {
   declare readonly workflowUUID: string;
   readonly existingName: string;
   readonly requestedName: string;
-  constructor(workflowUUID: string, existingName: string, requestedName: string) {
+  /** The parent of the workflow that owns the UUID, or null when it was started directly. */
+  readonly existingParentUUID: string | null;
+  constructor(workflowUUID: string, existingName: string, requestedName: string, existingParentUUID: string | null = null) {
+    const owner = existingParentUUID === null
+      ? `a ${existingName} workflow`
+      : `a ${existingName} workflow that is a child of workflow "${existingParentUUID}"`;
     super(
       'WORKFLOW_CONFLICT',
-      `Workflow UUID "${workflowUUID}" already belongs to a ${existingName} workflow; it cannot also be a ${requestedName}. Use another UUID.`,
+      `Workflow UUID "${workflowUUID}" already belongs to ${owner}; it cannot also be a ${requestedName}. Use another UUID.`,
       { workflowUUID },
     );
     this.existingName = existingName;
     this.requestedName = requestedName;
+    this.existingParentUUID = existingParentUUID;
   }
 }
 
@@ -230,6 +239,27 @@ export class StorageFullError extends StorageError {
 }
 
 /**
+ * A stored record cannot be read back: it is damaged, or was written by a durablite that encoded
+ * values differently. Nothing stops over it: the workflow it belongs to is marked `ERROR` with this
+ * error (and a warning names it), listings show this error in the unreadable value's place, and
+ * every other workflow runs.
+ */
+export class UnreadableRecordError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  /** Which record, e.g. `'inputs'` or `'result of operation #3 (recv)'`. */
+  readonly record: string;
+  constructor(workflowUUID: string, record: string, cause: unknown) {
+    super(
+      'UNREADABLE_RECORD',
+      `The stored ${record} of workflow "${workflowUUID}" cannot be read back (${cause instanceof Error ? cause.message : String(cause)}): the record is damaged, or was written by an incompatible version of durablite.`,
+      { workflowUUID },
+      { cause },
+    );
+    this.record = record;
+  }
+}
+
+/**
  * The classes by name, so the codec can rebuild a recorded error as the same class on replay
  * (`instanceof` keeps working after a crash).
  */
@@ -250,6 +280,7 @@ export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string,
   ['WorkflowContextError', WorkflowContextError],
   ['StorageError', StorageError],
   ['StorageFullError', StorageFullError],
+  ['UnreadableRecordError', UnreadableRecordError],
   ['Error', Error],
   ['TypeError', TypeError],
   ['RangeError', RangeError],

@@ -1,8 +1,7 @@
 // WorkflowHandle: a reference to a workflow by UUID, to read its status and await its outcome.
 import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from './errors';
-import { beforeRead, type OperationEnvironment } from './ops/environment';
-import { outcomeOf } from './ops/payload';
-import { decode } from './store/codec';
+import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
+import { decodeForListing, outcomeOf } from './ops/payload';
 import { workflowKey } from './runtime/waiters';
 import type { WorkflowRecord, WorkflowStatus } from './types';
 
@@ -34,8 +33,7 @@ export class WorkflowHandle<R = unknown> {
    * @throws EngineClosedError after the engine closed.
    */
   async getStatus(): Promise<WorkflowStatus | null> {
-    await beforeRead(this.#env, 'getStatus');
-    const record = this.#env.store.workflows.get(this.#workflowUUID);
+    const record = await readCommitted(this.#env, 'getStatus', () => this.#env.store.workflows.get(this.#workflowUUID));
     return record === undefined ? null : toStatus(record);
   }
 
@@ -44,12 +42,20 @@ export class WorkflowHandle<R = unknown> {
    * threw (name and message preserved, DurabliteError subclasses rebuilt).
    * @throws WorkflowNotFoundError when no workflow has this UUID.
    * @throws MaxRecoveryAttemptsExceededError when recovery gave the workflow up.
+   * @throws UnreadableRecordError when the stored outcome cannot be read back.
    * @throws EngineClosedError when the engine closes first.
    */
   async getResult(): Promise<R> {
-    await beforeRead(this.#env, 'getResult');
+    const { store, waiters } = this.#env;
+    const key = workflowKey(this.#workflowUUID);
+    // Only a committed outcome counts: while writes of this process wait to commit, a row read now
+    // might be one of them, so the check runs again once they settled.
     const check = (): { done: true; value: R } | { done: false } => {
-      const record = this.#env.store.workflows.get(this.#workflowUUID);
+      if (store.hasUncommittedWrites) {
+        store.afterSettle(() => waiters.notify(key));
+        return { done: false };
+      }
+      const record = store.workflows.get(this.#workflowUUID);
       if (record === undefined) throw new WorkflowNotFoundError(this.#workflowUUID);
       switch (record.status) {
         case 'PENDING':
@@ -57,14 +63,16 @@ export class WorkflowHandle<R = unknown> {
         case 'MAX_RECOVERY_ATTEMPTS_EXCEEDED':
           throw new MaxRecoveryAttemptsExceededError(this.#workflowUUID, record.recoveryAttempts);
         default:
-          return { done: true, value: outcomeOf<R>(record.output, record.error) };
+          return { done: true, value: outcomeOf<R>(record.output, record.error, this.#workflowUUID, 'result') };
       }
     };
+    assertOpen(this.#env, 'getResult');
+    // Check, then subscribe, in one turn: no notification can fall between them.
     const first = check();
     if (first.done) return first.value;
-    return this.#env.waiters.wait<R>({
+    return waiters.wait<R>({
       description: { workflowUUID: null, kind: 'result', targetUUID: this.#workflowUUID, deadlineMs: null },
-      keys: [workflowKey(this.#workflowUUID)],
+      keys: [key],
       attempt: check,
       onTimeout: () => {
         throw new Error('unreachable: a result wait has no deadline');
@@ -78,7 +86,7 @@ export function toStatus(record: WorkflowRecord): WorkflowStatus {
     workflowUUID: record.workflowUUID,
     workflowName: record.workflowName,
     status: record.status,
-    inputs: decode<unknown[]>(record.inputs),
+    inputs: decodeForListing(record.inputs, record.workflowUUID, 'inputs') as unknown[],
     parentUUID: record.parentUUID,
     recoveryAttempts: record.recoveryAttempts,
     createdAt: record.createdAt,

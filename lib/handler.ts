@@ -5,12 +5,11 @@ import type { StartWorkflowOptions } from './context';
 import { WorkflowConflictError } from './errors';
 import { WorkflowHandle, toStatus } from './handle';
 import type { Store } from './store/store';
-import { assertOpen, beforeRead, type OperationEnvironment } from './ops/environment';
+import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
 import { sendFromHandler } from './ops/messages';
-import { encodePayload } from './ops/payload';
+import { decodeForListing, encodePayload } from './ops/payload';
 import { workflowOnlyPrototype } from './ops/workflow-only';
-import { decode } from './store/codec';
 import type { WorkflowFilter } from './store/workflows';
 import type { MessageInfo, OperationInfo, WorkflowStatus, WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
@@ -35,7 +34,7 @@ export function startOptionsUUID(options: StartWorkflowOptions | undefined): str
 export function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): void {
   const existing = store.workflows.get(workflowUUID);
   if (existing !== undefined && existing.workflowName !== workflowName) {
-    throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName);
+    throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName, existing.parentUUID);
   }
 }
 
@@ -92,32 +91,36 @@ export abstract class HandlerBase {
     return getEventFromHandler<T>(this.#env, workflowUUID, key, durationMs('timeoutSeconds', timeoutSeconds));
   }
 
-  /** Every event the workflow set, as `{ key: value }` (empty for an unknown UUID). Read-only. */
+  /**
+   * Every event the workflow set, as `{ key: value }` (empty for an unknown UUID). Read-only; only
+   * committed events. A value that cannot be read back shows as an UnreadableRecordError.
+   */
   async listEvents(workflowUUID: string): Promise<Record<string, unknown>> {
     requireNonEmptyString('workflowUUID', workflowUUID);
-    await beforeRead(this.#env, 'listEvents');
+    const records = await readCommitted(this.#env, 'listEvents', () => this.#env.store.events.listForWorkflow(workflowUUID));
     const events: Record<string, unknown> = {};
-    for (const event of this.#env.store.events.listForWorkflow(workflowUUID)) events[event.key] = decode(event.value);
+    for (const event of records) events[event.key] = decodeForListing(event.value, workflowUUID, `value of event "${event.key}"`);
     return events;
   }
 
   /**
    * The workflow's messages in queue order, consumed ones included. `topic` omitted: every topic;
-   * `null`: messages sent without a topic; a string: that topic. Read-only.
+   * `null`: messages sent without a topic; a string: that topic. Read-only; only committed messages.
+   * A message that cannot be read back shows as an UnreadableRecordError.
    */
   async listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]> {
     requireNonEmptyString('workflowUUID', workflowUUID);
     const checkedTopic = topic === undefined ? undefined : optionalTopic(topic);
-    await beforeRead(this.#env, 'listMessages');
-    return this.#env.store.messages.list(workflowUUID, checkedTopic).map((record) => ({
+    const records = await readCommitted(this.#env, 'listMessages', () => this.#env.store.messages.list(workflowUUID, checkedTopic));
+    return records.map((record) => ({
       topic: record.topic,
-      message: decode(record.message),
+      message: decodeForListing(record.message, workflowUUID, `message #${record.messageId}`),
       consumed: record.consumed,
       createdAt: record.createdAt,
     }));
   }
 
-  /** Workflows, oldest first, optionally filtered by status and name. Read-only. */
+  /** Workflows, oldest first, optionally filtered by status and name. Read-only; only committed rows. */
   async listWorkflows(options: ListWorkflowsOptions = {}): Promise<WorkflowStatus[]> {
     if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
     if (options.status !== undefined && !statuses.has(options.status)) {
@@ -127,28 +130,32 @@ export abstract class HandlerBase {
     if (options.status !== undefined) filter.status = options.status;
     if (options.workflowName !== undefined) filter.workflowName = requireNonEmptyString('workflowName', options.workflowName);
     if (options.limit !== undefined) filter.limit = positiveInteger('limit', options.limit);
-    await beforeRead(this.#env, 'listWorkflows');
-    return this.#env.store.workflows.list(filter).map(toStatus);
+    const records = await readCommitted(this.#env, 'listWorkflows', () => this.#env.store.workflows.list(filter));
+    return records.map(toStatus);
   }
 
   /**
    * The workflow's recorded operations in order, including a wait under way (`completedAt` null,
-   * with its deadline and what it waits on). Empty for an unknown UUID. Read-only.
+   * with its deadline and what it waits on). Empty for an unknown UUID. Read-only; only committed
+   * records. An output or error that cannot be read back shows as an UnreadableRecordError.
    */
   async listOperations(workflowUUID: string): Promise<OperationInfo[]> {
     requireNonEmptyString('workflowUUID', workflowUUID);
-    await beforeRead(this.#env, 'listOperations');
-    return this.#env.store.operations.listForWorkflow(workflowUUID).map((record) => ({
-      operationIndex: record.operationIndex,
-      kind: record.kind,
-      name: record.name,
-      output: record.error === null ? decode(record.output) : undefined,
-      error: record.error === null ? null : decode<Error>(record.error),
-      deadlineMs: record.deadlineMs,
-      waitingFor: record.waitDetail === null ? null : (JSON.parse(record.waitDetail) as Record<string, unknown>),
-      startedAt: record.startedAt,
-      completedAt: record.completedAt,
-    }));
+    const records = await readCommitted(this.#env, 'listOperations', () => this.#env.store.operations.listForWorkflow(workflowUUID));
+    return records.map((record) => {
+      const what = `result of operation #${record.operationIndex} (${record.kind})`;
+      return {
+        operationIndex: record.operationIndex,
+        kind: record.kind,
+        name: record.name,
+        output: record.error === null ? decodeForListing(record.output, workflowUUID, what) : undefined,
+        error: record.error === null ? null : (decodeForListing(record.error, workflowUUID, `error of ${what}`) as Error),
+        deadlineMs: record.deadlineMs,
+        waitingFor: record.waitDetail === null ? null : (decodeForListing(record.waitDetail, workflowUUID, `wait of operation #${record.operationIndex}`) as Record<string, unknown>),
+        startedAt: record.startedAt,
+        completedAt: record.completedAt,
+      };
+    });
   }
 }
 

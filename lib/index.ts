@@ -35,6 +35,7 @@ export {
   WorkflowContextError,
   StorageError,
   StorageFullError,
+  UnreadableRecordError,
 } from './errors';
 export type { ErrorContext } from './errors';
 export type { Clock, Alarm } from './runtime/clock';

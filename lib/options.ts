@@ -3,9 +3,16 @@ import { SystemClock, type Clock } from './runtime/clock';
 import type { SynchronousMode } from './store/database';
 import { positiveInteger, requireNonEmptyString, typeError } from './validate';
 
-/** A warning the engine reports without failing (for example, an unregistered workflow at recovery). */
+/**
+ * A warning the engine reports without failing:
+ * - `WORKFLOW_NOT_REGISTERED`: a PENDING workflow's name is not registered here; it stays PENDING.
+ * - `STORAGE_FAILED`: a commit under a workflow failed; it stays PENDING and resumes from its records.
+ * - `UNREADABLE_RECORD`: a workflow's record cannot be read back; it is marked ERROR.
+ * - `WORKFLOW_NOT_RECORDED`: a workflow's outcome could not be recorded; it resumes on the next open.
+ * - `CHANGE_FEED_FAILED`: reading other processes' commits failed; it is tried again on the next change.
+ */
 export interface EngineWarning {
-  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED';
+  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED' | 'STORAGE_FAILED' | 'UNREADABLE_RECORD' | 'CHANGE_FEED_FAILED';
   message: string;
   workflowUUID?: string;
   workflowName?: string;
@@ -47,7 +54,8 @@ export interface EngineOptions {
    */
   recover?: boolean;
   /**
-   * Receives warnings (see {@link EngineWarning}).
+   * Receives warnings (see {@link EngineWarning}). A handler that throws cannot break the engine:
+   * its error is printed with console.error and the engine goes on.
    * @default prints to console.warn
    */
   onWarning?: (warning: EngineWarning) => void;
@@ -64,6 +72,17 @@ export interface ResolvedOptions {
 }
 
 const defaultWarning = (warning: EngineWarning): void => console.warn(`durablite: ${warning.message}`);
+
+/** The user's warning handler, unable to throw into the engine (a warning may be reported mid-recovery). */
+function guardedWarning(onWarning: (warning: EngineWarning) => void): (warning: EngineWarning) => void {
+  return (warning) => {
+    try {
+      onWarning(warning);
+    } catch (error) {
+      console.error(`durablite: the onWarning handler threw (${(error as Error)?.message}) on this warning: ${warning.message}`);
+    }
+  };
+}
 
 /** Checks every option and fills in defaults. Throws TypeError/RangeError for a bad option. */
 export function resolveOptions(options: EngineOptions): ResolvedOptions {
@@ -86,6 +105,6 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
     maxRecoveryAttempts: positiveInteger('maxRecoveryAttempts', options.maxRecoveryAttempts ?? 10),
     maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? 16 * 1024 * 1024),
     recover: options.recover ?? true,
-    onWarning: options.onWarning ?? defaultWarning,
+    onWarning: options.onWarning === undefined ? defaultWarning : guardedWarning(options.onWarning),
   });
 }

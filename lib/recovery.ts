@@ -1,64 +1,102 @@
 // The startup pass: every PENDING workflow is resumed from the top with its recorded inputs; its
 // recorded operations replay and its unfinished wait re-arms with the deadline recorded before the
-// crash. A workflow that keeps crashing the process without progress is given up.
+// crash. A workflow that keeps crashing the process without progress is given up. The pass reads,
+// decides and commits in one transaction before any workflow code runs, so a workflow that kills the
+// process synchronously is still counted, and the change feed starts from the same snapshot.
 import { registrationNamed, type WorkflowRef } from './decorators';
-import { MaxRecoveryAttemptsExceededError } from './errors';
+import { MaxRecoveryAttemptsExceededError, type UnreadableRecordError } from './errors';
 import type { OperationEnvironment } from './ops/environment';
-import { encodeError } from './ops/payload';
-import { decode } from './store/codec';
+import { decodeRecord, encodeError } from './ops/payload';
+import type { EngineWarning } from './options';
 import { workflowKey } from './runtime/waiters';
+import type { FeedPosition } from './store/changes';
+import type { RecoveryDecisions } from './store/store';
 import type { OperationRecord } from './types';
 
 /** What the pass did, for logs and tests. */
 export interface RecoveryReport {
+  /** Workflows resumed. */
   resumed: string[];
+  /** PENDING workflows whose name is not registered in this process (left PENDING). */
   unregistered: string[];
+  /** Workflows given up (MAX_RECOVERY_ATTEMPTS_EXCEEDED) for crashing without progress. */
   givenUp: string[];
+  /** Workflows marked ERROR because a record of theirs cannot be read (UnreadableRecordError). */
+  failed: string[];
+}
+
+interface Plan extends RecoveryDecisions {
+  attempts: [string, number][];
+  givenUp: [string, string][];
+  failed: [string, string][];
+  toRun: { workflowUUID: string; workflow: WorkflowRef; args: unknown[] }[];
+  warnings: EngineWarning[];
+  report: RecoveryReport;
 }
 
 /**
- * Resumes every PENDING workflow through `run` (which starts its code and returns at once).
+ * Resumes every PENDING workflow through `run` (which starts its code and returns at once), after
+ * committing the pass's bookkeeping. Returns where a change feed must start to miss no commit made
+ * by another process since the pass read the workflows.
+ * @throws StorageError when the pass cannot be committed; no workflow ran then.
  */
 export function recoverPendingWorkflows(
   env: OperationEnvironment,
   run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[]) => void,
-): RecoveryReport {
-  const report: RecoveryReport = { resumed: [], unregistered: [], givenUp: [] };
+): { report: RecoveryReport; feedStart: FeedPosition } {
   const { store, options } = env;
-  const toRun: { workflowUUID: string; workflow: WorkflowRef; args: unknown[] }[] = [];
-  const attempts: [string, number][] = [];
-  const givenUp: [string, string][] = [];
-
-  for (const record of store.workflows.listPending()) {
-    const registration = registrationNamed(record.workflowName);
-    if (registration?.kind !== 'workflow') {
-      report.unregistered.push(record.workflowUUID);
-      options.onWarning({
-        code: 'WORKFLOW_NOT_REGISTERED',
-        workflowUUID: record.workflowUUID,
-        workflowName: record.workflowName,
-        message: `Workflow "${record.workflowUUID}" is PENDING but no workflow named "${record.workflowName}" is registered; it stays PENDING. Import the module that defines it before opening the engine.`,
-      });
-      continue;
+  const snapshot = store.recover((pending) => {
+    const plan: Plan = {
+      attempts: [], givenUp: [], failed: [], toRun: [], warnings: [],
+      report: { resumed: [], unregistered: [], givenUp: [], failed: [] },
+    };
+    for (const record of pending) {
+      const { workflowUUID, workflowName } = record;
+      const registration = registrationNamed(workflowName);
+      if (registration?.kind !== 'workflow') {
+        plan.report.unregistered.push(workflowUUID);
+        plan.warnings.push({
+          code: 'WORKFLOW_NOT_REGISTERED',
+          workflowUUID,
+          workflowName,
+          message: `Workflow "${workflowUUID}" is PENDING but no workflow named "${workflowName}" is registered; it stays PENDING. Import the module that defines it before opening the engine.`,
+        });
+        continue;
+      }
+      let args: unknown[];
+      try {
+        args = decodeRecord<unknown[]>(record.inputs, workflowUUID, 'inputs');
+      } catch (error) {
+        plan.failed.push([workflowUUID, encodeError(error)]);
+        plan.report.failed.push(workflowUUID);
+        plan.warnings.push({
+          code: 'UNREADABLE_RECORD',
+          workflowUUID,
+          workflowName,
+          message: `${(error as UnreadableRecordError).message} Workflow "${workflowUUID}" is marked ERROR.`,
+        });
+        continue;
+      }
+      const attempt = record.recoveryAttempts + 1;
+      if (attempt > options.maxRecoveryAttempts) {
+        plan.givenUp.push([workflowUUID, encodeError(new MaxRecoveryAttemptsExceededError(workflowUUID, record.recoveryAttempts))]);
+        plan.report.givenUp.push(workflowUUID);
+        continue;
+      }
+      plan.attempts.push([workflowUUID, attempt]);
+      plan.toRun.push({ workflowUUID, workflow: registration, args });
     }
-    const attempt = record.recoveryAttempts + 1;
-    if (attempt > options.maxRecoveryAttempts) {
-      givenUp.push([record.workflowUUID, encodeError(new MaxRecoveryAttemptsExceededError(record.workflowUUID, record.recoveryAttempts))]);
-      report.givenUp.push(record.workflowUUID);
-      continue;
-    }
-    attempts.push([record.workflowUUID, attempt]);
-    toRun.push({ workflowUUID: record.workflowUUID, workflow: registration, args: decode<unknown[]>(record.inputs) });
-  }
-  // One commit for all the bookkeeping: 100k recovered workflows cost one commit, not 100k.
-  store.recordRecovery(attempts, givenUp, env.clock.now());
+    return plan;
+  }, env.clock.now());
 
+  // Committed: now tell, wake whoever awaits the workflows that ended, and run the others.
+  const { report, warnings, toRun } = snapshot.decisions;
+  for (const warning of warnings) options.onWarning(warning);
   for (const uuid of report.givenUp) env.waiters.notify(workflowKey(uuid));
-  // Every resumed workflow's record in one read, not one query per workflow.
-  const recordedByWorkflow = toRun.length === 0 ? new Map<string, OperationRecord[]>() : store.operations.listForPendingWorkflows();
+  for (const uuid of report.failed) env.waiters.notify(workflowKey(uuid));
   for (const { workflowUUID, workflow, args } of toRun) {
-    run(workflowUUID, workflow, args, recordedByWorkflow.get(workflowUUID) ?? []);
+    run(workflowUUID, workflow, args, snapshot.operations.get(workflowUUID) ?? []);
     report.resumed.push(workflowUUID);
   }
-  return report;
+  return { report, feedStart: snapshot.feedStart };
 }

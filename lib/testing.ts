@@ -1,12 +1,13 @@
 // durablite/testing: the real engine on the real SQLite store (in memory by default) under a virtual
 // clock, with controls to move time, run until idle, see what workflows wait on, and crash.
-import { Engine, engineInternals, openOwnedStore, type EngineEnvironment } from './engine';
+import { Engine, engineInternals, openEngine, startEngine, type EngineEnvironment } from './engine';
+import { simulatedSqliteError, type CommitInterceptor } from './store/group-commit';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { VirtualClock, yieldToEventLoop } from './runtime/virtual-clock';
 import type { WaitDescription } from './runtime/waiters';
 import { isInMemory } from './store/database';
 import { Store } from './store/store';
-import { typeError } from './validate';
+import { positiveInteger, typeError } from './validate';
 
 export { VirtualClock } from './runtime/virtual-clock';
 export type { WaitDescription } from './runtime/waiters';
@@ -28,6 +29,44 @@ export interface TestEngineOptions extends Omit<EngineOptions, 'database' | 'clo
    * @default 5000
    */
   settleTimeoutMs?: number;
+}
+
+/** The SQLite failures {@link TestEngine.injectFault} can simulate. */
+export type InjectableFaultCode = 'SQLITE_IOERR' | 'SQLITE_FULL' | 'SQLITE_BUSY';
+
+/** A storage fault to inject: see {@link TestEngine.injectFault}. */
+export interface InjectedFault {
+  /** Where it strikes: `'commit'`, the engine's next group commits. */
+  at: 'commit';
+  /**
+   * The SQLite failure: `'SQLITE_IOERR'` (an I/O error), `'SQLITE_FULL'` (a full disk, seen as
+   * StorageFullError) or `'SQLITE_BUSY'` (another process held the write lock too long).
+   */
+  code: InjectableFaultCode;
+  /** How many commits in a row fail. @default 1 */
+  count?: number;
+}
+
+const injectableCodes: ReadonlySet<string> = new Set<InjectableFaultCode>(['SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_BUSY']);
+
+/** Fails the next commits of one TestEngine's store, as SQLite itself would fail them. */
+class FaultInjector implements CommitInterceptor {
+  readonly #queue: { code: InjectableFaultCode; remaining: number }[] = [];
+
+  add(code: InjectableFaultCode, count: number): void {
+    this.#queue.push({ code, remaining: count });
+  }
+
+  get pending(): number {
+    return this.#queue.reduce((sum, fault) => sum + fault.remaining, 0);
+  }
+
+  beforeCommit(commitNumber: number): void {
+    const fault = this.#queue[0];
+    if (fault === undefined) return;
+    if (--fault.remaining === 0) this.#queue.shift();
+    throw simulatedSqliteError(fault.code, `injected ${fault.code} at commit ${commitNumber}`);
+  }
 }
 
 /** Options of {@link TestEngine.waitUntilBlocked}. */
@@ -54,6 +93,7 @@ export class TestEngine {
   readonly clock: VirtualClock;
   readonly #options: ResolvedOptions;
   readonly #settleTimeoutMs: number;
+  readonly #faults = new FaultInjector();
   #engine: Engine;
   #autoSkip = false;
   #autoSkipRunning = false;
@@ -74,8 +114,7 @@ export class TestEngine {
     this.#options = options;
     this.clock = clock;
     this.#settleTimeoutMs = settleTimeoutMs;
-    const { store, lock } = openOwnedStore(options);
-    this.#engine = new Engine(options, store, lock);
+    this.#engine = openEngine(options, this.#faults);
   }
 
   /** The current engine. A new one after each {@link crash}: handles from the old one are dead. */
@@ -164,14 +203,39 @@ export class TestEngine {
     const env = this.#env;
     env.halt();
     if (isInMemory(this.#options.database)) {
-      this.#engine = new Engine(this.#options, new Store(env.store.db), null);
+      this.#engine = startEngine(this.#options, new Store(env.store.db, this.#faults), null);
     } else {
       // A killed process's connection is closed by the operating system; nothing else of it survives.
       env.store.close();
-      const { store, lock } = openOwnedStore(this.#options);
-      this.#engine = new Engine(this.#options, store, lock);
+      this.#engine = openEngine(this.#options, this.#faults);
     }
     return this.#engine;
+  }
+
+  /**
+   * Makes the engine's next commits fail as SQLite would fail them, to test workflows under storage
+   * faults: every operation in a failed commit rejects with StorageError (StorageFullError for
+   * `'SQLITE_FULL'`), nothing of it stays, and each workflow that wrote to it stays PENDING and
+   * resumes from its committed records: at once after the first failure, then after a doubling
+   * pause on the engine's clock (advance the virtual clock, or use `autoSkip`, to let it pass).
+   * Faults queue up in call order and survive {@link crash}.
+   *
+   * @example
+   * t.injectFault({ at: 'commit', code: 'SQLITE_IOERR' });
+   * await expect(t.engine.send(uuid, 'hello')).rejects.toThrow(StorageError);
+   * @throws TypeError/RangeError for a fault not of this shape.
+   */
+  injectFault(fault: InjectedFault): void {
+    if (typeof fault !== 'object' || fault === null) throw typeError('fault', "an object like { at: 'commit', code: 'SQLITE_IOERR' }", fault);
+    if (fault.at !== 'commit') throw typeError('at', "'commit'", fault.at);
+    if (!injectableCodes.has(fault.code)) throw typeError('code', "'SQLITE_IOERR', 'SQLITE_FULL' or 'SQLITE_BUSY'", fault.code);
+    const count = fault.count === undefined ? 1 : positiveInteger('count', fault.count);
+    this.#faults.add(fault.code, count);
+  }
+
+  /** How many injected commit failures have not struck yet. */
+  get pendingFaults(): number {
+    return this.#faults.pending;
   }
 
   /** Closes the engine and stops auto-skip. */

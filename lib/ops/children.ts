@@ -1,32 +1,34 @@
-// Child workflows: starting one is a recorded operation whose result is the child's UUID, derived
-// from the parent's UUID and the operation index, so a replayed parent finds the same child.
+// Child workflows: starting one is a recorded operation whose result is the child's UUID. The UUID is
+// derived from the parent's UUID and the operation index when that is free, and otherwise made unique;
+// either way it is recorded, so a replayed parent finds the same child and no user-chosen UUID can
+// ever be taken over.
+import { nanoid } from 'nanoid';
 import type { WorkflowRef } from '../decorators';
-import { assertOpen, committed, type OperationEnvironment } from './environment';
-import type { WorkflowExecution } from './execution';
-import { encodePayload, outcomeOf } from './payload';
-import { decode } from '../store/codec';
 import { WorkflowConflictError } from '../errors';
+import { decode } from '../store/codec';
+import { assertOpen, type OperationEnvironment } from './environment';
+import type { WorkflowExecution } from './execution';
+import { encodePayload } from './payload';
 
 /** Starts (or, on replay, finds) a child workflow and resolves to its UUID once recorded. */
 export async function startChild(env: OperationEnvironment, execution: WorkflowExecution, workflow: WorkflowRef, args: unknown[]): Promise<string> {
   assertOpen(env, 'startChildWorkflow');
   const inputs = encodePayload(env, args, `inputs of workflow ${workflow.name}`);
   const { position, recorded } = execution.begin('child', workflow.name);
-  if (recorded !== undefined) return outcomeOf<string>(recorded.output, recorded.error);
-  const childUUID = `${execution.workflowUUID}-${position.operationIndex}`;
-  if (!env.store.startChildWorkflow(position, childUUID, workflow.name, inputs, env.clock.now())) {
-    // Not recorded: a replay meets the same taken UUID and fails the same way.
-    const existing = env.store.workflows.get(childUUID);
-    throw new WorkflowConflictError(childUUID, existing?.workflowName ?? 'unknown', workflow.name);
+  if (recorded !== undefined) return execution.replay<string>(recorded);
+  const derivedUUID = `${execution.workflowUUID}-${position.operationIndex}`;
+  const { value: childUUID, commit } = env.store.startChildWorkflow(
+    position, [derivedUUID, `${derivedUUID}-${nanoid(12)}`], workflow.name, inputs, env.clock.now(),
+  );
+  if (childUUID === null) {
+    // Both the derived UUID and a random one are taken: practically impossible. Nothing was recorded.
+    const existing = env.store.workflows.get(derivedUUID);
+    throw new WorkflowConflictError(derivedUUID, existing?.workflowName ?? 'unknown', workflow.name, existing?.parentUUID ?? null);
   }
   execution.progressed();
-  // The child sees its inputs as recorded, exactly as a recovered run would.
-  const abandon = env.launch(childUUID, workflow, decode<unknown[]>(inputs));
-  try {
-    await committed(env);
-  } catch (error) {
-    abandon(error);
-    throw error;
-  }
+  // The child sees its inputs as recorded, exactly as a recovered run would; it is abandoned if the
+  // commit holding its row fails.
+  env.launch(childUUID, workflow, decode<unknown[]>(inputs), commit);
+  await execution.committed(commit);
   return childUUID;
 }

@@ -5,6 +5,7 @@ import type { ResolvedOptions } from '../options';
 import type { Clock } from '../runtime/clock';
 import { TimerWheel } from '../runtime/timer-wheel';
 import { Waiters } from '../runtime/waiters';
+import type { Commit } from '../store/group-commit';
 import type { Store } from '../store/store';
 import type { WorkflowRef } from '../decorators';
 
@@ -18,10 +19,10 @@ export interface OperationEnvironment {
   /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
   readonly isOpen: boolean;
   /**
-   * Runs the code of a workflow whose row was just written (in the current, not yet committed,
-   * transaction). Returns a function that abandons the run if that commit fails.
+   * Runs the code of a workflow whose row was just written in the batch of `commit` (not yet
+   * committed). If that commit fails, the run is abandoned before it records anything.
    */
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): (error: unknown) => void;
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
 }
 
 /** The state an Engine or a Client shares with its operations: store, clock, timer wheel, waiters. */
@@ -42,25 +43,17 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
     this.waiters = new Waiters(this.wheel);
   }
 
-  abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[]): (error: unknown) => void;
+  abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
 }
 
 /**
- * Resolves once everything written so far is committed; rejects when that commit failed. Every
- * operation awaits it before it reports a write, or a value it read, as done.
+ * Runs a read whose value is reported, when it can see committed rows only (see Store.readCommitted):
+ * a write of the same turn whose commit later fails is never shown.
+ * @throws EngineClosedError when the engine is closed.
  */
-export function committed(env: OperationEnvironment): Promise<void> | void {
-  return env.store.durable();
-}
-
-/**
- * Before a read whose value is reported: lets this turn's writes commit (only committed values are
- * ever returned), then checks the engine is still open.
- */
-export async function beforeRead(env: OperationEnvironment, what: string): Promise<void> {
+export function readCommitted<T>(env: OperationEnvironment, what: string, read: () => T): Promise<T> {
   assertOpen(env, what);
-  await committed(env);
-  assertOpen(env, what);
+  return env.store.readCommitted(read);
 }
 
 /** Throws EngineClosedError when the engine can no longer write. */

@@ -1,24 +1,23 @@
 // setEvent and getEvent. An event is immutable: the first value for a (workflow, key) is kept and a
 // second setEvent of that key is a recorded DuplicateEventKeyError. getEvent waits for the key.
 import { DuplicateEventKeyError } from '../errors';
-import { decode } from '../store/codec';
 import { eventKey } from '../runtime/waiters';
-import { assertOpen, beforeRead, committed, type OperationEnvironment } from './environment';
+import { assertOpen, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
-import { encodeError, encodePayload, outcomeOf } from './payload';
+import { decodeRecord, encodeError, encodePayload } from './payload';
 import { runRecordedWait } from './wait';
 
 export async function setEvent(env: OperationEnvironment, execution: WorkflowExecution, key: string, value: unknown): Promise<void> {
   assertOpen(env, 'setEvent');
   const text = encodePayload(env, value, `value of event "${key}"`);
   const { position, recorded } = execution.begin('setEvent', 'setEvent');
-  if (recorded !== undefined) return outcomeOf<void>(recorded.output, recorded.error);
+  if (recorded !== undefined) return execution.replay<void>(recorded);
   const workflowUUID = execution.workflowUUID;
-  const inserted = env.store.setEvent(
+  const { value: inserted, commit } = env.store.setEvent(
     position, key, text, () => encodeError(new DuplicateEventKeyError(workflowUUID, key)), env.clock.now(),
   );
   execution.progressed();
-  await committed(env);
+  await execution.committed(commit);
   if (!inserted) throw new DuplicateEventKeyError(workflowUUID, key);
   // The stored value travels with the wake-up: a thousand waiters on one key read nothing more.
   env.waiters.notify(eventKey(workflowUUID, key), text);
@@ -36,26 +35,39 @@ export function getEventInWorkflow<T>(env: OperationEnvironment, execution: Work
   });
 }
 
-/** getEvent outside workflows: nothing is recorded. Waits even for a workflow that does not exist yet. */
+/**
+ * getEvent outside workflows: nothing is recorded. Waits even for a workflow that does not exist yet.
+ * Returns committed values only: an event set in a transaction still committing is returned once
+ * that commit succeeds (and awaited further if it fails).
+ */
 export async function getEventFromHandler<T>(env: OperationEnvironment, targetUUID: string, key: string, timeoutMs: number): Promise<T | null> {
   assertOpen(env, 'getEvent');
-  const read = (): string | undefined => env.store.events.getValue(targetUUID, key);
-  const found = read();
-  if (found !== undefined) {
-    // Only committed values are returned: one set in this very turn waits for its commit. Any other
-    // is returned at once, without waiting for unrelated writes of the turn to commit.
-    if (env.store.isEventUncommitted(targetUUID, key)) await beforeRead(env, 'getEvent');
-    return decode<T>(found);
-  }
+  const { store } = env;
+  const read = (): string | undefined => store.events.getValue(targetUUID, key);
+  const decodeValue = (text: string): T => decodeRecord<T>(text, targetUUID, `value of event "${key}"`);
+  // Events are immutable, so a stored value is a committed one, unless it was set in the very
+  // transaction still waiting to commit: only then is the answer held back until that commit.
+  let found = read();
+  if (found !== undefined && store.isEventUncommitted(targetUUID, key)) found = await store.readCommitted(read);
+  if (found !== undefined) return decodeValue(found);
   if (timeoutMs === 0) return null;
+  const wakeKey = eventKey(targetUUID, key);
   const text = await env.waiters.wait<string | null>({
     description: { workflowUUID: null, kind: 'getEvent', targetUUID, key, deadlineMs: env.clock.now() + timeoutMs },
-    keys: [eventKey(targetUUID, key)],
+    keys: [wakeKey],
     attempt: (payload) => {
-      const value = payload ?? read();
+      // A payload comes with the notification that follows the event's commit.
+      if (payload !== undefined) return { done: true, value: payload };
+      // Another process's commit (or a re-check): a value seen while this process has writes
+      // waiting to commit may be one of them, so look again once they settled.
+      if (store.isEventUncommitted(targetUUID, key)) {
+        store.afterSettle(() => env.waiters.notify(wakeKey));
+        return { done: false };
+      }
+      const value = read();
       return value === undefined ? { done: false } : { done: true, value };
     },
-    onTimeout: () => read() ?? null,
+    onTimeout: () => (store.isEventUncommitted(targetUUID, key) ? null : read() ?? null),
   });
-  return text === null ? null : decode<T>(text);
+  return text === null ? null : decodeValue(text);
 }

@@ -1,10 +1,14 @@
 // The state of one run of one workflow: its recorded operations (loaded once, for replay), the next
-// operation index, and whether a recovered run has shown progress yet.
-import { DeterminismError, StorageError, WorkflowContextError } from '../errors';
+// operation index, whether a recovered run has shown progress yet, and whether the run is dead. A run
+// dies the moment a commit holding one of its records fails: from then on it writes nothing, its
+// waits end, and the engine resumes the workflow from what was committed.
+import { DeterminismError, StorageError, UnreadableRecordError, WorkflowContextError } from '../errors';
+import type { StartedWait } from '../runtime/waiters';
 import type { OperationKind, OperationRecord } from '../types';
 import type { OperationEnvironment } from './environment';
-import { isStoreFailure } from '../store/group-commit';
+import type { Commit } from '../store/group-commit';
 import type { OperationPosition } from '../store/store';
+import { decodeRecord } from './payload';
 
 /** The WorkflowContext method behind each operation kind, for error messages. */
 const methodOfKind: Record<OperationKind, string> = {
@@ -19,11 +23,13 @@ export class WorkflowExecution {
   #nextIndex = 0;
   #awaitingProgress: boolean;
   /**
-   * Set when replay diverged, or when the store failed under an operation (which then has no record):
-   * the run ends with this error whatever the code does next.
+   * Set when replay diverged, a record could not be read, or the store failed under an operation
+   * (which then has no record): the run ends with this error whatever the code does next.
    */
-  fatalError: DeterminismError | StorageError | null = null;
+  fatalError: DeterminismError | StorageError | UnreadableRecordError | null = null;
   #ended = false;
+  /** Waits under way, ended at once when the run dies. */
+  readonly #waits = new Set<StartedWait>();
 
   constructor(env: OperationEnvironment, workflowUUID: string, workflowName: string, recorded: OperationRecord[], recovered: boolean) {
     this.#env = env;
@@ -68,10 +74,64 @@ export class WorkflowExecution {
   /**
    * Ends the run when the store failed under one of its operations. That operation has no record,
    * so going on (the workflow code may catch the error) could replay differently after a restart;
-   * instead the workflow stays PENDING, as after a crash, and resumes on the next open.
+   * instead the workflow stays PENDING, as after a crash, and resumes from its records.
    */
   noteFailure(error: unknown): void {
-    if (this.fatalError === null && isStoreFailure(error)) this.fatalError = error;
+    if (this.fatalError === null && this.#env.store.isOwnFailure(error)) this.#die(error);
+  }
+
+  /** Throws the error the run died of, if it died: a dead run writes nothing more. */
+  assertAlive(): void {
+    if (this.fatalError !== null) throw this.fatalError;
+  }
+
+  /**
+   * Ties the run to the commit of a batch holding its writes: if that commit fails, the run dies
+   * synchronously, before any code awaiting the commit (or any wake-up) can act on what rolled back.
+   * Returns the commit's promise, to await.
+   */
+  committed(commit: Commit): Promise<void> {
+    commit.onFailure((error) => this.noteFailure(error));
+    return commit.durable;
+  }
+
+  /** Registers a wait under way, so that it ends at once if the run dies; returns the unregister. */
+  trackWait(wait: StartedWait): () => void {
+    if (this.fatalError !== null) wait.fail(this.fatalError);
+    else this.#waits.add(wait);
+    return () => {
+      this.#waits.delete(wait);
+    };
+  }
+
+  /** What was recorded at `recorded` (its output, or its error thrown). A record that cannot be read ends the run. */
+  replay<T>(recorded: OperationRecord): T {
+    const record = recordName(recorded.operationIndex, recorded.kind);
+    if (recorded.error !== null) throw this.#decode<Error>(recorded.error, `error of ${record}`);
+    return this.#decode<T>(recorded.output, record);
+  }
+
+  /** Decodes a value this run just recorded at `position`; a value that cannot be read ends the run. */
+  decodeRecorded<T>(text: string, position: OperationPosition): T {
+    return this.#decode<T>(text, recordName(position.operationIndex, position.kind));
+  }
+
+  #decode<T>(text: string | null, record: string): T {
+    try {
+      return decodeRecord<T>(text, this.workflowUUID, record);
+    } catch (error) {
+      // Only a failure to decode, raised just now, ends the run (not a recorded error of that class).
+      this.#die(error as UnreadableRecordError);
+      throw error;
+    }
+  }
+
+  #die(error: StorageError | UnreadableRecordError): void {
+    if (this.fatalError !== null) return;
+    this.fatalError = error;
+    const waits = [...this.#waits];
+    this.#waits.clear();
+    for (const wait of waits) wait.fail(error);
   }
 
   /**
@@ -83,4 +143,8 @@ export class WorkflowExecution {
     this.#awaitingProgress = false;
     this.#env.store.resetRecoveryAttempts(this.workflowUUID, this.#env.clock.now());
   }
+}
+
+function recordName(operationIndex: number, kind: OperationKind): string {
+  return `result of operation #${operationIndex} (${kind})`;
 }

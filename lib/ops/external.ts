@@ -4,7 +4,7 @@
 // clients started.
 import { FileWatcher } from '../runtime/file-watcher';
 import { eventKey, messageKey, WORKFLOW_KEY_PREFIX } from '../runtime/waiters';
-import { ChangeFeed } from '../store/changes';
+import type { ChangeFeed, FeedPosition } from '../store/changes';
 import type { OperationEnvironment } from './environment';
 
 /** Safety re-check periods (the kernel's file notifications normally arrive first). */
@@ -24,13 +24,14 @@ export class ExternalChangeSync {
   readonly #onNewWorkflow: ((workflow: NewWorkflow) => void) | null;
 
   /**
+   * @param feedStart report commits made after this position (the owner's recovery snapshot); default: now.
    * @param onNewWorkflow the owner's hook for workflows other processes started; null for a client,
    *   which then watches only while something waits.
    */
-  constructor(env: OperationEnvironment, onNewWorkflow: ((workflow: NewWorkflow) => void) | null) {
+  constructor(env: OperationEnvironment, feedStart: FeedPosition | undefined, onNewWorkflow: ((workflow: NewWorkflow) => void) | null) {
     this.#env = env;
     this.#onNewWorkflow = onNewWorkflow;
-    this.#feed = new ChangeFeed(env.store.db);
+    this.#feed = env.store.openChangeFeed(feedStart);
     this.#watcher = new FileWatcher(
       env.options.database,
       {
@@ -44,17 +45,44 @@ export class ExternalChangeSync {
     env.waiters.setBusyListener((busy) => this.#watcher.setBusy(busy));
   }
 
-  /** Looks for other processes' commits and wakes whoever they may satisfy; true when it found some. */
+  /**
+   * Looks for other processes' commits and wakes whoever they may satisfy; true when it found some.
+   * Never throws: it runs from file-system callbacks, where a throw would end the process. A failed
+   * read is reported and tried again on the next change or re-check.
+   */
   check(): boolean {
     if (!this.#env.isOpen) return false;
-    const changes = this.#feed.poll();
+    let changes: ReturnType<ChangeFeed['poll']>;
+    try {
+      changes = this.#feed.poll();
+    } catch (error) {
+      this.#env.options.onWarning({
+        code: 'CHANGE_FEED_FAILED',
+        message: `Could not read other processes' commits (${(error as Error)?.message}); trying again on the next change.`,
+      });
+      return false;
+    }
     if (changes === null) return false;
     const { waiters } = this.#env;
     for (const message of changes.messages) waiters.notify(messageKey(message.destinationUUID, message.topic));
     for (const event of changes.events) waiters.notify(eventKey(event.workflowUUID, event.key));
     // Workflow outcomes carry no sequence number; result waits are few, so each re-checks its row.
     waiters.notifyPrefix(WORKFLOW_KEY_PREFIX);
-    if (this.#onNewWorkflow !== null) for (const workflow of changes.newWorkflows) this.#onNewWorkflow(workflow);
+    if (this.#onNewWorkflow !== null) {
+      for (const workflow of changes.newWorkflows) {
+        try {
+          this.#onNewWorkflow(workflow);
+        } catch (error) {
+          // One workflow that cannot start must not keep the others from starting.
+          this.#env.options.onWarning({
+            code: 'STORAGE_FAILED',
+            workflowUUID: workflow.workflowUUID,
+            workflowName: workflow.workflowName,
+            message: `Could not start workflow "${workflow.workflowUUID}", started by another process (${(error as Error)?.message}); it stays PENDING and runs on the next open.`,
+          });
+        }
+      }
+    }
     return true;
   }
 

@@ -3,9 +3,9 @@
 // nor repeat it. Waiting receivers are woken right after the commit that queued their message.
 import { WorkflowNotFoundError } from '../errors';
 import { messageKey } from '../runtime/waiters';
-import { assertOpen, committed, type OperationEnvironment } from './environment';
+import { assertOpen, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
-import { encodeError, encodePayload, outcomeOf } from './payload';
+import { encodeError, encodePayload } from './payload';
 import { runRecordedWait } from './wait';
 
 /**
@@ -14,9 +14,9 @@ import { runRecordedWait } from './wait';
  */
 export async function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): Promise<void> {
   assertOpen(env, 'send');
-  const result = env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now());
+  const { value: result, commit } = env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now());
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
-  await committed(env);
+  await commit.durable;
   if (result === 'sent') env.waiters.notify(messageKey(destinationUUID, topic));
 }
 
@@ -25,12 +25,12 @@ export async function sendFromWorkflow(env: OperationEnvironment, execution: Wor
   assertOpen(env, 'send');
   const text = encodePayload(env, message, 'message');
   const { position, recorded } = execution.begin('send', 'send');
-  if (recorded !== undefined) return outcomeOf<void>(recorded.output, recorded.error);
-  const result = env.store.sendFromWorkflow(
+  if (recorded !== undefined) return execution.replay<void>(recorded);
+  const { value: result, commit } = env.store.sendFromWorkflow(
     position, destinationUUID, topic, text, () => encodeError(new WorkflowNotFoundError(destinationUUID)), env.clock.now(),
   );
   execution.progressed();
-  await committed(env);
+  await execution.committed(commit);
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
   env.waiters.notify(messageKey(destinationUUID, topic));
 }

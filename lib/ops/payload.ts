@@ -1,6 +1,6 @@
 // Serialization at the edge of every operation: encode (refusing what cannot round-trip) and enforce
 // the payload limit before anything is recorded; decode recorded outcomes back into values or errors.
-import { PayloadTooLargeError, SerializationError } from '../errors';
+import { PayloadTooLargeError, SerializationError, UnreadableRecordError } from '../errors';
 import { decode, encode } from '../store/codec';
 import type { OperationEnvironment } from './environment';
 
@@ -35,8 +35,36 @@ export function encodeError(error: unknown): string {
   }
 }
 
-/** Returns a recorded output, or throws the recorded error. */
-export function outcomeOf<T>(output: string | null, error: string | null): T {
-  if (error !== null) throw decode<Error>(error);
-  return decode<T>(output);
+/**
+ * Decodes a stored record of `workflowUUID`.
+ * @throws UnreadableRecordError naming `record` when the text cannot be decoded (damaged, or written
+ *   by an incompatible version).
+ */
+export function decodeRecord<T>(text: string | null, workflowUUID: string, record: string): T {
+  try {
+    return decode<T>(text);
+  } catch (error) {
+    throw new UnreadableRecordError(workflowUUID, record, error);
+  }
+}
+
+/**
+ * Returns a recorded output, or throws the recorded error.
+ * @throws UnreadableRecordError when the record cannot be decoded.
+ */
+export function outcomeOf<T>(output: string | null, error: string | null, workflowUUID: string, record: string): T {
+  if (error !== null) throw decodeRecord<Error>(error, workflowUUID, `error of ${record}`);
+  return decodeRecord<T>(output, workflowUUID, record);
+}
+
+/**
+ * Decodes a value for a listing: a record that cannot be read shows as its UnreadableRecordError, so
+ * one damaged row never hides the others.
+ */
+export function decodeForListing(text: string | null, workflowUUID: string, record: string): unknown {
+  try {
+    return decodeRecord(text, workflowUUID, record);
+  } catch (error) {
+    return error;
+  }
 }

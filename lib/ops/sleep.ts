@@ -1,6 +1,7 @@
 // Durable sleep: the wake-up time is recorded when the sleep starts, so after a crash only the time
-// that remained is slept.
-import { assertOpen, committed, type OperationEnvironment } from './environment';
+// that remained is slept. The sleep ends once its end is committed.
+import { ALREADY_COMMITTED, type Commit } from '../store/group-commit';
+import { assertOpen, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 
 export async function sleep(env: OperationEnvironment, execution: WorkflowExecution, durationMs: number): Promise<void> {
@@ -8,20 +9,31 @@ export async function sleep(env: OperationEnvironment, execution: WorkflowExecut
   const { position, recorded } = execution.begin('sleep', 'sleep');
   if (recorded !== undefined && recorded.completedAt !== null) return;
   let deadlineMs: number;
+  let started: Commit = ALREADY_COMMITTED;
   if (recorded !== undefined) {
     deadlineMs = recorded.deadlineMs!;
   } else {
     // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a sleep never ends early.
     deadlineMs = Math.ceil(env.clock.now() + durationMs);
-    env.store.startWait({ ...position, deadlineMs, waitDetail: '{}' }, env.clock.now());
+    started = env.store.startWait({ ...position, deadlineMs, waitDetail: '{}' }, env.clock.now());
   }
   execution.progressed();
-  await committed(env);
-  await env.waiters.wait<void>({
-    description: { workflowUUID: execution.workflowUUID, kind: 'sleep', deadlineMs },
-    keys: [],
-    attempt: () => ({ done: false }),
-    onTimeout: () => env.store.recordOutcome(position, 'resumed', null, null, env.clock.now()),
-  });
-  await committed(env);
+  await execution.committed(started);
+  let untrack = (): void => {};
+  let ended: Commit;
+  try {
+    ended = await env.waiters.wait<Commit>({
+      description: { workflowUUID: execution.workflowUUID, kind: 'sleep', deadlineMs },
+      keys: [],
+      attempt: () => ({ done: false }),
+      onTimeout: () => {
+        execution.assertAlive();
+        return env.store.recordOutcome(position, 'resumed', null, null, env.clock.now());
+      },
+      onStarted: (wait) => (untrack = execution.trackWait(wait)),
+    });
+  } finally {
+    untrack();
+  }
+  await execution.committed(ended);
 }

@@ -4,9 +4,9 @@
 import type { StepContext } from '../context';
 import type { StepRef } from '../decorators';
 import { PayloadTooLargeError, SerializationError } from '../errors';
-import { assertOpen, committed, type OperationEnvironment } from './environment';
+import { assertOpen, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
-import { encodeError, encodePayload, outcomeOf } from './payload';
+import { encodeError, encodePayload } from './payload';
 import { workflowOnlyPrototype } from './workflow-only';
 
 /** A StepContext holds information only; calling a workflow operation on it is a WorkflowContextError. */
@@ -18,7 +18,7 @@ const stepContextPrototype = workflowOnlyPrototype(
 export async function runStep<R>(env: OperationEnvironment, execution: WorkflowExecution, step: StepRef<any[], R>, args: unknown[]): Promise<R> {
   assertOpen(env, `Step ${step.name}`);
   const { position, recorded } = execution.begin('step', step.name);
-  if (recorded !== undefined) return outcomeOf<R>(recorded.output, recorded.error);
+  if (recorded !== undefined) return execution.replay<R>(recorded);
 
   const stepContext: StepContext = Object.create(stepContextPrototype, {
     workflowUUID: { value: execution.workflowUUID, enumerable: true },
@@ -38,8 +38,8 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     env.stepsInFlight--;
   }
   assertOpen(env, `Recording step ${step.name}`);
-  // The run was abandoned meanwhile (its start, or another operation's commit, failed): record nothing.
-  if (execution.fatalError !== null) throw execution.fatalError;
+  // The run died meanwhile (its start, or another operation's commit, failed): record nothing.
+  execution.assertAlive();
   if (thrown === undefined) {
     try {
       output = encodePayload(env, result, `result of step ${step.name}`);
@@ -50,9 +50,9 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     }
   }
   if (thrown !== undefined) error = encodeError(thrown);
-  env.store.recordOutcome(position, 'first', output, error, env.clock.now());
+  const commit = env.store.recordOutcome(position, 'first', output, error, env.clock.now());
   execution.progressed();
-  await committed(env);
+  await execution.committed(commit);
   if (thrown !== undefined) throw thrown;
   return result as R;
 }

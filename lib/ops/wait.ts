@@ -1,13 +1,13 @@
 // The shared shape of recv and in-workflow getEvent: replay, or attempt-and-record in one commit,
 // else record the wait's start (with its absolute deadline) and wait for a wake-up or the deadline.
-// A recovered wait resumes with the deadline recorded before the crash.
+// A recovered wait resumes with the deadline recorded before the crash. Whatever ends the wait (a
+// wake-up's attempt, or the deadline's) writes into some batch: the wait resolves only after that
+// batch's commit, and a failed commit (of the start, or of the outcome) ends the run.
 import type { AttemptPhase, AttemptResult, OperationPosition, WaitPlan } from '../store/store';
-import type { StartedWait, WaitDescription } from '../runtime/waiters';
+import type { WaitDescription } from '../runtime/waiters';
 import type { OperationKind } from '../types';
-import { assertOpen, committed, type OperationEnvironment } from './environment';
+import { assertOpen, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
-import { outcomeOf } from './payload';
-import { decode } from '../store/codec';
 
 export interface RecordedWait {
   kind: OperationKind & ('recv' | 'getEvent');
@@ -20,13 +20,17 @@ export interface RecordedWait {
   attempt(position: OperationPosition, phase: AttemptPhase, wait: WaitPlan | null, nowMs: number): AttemptResult;
 }
 
+type Found = AttemptResult & { found: true };
+
+const KEEP_WAITING = Object.freeze({ done: false as const });
+
 export async function runRecordedWait<T>(env: OperationEnvironment, execution: WorkflowExecution, wait: RecordedWait): Promise<T | null> {
   assertOpen(env, wait.kind);
   const { position, recorded } = execution.begin(wait.kind, wait.kind);
   let phase: AttemptPhase = 'first';
   let deadlineMs: number;
   if (recorded !== undefined) {
-    if (recorded.completedAt !== null) return outcomeOf<T | null>(recorded.output, recorded.error);
+    if (recorded.completedAt !== null) return execution.replay<T | null>(recorded);
     phase = 'resumed';
     deadlineMs = recorded.deadlineMs!;
   } else {
@@ -34,42 +38,42 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
     deadlineMs = Math.ceil(env.clock.now() + wait.timeoutMs);
   }
   const waitDetail = JSON.stringify(wait.waitDetail);
-  const attempt = (): AttemptResult => {
+  // `outOfTime` records the outcome at the deadline (null unless something arrived just then).
+  const attempt = (outOfTime: boolean): AttemptResult => {
+    // A run that died (a commit of its failed) writes nothing more.
+    execution.assertAlive();
     const nowMs = env.clock.now();
-    const plan = nowMs < deadlineMs ? { deadlineMs, waitDetail } : null;
+    const plan = !outOfTime && nowMs < deadlineMs ? { deadlineMs, waitDetail } : null;
     const result = wait.attempt(position, phase, plan, nowMs);
     phase = 'resumed';
+    void execution.committed(result.commit);
     return result;
   };
 
-  const first = attempt();
+  const first = attempt(false);
   execution.progressed();
+  let found: Found;
   if (first.found) {
-    await committed(env);
-    return decode<T | null>(first.value);
+    found = first;
+  } else {
+    // Subscribe in the same turn as the check, so no wake-up can fall between them. If the commit
+    // recording the wait's start fails, the run dies and this wait ends with it.
+    let untrack = (): void => {};
+    try {
+      found = await env.waiters.wait<Found>({
+        description: { ...wait.description, workflowUUID: execution.workflowUUID, kind: wait.kind, deadlineMs },
+        keys: [wait.wakeKey],
+        attempt: () => {
+          const result = attempt(false);
+          return result.found ? { done: true, value: result } : KEEP_WAITING;
+        },
+        onTimeout: () => attempt(true) as Found,
+        onStarted: (started) => (untrack = execution.trackWait(started)),
+      });
+    } finally {
+      untrack();
+    }
   }
-  // Subscribe in the same turn as the check, so no wake-up can fall between them; only then await
-  // the commit that recorded the wait's start (and abandon the wait if that commit failed).
-  let started: StartedWait | undefined;
-  const waiting = env.waiters.wait<string>({
-    description: { ...wait.description, workflowUUID: execution.workflowUUID, kind: wait.kind, deadlineMs },
-    keys: [wait.wakeKey],
-    attempt: () => {
-      const result = attempt();
-      return result.found ? { done: true, value: result.value } : { done: false };
-    },
-    onTimeout: () => {
-      const result = wait.attempt(position, 'resumed', null, env.clock.now());
-      return result.found ? result.value : 'null';
-    },
-    onStarted: (wait) => (started = wait),
-  });
-  try {
-    await committed(env);
-  } catch (error) {
-    started?.fail(error as Error);
-  }
-  const text = await waiting;
-  await committed(env);
-  return decode<T | null>(text);
+  await execution.committed(found.commit);
+  return execution.decodeRecorded<T | null>(found.value, position);
 }

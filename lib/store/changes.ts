@@ -13,24 +13,43 @@ export interface ExternalChanges {
   newWorkflows: { workflowUUID: string; workflowName: string; inputs: string }[];
 }
 
+/** The newest message, event and workflow a feed has seen: it reports only what comes after. */
+export interface FeedPosition {
+  readonly messageId: number;
+  readonly eventId: number;
+  readonly workflowRowId: number;
+}
+
+const MAX_IDS_SQL = `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id,
+                            (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
+                            (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid`;
+
+type MaxIdsRow = { message_id: number; event_id: number; workflow_rowid: number };
+
+function toPosition(row: MaxIdsRow): FeedPosition {
+  return { messageId: row.message_id, eventId: row.event_id, workflowRowId: row.workflow_rowid };
+}
+
 export class ChangeFeed {
   readonly #dataVersion;
-  readonly #maxIds;
   readonly #newMessages;
   readonly #newEvents;
   readonly #newWorkflows;
-  #lastDataVersion: number;
+  #lastDataVersion: number | null;
   #lastMessageId: number;
   #lastEventId: number;
   #lastWorkflowRowId: number;
 
-  constructor(db: SqliteDatabase) {
+  /** The current position, read in the caller's transaction (recovery reads it with its snapshot). */
+  static positionOf(db: SqliteDatabase): FeedPosition {
+    return toPosition(db.prepare<[], MaxIdsRow>(MAX_IDS_SQL).get()!);
+  }
+
+  /**
+   * @param start report what came after this position (read in an earlier snapshot); default: now.
+   */
+  constructor(db: SqliteDatabase, start?: FeedPosition) {
     this.#dataVersion = db.prepare<[], { data_version: number }>('PRAGMA data_version');
-    this.#maxIds = db.prepare<[], { message_id: number; event_id: number; workflow_rowid: number }>(
-      `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id,
-              (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
-              (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid`,
-    );
     this.#newMessages = db.prepare<[number], { message_id: number; destination_uuid: string; topic: string }>(
       'SELECT message_id, destination_uuid, topic FROM messages WHERE message_id > ? ORDER BY message_id',
     );
@@ -40,11 +59,13 @@ export class ChangeFeed {
     this.#newWorkflows = db.prepare<[number], { rowid: number; workflow_uuid: string; name: string; inputs: string; status: string }>(
       'SELECT rowid, workflow_uuid, name, inputs, status FROM workflows WHERE rowid > ? ORDER BY rowid',
     );
-    this.#lastDataVersion = this.#dataVersion.get()!.data_version;
-    const ids = this.#maxIds.get()!;
-    this.#lastMessageId = ids.message_id;
-    this.#lastEventId = ids.event_id;
-    this.#lastWorkflowRowId = ids.workflow_rowid;
+    // From an earlier snapshot, commits may already have come since: the first poll reads the ids
+    // whatever data_version says.
+    this.#lastDataVersion = start === undefined ? this.#dataVersion.get()!.data_version : null;
+    const position = start ?? ChangeFeed.positionOf(db);
+    this.#lastMessageId = position.messageId;
+    this.#lastEventId = position.eventId;
+    this.#lastWorkflowRowId = position.workflowRowId;
   }
 
   /** What changed since the last call, or null when no other connection committed meanwhile. */

@@ -37,10 +37,17 @@ function encodeError(error: Error): Tagged {
   return tagged('Error', fields);
 }
 
+/**
+ * The deepest nesting of objects and arrays a stored value may have, counted as stored (a Map or Set
+ * adds two levels, an Error one). Deeper values are refused at encode, so everything stored can be
+ * decoded again from any call site, far from the JavaScript stack's limits.
+ */
+export const MAX_NESTING_DEPTH = 1000;
+
 // JSON.stringify hands the replacer values *after* toJSON ran (a Date is already a string), so the
 // raw value is read from the holder.
-function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
-  const raw = this[key];
+function transform(holder: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = holder[key];
   switch (typeof raw) {
     case 'undefined':
       return tagged('undefined', {});
@@ -60,6 +67,11 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
   }
   if (raw === null) return null;
   if (raw instanceof Date) return tagged('Date', { value: Number.isNaN(raw.getTime()) ? null : raw.toISOString() });
+  // A toJSON() that yields undefined would make JSON drop the key: keep it, as undefined.
+  if (value === undefined) return tagged('undefined', {});
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new SerializationError(`Cannot serialize the ${typeof value} that toJSON() returned (at ${describePath(key)}).`);
+  }
   if (raw instanceof Map) return tagged('Map', { entries: [...raw.entries()] });
   if (raw instanceof Set) return tagged('Set', { values: [...raw.values()] });
   if (raw instanceof Error) return encodeError(raw);
@@ -82,23 +94,55 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
 }
 
 /**
+ * A replacer for one JSON.stringify call that also enforces MAX_NESTING_DEPTH. JSON.stringify walks
+ * depth first and calls the replacer with the object being serialized as `this`, so the chain of
+ * open objects is a stack: pop until `this` is on top, and push each object that will be descended.
+ */
+function depthLimitedReplacer(): (this: Record<string, unknown>, key: string, value: unknown) => unknown {
+  const open: unknown[] = [];
+  // The values as the user gave them, beside: a Map or Set that contains itself is serialized
+  // through new tagged objects each time, so only these show the cycle.
+  const given: unknown[] = [];
+  let depth = -1;
+  return function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+    while (depth >= 0 && open[depth] !== this) depth--;
+    if (depth < 0) open[(depth = 0)] = this; // the root's wrapper { "": value }
+    const result = transform(this, key, value);
+    if (typeof result === 'object' && result !== null) {
+      if (depth >= MAX_NESTING_DEPTH) {
+        if (new Set(given.slice(1, depth + 1)).size < depth) {
+          throw new SerializationError('Cannot serialize a value that contains a cycle (an object that refers to itself).');
+        }
+        throw new SerializationError(
+          `Cannot serialize a value nested more than ${MAX_NESTING_DEPTH} levels deep (at ${describePath(key)}). Flatten it, or store it as a string.`,
+        );
+      }
+      open[++depth] = result;
+      given[depth] = this[key];
+    }
+    return result;
+  };
+}
+
+/**
  * Serializes `value` to text. Round-trips JSON values plus `undefined`, `NaN`/`±Infinity`/`-0`,
  * `Date`, `BigInt`, `Map`, `Set`, `RegExp`, `Error` (name, message, stack, own fields), `Buffer`,
  * `Uint8Array` and other typed arrays, `ArrayBuffer` and `DataView`. Class instances come back as
- * plain objects.
+ * plain objects. Every value it accepts, {@link decode} reads back.
  *
- * @throws SerializationError for functions, symbols, cycles, WeakMap/WeakSet/Promise; nothing is written.
+ * @throws SerializationError for functions, symbols, cycles, WeakMap/WeakSet/Promise, and values
+ *   nested deeper than {@link MAX_NESTING_DEPTH}; nothing is written.
  */
 export function encode(value: unknown): string {
   try {
-    return JSON.stringify(value, replacer) as string;
+    return JSON.stringify(value, depthLimitedReplacer()) as string;
   } catch (error) {
     if (error instanceof SerializationError) throw error;
     if (error instanceof TypeError && /circular/i.test(error.message)) {
       throw new SerializationError('Cannot serialize a value that contains a cycle (an object that refers to itself).', { cause: error });
     }
     if (error instanceof RangeError) {
-      throw new SerializationError('Cannot serialize the value: it contains a cycle or is nested too deeply.', { cause: error });
+      throw new SerializationError('Cannot serialize the value: it is nested too deeply for the stack left at this call.', { cause: error });
     }
     throw new SerializationError(`Cannot serialize the value: ${(error as Error).message}`, { cause: error });
   }

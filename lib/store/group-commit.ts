@@ -1,48 +1,86 @@
 // Group commit: the first write of a turn opens a transaction; every write made before the pending
 // promise callbacks run out joins it; one COMMIT (one fsync in FULL mode) then makes them durable
-// together. Callers await `durable()` before they report success, so a resolved promise still
-// means "committed". Each operation's own statements run in a savepoint inside, so one failing
-// operation rolls back alone. SQLite failures leave here as StorageError; when SQLite rolled the
-// whole transaction back (it may, on a full disk or an I/O error), the batch fails as one.
+// together. Each write is handed the Commit of the batch it joined, captured as it writes: its
+// caller awaits exactly that commit before reporting success, so a resolved promise means
+// "committed", and a failed commit reaches every caller of its batch. Each operation's own statements
+// run in a savepoint inside, so one failing operation rolls back alone. SQLite failures leave here as
+// StorageError; when SQLite rolled the whole transaction back (it may, on a full disk or an I/O
+// error), the batch fails as one.
 import { StorageError, StorageFullError } from '../errors';
 import type { SqliteDatabase } from './database';
 
-/** Test-only fault injection around each commit; see `setCommitFaultHook`. */
-export interface CommitFaultHook {
+/**
+ * Called around every commit of one store (never process-wide): fault injection in the testing kit,
+ * commit counting and crash points in durablite's own tests. A throw from `beforeCommit` fails that
+ * commit as SQLite's own failure would: the transaction rolls back and every caller of it rejects.
+ */
+export interface CommitInterceptor {
   /** Called with the commit's 1-based sequence number just before COMMIT. */
   beforeCommit?(commitNumber: number): void;
   /** Called just after COMMIT succeeded. */
   afterCommit?(commitNumber: number): void;
 }
 
-let faultHook: CommitFaultHook | null = null;
-
-/**
- * Installs (or, with null, removes) a process-wide fault hook around every group commit. For crash
- * tests only: off unless set, and then costs one null check per commit.
- */
-export function setCommitFaultHook(hook: CommitFaultHook | null): void {
-  faultHook = hook;
-}
-
-interface Batch {
+/** The commit of the batch a write joined. */
+export interface Commit {
+  /** Resolves once the batch is committed; rejects with StorageError when its commit failed. */
   readonly durable: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
+  /**
+   * Calls `listener` synchronously as this batch fails, before any code awaiting it resumes, so
+   * whoever depends on the batch stops before it can act on what was rolled back. Never called
+   * when the batch commits.
+   */
+  onFailure(listener: (error: unknown) => void): void;
 }
+
+/** What a write returned, and the commit it must await before reporting it. */
+export interface Written<T> {
+  readonly value: T;
+  readonly commit: Commit;
+}
+
+class Batch implements Commit {
+  readonly durable: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+  failureListeners: ((error: unknown) => void)[] | null = null;
+  settleListeners: (() => void)[] | null = null;
+
+  constructor() {
+    this.durable = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Every caller awaits its own captured commit; this only keeps a batch nobody awaits (a
+    // bookkeeping write) from surfacing as an unhandled rejection.
+    this.durable.catch(() => {});
+  }
+
+  onFailure(listener: (error: unknown) => void): void {
+    (this.failureListeners ??= []).push(listener);
+  }
+}
+
+/** A commit that has already happened: for callers that wrote nothing new. */
+export const ALREADY_COMMITTED: Commit = Object.freeze({ durable: Promise.resolve(), onFailure: () => {} });
 
 export class GroupCommitter {
   readonly #db: SqliteDatabase;
+  readonly #interceptor: CommitInterceptor | null;
   readonly #begin;
   readonly #commit;
   readonly #rollback;
   #batch: Batch | null = null;
+  // The failures this committer raised: only these end a workflow's run (a StorageError a step threw
+  // from another database, or one decoded from a record, is an ordinary outcome).
+  readonly #raised = new WeakSet<object>();
   #commits = 0;
   #halted = false;
   #beforeCommit: (() => void) | null = null;
 
-  constructor(db: SqliteDatabase) {
+  constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null) {
     this.#db = db;
+    this.#interceptor = interceptor;
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
@@ -53,40 +91,88 @@ export class GroupCommitter {
     this.#beforeCommit = hook;
   }
 
+  /** Whether `error` is a failure of this committer's database, raised in this process. */
+  raised(error: unknown): error is StorageError {
+    return typeof error === 'object' && error !== null && this.#raised.has(error);
+  }
+
   /** Commits made so far by this committer. */
   get commits(): number {
     return this.#commits;
   }
 
+  /** The open transaction's commit, or null when none is open (nothing uncommitted is visible). */
+  get open(): Commit | null {
+    return this.#batch;
+  }
+
   /**
-   * Runs `write` inside the current turn's transaction, opening it if needed.
+   * Runs `write` inside the current turn's transaction, opening it if needed, and returns its value
+   * with the commit to await.
    * @throws StorageError (StorageFullError for a full disk) when SQLite fails; nothing of `write` stays.
    */
-  write<T>(write: () => T): T {
+  write<T>(write: () => T): Written<T> {
     if (this.#halted) throw new Error('This store was halted; it writes nothing more.');
-    if (this.#batch === null) this.#open();
+    const batch = this.#batch ?? this.#open();
     try {
-      return write();
+      return { value: write(), commit: batch };
     } catch (error) {
-      const failure = toStorageError(error);
+      const failure = this.#toFailure(error);
       // SQLite undid the whole transaction, not just this write: the batch's earlier writes are gone,
       // so its callers must hear it, and the next write must open a new transaction rather than run
       // outside one (committing at once, while its caller is told the batch failed).
-      const batch = this.#batch;
-      if (batch !== null && !this.#db.inTransaction) {
+      if (this.#batch === batch && !this.#db.inTransaction) {
         this.#batch = null;
-        batch.reject(failure);
+        this.#fail(batch, failure);
       }
       throw failure;
     }
   }
 
-  /** The promise of the open transaction's commit, or undefined when nothing is waiting to commit. */
-  durable(): Promise<void> | undefined {
-    return this.#batch?.durable;
+  /**
+   * Runs `read` once no uncommitted write is visible to it: at once when no transaction is open,
+   * else right after the open one commits or rolls back, before any other code runs. So it sees
+   * committed rows only, whatever else shares the turn.
+   */
+  readCommitted<T>(read: () => T): Promise<T> {
+    const batch = this.#batch;
+    if (batch === null) {
+      try {
+        return Promise.resolve(read());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      (batch.settleListeners ??= []).push(() => {
+        try {
+          resolve(read());
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
   }
 
-  /** Commits the open transaction now (before a graceful close). */
+  /** Calls `listener` right after the open transaction settles, or at once when none is open. */
+  afterSettle(listener: () => void): void {
+    const batch = this.#batch;
+    if (batch === null) listener();
+    else (batch.settleListeners ??= []).push(listener);
+  }
+
+  /**
+   * Commits the open transaction now, synchronously.
+   * @throws StorageError when that commit failed (its callers are rejected as well).
+   */
+  commitNow(): void {
+    const batch = this.#batch;
+    if (batch === null) return;
+    const failure = this.#finish(batch);
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Commits the open transaction now (before a graceful close); a failure reaches its callers only. */
   flush(): void {
     if (this.#batch !== null) this.#finish(this.#batch);
   }
@@ -99,50 +185,59 @@ export class GroupCommitter {
     if (batch !== null && this.#db.open && this.#db.inTransaction) this.#rollback.run();
   }
 
-  #open(): void {
+  #open(): Batch {
     try {
       this.#begin.run();
     } catch (error) {
-      throw toStorageError(error);
+      throw this.#toFailure(error);
     }
-    let resolve!: () => void;
-    let reject!: (error: unknown) => void;
-    const durable = new Promise<void>((onResolve, onReject) => {
-      resolve = onResolve;
-      reject = onReject;
-    });
-    // A failed commit rejects every caller awaiting it; nobody may be awaiting yet, so mark it handled.
-    durable.catch(() => {});
-    const batch: Batch = { durable, resolve, reject };
+    const batch = new Batch();
     this.#batch = batch;
     queueMicrotask(() => {
       if (this.#batch === batch) this.#finish(batch);
     });
+    return batch;
   }
 
-  #finish(batch: Batch): void {
+  /** Commits `batch`; returns the failure (after rolling back and rejecting its callers), if any. */
+  #finish(batch: Batch): unknown {
     this.#batch = null;
     const commitNumber = ++this.#commits;
     try {
       this.#beforeCommit?.();
-      faultHook?.beforeCommit?.(commitNumber);
+      this.#interceptor?.beforeCommit?.(commitNumber);
       this.#commit.run();
     } catch (error) {
       if (this.#db.inTransaction) this.#rollback.run();
-      batch.reject(toStorageError(error));
-      return;
+      const failure = this.#toFailure(error);
+      this.#fail(batch, failure);
+      return failure;
     }
-    faultHook?.afterCommit?.(commitNumber);
+    this.#interceptor?.afterCommit?.(commitNumber);
+    runSettleListeners(batch);
     batch.resolve();
+    return undefined;
+  }
+
+  #toFailure(error: unknown): unknown {
+    const failure = toStorageError(error);
+    if (failure instanceof StorageError) this.#raised.add(failure);
+    return failure;
+  }
+
+  #fail(batch: Batch, failure: unknown): void {
+    const listeners = batch.failureListeners;
+    batch.failureListeners = null;
+    if (listeners !== null) for (const listener of listeners) listener(failure);
+    runSettleListeners(batch);
+    batch.reject(failure);
   }
 }
 
-/**
- * Whether `error` is a store failure raised in this process, as opposed to a StorageError decoded
- * from a record (a step's recorded error, replayed), which is an ordinary outcome.
- */
-export function isStoreFailure(error: unknown): error is StorageError {
-  return error instanceof StorageError && sqliteCodeOf(error.cause) !== undefined;
+function runSettleListeners(batch: Batch): void {
+  const listeners = batch.settleListeners;
+  batch.settleListeners = null;
+  if (listeners !== null) for (const listener of listeners) listener();
 }
 
 /** SQLite's errors as StorageError (StorageFullError for a full disk); any other error as it is. */
@@ -150,7 +245,20 @@ export function toStorageError(error: unknown): unknown {
   const code = sqliteCodeOf(error);
   if (code === undefined) return error;
   if (code === 'SQLITE_FULL') return new StorageFullError(code, { cause: error });
+  if (code.startsWith('SQLITE_BUSY')) {
+    return new StorageError(code, `The database is locked by another connection that held it longer than the busy timeout (${code}). The operation was not recorded; what was committed before is intact.`, { cause: error });
+  }
   return new StorageError(code, `SQLite failed: ${(error as Error).message} (${code}). The operation was not recorded; what was committed before is intact.`, { cause: error });
+}
+
+/**
+ * An error shaped as better-sqlite3 raises it, for fault injection: it travels every path a real
+ * SQLite failure does.
+ */
+export function simulatedSqliteError(code: string, message: string): Error {
+  const error = new Error(message);
+  Object.defineProperty(error, 'name', { value: 'SqliteError', configurable: true, writable: true });
+  return Object.assign(error, { code });
 }
 
 /**

@@ -1,14 +1,16 @@
 // The store: every write durablite makes, each built once and run synchronously (never an await
 // inside). Each operation both acts and records in one atomic unit, so a crash leaves either all of it
-// or none of it. Writes made in the same turn share one commit (see group-commit.ts); callers await
-// `durable()` before reporting success.
+// or none of it. Writes made in the same turn share one commit (see group-commit.ts); each write
+// returns the Commit of its own batch, which its caller awaits before reporting success.
+import { ChangeFeed, type FeedPosition } from './changes';
 import { openDatabase, type SqliteDatabase, type SynchronousMode } from './database';
 import { EventTable } from './events';
-import { GroupCommitter } from './group-commit';
+import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type Written } from './group-commit';
 import { MessageTable } from './messages';
 import { OperationTable, type WaitStart } from './operations';
 import { WorkflowTable } from './workflows';
-import type { OperationKind } from '../types';
+import type { StorageError } from '../errors';
+import type { OperationKind, OperationRecord, WorkflowRecord } from '../types';
 
 /** The position a durable operation records itself under. */
 export interface OperationPosition {
@@ -30,12 +32,34 @@ export interface WaitPlan {
  */
 export type AttemptPhase = 'first' | 'resumed';
 
-/** Outcome of one attempt: the stored value, or `waiting` when a wait was started or continues. */
-export type AttemptResult = { found: true; value: string } | { found: false };
+/**
+ * Outcome of one attempt: the stored value (recorded as the operation's result), or not found (a
+ * wait was started or continues). `commit` is the batch holding what the attempt wrote.
+ */
+export type AttemptResult = { found: true; value: string; commit: Commit } | { found: false; commit: Commit };
 
 export type SendResult = 'sent' | 'duplicate' | 'not-found';
 
-const NOT_FOUND: AttemptResult = Object.freeze({ found: false });
+/** What a recovery pass decided for the PENDING workflows it read, to write in the same transaction. */
+export interface RecoveryDecisions {
+  /** New recovery attempt counts of the workflows to resume. */
+  attempts: readonly (readonly [workflowUUID: string, attempt: number])[];
+  /** Workflows given up (MAX_RECOVERY_ATTEMPTS_EXCEEDED), with the recorded error. */
+  givenUp: readonly (readonly [workflowUUID: string, error: string])[];
+  /** Workflows that cannot run (an unreadable record): finished as ERROR with the recorded error. */
+  failed: readonly (readonly [workflowUUID: string, error: string])[];
+}
+
+/** What a recovery pass read, all from the one snapshot its decisions were committed in. */
+export interface RecoverySnapshot<D extends RecoveryDecisions> {
+  decisions: D;
+  /** The recorded operations of every workflow still PENDING after the decisions, by workflow. */
+  operations: Map<string, OperationRecord[]>;
+  /** Where a change feed must start so that it misses no commit made after this snapshot. */
+  feedStart: FeedPosition;
+}
+
+const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
 export class Store {
   readonly db: SqliteDatabase;
@@ -48,7 +72,7 @@ export class Store {
   readonly #uncommittedEvents = new Set<string>();
   #pendingResets: string[] = [];
   #resetAtMs = 0;
-  #uncommittedEventsBatch: Promise<void> | undefined;
+  #uncommittedEventsBatch: Commit | null = null;
 
   readonly #startChildWorkflow;
   readonly #recordOutcome;
@@ -56,16 +80,17 @@ export class Store {
   readonly #sendFromWorkflow;
   readonly #setEvent;
   readonly #attempt;
-  readonly #recordRecovery;
+  readonly #recover;
 
   /** Opens `file` (see {@link openDatabase}) or wraps an already open handle. */
-  static open(file: string, synchronous: SynchronousMode): Store {
-    return new Store(openDatabase(file, synchronous));
+  static open(file: string, synchronous: SynchronousMode, interceptor: CommitInterceptor | null = null): Store {
+    return new Store(openDatabase(file, synchronous), interceptor);
   }
 
-  constructor(db: SqliteDatabase) {
+  /** @param interceptor called around every commit (fault injection, crash tests); one per store. */
+  constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null) {
     this.db = db;
-    this.#committer = new GroupCommitter(db);
+    this.#committer = new GroupCommitter(db, interceptor);
     this.#committer.setBeforeCommit(() => {
       if (this.#pendingResets.length === 0) return;
       const resets = this.#pendingResets;
@@ -78,19 +103,28 @@ export class Store {
     const messages = (this.messages = new MessageTable(db));
 
     const record = (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void => {
-      if (phase === 'first') operations.insertCompleted({ ...position, output, error }, nowMs);
-      else operations.complete(position.workflowUUID, position.operationIndex, output, error, nowMs);
+      if (phase === 'first') {
+        operations.insertCompleted({ ...position, output, error }, nowMs);
+      } else if (!operations.complete(position.workflowUUID, position.operationIndex, output, error, nowMs)) {
+        // The wait's start record is gone (its commit failed): completing nothing would let the
+        // caller act (consume a message) with no record of it. Throwing rolls this attempt back.
+        throw new Error(`Operation #${position.operationIndex} of workflow "${position.workflowUUID}" has no started wait to complete.`);
+      }
     };
 
     this.#recordOutcome = db.transaction(record);
 
     this.#startChildWorkflow = db.transaction(
-      (position: OperationPosition, childUUID: string, childName: string, inputs: string, nowMs: number): boolean => {
-        // The child row and the parent's record are written together, so on a first run the child's
-        // UUID can only exist already if some other workflow took it: record nothing.
-        if (!workflows.insert(childUUID, childName, inputs, position.workflowUUID, nowMs)) return false;
-        operations.insertCompleted({ ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
-        return true;
+      (position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, nowMs: number): string | null => {
+        // The child row and the parent's record are written together, so on a first run a candidate
+        // UUID can only exist already if some other workflow took it: try the next one. The UUID
+        // taken is the parent's recorded result, so a replay finds the same child.
+        for (const childUUID of candidateUUIDs) {
+          if (!workflows.insert(childUUID, childName, inputs, position.workflowUUID, nowMs)) continue;
+          operations.insertCompleted({ ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
+          return childUUID;
+        }
+        return null;
       },
     );
 
@@ -121,86 +155,102 @@ export class Store {
       },
     );
 
-    this.#recordRecovery = db.transaction(
-      (attempts: readonly [string, number][], givenUp: readonly [string, string][], nowMs: number): void => {
-        for (const [workflowUUID, attempt] of attempts) workflows.setRecoveryAttempts(workflowUUID, attempt, nowMs);
-        for (const [workflowUUID, error] of givenUp) workflows.giveUp(workflowUUID, error, nowMs);
+    this.#recover = db.transaction(
+      <D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): RecoverySnapshot<D> => {
+        const decisions = decide(workflows.listPending());
+        for (const [workflowUUID, attempt] of decisions.attempts) workflows.setRecoveryAttempts(workflowUUID, attempt, nowMs);
+        for (const [workflowUUID, error] of decisions.givenUp) workflows.giveUp(workflowUUID, error, nowMs);
+        for (const [workflowUUID, error] of decisions.failed) workflows.finish(workflowUUID, 'ERROR', null, error, nowMs);
+        const operationsByWorkflow = decisions.attempts.length === 0 ? new Map<string, OperationRecord[]>() : operations.listForPendingWorkflows();
+        return { decisions, operations: operationsByWorkflow, feedStart: ChangeFeed.positionOf(db) };
       },
     );
 
     this.#attempt = db.transaction(
-      (position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number): AttemptResult => {
+      (position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number): boolean | string => {
         const value = read();
         if (value !== undefined) {
           record(position, phase, value, null, nowMs);
-          return { found: true, value };
+          return value;
         }
         if (wait === null) {
           // Out of time (timeout 0, or the deadline passed): the wait's outcome is a recorded null.
           record(position, phase, 'null', null, nowMs);
-          return { found: true, value: 'null' };
+          return 'null';
         }
         if (phase === 'first') operations.insertStarted({ ...position, ...wait }, nowMs);
-        return { found: false };
+        return phase === 'first';
       },
     );
   }
 
-  /** Records a recovery pass in one commit: new attempt counts, and the workflows given up. */
-  recordRecovery(attempts: readonly [string, number][], givenUp: readonly [string, string][], nowMs: number): void {
-    if (attempts.length === 0 && givenUp.length === 0) return;
-    this.#committer.write(() => this.#recordRecovery(attempts, givenUp, nowMs));
+  /**
+   * The recovery pass's transaction, committed before this returns: reads every PENDING workflow,
+   * writes what `decide` made of them, and reads their recorded operations and the change feed's
+   * starting point, all under the write lock, so no commit of another process falls between them.
+   * @throws StorageError when SQLite fails; nothing of the pass stays then.
+   */
+  recover<D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): RecoverySnapshot<D> {
+    const { value } = this.#committer.write(() => this.#recover(decide, nowMs));
+    this.#committer.commitNow();
+    return value as RecoverySnapshot<D>;
+  }
+
+  /** A change feed of other processes' commits, from `start` (default: now). */
+  openChangeFeed(start?: FeedPosition): ChangeFeed {
+    return new ChangeFeed(this.db, start);
   }
 
   /** Inserts a new PENDING workflow; false when the UUID exists (nothing is changed then). */
-  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number): boolean {
+  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number): Written<boolean> {
     return this.#committer.write(() => this.workflows.insert(workflowUUID, workflowName, inputs, null, nowMs));
   }
 
   /**
-   * Inserts the child workflow and records the parent's operation, atomically. Returns false, writing
-   * nothing, when the child's UUID is already taken by another workflow.
+   * Inserts the child workflow under the first free UUID of `candidateUUIDs` and records the
+   * parent's operation (whose result is that UUID), atomically. null, writing nothing, when every
+   * candidate is taken.
    */
-  startChildWorkflow(position: OperationPosition, childUUID: string, childName: string, inputs: string, nowMs: number): boolean {
-    return this.#committer.write(() => this.#startChildWorkflow(position, childUUID, childName, inputs, nowMs));
+  startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, nowMs: number): Written<string | null> {
+    return this.#committer.write(() => this.#startChildWorkflow(position, candidateUUIDs, childName, inputs, nowMs));
   }
 
-  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): boolean {
-    return this.#committer.write(() => this.workflows.finish(workflowUUID, status, output, error, nowMs));
+  /** Records the outcome of a PENDING workflow (nothing when it had already finished). */
+  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Commit {
+    return this.#committer.write(() => this.workflows.finish(workflowUUID, status, output, error, nowMs)).commit;
   }
 
   /** Records a completed operation (a step's result or error, a sleep's end...). */
-  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void {
-    this.#committer.write(() => this.#recordOutcome(position, phase, output, error, nowMs));
+  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): Commit {
+    return this.#committer.write(() => this.#recordOutcome(position, phase, output, error, nowMs)).commit;
   }
 
   /** Records the start of a wait with no read attempt (sleep). */
-  startWait(wait: WaitStart, nowMs: number): void {
-    this.#committer.write(() => this.operations.insertStarted(wait, nowMs));
+  startWait(wait: WaitStart, nowMs: number): Commit {
+    return this.#committer.write(() => this.operations.insertStarted(wait, nowMs)).commit;
   }
 
   /** Handler-side send: appends the message unless its idempotency key was used for this destination. */
-  send(destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): SendResult {
+  send(destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): Written<SendResult> {
     return this.#committer.write(() => this.#send(destinationUUID, topic, message, idempotencyKey, nowMs));
   }
 
   /** Workflow-side send: appends the message and records the operation in one commit. */
-  sendFromWorkflow(position: OperationPosition, destinationUUID: string, topic: string | null, message: string, encodeNotFound: () => string, nowMs: number): SendResult {
+  sendFromWorkflow(position: OperationPosition, destinationUUID: string, topic: string | null, message: string, encodeNotFound: () => string, nowMs: number): Written<SendResult> {
     return this.#committer.write(() => this.#sendFromWorkflow(position, destinationUUID, topic, message, encodeNotFound, nowMs));
   }
 
   /** Sets an event and records the operation in one commit; false (first value kept) for a duplicate key. */
-  setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean {
-    const inserted = this.#committer.write(() => this.#setEvent(position, key, value, encodeDuplicate, nowMs));
-    if (inserted) {
-      const batch = this.#committer.durable();
-      if (batch !== this.#uncommittedEventsBatch) {
-        this.#uncommittedEventsBatch = batch;
+  setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): Written<boolean> {
+    const written = this.#committer.write(() => this.#setEvent(position, key, value, encodeDuplicate, nowMs));
+    if (written.value) {
+      if (written.commit !== this.#uncommittedEventsBatch) {
+        this.#uncommittedEventsBatch = written.commit;
         this.#uncommittedEvents.clear();
       }
       this.#uncommittedEvents.add(`${position.workflowUUID}\u0000${key}`);
     }
-    return inserted;
+    return written;
   }
 
   /**
@@ -208,8 +258,8 @@ export class Store {
    * other event it finds at once: events are immutable, so a stored one is a committed one.
    */
   isEventUncommitted(workflowUUID: string, key: string): boolean {
-    const batch = this.#committer.durable();
-    return batch !== undefined && batch === this.#uncommittedEventsBatch && this.#uncommittedEvents.has(`${workflowUUID}\u0000${key}`);
+    const open = this.#committer.open;
+    return open !== null && open === this.#uncommittedEventsBatch && this.#uncommittedEvents.has(`${workflowUUID}\u0000${key}`);
   }
 
   /**
@@ -220,14 +270,21 @@ export class Store {
     const messages = this.messages;
     // A wait that continues and finds nothing writes nothing: plain read, no transaction.
     if (phase === 'resumed' && wait !== null && !messages.hasPending(position.workflowUUID, topic)) return NOT_FOUND;
-    return this.#committer.write(() => this.#attempt(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, nowMs), wait, nowMs));
+    return this.#runAttempt(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, nowMs), wait, nowMs);
   }
 
   /** One in-workflow getEvent attempt: read the event and record what was seen, in one commit. */
   readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): AttemptResult {
     const events = this.events;
     if (phase === 'resumed' && wait !== null && events.getValue(targetUUID, key) === undefined) return NOT_FOUND;
-    return this.#committer.write(() => this.#attempt(position, phase, () => events.getValue(targetUUID, key), wait, nowMs));
+    return this.#runAttempt(position, phase, () => events.getValue(targetUUID, key), wait, nowMs);
+  }
+
+  #runAttempt(position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number): AttemptResult {
+    const { value, commit } = this.#committer.write(() => this.#attempt(position, phase, read, wait, nowMs));
+    if (typeof value === 'string') return { found: true, value, commit };
+    // A wait that continued wrote nothing: its start was committed (or failed) long ago.
+    return value ? { found: false, commit } : NOT_FOUND;
   }
 
   /** Sets a recovered workflow's attempt count back to zero once it shows progress. */
@@ -238,11 +295,29 @@ export class Store {
   }
 
   /**
-   * The commit of the writes made so far in this turn, or undefined when none is pending. Await it
-   * before reporting a write, or a value read, as done: it rejects when the commit failed.
+   * Runs `read` when it can see committed rows only: at once when no write is waiting to commit,
+   * else right after that commit (or its rollback), before any other code runs.
    */
-  durable(): Promise<void> | undefined {
-    return this.#committer.durable();
+  readCommitted<T>(read: () => T): Promise<T> {
+    return this.#committer.readCommitted(read);
+  }
+
+  /** Calls `listener` once no uncommitted write is visible: at once, or after the open commit settles. */
+  afterSettle(listener: () => void): void {
+    this.#committer.afterSettle(listener);
+  }
+
+  /** Whether writes are waiting to commit (reads now would see them). */
+  get hasUncommittedWrites(): boolean {
+    return this.#committer.open !== null;
+  }
+
+  /**
+   * Whether `error` is a failure of this store, raised in this process (as opposed to a StorageError
+   * decoded from a record, or raised by another database a step used).
+   */
+  isOwnFailure(error: unknown): error is StorageError {
+    return this.#committer.raised(error);
   }
 
   /** Number of commits so far (for tests and benchmarks). */

@@ -2,6 +2,7 @@
 // with durablite/testing: the real engine and SQLite store in memory, under a virtual clock.
 // __tests__/docs.testing-examples.test.ts runs this file with jest.
 // #region setup
+import { StorageFullError } from 'durablite';
 import { TestEngine } from 'durablite/testing';
 import {
   CHECKOUT_COMPLETE_TOPIC,
@@ -144,6 +145,45 @@ describe('Shop.paymentWorkflow', () => {
     expect(messages.map((message) => message.consumed)).toEqual([true]); // one message, consumed once
   });
   // #endregion crash
+
+  // #region storageFault
+  test('a commit that fails under the workflow loses nothing: the workflow resumes from its records', async () => {
+    let writes = 0;
+    configureShop({
+      provider: { createSession: async () => 'https://pay.example/o-1', lookupPayment: async () => providerSays },
+      ledger: {
+        record: async (entry) => {
+          // The commit that would record this step's result fails, as on a disk error.
+          if (++writes === 1) t.injectFault({ at: 'commit', code: 'SQLITE_IOERR' });
+          if (!ledger.some((line) => line.orderId === entry.orderId)) ledger.push(entry);
+        },
+      },
+    });
+    const handle = await t.engine.invoke(Shop, 'order-o-1').paymentWorkflow(order);
+    await t.waitUntilBlocked(handle.getWorkflowUUID(), { kind: 'recv' });
+    await t.engine.send(handle.getWorkflowUUID(), paid, CHECKOUT_COMPLETE_TOPIC, paid.deliveryId);
+
+    // Not the workflow's outcome: it stayed PENDING and resumed at once from what was committed.
+    expect(await handle.getResult()).toMatchObject({ status: 'paid', paymentId: 'pay-1' });
+    expect(t.pendingFaults).toBe(0); // the fault struck
+    expect(writes).toBe(2); // the step whose record failed ran again (at least once)...
+    expect(ledger).toHaveLength(1); // ...which the idempotent ledger absorbs
+    const messages = await t.engine.listMessages('order-o-1');
+    expect(messages.map((message) => message.consumed)).toEqual([true]); // received once
+  });
+
+  test('a handler call whose commit fails rejects with StorageError and stores nothing', async () => {
+    const handle = await t.engine.invoke(Shop, 'order-o-1').paymentWorkflow(order);
+    await t.waitUntilBlocked(handle.getWorkflowUUID(), { kind: 'recv' });
+
+    t.injectFault({ at: 'commit', code: 'SQLITE_FULL' });
+    await expect(t.engine.send(handle.getWorkflowUUID(), paid, CHECKOUT_COMPLETE_TOPIC, paid.deliveryId)).rejects.toThrow(StorageFullError);
+    expect(await t.engine.listMessages('order-o-1')).toEqual([]);
+
+    await t.engine.send(handle.getWorkflowUUID(), paid, CHECKOUT_COMPLETE_TOPIC, paid.deliveryId); // the provider retries
+    expect(await handle.getResult()).toMatchObject({ status: 'paid' });
+  });
+  // #endregion storageFault
 
   // #region rejected
   test('publishes null for an order it rejects, so the handler takes the cancel path', async () => {
