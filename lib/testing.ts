@@ -7,7 +7,7 @@ import { VirtualClock, yieldToEventLoop } from './runtime/virtual-clock';
 import type { WaitDescription } from './runtime/waiters';
 import { isInMemory } from './store/database';
 import { Store } from './store/store';
-import { positiveInteger, typeError } from './validate';
+import { nonNegativeInteger, positiveInteger, typeError } from './validate';
 
 export { VirtualClock } from './runtime/virtual-clock';
 export type { WaitDescription } from './runtime/waiters';
@@ -45,16 +45,22 @@ export interface InjectedFault {
   code: InjectableFaultCode;
   /** How many commits in a row fail. @default 1 */
   count?: number;
+  /**
+   * How many commits succeed first (counted from the call, or from the end of the fault queued
+   * before this one), to strike a given commit of a scenario.
+   * @default 0
+   */
+  afterCommits?: number;
 }
 
 const injectableCodes: ReadonlySet<string> = new Set<InjectableFaultCode>(['SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_BUSY']);
 
 /** Fails the next commits of one TestEngine's store, as SQLite itself would fail them. */
 class FaultInjector implements CommitInterceptor {
-  readonly #queue: { code: InjectableFaultCode; remaining: number }[] = [];
+  readonly #queue: { code: InjectableFaultCode; remaining: number; skip: number }[] = [];
 
-  add(code: InjectableFaultCode, count: number): void {
-    this.#queue.push({ code, remaining: count });
+  add(code: InjectableFaultCode, count: number, skip: number): void {
+    this.#queue.push({ code, remaining: count, skip });
   }
 
   get pending(): number {
@@ -64,6 +70,10 @@ class FaultInjector implements CommitInterceptor {
   beforeCommit(commitNumber: number): void {
     const fault = this.#queue[0];
     if (fault === undefined) return;
+    if (fault.skip > 0) {
+      fault.skip--;
+      return;
+    }
     if (--fault.remaining === 0) this.#queue.shift();
     throw simulatedSqliteError(fault.code, `injected ${fault.code} at commit ${commitNumber}`);
   }
@@ -230,7 +240,8 @@ export class TestEngine {
     if (fault.at !== 'commit') throw typeError('at', "'commit'", fault.at);
     if (!injectableCodes.has(fault.code)) throw typeError('code', "'SQLITE_IOERR', 'SQLITE_FULL' or 'SQLITE_BUSY'", fault.code);
     const count = fault.count === undefined ? 1 : positiveInteger('count', fault.count);
-    this.#faults.add(fault.code, count);
+    const afterCommits = fault.afterCommits === undefined ? 0 : nonNegativeInteger('afterCommits', fault.afterCommits);
+    this.#faults.add(fault.code, count, afterCommits);
   }
 
   /** How many injected commit failures have not struck yet. */

@@ -63,3 +63,12 @@ export function positiveInteger(name: string, value: unknown): number {
   }
   return value;
 }
+
+/** Checks an integer >= 0. */
+export function nonNegativeInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    if (typeof value === 'number') throw new RangeError(`Expected \`${name}\` to be an integer >= 0, got ${describe(value)}`);
+    throw typeError(name, 'an integer >= 0', value);
+  }
+  return value;
+}

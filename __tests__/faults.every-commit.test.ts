@@ -1,0 +1,319 @@
+// Fail at every commit, then go on: the companion of the crash-at-every-commit suite. Each scenario
+// family runs once without a fault, then once per commit k with commit k failing (an I/O error, a
+// full disk or a busy lock, in turn). The engine carries on: handler calls that reject are retried as
+// a caller would, and workflows whose commit failed resume from their records. Each run must end in
+// the fault-free run's state, read again after a crash so that all of it is committed, and must
+// never have shown a caller something that was not committed.
+import { registerStep, registerWorkflow, StorageError, type Engine, type StepContext, type WorkflowContext } from '../lib';
+import { TestEngine, type InjectableFaultCode } from '../lib/testing';
+
+const faultCodes: InjectableFaultCode[] = ['SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_BUSY'];
+
+/** What a scenario's driver gives its steps: handler calls that retry while commits fail. */
+interface Driver {
+  readonly t: TestEngine;
+  /** Runs a handler call, again while it rejects with StorageError (nothing of it was stored). */
+  call<T>(action: () => Promise<T>): Promise<T>;
+  /** Notes what a caller saw; must be the same as in the fault-free run. */
+  observe(what: unknown): void;
+}
+
+interface Family {
+  name: string;
+  /** Starts the scenario's workflows and feeds them; returns the UUIDs whose end it awaits. */
+  drive(driver: Driver): Promise<string[]>;
+}
+
+// The engine of the run under way, and what its steps saw that they should not have.
+let current: TestEngine | undefined;
+let violations: string[] = [];
+
+/**
+ * A step that checks, before acting, that every earlier operation of its workflow is committed: a
+ * workflow that went on past an operation whose commit then failed would act on what rolled back.
+ */
+const echo = registerStep('fault.echo', async (ctxt: StepContext, value: unknown) => {
+  const operations = await current!.engine.listOperations(ctxt.workflowUUID);
+  const done = operations.filter((operation) => operation.operationIndex < ctxt.operationIndex && operation.completedAt !== null);
+  if (done.length !== ctxt.operationIndex) {
+    violations.push(`step #${ctxt.operationIndex} of ${ctxt.workflowUUID} ran with only ${done.length} earlier operations committed`);
+  }
+  return { value, at: ctxt.operationIndex };
+});
+
+// --- the scenario families --------------------------------------------------------------------------
+
+const receiver = registerWorkflow('fault.receiver', async (ctxt: WorkflowContext) => {
+  const first = await ctxt.recv<string>('inbox'); // no timeout given: the default 60 s
+  const echoed = await ctxt.runStep(echo, first);
+  const second = await ctxt.recv<string>('inbox', 30); // arrives before the deadline
+  const late = await ctxt.recv<string>('never', 2); // times out
+  const untopical = await ctxt.recv<string>(null, 30);
+  return { first, echoed, second, late, untopical };
+});
+
+const publisher = registerWorkflow('fault.publisher', async (ctxt: WorkflowContext) => {
+  await ctxt.recv('go', 60);
+  await ctxt.setEvent('ready', { at: 'ready' });
+  await ctxt.setEvent('count', 2);
+  let duplicate = 'none';
+  try {
+    await ctxt.setEvent('count', 3);
+  } catch (error) {
+    duplicate = (error as { code: string }).code;
+  }
+  return duplicate;
+});
+
+const watcher = registerWorkflow('fault.watcher', async (ctxt: WorkflowContext, target: string) => {
+  const ready = await ctxt.getEvent(target, 'ready', 30);
+  const missing = await ctxt.getEvent(target, 'missing', 2);
+  const count = await ctxt.getEvent(target, 'count', 0);
+  return { ready, missing, count };
+});
+
+const sender = registerWorkflow('fault.sender', async (ctxt: WorkflowContext, to: string) => {
+  await ctxt.send(to, 'from a workflow', 'mail');
+  let unknown = 'sent';
+  try {
+    await ctxt.send('fault-nobody', 'lost', 'mail');
+  } catch (error) {
+    unknown = (error as { code: string }).code;
+  }
+  return unknown;
+});
+
+const mailbox = registerWorkflow('fault.mailbox', async (ctxt: WorkflowContext) => {
+  const got: (string | null)[] = [];
+  for (let index = 0; index < 3; index++) got.push(await ctxt.recv<string>('mail', 30));
+  return got;
+});
+
+const sleeper = registerWorkflow('fault.sleeper', async (ctxt: WorkflowContext) => {
+  await ctxt.sleep(10);
+  const echoed = await ctxt.runStep(echo, 'between sleeps');
+  await ctxt.sleep(5);
+  return echoed;
+});
+
+const child = registerWorkflow('fault.child', async (ctxt: WorkflowContext, label: string) => {
+  const echoed = await ctxt.runStep(echo, label);
+  return `${label}:${echoed.at}`;
+});
+
+const parent = registerWorkflow('fault.parent', async (ctxt: WorkflowContext) => {
+  const handle = await ctxt.startChildWorkflow(child, 'first');
+  const second = await ctxt.childWorkflow(child, 'second');
+  return { first: await handle.getResult(), second, childUUID: handle.getWorkflowUUID() };
+});
+
+const finisher = registerWorkflow('fault.finisher', async (_ctxt: WorkflowContext, value: number) => {
+  if (value < 0) throw new RangeError(`negative: ${value}`);
+  return value * 2;
+});
+
+const families: Family[] = [
+  {
+    name: 'recv with and without timeout',
+    async drive({ t, call }) {
+      await call(() => t.engine.startWorkflow(receiver, { workflowUUID: 'fault-receiver' }));
+      await t.waitUntilBlocked('fault-receiver', { kind: 'recv' });
+      await call(() => t.engine.send('fault-receiver', 'm1', 'inbox'));
+      await call(() => t.engine.send('fault-receiver', 'm2', 'inbox'));
+      await call(() => t.engine.send('fault-receiver', 'no topic'));
+      return ['fault-receiver'];
+    },
+  },
+  {
+    name: 'getEvent in and out of workflows, setEvent',
+    async drive({ t, call, observe }) {
+      await call(() => t.engine.startWorkflow(publisher, { workflowUUID: 'fault-publisher' }));
+      await call(() => t.engine.startWorkflow(watcher, { workflowUUID: 'fault-watcher' }, 'fault-publisher'));
+      const outside = t.engine.getEvent('fault-publisher', 'ready', 30); // waits, outside workflows
+      observe(await call(() => t.engine.getEvent('fault-publisher', 'ready', 0)));
+      await t.waitUntilBlocked('fault-publisher', { kind: 'recv' });
+      await call(() => t.engine.send('fault-publisher', 'go', 'go'));
+      observe(await outside);
+      return ['fault-publisher', 'fault-watcher'];
+    },
+  },
+  {
+    name: 'send, workflow side and handler side',
+    async drive({ t, call }) {
+      await call(() => t.engine.startWorkflow(mailbox, { workflowUUID: 'fault-mailbox' }));
+      await call(() => t.engine.startWorkflow(sender, { workflowUUID: 'fault-sender' }, 'fault-mailbox'));
+      await t.waitUntilBlocked('fault-mailbox', { kind: 'recv' });
+      // A provider that retries its delivery: the key stores it once, whichever attempt commits.
+      await call(() => t.engine.send('fault-mailbox', 'delivery', 'mail', 'delivery-1'));
+      await call(() => t.engine.send('fault-mailbox', 'delivery', 'mail', 'delivery-1'));
+      await call(() => t.engine.send('fault-mailbox', 'plain', 'mail'));
+      return ['fault-mailbox', 'fault-sender'];
+    },
+  },
+  {
+    name: 'sleep',
+    async drive({ t, call }) {
+      await call(() => t.engine.startWorkflow(sleeper, { workflowUUID: 'fault-sleeper' }));
+      return ['fault-sleeper'];
+    },
+  },
+  {
+    name: 'child start',
+    async drive({ t, call }) {
+      await call(() => t.engine.startWorkflow(parent, { workflowUUID: 'fault-parent' }));
+      return ['fault-parent'];
+    },
+  },
+  {
+    name: 'completion',
+    async drive({ t, call }) {
+      // One at a time, so that each completion is a commit of its own.
+      for (const value of [1, 2, -3]) {
+        await call(() => t.engine.startWorkflow(finisher, { workflowUUID: `fault-finisher-${value}` }, value));
+        await t.runUntilIdle();
+      }
+      return [1, 2, -3].map((value) => `fault-finisher-${value}`);
+    },
+  },
+  {
+    name: 'handler reads in the turn of a failing write',
+    async drive({ t, call, observe }) {
+      await call(() => t.engine.startWorkflow(mailbox, { workflowUUID: 'fault-reads' }));
+      for (const message of ['r1', 'r2', 'r3']) {
+        // A write and reads of the same rows in one turn: each read shows the write exactly when it
+        // committed (the send resolved), never a row whose commit then failed.
+        const sending = t.engine.send('fault-reads', message, 'mail');
+        const listing = t.engine.listMessages('fault-reads', 'mail');
+        const starting = t.engine.startWorkflow(finisher, { workflowUUID: `fault-read-${message}` }, 1);
+        const status = t.engine.retrieveWorkflow(`fault-read-${message}`).getStatus();
+        const [sent, started] = await Promise.allSettled([sending, starting]);
+        const listed = (await listing).some((row) => row.message === message);
+        const seen = (await status) !== null;
+        if (listed !== (sent.status === 'fulfilled')) observe(`listMessages showed ${message} ${listed ? 'though its send failed' : 'though its send committed'}`);
+        if (seen && started.status !== 'fulfilled') observe(`getStatus showed fault-read-${message} though its start failed`);
+        if (sent.status === 'rejected') await call(() => t.engine.send('fault-reads', message, 'mail'));
+        if (started.status === 'rejected') await call(() => t.engine.startWorkflow(finisher, { workflowUUID: `fault-read-${message}` }, 1));
+      }
+      return ['fault-reads', 'fault-read-r1', 'fault-read-r2', 'fault-read-r3'];
+    },
+  },
+];
+
+// --- running and comparing ---------------------------------------------------------------------------
+
+/** Everything a caller can read of the final state, without timestamps. */
+async function snapshot(engine: Engine): Promise<unknown> {
+  const workflows = await engine.listWorkflows();
+  const state: unknown[] = [];
+  for (const workflow of workflows) {
+    const uuid = workflow.workflowUUID;
+    let outcome: unknown = 'PENDING';
+    if (workflow.status !== 'PENDING') {
+      try {
+        outcome = { result: await engine.retrieveWorkflow(uuid).getResult() };
+      } catch (error) {
+        outcome = { error: `${(error as Error).name}: ${(error as Error).message}` };
+      }
+    }
+    state.push({
+      uuid,
+      name: workflow.workflowName,
+      status: workflow.status,
+      parent: workflow.parentUUID,
+      inputs: workflow.inputs,
+      outcome,
+      operations: (await engine.listOperations(uuid)).map((operation) => [
+        operation.operationIndex,
+        operation.kind,
+        operation.name,
+        operation.error === null ? operation.output : `${operation.error.name}: ${operation.error.message}`,
+        operation.completedAt !== null,
+      ]),
+      messages: (await engine.listMessages(uuid)).map((message) => [message.topic, message.message, message.consumed]),
+      events: await engine.listEvents(uuid),
+    });
+  }
+  return state;
+}
+
+interface RunResult {
+  state: unknown;
+  stateAfterCrash: unknown;
+  observed: unknown[];
+  /** The injected fault struck (false: the scenario made fewer commits than the fault's position). */
+  struck: boolean;
+  /** Handler calls that rejected with StorageError and were retried. */
+  retried: number;
+}
+
+async function run(family: Family, faultAt: number | null): Promise<RunResult> {
+  const t = await TestEngine.open({ onWarning: () => {}, settleTimeoutMs: 10_000 });
+  current = t;
+  violations = [];
+  try {
+    if (faultAt !== null) t.injectFault({ at: 'commit', code: faultCodes[faultAt % faultCodes.length]!, afterCommits: faultAt });
+    const observed: unknown[] = [];
+    let retried = 0;
+    const driver: Driver = {
+      t,
+      observe: (what) => observed.push(what),
+      async call<T>(action: () => Promise<T>): Promise<T> {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await action();
+          } catch (error) {
+            if (!(error instanceof StorageError) || attempt >= 5) throw error;
+            retried++;
+          }
+        }
+      },
+    };
+    const awaited = await family.drive(driver);
+    // Let every workflow end: time moves one second at a time, so each deadline fires as it would.
+    for (let round = 0; ; round++) {
+      await t.runUntilIdle();
+      const statuses = await Promise.all(awaited.map((uuid) => t.engine.retrieveWorkflow(uuid).getStatus()));
+      if (statuses.every((status) => status !== null && status.status !== 'PENDING')) break;
+      if (round > 200) throw new Error(`Still PENDING after ${round} s: ${JSON.stringify(statuses.map((status) => [status?.workflowUUID, status?.status]))}`);
+      await t.advance(1);
+    }
+    const state = await snapshot(t.engine);
+    observed.push(...violations);
+    const struck = t.pendingFaults === 0;
+    // Past the scenario's last commit: the fault would strike the reopened engine instead.
+    if (!struck) return { state, stateAfterCrash: state, observed, struck, retried };
+    await t.crash();
+    await t.runUntilIdle();
+    return { state, stateAfterCrash: await snapshot(t.engine), observed, struck, retried };
+  } finally {
+    await t.close();
+  }
+}
+
+const covered: Record<string, number> = {};
+
+describe.each(families.map((family) => [family.name, family] as const))('fail at every commit, then go on: %s', (name, family) => {
+  test('every commit, failed in turn, ends in the fault-free state with nothing shown that was not committed', async () => {
+    const baseline = await run(family, null);
+    expect(baseline.observed.filter((what) => typeof what === 'string' && what.includes('though'))).toEqual([]);
+    expect(baseline.stateAfterCrash).toEqual(baseline.state);
+    let faultAt = 0;
+    let retried = 0;
+    for (; ; faultAt++) {
+      const outcome = await run(family, faultAt);
+      if (!outcome.struck) break;
+      retried += outcome.retried;
+      expect({ faultAt, state: outcome.state }).toEqual({ faultAt, state: baseline.state });
+      expect({ faultAt, state: outcome.stateAfterCrash }).toEqual({ faultAt, state: baseline.state });
+      expect({ faultAt, observed: outcome.observed }).toEqual({ faultAt, observed: baseline.observed });
+    }
+    expect(faultAt).toBeGreaterThan(2);
+    covered[name] = faultAt;
+    console.log(`fail at every commit, ${name}: ${faultAt} commit points, ${retried} handler calls retried`);
+  }, 120_000);
+});
+
+afterAll(() => {
+  const total = Object.values(covered).reduce((sum, points) => sum + points, 0);
+  if (total > 0) console.log(`fail at every commit: ${total} commit points over ${Object.keys(covered).length} scenario families`);
+});
