@@ -38,9 +38,10 @@ function encodeError(error: Error): Tagged {
 }
 
 /**
- * The deepest nesting of objects and arrays a stored value may have, counted as stored (a Map or Set
- * adds two levels, an Error one). Deeper values are refused at encode, so everything stored can be
- * decoded again from any call site, far from the JavaScript stack's limits.
+ * The deepest nesting of objects and arrays a stored value may have, counted as stored: a Map adds
+ * three levels (its tag, its entries, each entry's pair), a Set two, a Date or an Error one. Deeper
+ * values are refused at encode, so everything stored can be decoded again from any call site, far
+ * from the JavaScript stack's limits.
  */
 export const MAX_NESTING_DEPTH = 1000;
 
