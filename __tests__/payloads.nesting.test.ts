@@ -2,7 +2,6 @@
 // (handler and client sends, workflow inputs from an engine and from a client, step results, event
 // values). Each is refused at the call with SerializationError, writing nothing, or read back intact;
 // and the file always reopens, lists and is readable by the CLI.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -14,6 +13,7 @@ import {
 } from '../lib';
 import { MAX_NESTING_DEPTH } from '../lib/store/codec';
 import { nested } from './fixtures/nesting-values';
+import { runCli } from './cli-runner';
 import { spawnFixture, tempDatabasePath } from './helpers';
 
 // As stored, the leaf object adds a level, its Map three more (the tag, its entries, the entry pair).
@@ -46,15 +46,6 @@ const holder = registerWorkflow('nesting.holder', async (ctxt: WorkflowContext, 
 });
 
 const echo = registerWorkflow('nesting.echo', async (_ctxt: WorkflowContext, value: unknown) => value);
-
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cli = path.join(__dirname, '..', 'lib', 'cli', 'main.ts');
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: path.join(__dirname, '..'), maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
-    });
-  });
-}
 
 describe('values nested from 10 to 100,000 levels', () => {
   let database: string;
@@ -136,11 +127,11 @@ describe('values nested from 10 to 100,000 levels', () => {
   );
 
   test('the CLI lists and shows the file after all of it', async () => {
-    const listing = await runCli(['workflows', '--db', database, '--json']);
+    const listing = await runCli('workflows', '--db', database, '--json');
     expect(listing.stderr).toBe('');
     expect(listing.code).toBe(0);
     const deepest = depths.filter(accepted).at(-1)!;
-    const shown = await runCli(['show', `holder-${deepest}`, '--db', database, '--json']);
+    const shown = await runCli('show', `holder-${deepest}`, '--db', database, '--json');
     expect(shown.code).toBe(0);
   }, 60_000);
 });

@@ -1,7 +1,6 @@
 // A stored record that cannot be decoded (damaged, or written by an incompatible version) never stops
 // Engine.open, the listings, the CLI or the owner: the workflow it belongs to is marked ERROR with an
 // UnreadableRecordError naming the record, a warning is reported, and every other workflow runs.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,6 +12,7 @@ import {
   type EngineWarning,
   type WorkflowContext,
 } from '../lib';
+import { runCli } from './cli-runner';
 import { tempDatabasePath } from './helpers';
 
 const remember = registerStep('unreadable.remember', (_ctxt, value: string) => `remembered ${value}`);
@@ -27,15 +27,6 @@ const quick = registerWorkflow('unreadable.quick', async (_ctxt: WorkflowContext
 
 /** A value nested deeper than any decoder's stack: what an older, unlimited encoder could store. */
 const tooDeep = `${'['.repeat(200_000)}{"$type":"Date","value":"2026-01-01T00:00:00.000Z"}${']'.repeat(200_000)}`;
-
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cli = path.join(__dirname, '..', 'lib', 'cli', 'main.ts');
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: path.join(__dirname, '..'), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
-    });
-  });
-}
 
 describe('unreadable records', () => {
   let database: string;
@@ -101,10 +92,10 @@ describe('unreadable records', () => {
     }
 
     // The CLI reads the file, damaged rows and all.
-    const listing = await runCli(['workflows', '--db', database]);
+    const listing = await runCli('workflows', '--db', database);
     expect({ code: listing.code, stderr: listing.stderr }).toEqual({ code: 0, stderr: '' });
     expect(listing.stdout).toContain('w-outcome');
-    const shown = await runCli(['show', 'w-step', '--db', database]);
+    const shown = await runCli('show', 'w-step', '--db', database);
     expect(shown.code).toBe(0);
 
     // And it reopens, with nothing left to recover.

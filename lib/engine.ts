@@ -85,7 +85,15 @@ export class EngineEnvironment extends RuntimeEnvironment {
       return;
     }
     // Started elsewhere, but possibly run here before (and resumed since): replay what it recorded.
-    this.run(workflowUUID, registration, args, this.store.operations.listForWorkflow(workflowUUID), false);
+    let recorded: OperationRecord[];
+    try {
+      recorded = this.store.operations.listForWorkflow(workflowUUID);
+    } catch (error) {
+      // The feed has moved past it: resume it like any workflow whose storage failed.
+      this.#scheduleResume(workflowUUID, registration, error);
+      return;
+    }
+    this.run(workflowUUID, registration, args, recorded, false);
   }
 
   /**
@@ -131,7 +139,9 @@ export class EngineEnvironment extends RuntimeEnvironment {
   abort(): void {
     this.halt();
     this.waiters.failAll(new EngineClosedError());
-    this.store.close();
+    // An in-memory database lives only in its connection: keep it, so that the testing kit's next
+    // open (after a simulated crash) finds what was committed. It is freed with the connection.
+    if (!isInMemory(this.options.database)) this.store.close();
   }
 
   /** Graceful close: pending writes commit, waiting callers are rejected with EngineClosedError. */
