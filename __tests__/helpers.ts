@@ -15,6 +15,13 @@ export function tempDatabasePath(name = 'test'): string {
   return path.join(folder, `${name}.db`);
 }
 
+/** Removes the temporary folder of a path made by {@link tempDatabasePath}, with everything in it. */
+export function removeTempFolder(database: string): void {
+  const folder = path.dirname(database);
+  if (!path.basename(folder).startsWith('durablite-test-')) throw new Error(`Not a folder made by tempDatabasePath: ${folder}`);
+  fs.rmSync(folder, { recursive: true, force: true });
+}
+
 /** Opens an engine (default: in memory) that the test must close; `afterEach` fails if it did not. */
 export async function openTestEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
   const engine = await Engine.open({ database: ':memory:', onWarning: () => {}, ...options });
@@ -42,10 +49,24 @@ export interface Child {
   kill(): Promise<void>;
 }
 
+/** Options of {@link spawnFixture}. */
+export interface SpawnFixtureOptions {
+  /**
+   * Runs the fixture under `ulimit -f` (RLIMIT_FSIZE) of this many KiB: a write that would grow any
+   * file past it fails with EFBIG, as on a file system that refuses to grow a file.
+   */
+  fileSizeLimitKiB?: number;
+}
+
 /** Runs `__tests__/fixtures/<name>.ts` in a new Node process (TypeScript through tsx). */
-export function spawnFixture(name: string, args: string[] = []): Child {
+export function spawnFixture(name: string, args: string[] = [], options: SpawnFixtureOptions = {}): Child {
   const file = path.join(__dirname, 'fixtures', `${name}.ts`);
-  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+  const command = [process.execPath, '--import', 'tsx', file, ...args];
+  // bash sets the limit, then `exec` puts Node in its place: the child's pid is Node's.
+  const [program, ...programArgs] = options.fileSizeLimitKiB === undefined
+    ? command
+    : ['bash', '-c', 'ulimit -f "$1" && shift && exec "$@"', 'bash', String(options.fileSizeLimitKiB), ...command];
+  const child = spawn(program!, programArgs, {
     cwd: path.join(__dirname, '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
