@@ -4,7 +4,7 @@ import type { StartWorkflowOptions, WorkflowTarget } from './context';
 import { registrationOf, type WorkflowRef } from './decorators';
 import { WorkflowHandle } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
-import { assertOpen, RuntimeEnvironment } from './ops/environment';
+import { assertOpen, RuntimeEnvironment, writeWhenUnlocked } from './ops/environment';
 import { ExternalChangeSync } from './ops/external';
 import { encodePayload } from './ops/payload';
 import { resolveOptions, type ResolvedOptions } from './options';
@@ -90,7 +90,8 @@ export class Client extends HandlerBase {
     if (options.create !== true && !fs.existsSync(resolved.database)) {
       throw new DatabaseOpenError(resolved.database, 'the file does not exist. Check the path, or pass `create: true` to create it.');
     }
-    return new Client(new ClientEnvironment(resolved, Store.open(resolved.database, resolved.synchronous)));
+    // Each write of a client commits at once and never waits for the lock blocking the thread: see CommitMode.
+    return new Client(new ClientEnvironment(resolved, Store.open(resolved.database, resolved.synchronous, null, 'alone')));
   }
 
   private constructor(env: ClientEnvironment) {
@@ -116,9 +117,10 @@ export class Client extends HandlerBase {
       : (registrationOf(workflow) as WorkflowRef | undefined)?.name ?? requireNonEmptyString('workflow', undefined);
     const workflowUUID = startOptionsUUID(options);
     const inputs = encodePayload(env, args, `inputs of workflow ${workflowName}`);
-    const { value: inserted, commit } = env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now());
-    if (!inserted) checkSameWorkflow(env.store, workflowUUID, workflowName);
+    const { value: inserted, commit } = await writeWhenUnlocked(env, () => env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now()));
     await commit.durable;
+    // The UUID existed: judged on the committed row, never on one that might still roll back.
+    if (!inserted) checkSameWorkflow(env.store, workflowUUID, workflowName);
     return new WorkflowHandle<R>(env, workflowUUID);
   }
 

@@ -142,7 +142,8 @@ export class WorkflowContextImpl implements WorkflowContext {
 
   async startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>> {
     const childUUID = await this.#guard(startChild(this.#env, this.#execution, requireWorkflow(workflow), args));
-    return new WorkflowHandle<R>(this.#env, childUUID);
+    // Its result wait belongs to this run: it ends at once if the run dies.
+    return new WorkflowHandle<R>(this.#env, childUUID, (wait) => this.#execution.trackWait(wait));
   }
 
   async childWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<R> {

@@ -10,7 +10,7 @@ import {
   type WorkflowTarget,
 } from './context';
 import { registrationNamed, registrationOf, type WorkflowRef } from './decorators';
-import { EngineClosedError, type UnreadableRecordError } from './errors';
+import { EngineClosedError, UnreadableRecordError } from './errors';
 import { WorkflowHandle } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
 import { assertOpen, RuntimeEnvironment } from './ops/environment';
@@ -18,7 +18,8 @@ import { WorkflowExecution } from './ops/execution';
 import { ExternalChangeSync, type NewWorkflow } from './ops/external';
 import { decodeRecord, encodeError, encodePayload } from './ops/payload';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
-import { recoverPendingWorkflows, type RecoveryReport } from './recovery';
+import { recoverPendingWorkflows, type RecoveryReport, type SuspectRun } from './recovery';
+import { pauseRealTime } from './runtime/clock';
 import { workflowKey } from './runtime/waiters';
 import type { FeedPosition } from './store/changes';
 import { decode } from './store/codec';
@@ -39,6 +40,9 @@ export function resumeDelayMs(attempt: number): number {
   return attempt <= 1 ? 0 : Math.min(RESUME_MAX_BACKOFF_MS, RESUME_FIRST_BACKOFF_MS * 2 ** (attempt - 2));
 }
 
+/** Real milliseconds recovery waits for a suspect workflow to get under way before starting the next. */
+const SUSPECT_GRACE_MS = 1000;
+
 /** The runtime state of one engine, handed down to operations. */
 export class EngineEnvironment extends RuntimeEnvironment {
   readonly running = new Map<string, Promise<void>>();
@@ -46,6 +50,10 @@ export class EngineEnvironment extends RuntimeEnvironment {
   #external: ExternalChangeSync | null = null;
   /** Workflows waiting to resume after a storage failure, with how many resumes were scheduled. */
   readonly #resumes = new Map<string, number>();
+  /** The latest run of each workflow whose code has not ended (a dead run stays until replaced). */
+  readonly #executions = new Map<string, WorkflowExecution>();
+  /** Dead runs whose resume is already scheduled. */
+  readonly #dead = new WeakSet<WorkflowExecution>();
   /** Workflow outcomes recorded so far (a progress counter for test tools). */
   finished = 0;
 
@@ -66,7 +74,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
 
   #runStartedElsewhere(workflow: NewWorkflow): void {
     const { workflowUUID, workflowName } = workflow;
-    if (this.running.has(workflowUUID) || this.#resumes.has(workflowUUID)) return;
+    if (this.#executions.has(workflowUUID) || this.#resumes.has(workflowUUID)) return;
     const registration = registrationNamed(workflowName);
     if (registration?.kind !== 'workflow') {
       this.options.onWarning({
@@ -94,6 +102,29 @@ export class EngineEnvironment extends RuntimeEnvironment {
       return;
     }
     this.run(workflowUUID, registration, args, recorded, false);
+  }
+
+  /**
+   * Runs the workflows an earlier open counted without seeing them progress, one at a time: each is
+   * counted in a commit of its own just before its code runs, and the next starts once it is under
+   * way (or after a second of real time, so that one stuck outside durablite holds up no other).
+   */
+  async runSuspects(suspects: readonly SuspectRun[]): Promise<void> {
+    for (const suspect of suspects) {
+      const { workflowUUID, workflow } = suspect;
+      if (!this.isOpen) return;
+      if (this.#executions.has(workflowUUID)) continue;
+      try {
+        this.store.countRecoveryAttempt(workflowUUID, suspect.attempt, this.clock.now());
+      } catch (error) {
+        this.#scheduleResume(workflowUUID, workflow, error);
+        continue;
+      }
+      const execution = this.run(workflowUUID, workflow, suspect.args, suspect.recorded, true);
+      await Promise.race([execution.underWay(), pauseRealTime(SUSPECT_GRACE_MS, false)]);
+      // Its progress resets its count in the commit of its batch: let that land first.
+      await this.store.readCommitted(() => undefined).catch(() => {});
+    }
   }
 
   /**
@@ -156,8 +187,8 @@ export class EngineEnvironment extends RuntimeEnvironment {
   }
 
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void {
-    const execution = this.run(workflowUUID, workflow, args, null, false);
-    commit.onFailure((error) => execution.noteFailure(error));
+    // The run dies if its start does not commit; its steps wait for that commit.
+    this.run(workflowUUID, workflow, args, null, false, commit);
   }
 
   /**
@@ -165,9 +196,14 @@ export class EngineEnvironment extends RuntimeEnvironment {
    * workflow recorded before (replayed, not re-run), or null for a new workflow; `recovered` says
    * whether this run counts as a recovery attempt (see maxRecoveryAttempts). When the store fails
    * under the run, the workflow stays PENDING and is resumed from its committed records.
+   * `startCommit` is the commit holding the workflow's row, when it was just written.
    */
-  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[] | null, recovered: boolean): WorkflowExecution {
+  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[] | null, recovered: boolean, startCommit?: Commit): WorkflowExecution {
     const execution = new WorkflowExecution(this, workflowUUID, workflow.name, recorded ?? [], recovered);
+    // Before any of its code runs: a step must not start before the workflow's own row is committed.
+    if (startCommit !== undefined) void execution.committed(startCommit);
+    execution.onDeath = (error) => this.#afterDeath(execution, workflow, error);
+    this.#executions.set(workflowUUID, execution);
     const context = new WorkflowContextImpl(this, execution);
     let done: Promise<void> | undefined;
     done = (async () => {
@@ -180,11 +216,12 @@ export class EngineEnvironment extends RuntimeEnvironment {
         failure = error;
       } finally {
         if (this.running.get(workflowUUID) === done) this.running.delete(workflowUUID);
+        if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
       }
       if (!failed) {
         this.#resumes.delete(workflowUUID);
       } else if (this.store.isOwnFailure(failure)) {
-        this.#scheduleResume(workflowUUID, workflow, failure);
+        this.#afterDeath(execution, workflow, failure);
       } else if (this.isOpen) {
         this.options.onWarning({
           code: 'WORKFLOW_NOT_RECORDED',
@@ -220,6 +257,14 @@ export class EngineEnvironment extends RuntimeEnvironment {
       // Replay diverged, or a record could not be read: that is the workflow's outcome.
       failed = true;
       thrown = fatal;
+      if (fatal instanceof UnreadableRecordError) {
+        this.options.onWarning({
+          code: 'UNREADABLE_RECORD',
+          workflowUUID,
+          workflowName: workflow.name,
+          message: `${fatal.message} Workflow "${workflowUUID}" is marked ERROR.`,
+        });
+      }
     }
     let outputText: string | null = null;
     if (!failed) {
@@ -235,6 +280,22 @@ export class EngineEnvironment extends RuntimeEnvironment {
     await commit.durable;
     this.finished++;
     this.waiters.notify(workflowKey(workflowUUID));
+  }
+
+  /**
+   * A run died of a storage failure: once its steps in flight have ended (so that no step runs twice
+   * at once), resume the workflow, without waiting for the dead code itself to return.
+   */
+  #afterDeath(execution: WorkflowExecution, workflow: WorkflowRef, failure: unknown): void {
+    if (this.#dead.has(execution)) return;
+    this.#dead.add(execution);
+    void execution.stepsDone().then(() => this.#scheduleResume(execution.workflowUUID, workflow, failure));
+  }
+
+  /** Whether the workflow has a run that is alive (not ended, not dead). */
+  #hasLiveRun(workflowUUID: string): boolean {
+    const execution = this.#executions.get(workflowUUID);
+    return execution !== undefined && execution.fatalError === null;
   }
 
   /**
@@ -255,11 +316,11 @@ export class EngineEnvironment extends RuntimeEnvironment {
   }
 
   #resume(workflowUUID: string, workflow: WorkflowRef): void {
-    if (!this.isOpen || this.running.has(workflowUUID)) return;
+    if (!this.isOpen || this.#hasLiveRun(workflowUUID)) return;
     const { store } = this;
     store.readCommitted(() => ({ record: store.workflows.get(workflowUUID), operations: store.operations.listForWorkflow(workflowUUID) })).then(
       ({ record, operations }) => {
-        if (!this.isOpen || this.running.has(workflowUUID)) return;
+        if (!this.isOpen || this.#hasLiveRun(workflowUUID)) return;
         // Gone (its start never committed) or finished meanwhile: nothing to resume.
         if (record === undefined || record.status !== 'PENDING') {
           this.#resumes.delete(workflowUUID);
@@ -273,7 +334,8 @@ export class EngineEnvironment extends RuntimeEnvironment {
           this.failUnreadable(workflowUUID, workflow.name, error as UnreadableRecordError);
           return;
         }
-        this.run(workflowUUID, workflow, args, operations, false);
+        // A workflow whose recovery count is not back to zero still owes the progress that resets it.
+        this.run(workflowUUID, workflow, args, operations, record.recoveryAttempts > 0);
       },
       (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
     );
@@ -322,11 +384,12 @@ export function openEngine(options: ResolvedOptions, interceptor: CommitIntercep
 export function startEngine(options: ResolvedOptions, store: Store, lock: OwnershipLock | null): Engine {
   const env = new EngineEnvironment(options, store, lock);
   try {
-    const { report, feedStart } = options.recover
+    const { report, feedStart, suspects } = options.recover
       ? recoverPendingWorkflows(env, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, recorded, true))
-      : { report: { resumed: [], unregistered: [], givenUp: [], failed: [] }, feedStart: undefined };
+      : { report: { resumed: [], unregistered: [], givenUp: [], failed: [] }, feedStart: undefined, suspects: [] };
     const engine = new Engine(env, report);
     if (!isInMemory(options.database)) env.watchOtherProcesses(feedStart);
+    if (suspects.length > 0) void env.runSuspects(suspects);
     return engine;
   } catch (error) {
     env.abort();
@@ -410,10 +473,10 @@ export class Engine extends HandlerBase implements HandlerContext {
       // once, inside the transaction that records it; if that commit fails, the run is abandoned
       // before it can record anything for a workflow that does not exist.
       env.launch(workflowUUID, registration, decode<unknown[]>(inputs), commit);
-    } else {
-      checkSameWorkflow(env.store, workflowUUID, registration.name);
     }
     await commit.durable;
+    // The UUID existed: judged on the committed row, never on one that might still roll back.
+    if (!inserted) checkSameWorkflow(env.store, workflowUUID, registration.name);
     return new WorkflowHandle<R>(env, workflowUUID);
   }
 

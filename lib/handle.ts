@@ -2,7 +2,7 @@
 import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from './errors';
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { decodeForListing, outcomeOf } from './ops/payload';
-import { workflowKey } from './runtime/waiters';
+import { workflowKey, type StartedWait } from './runtime/waiters';
 import type { WorkflowRecord, WorkflowStatus } from './types';
 
 /**
@@ -16,11 +16,17 @@ import type { WorkflowRecord, WorkflowStatus } from './types';
 export class WorkflowHandle<R = unknown> {
   readonly #env: OperationEnvironment;
   readonly #workflowUUID: string;
+  readonly #trackWait: ((wait: StartedWait) => () => void) | undefined;
 
-  /** @internal Created by the engine and contexts; user code receives handles, it does not build them. */
-  constructor(env: OperationEnvironment, workflowUUID: string) {
+  /**
+   * @internal Created by the engine and contexts; user code receives handles, it does not build them.
+   * A workflow's handles register their result waits with its run (`trackWait`), which ends them if
+   * the run dies.
+   */
+  constructor(env: OperationEnvironment, workflowUUID: string, trackWait?: (wait: StartedWait) => () => void) {
     this.#env = env;
     this.#workflowUUID = workflowUUID;
+    this.#trackWait = trackWait;
   }
 
   /** The workflow's UUID (its identity: starting another workflow with it returns this one). */
@@ -70,14 +76,22 @@ export class WorkflowHandle<R = unknown> {
     // Check, then subscribe, in one turn: no notification can fall between them.
     const first = check();
     if (first.done) return first.value;
-    return waiters.wait<R>({
-      description: { workflowUUID: null, kind: 'result', targetUUID: this.#workflowUUID, deadlineMs: null },
-      keys: [key],
-      attempt: check,
-      onTimeout: () => {
-        throw new Error('unreachable: a result wait has no deadline');
-      },
-    });
+    let untrack = (): void => {};
+    try {
+      return await waiters.wait<R>({
+        description: { workflowUUID: null, kind: 'result', targetUUID: this.#workflowUUID, deadlineMs: null },
+        keys: [key],
+        attempt: check,
+        onTimeout: () => {
+          throw new Error('unreachable: a result wait has no deadline');
+        },
+        onStarted: (wait) => {
+          if (this.#trackWait !== undefined) untrack = this.#trackWait(wait);
+        },
+      });
+    } finally {
+      untrack();
+    }
   }
 }
 

@@ -3,6 +3,13 @@
 // crash. A workflow that keeps crashing the process without progress is given up. The pass reads,
 // decides and commits in one transaction before any workflow code runs, so a workflow that kills the
 // process synchronously is still counted, and the change feed starts from the same snapshot.
+//
+// Counting is per workflow, not per open: workflows with no failed recovery behind them are counted
+// together in the pass and run at once (the common case, fast for 100,000 of them). Suspects, those
+// already counted by an open that did not end well, run one at a time, each counted in a commit of
+// its own just before its code runs, the next starting once the one before is under way. So a
+// workflow that kills the process every time is the only one whose count grows, and is given up
+// after maxRecoveryAttempts while the others run.
 import { registrationNamed, type WorkflowRef } from './decorators';
 import { MaxRecoveryAttemptsExceededError, type UnreadableRecordError } from './errors';
 import type { OperationEnvironment } from './ops/environment';
@@ -25,29 +32,41 @@ export interface RecoveryReport {
   failed: string[];
 }
 
+/** A workflow to resume that was already counted by an earlier open: counted and run on its own. */
+export interface SuspectRun {
+  workflowUUID: string;
+  workflow: WorkflowRef;
+  args: unknown[];
+  /** Its recovery attempt count once this run is counted. */
+  attempt: number;
+  recorded: OperationRecord[];
+}
+
 interface Plan extends RecoveryDecisions {
   attempts: [string, number][];
   givenUp: [string, string][];
   failed: [string, string][];
   toRun: { workflowUUID: string; workflow: WorkflowRef; args: unknown[] }[];
+  suspects: Omit<SuspectRun, 'recorded'>[];
   warnings: EngineWarning[];
   report: RecoveryReport;
 }
 
 /**
- * Resumes every PENDING workflow through `run` (which starts its code and returns at once), after
- * committing the pass's bookkeeping. Returns where a change feed must start to miss no commit made
+ * Resumes every PENDING workflow not under suspicion through `run` (which starts its code and
+ * returns at once), after committing the pass's bookkeeping, and returns the suspects for the caller
+ * to count and run one by one. Also returns where a change feed must start to miss no commit made
  * by another process since the pass read the workflows.
  * @throws StorageError when the pass cannot be committed; no workflow ran then.
  */
 export function recoverPendingWorkflows(
   env: OperationEnvironment,
   run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[]) => void,
-): { report: RecoveryReport; feedStart: FeedPosition } {
+): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
   const { store, options } = env;
   const snapshot = store.recover((pending) => {
     const plan: Plan = {
-      attempts: [], givenUp: [], failed: [], toRun: [], warnings: [],
+      attempts: [], givenUp: [], failed: [], toRun: [], suspects: [], warnings: [], readOperations: false,
       report: { resumed: [], unregistered: [], givenUp: [], failed: [] },
     };
     for (const record of pending) {
@@ -83,14 +102,19 @@ export function recoverPendingWorkflows(
         plan.report.givenUp.push(workflowUUID);
         continue;
       }
-      plan.attempts.push([workflowUUID, attempt]);
-      plan.toRun.push({ workflowUUID, workflow: registration, args });
+      if (record.recoveryAttempts === 0) {
+        plan.attempts.push([workflowUUID, attempt]);
+        plan.toRun.push({ workflowUUID, workflow: registration, args });
+      } else {
+        plan.suspects.push({ workflowUUID, workflow: registration, args, attempt });
+      }
     }
+    plan.readOperations = plan.toRun.length > 0 || plan.suspects.length > 0;
     return plan;
   }, env.clock.now());
 
   // Committed: now tell, wake whoever awaits the workflows that ended, and run the others.
-  const { report, warnings, toRun } = snapshot.decisions;
+  const { report, warnings, toRun, suspects } = snapshot.decisions;
   for (const warning of warnings) options.onWarning(warning);
   for (const uuid of report.givenUp) env.waiters.notify(workflowKey(uuid));
   for (const uuid of report.failed) env.waiters.notify(workflowKey(uuid));
@@ -98,5 +122,7 @@ export function recoverPendingWorkflows(
     run(workflowUUID, workflow, args, snapshot.operations.get(workflowUUID) ?? []);
     report.resumed.push(workflowUUID);
   }
-  return { report, feedStart: snapshot.feedStart };
+  for (const suspect of suspects) report.resumed.push(suspect.workflowUUID);
+  const suspectRuns = suspects.map((suspect) => ({ ...suspect, recorded: snapshot.operations.get(suspect.workflowUUID) ?? [] }));
+  return { report, feedStart: snapshot.feedStart, suspects: suspectRuns };
 }

@@ -45,12 +45,21 @@ export function optionalIdempotencyKey(value: unknown): string | null {
 /** The default wait of recv and getEvent, in seconds. */
 export const DEFAULT_TIMEOUT_SECONDS = 60;
 
+/**
+ * The longest timeout or sleep, in seconds: 100 years. Deadlines are stored as integer epoch
+ * milliseconds; a longer one could not be, so it is refused at the call rather than failing later.
+ */
+export const MAX_DURATION_SECONDS = 100 * 365 * 24 * 3600;
+
 /** A duration in seconds (undefined = `defaultSeconds`), returned in milliseconds. */
 export function durationMs(name: string, value: unknown, defaultSeconds: number = DEFAULT_TIMEOUT_SECONDS): number {
   if (value === undefined) return defaultSeconds * 1000;
   if (typeof value !== 'number') throw typeError(name, 'a finite number >= 0', value);
   if (!Number.isFinite(value) || value < 0) {
     throw new RangeError(`Expected \`${name}\` to be a finite number >= 0, got ${describe(value)}`);
+  }
+  if (value > MAX_DURATION_SECONDS) {
+    throw new RangeError(`Expected \`${name}\` to be at most ${MAX_DURATION_SECONDS} seconds (100 years), got ${describe(value)}`);
   }
   return value * 1000;
 }

@@ -2,7 +2,7 @@
 // to launch workflow code. The engine builds one and hands it down; ops never reach back up.
 import { EngineClosedError } from '../errors';
 import type { ResolvedOptions } from '../options';
-import type { Clock } from '../runtime/clock';
+import { pauseRealTime, type Clock } from '../runtime/clock';
 import { TimerWheel } from '../runtime/timer-wheel';
 import { Waiters } from '../runtime/waiters';
 import type { Commit } from '../store/group-commit';
@@ -18,6 +18,8 @@ export interface OperationEnvironment {
   stepsInFlight: number;
   /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
   readonly isOpen: boolean;
+  /** The last handler write waiting for another connection's lock (see writeWhenUnlocked), or null. */
+  lockQueue: Promise<void> | null;
   /**
    * Runs the code of a workflow whose row was just written in the batch of `commit` (not yet
    * committed). If that commit fails, the run is abandoned before it records anything.
@@ -34,6 +36,7 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
   readonly options: ResolvedOptions;
   stepsInFlight = 0;
   isOpen = true;
+  lockQueue: Promise<void> | null = null;
 
   constructor(options: ResolvedOptions, store: Store) {
     this.options = options;
@@ -59,4 +62,46 @@ export function readCommitted<T>(env: OperationEnvironment, what: string, read: 
 /** Throws EngineClosedError when the engine can no longer write. */
 export function assertOpen(env: OperationEnvironment, what: string): void {
   if (!env.isOpen) throw new EngineClosedError(what);
+}
+
+/** How long a client's write waits for another connection's lock before it fails, as an owner's busy timeout. */
+export const LOCK_WAIT_MS = 5000;
+
+/**
+ * Runs the write of a call outside workflows (a send, a start). On a client's store a write that
+ * finds the lock held fails at once; it is tried again after short real-time pauses, for up to
+ * LOCK_WAIT_MS, without blocking the event loop, and later writes wait behind it so that they keep
+ * their call order. On an owner's store this is the write itself.
+ * @throws StorageError (SQLITE_BUSY) when the lock stays held for LOCK_WAIT_MS.
+ */
+export function writeWhenUnlocked<T>(env: OperationEnvironment, write: () => T): Promise<T> {
+  if (env.lockQueue === null) {
+    try {
+      return Promise.resolve(write());
+    } catch (error) {
+      if (!env.store.isLockHeld(error)) return Promise.reject(error);
+    }
+  }
+  const previous = env.lockQueue ?? Promise.resolve();
+  const mine = previous.then(() => retryWhileLocked(env, write));
+  const tail = mine.then(() => {}, () => {});
+  env.lockQueue = tail;
+  void tail.then(() => {
+    if (env.lockQueue === tail) env.lockQueue = null;
+  });
+  return mine;
+}
+
+async function retryWhileLocked<T>(env: OperationEnvironment, write: () => T): Promise<T> {
+  let waitedMs = 0;
+  for (let pauseMs = 1; ; pauseMs = Math.min(2 * pauseMs, 50)) {
+    await pauseRealTime(pauseMs);
+    waitedMs += pauseMs;
+    assertOpen(env, 'A write waiting for the database lock');
+    try {
+      return write();
+    } catch (error) {
+      if (!env.store.isLockHeld(error) || waitedMs >= LOCK_WAIT_MS) throw error;
+    }
+  }
 }

@@ -1,7 +1,8 @@
 // The state of one run of one workflow: its recorded operations (loaded once, for replay), the next
 // operation index, whether a recovered run has shown progress yet, and whether the run is dead. A run
-// dies the moment a commit holding one of its records fails: from then on it writes nothing, its
-// waits end, and the engine resumes the workflow from what was committed.
+// dies the moment a commit holding one of its records (or its start) fails: from then on it writes
+// nothing, its waits end, no step of it starts, and once its steps in flight have ended the engine
+// resumes the workflow from what was committed.
 import { DeterminismError, StorageError, UnreadableRecordError, WorkflowContextError } from '../errors';
 import type { StartedWait } from '../runtime/waiters';
 import type { OperationKind, OperationRecord } from '../types';
@@ -30,6 +31,14 @@ export class WorkflowExecution {
   #ended = false;
   /** Waits under way, ended at once when the run dies. */
   readonly #waits = new Set<StartedWait>();
+  /** The latest commit holding a write of this run (or its start), or null when all are settled. */
+  #latestCommit: Commit | null = null;
+  #stepsRunning = 0;
+  #onStepsDone: (() => void)[] = [];
+  #onUnderWay: (() => void) | null = null;
+  #isUnderWay = false;
+  /** Called once when the run dies of a storage failure (the engine schedules the resume). */
+  onDeath: ((error: StorageError) => void) | null = null;
 
   constructor(env: OperationEnvironment, workflowUUID: string, workflowName: string, recorded: OperationRecord[], recovered: boolean) {
     this.#env = env;
@@ -69,6 +78,7 @@ export class WorkflowExecution {
   /** The workflow function returned or threw: its context refuses every operation from now on. */
   end(): void {
     this.#ended = true;
+    this.#underWay();
   }
 
   /**
@@ -77,7 +87,7 @@ export class WorkflowExecution {
    * instead the workflow stays PENDING, as after a crash, and resumes from its records.
    */
   noteFailure(error: unknown): void {
-    if (this.fatalError === null && this.#env.store.isOwnFailure(error)) this.#die(error);
+    if (this.fatalError === null && this.#env.store.isOwnFailure(error) && isFault(error)) this.#die(error);
   }
 
   /** Throws the error the run died of, if it died: a dead run writes nothing more. */
@@ -91,8 +101,69 @@ export class WorkflowExecution {
    * Returns the commit's promise, to await.
    */
   committed(commit: Commit): Promise<void> {
-    commit.onFailure((error) => this.noteFailure(error));
+    if (commit.settled) return commit.durable;
+    commit.onFailure((error) => this.#die(error as StorageError));
+    this.#latestCommit = commit;
     return commit.durable;
+  }
+
+  /**
+   * Before a step's code runs: waits until every write of this run so far (its start included) is
+   * committed, so that no outside effect happens for a run whose records then roll back.
+   * @throws the error the run died of.
+   */
+  async beforeSideEffects(): Promise<void> {
+    const latest = this.#latestCommit;
+    if (latest !== null && !latest.settled) {
+      try {
+        await latest.durable;
+      } catch {
+        // The failure listener registered in committed() ended the run: fall through to its error.
+      }
+    }
+    this.assertAlive();
+  }
+
+  /** A step's code starts running (it may outlive the run's death; the resume waits for it). */
+  stepStarted(): void {
+    this.#stepsRunning++;
+    this.#underWay();
+  }
+
+  stepEnded(): void {
+    if (--this.#stepsRunning > 0) return;
+    const waiting = this.#onStepsDone;
+    this.#onStepsDone = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** Resolves once no step of this run is running. */
+  stepsDone(): Promise<void> {
+    if (this.#stepsRunning === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#onStepsDone.push(resolve));
+  }
+
+  /**
+   * Resolves once the run is under way: it recorded something, reached a wait, started a step, or
+   * ended. Recovery starts a suspect workflow only after the one before it got this far.
+   */
+  underWay(): Promise<void> {
+    if (this.#isUnderWay) return Promise.resolve();
+    return new Promise((resolve) => {
+      const previous = this.#onUnderWay;
+      this.#onUnderWay = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+
+  #underWay(): void {
+    if (this.#isUnderWay) return;
+    this.#isUnderWay = true;
+    const listener = this.#onUnderWay;
+    this.#onUnderWay = null;
+    listener?.();
   }
 
   /** Registers a wait under way, so that it ends at once if the run dies; returns the unregister. */
@@ -132,6 +203,7 @@ export class WorkflowExecution {
     const waits = [...this.#waits];
     this.#waits.clear();
     for (const wait of waits) wait.fail(error);
+    if (error instanceof StorageError) this.onDeath?.(error);
   }
 
   /**
@@ -139,6 +211,7 @@ export class WorkflowExecution {
    * crash-looping, so its recovery attempt count restarts.
    */
   progressed(): void {
+    this.#underWay();
     if (!this.#awaitingProgress) return;
     this.#awaitingProgress = false;
     this.#env.store.resetRecoveryAttempts(this.workflowUUID, this.#env.clock.now());
@@ -147,4 +220,13 @@ export class WorkflowExecution {
 
 function recordName(operationIndex: number, kind: OperationKind): string {
   return `result of operation #${operationIndex} (${kind})`;
+}
+
+/**
+ * Whether a store failure is a fault of the storage (I/O, a full disk, a lock, damage), after which
+ * the workflow resumes from its records, rather than a write SQLite refused for its content (a
+ * constraint), which is the operation's error like any other.
+ */
+function isFault(error: StorageError): boolean {
+  return !/^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE|MISUSE)/.test(error.sqliteCode);
 }

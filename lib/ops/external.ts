@@ -52,6 +52,13 @@ export class ExternalChangeSync {
    */
   check(): boolean {
     if (!this.#env.isOpen) return false;
+    const { store } = this.#env;
+    // The feed must read committed rows only: were it to move past a row of ours that then rolled
+    // back, the id it freed could go to another process's row, which the feed would never report.
+    if (store.hasUncommittedWrites) {
+      store.afterSettle(() => this.check());
+      return false;
+    }
     let changes: ReturnType<ChangeFeed['poll']>;
     try {
       changes = this.#feed.poll();

@@ -3,18 +3,19 @@
 // nor repeat it. Waiting receivers are woken right after the commit that queued their message.
 import { WorkflowNotFoundError } from '../errors';
 import { messageKey } from '../runtime/waiters';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, writeWhenUnlocked, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload } from './payload';
 import { runRecordedWait } from './wait';
 
 /**
  * Handler-side send (outside workflows). With an idempotency key, repeats store nothing. The write
- * happens at call time, so un-awaited sends are stored in call order.
+ * happens at call time (or, on a client meeting another connection's lock, in call order after it),
+ * so un-awaited sends are stored in call order.
  */
 export async function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): Promise<void> {
   assertOpen(env, 'send');
-  const { value: result, commit } = env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now());
+  const { value: result, commit } = await writeWhenUnlocked(env, () => env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now()));
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
   await commit.durable;
   if (result === 'sent') env.waiters.notify(messageKey(destinationUUID, topic));

@@ -24,14 +24,32 @@ export function encodePayload(env: OperationEnvironment, value: unknown, what: s
   return text;
 }
 
-/** Encodes an error to record; an error that cannot be encoded is recorded by name and message. */
+/**
+ * Encodes an error to record; an error that cannot be encoded is recorded by name and message, and a
+ * thrown value that is not an Error as an Error describing it. Never throws: whatever was thrown,
+ * something is recorded, so a replay meets the same failure.
+ */
 export function encodeError(error: unknown): string {
   try {
-    return encode(error instanceof Error ? error : new Error(String(error)));
+    return encode(error instanceof Error ? error : new Error(safeText(() => error)));
   } catch {
-    const plain = new Error(error instanceof Error ? error.message : String(error));
-    if (error instanceof Error) plain.name = error.name;
+    const plain = new Error(safeText(() => (error instanceof Error ? error.message : error)));
+    if (error instanceof Error) plain.name = safeText(() => error.name);
     return encode(plain);
+  }
+}
+
+/**
+ * String() of what `read` yields, for values that refuse it (a null-prototype object, a throwing
+ * toString or getter): then their `[object Type]` tag.
+ */
+function safeText(read: () => unknown): string {
+  let value: unknown;
+  try {
+    value = read();
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }
 

@@ -29,13 +29,17 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   let error: string | null = null;
   let thrown: unknown;
   let result: R | undefined;
+  // No outside effect for a run whose earlier records (or start) might still roll back.
+  await execution.beforeSideEffects();
   env.stepsInFlight++;
+  execution.stepStarted();
   try {
     result = await step.fn(stepContext, ...args);
   } catch (caught) {
     thrown = caught;
   } finally {
     env.stepsInFlight--;
+    execution.stepEnded();
   }
   assertOpen(env, `Recording step ${step.name}`);
   // The run died meanwhile (its start, or another operation's commit, failed): record nothing.

@@ -40,3 +40,15 @@ export class SystemClock implements Clock {
     return { cancel: () => clearTimeout(timer) };
   }
 }
+
+/**
+ * Resolves after `ms` of real time, whatever clock the engine follows. Only for waiting on other
+ * connections (a write lock another process holds) or on code outside durablite, never for workflow
+ * time. With `keepAlive` false the pause alone does not keep the process running.
+ */
+export function pauseRealTime(ms: number, keepAlive = true): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (!keepAlive) timer.unref();
+  });
+}

@@ -49,6 +49,16 @@ export const MAX_NESTING_DEPTH = 1000;
 // raw value is read from the holder.
 function transform(holder: Record<string, unknown>, key: string, value: unknown): unknown {
   const raw = holder[key];
+  if (typeof raw === 'object' && raw !== null && !(raw instanceof Date) && !Buffer.isBuffer(raw)) {
+    // A toJSON() (other than Date's and Buffer's, encoded below) replaced the value: store what it
+    // returned as if it had been given, so a Date, Map, NaN or undefined it returns is kept, not mangled.
+    if (raw !== value) return transform({ [key]: value }, key, value);
+    // A boxed primitive (new Number(NaN)) is stored as its primitive, which JSON alone would mangle.
+    if (raw instanceof Number || raw instanceof String || raw instanceof Boolean) {
+      const primitive = raw.valueOf();
+      return transform({ [key]: primitive }, key, primitive);
+    }
+  }
   switch (typeof raw) {
     case 'undefined':
       return tagged('undefined', {});
@@ -68,11 +78,6 @@ function transform(holder: Record<string, unknown>, key: string, value: unknown)
   }
   if (raw === null) return null;
   if (raw instanceof Date) return tagged('Date', { value: Number.isNaN(raw.getTime()) ? null : raw.toISOString() });
-  // A toJSON() that yields undefined would make JSON drop the key: keep it, as undefined.
-  if (value === undefined) return tagged('undefined', {});
-  if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new SerializationError(`Cannot serialize the ${typeof value} that toJSON() returned (at ${describePath(key)}).`);
-  }
   if (raw instanceof Map) return tagged('Map', { entries: [...raw.entries()] });
   if (raw instanceof Set) return tagged('Set', { values: [...raw.values()] });
   if (raw instanceof Error) return encodeError(raw);

@@ -25,6 +25,8 @@ export interface CommitInterceptor {
 export interface Commit {
   /** Resolves once the batch is committed; rejects with StorageError when its commit failed. */
   readonly durable: Promise<void>;
+  /** Whether the batch has committed or failed already. */
+  readonly settled: boolean;
   /**
    * Calls `listener` synchronously as this batch fails, before any code awaiting it resumes, so
    * whoever depends on the batch stops before it can act on what was rolled back. Never called
@@ -45,6 +47,7 @@ class Batch implements Commit {
   reject!: (error: unknown) => void;
   failureListeners: ((error: unknown) => void)[] | null = null;
   settleListeners: (() => void)[] | null = null;
+  settled = false;
 
   constructor() {
     this.durable = new Promise<void>((resolve, reject) => {
@@ -62,14 +65,26 @@ class Batch implements Commit {
 }
 
 /** A commit that has already happened: for callers that wrote nothing new. */
-export const ALREADY_COMMITTED: Commit = Object.freeze({ durable: Promise.resolve(), onFailure: () => {} });
+export const ALREADY_COMMITTED: Commit = Object.freeze({ durable: Promise.resolve(), settled: true, onFailure: () => {} });
+
+/**
+ * How a store commits. `'grouped'` (an owner): writes of one turn share a commit, and a write that
+ * finds the lock held by another connection waits for it (SQLite's busy timeout, blocking the
+ * thread). `'alone'` (a client): each write commits at once, so the lock is never held across an
+ * await, and a write that finds the lock held fails at once with SQLITE_BUSY for its caller to wait
+ * asynchronously (see waitForLock): a client never blocks its event loop on the owner's lock, and a
+ * client and an owner can share one process.
+ */
+export type CommitMode = 'grouped' | 'alone';
 
 export class GroupCommitter {
   readonly #db: SqliteDatabase;
   readonly #interceptor: CommitInterceptor | null;
+  readonly #mode: CommitMode;
   readonly #begin;
   readonly #commit;
   readonly #rollback;
+  readonly #busyTimeoutMs: number;
   #batch: Batch | null = null;
   // The failures this committer raised: only these end a workflow's run (a StorageError a step threw
   // from another database, or one decoded from a record, is an ordinary outcome).
@@ -78,12 +93,19 @@ export class GroupCommitter {
   #halted = false;
   #beforeCommit: (() => void) | null = null;
 
-  constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null) {
+  constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped') {
     this.#db = db;
     this.#interceptor = interceptor;
+    this.#mode = mode;
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
+    this.#busyTimeoutMs = db.pragma('busy_timeout', { simple: true }) as number;
+  }
+
+  /** Whether a write that finds the lock held fails at once (SQLITE_BUSY) instead of waiting for it. */
+  get failsFastOnLock(): boolean {
+    return this.#mode === 'alone';
   }
 
   /** Runs `hook` inside every transaction just before it commits (to flush writes gathered in memory). */
@@ -113,6 +135,7 @@ export class GroupCommitter {
    */
   write<T>(write: () => T): Written<T> {
     if (this.#halted) throw new Error('This store was halted; it writes nothing more.');
+    if (this.#mode === 'alone') return this.#writeAlone(write);
     const batch = this.#batch ?? this.#open();
     try {
       return { value: write(), commit: batch };
@@ -185,6 +208,32 @@ export class GroupCommitter {
     if (batch !== null && this.#db.open && this.#db.inTransaction) this.#rollback.run();
   }
 
+  /** A write in a transaction of its own, committed before this returns. */
+  #writeAlone<T>(write: () => T): Written<T> {
+    // Not a prepared statement: SQLite applies an assigning PRAGMA when it is prepared, not when run.
+    this.#db.pragma('busy_timeout = 0');
+    try {
+      this.#begin.run();
+    } catch (error) {
+      throw this.#toFailure(error);
+    } finally {
+      this.#db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+    }
+    const commitNumber = ++this.#commits;
+    let value: T;
+    try {
+      value = write();
+      this.#beforeCommit?.();
+      this.#interceptor?.beforeCommit?.(commitNumber);
+      this.#commit.run();
+    } catch (error) {
+      if (this.#db.inTransaction) this.#rollback.run();
+      throw this.#toFailure(error);
+    }
+    this.#interceptor?.afterCommit?.(commitNumber);
+    return { value, commit: ALREADY_COMMITTED };
+  }
+
   #open(): Batch {
     try {
       this.#begin.run();
@@ -214,6 +263,7 @@ export class GroupCommitter {
       return failure;
     }
     this.#interceptor?.afterCommit?.(commitNumber);
+    batch.settled = true;
     runSettleListeners(batch);
     batch.resolve();
     return undefined;
@@ -226,6 +276,7 @@ export class GroupCommitter {
   }
 
   #fail(batch: Batch, failure: unknown): void {
+    batch.settled = true;
     const listeners = batch.failureListeners;
     batch.failureListeners = null;
     if (listeners !== null) for (const listener of listeners) listener(failure);

@@ -5,7 +5,7 @@
 import { ChangeFeed, type FeedPosition } from './changes';
 import { openDatabase, type SqliteDatabase, type SynchronousMode } from './database';
 import { EventTable } from './events';
-import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type Written } from './group-commit';
+import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type CommitMode, type Written } from './group-commit';
 import { MessageTable } from './messages';
 import { OperationTable, type WaitStart } from './operations';
 import { WorkflowTable } from './workflows';
@@ -48,6 +48,8 @@ export interface RecoveryDecisions {
   givenUp: readonly (readonly [workflowUUID: string, error: string])[];
   /** Workflows that cannot run (an unreadable record): finished as ERROR with the recorded error. */
   failed: readonly (readonly [workflowUUID: string, error: string])[];
+  /** Whether to read the recorded operations of the workflows still PENDING. */
+  readOperations: boolean;
 }
 
 /** What a recovery pass read, all from the one snapshot its decisions were committed in. */
@@ -83,14 +85,17 @@ export class Store {
   readonly #recover;
 
   /** Opens `file` (see {@link openDatabase}) or wraps an already open handle. */
-  static open(file: string, synchronous: SynchronousMode, interceptor: CommitInterceptor | null = null): Store {
-    return new Store(openDatabase(file, synchronous), interceptor);
+  static open(file: string, synchronous: SynchronousMode, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped'): Store {
+    return new Store(openDatabase(file, synchronous), interceptor, mode);
   }
 
-  /** @param interceptor called around every commit (fault injection, crash tests); one per store. */
-  constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null) {
+  /**
+   * @param interceptor called around every commit (fault injection, crash tests); one per store.
+   * @param mode `'grouped'` for an owner, `'alone'` for a client (see CommitMode).
+   */
+  constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped') {
     this.db = db;
-    this.#committer = new GroupCommitter(db, interceptor);
+    this.#committer = new GroupCommitter(db, interceptor, mode);
     this.#committer.setBeforeCommit(() => {
       if (this.#pendingResets.length === 0) return;
       const resets = this.#pendingResets;
@@ -161,7 +166,7 @@ export class Store {
         for (const [workflowUUID, attempt] of decisions.attempts) workflows.setRecoveryAttempts(workflowUUID, attempt, nowMs);
         for (const [workflowUUID, error] of decisions.givenUp) workflows.giveUp(workflowUUID, error, nowMs);
         for (const [workflowUUID, error] of decisions.failed) workflows.finish(workflowUUID, 'ERROR', null, error, nowMs);
-        const operationsByWorkflow = decisions.attempts.length === 0 ? new Map<string, OperationRecord[]>() : operations.listForPendingWorkflows();
+        const operationsByWorkflow = decisions.readOperations ? operations.listForPendingWorkflows() : new Map<string, OperationRecord[]>();
         return { decisions, operations: operationsByWorkflow, feedStart: ChangeFeed.positionOf(db) };
       },
     );
@@ -194,6 +199,16 @@ export class Store {
     const { value } = this.#committer.write(() => this.#recover(decide, nowMs));
     this.#committer.commitNow();
     return value as RecoverySnapshot<D>;
+  }
+
+  /**
+   * Counts a recovery attempt of one workflow in a commit that lands before this returns (with any
+   * writes already waiting in the open transaction).
+   * @throws StorageError when that commit fails.
+   */
+  countRecoveryAttempt(workflowUUID: string, attempt: number, nowMs: number): void {
+    this.#committer.write(() => this.workflows.setRecoveryAttempts(workflowUUID, attempt, nowMs));
+    this.#committer.commitNow();
   }
 
   /** A change feed of other processes' commits, from `start` (default: now). */
@@ -318,6 +333,14 @@ export class Store {
    */
   isOwnFailure(error: unknown): error is StorageError {
     return this.#committer.raised(error);
+  }
+
+  /**
+   * Whether `error` means another connection held the write lock, on a store whose writes fail at
+   * once then (a client's): the caller may wait asynchronously and write again.
+   */
+  isLockHeld(error: unknown): boolean {
+    return this.#committer.failsFastOnLock && this.isOwnFailure(error) && error.sqliteCode.startsWith('SQLITE_BUSY');
   }
 
   /** Number of commits so far (for tests and benchmarks). */
