@@ -9,7 +9,7 @@ import {
   type StartWorkflowOptions,
   type WorkflowTarget,
 } from './context';
-import { registrationNamed, registrationOf, type WorkflowRef } from './decorators';
+import { registrationNamed, registrationOf, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
 import { EngineClosedError, StorageError } from './errors';
 import { WorkflowHandle } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
@@ -50,7 +50,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
           code: 'WORKFLOW_NOT_REGISTERED',
           workflowUUID: workflow.workflowUUID,
           workflowName: workflow.workflowName,
-          message: `Another process started workflow "${workflow.workflowUUID}" as "${workflow.workflowName}", which is not registered here; it stays PENDING.`,
+          message: `Another process started workflow "${workflow.workflowUUID}" as "${workflow.workflowName}", which is not registered here; it stays PENDING. ${unregisteredWorkflowHint(workflow.workflowName)}`,
         });
         return;
       }

@@ -1,7 +1,7 @@
 // The startup pass: every PENDING workflow is resumed from the top with its recorded inputs; its
 // recorded operations replay and its unfinished wait re-arms with the deadline recorded before the
 // crash. A workflow that keeps crashing the process without progress is given up.
-import { registrationNamed, type WorkflowRef } from './decorators';
+import { registrationNamed, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
 import { MaxRecoveryAttemptsExceededError } from './errors';
 import type { OperationEnvironment } from './ops/environment';
 import { encodeError } from './ops/payload';
@@ -37,7 +37,7 @@ export function recoverPendingWorkflows(
         code: 'WORKFLOW_NOT_REGISTERED',
         workflowUUID: record.workflowUUID,
         workflowName: record.workflowName,
-        message: `Workflow "${record.workflowUUID}" is PENDING but no workflow named "${record.workflowName}" is registered; it stays PENDING. Import the module that defines it before opening the engine.`,
+        message: `Workflow "${record.workflowUUID}" is PENDING but no workflow named "${record.workflowName}" is registered; it stays PENDING. ${unregisteredWorkflowHint(record.workflowName)}`,
       });
       continue;
     }
