@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { Engine, type EngineOptions } from '../lib';
 
 const openedEngines: Engine[] = [];
@@ -42,10 +43,16 @@ export interface Child {
   kill(): Promise<void>;
 }
 
+/**
+ * tsx's loader for `node --import`, as an absolute file URL: a bare `--import tsx` is resolved from
+ * the child's working folder, and fails from any folder outside this checkout.
+ */
+export const tsxLoader = pathToFileURL(require.resolve('tsx')).href;
+
 /** Runs `__tests__/fixtures/<name>.ts` in a new Node process (TypeScript through tsx). */
 export function spawnFixture(name: string, args: string[] = []): Child {
   const file = path.join(__dirname, 'fixtures', `${name}.ts`);
-  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+  const child = spawn(process.execPath, ['--import', tsxLoader, file, ...args], {
     cwd: path.join(__dirname, '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
