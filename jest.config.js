@@ -12,6 +12,9 @@ const moduleNameMapper = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // One temporary folder per run, removed at the end (see __tests__/global/temp-setup.js).
+  globalSetup: '<rootDir>/__tests__/global/temp-setup.js',
+  globalTeardown: '<rootDir>/__tests__/global/temp-teardown.js',
   projects: [
     {
       displayName: 'legacy-decorators',

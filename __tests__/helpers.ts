@@ -9,12 +9,31 @@ import { pathToFileURL } from 'node:url';
 import { Engine, type EngineOptions } from '../lib';
 
 const openedEngines: Engine[] = [];
+const temporaryFolders: string[] = [];
 
-/** A path for a new database file in a fresh temporary folder. */
-export function tempDatabasePath(name = 'test'): string {
-  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-test-'));
-  return path.join(folder, `${name}.db`);
+/** A new temporary folder, removed after the test file's tests (with whatever is in it). */
+export function tempFolder(prefix = 'durablite-test-'): string {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temporaryFolders.push(folder);
+  return folder;
 }
+
+/** A path for a new database file in a fresh temporary folder (removed after the file's tests). */
+export function tempDatabasePath(name = 'test'): string {
+  return path.join(tempFolder(), `${name}.db`);
+}
+
+afterAll(() => {
+  for (const folder of temporaryFolders.splice(0)) {
+    // A test may have made it read-only (the read-only database tests): give it back first.
+    try {
+      fs.chmodSync(folder, 0o700);
+    } catch {
+      // already gone
+    }
+    fs.rmSync(folder, { recursive: true, force: true, maxRetries: 3 });
+  }
+});
 
 /** Opens an engine (default: in memory) that the test must close; `afterEach` fails if it did not. */
 export async function openTestEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
