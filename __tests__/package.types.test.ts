@@ -6,9 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-
-const root = path.join(__dirname, '..');
-const tsc = require.resolve('typescript/bin/tsc');
+import { installPacked, packDurablite, tscPath as tsc } from './packed';
 
 const consumer = `
 import { Engine, Workflow, registerWorkflow, type WorkflowContext, type EngineOptions } from 'durablite';
@@ -47,23 +45,8 @@ describe('durablite/testing resolves with types in a consumer of the packed pack
 
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-test-pack-'));
-    // The build the package ships, into a scratch folder so a parallel test's dist/ is not disturbed;
-    // then npm pack of a copy of the package files with that build.
-    const staging = path.join(work, 'staging');
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', path.join(staging, 'dist')], { cwd: root, stdio: 'pipe' });
-    for (const file of ['package.json', 'README.md']) fs.copyFileSync(path.join(root, file), path.join(staging, file));
-    fs.cpSync(path.join(root, 'docs'), path.join(staging, 'docs'), { recursive: true });
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: staging, encoding: 'utf8' })) as { filename: string }[];
-    const tarball = path.join(work, packed[0]!.filename);
-    // Installed as npm would: the tarball's package/ folder becomes node_modules/durablite.
-    const modules = path.join(work, 'node_modules');
-    fs.mkdirSync(modules);
-    execFileSync('tar', ['-xzf', tarball, '-C', modules]);
-    installed = path.join(modules, 'durablite');
-    fs.renameSync(path.join(modules, 'package'), installed);
-    // The types the package's declarations refer to, as a consumer's install would bring them.
-    fs.symlinkSync(path.join(root, 'node_modules', '@types'), path.join(modules, '@types'), 'dir');
-    fs.rmSync(staging, { recursive: true, force: true });
+    installPacked(work, packDurablite(work), ['@types']);
+    installed = path.join(work, 'node_modules', 'durablite');
   }, 180_000);
 
   afterAll(() => {
