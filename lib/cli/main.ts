@@ -301,7 +301,8 @@ function parseCommandArgs(spec: CommandSpec, args: string[]): { values: Record<s
     if (token.kind === 'option-terminator') continue;
     const option = options[token.name];
     if (option === undefined) {
-      throw new CliError(2, `unknown option "${token.rawName}". It takes ${Object.keys(options).map((known) => `--${known}`).join(', ')}. ${usage}`);
+      const hint = /^-\d/.test(token.rawName) ? ' An argument that starts with "-" goes after "--", as in "-- -5".' : '';
+      throw new CliError(2, `unknown option "${token.rawName}". It takes ${Object.keys(options).map((known) => `--${known}`).join(', ')}.${hint} ${usage}`);
     }
     if (option.type === 'string' && token.value === undefined) {
       throw new CliError(2, `${token.rawName} needs a value, as in "${token.rawName} VALUE". ${usage}`);
