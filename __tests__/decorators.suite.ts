@@ -141,6 +141,14 @@ export function describeDecoratorSuite(flavour: DecoratorFlavour): void {
       await engine.close();
     });
 
+    test('a name a decorated method has is taken before any lookup reads it', () => {
+      class Early {
+        @Workflow() static async go(_ctxt: WorkflowContext): Promise<void> {}
+      }
+      void Early;
+      expect(() => registerWorkflow('Early.go', async () => 'impostor')).toThrow(expect.objectContaining({ code: 'DUPLICATE_REGISTRATION' }));
+    });
+
     test('a pinned name replaces ClassName.methodName and is checked when the class is defined', async () => {
       class Renamed {
         @Workflow({ name: `${flavour}.pinned-workflow` }) static async run(ctxt: WorkflowContext): Promise<string> {

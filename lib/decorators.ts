@@ -47,6 +47,8 @@ const unnamed: UnnamedMethod[] = [];
 const conflicts = new WeakMap<Function, RegistrationError>();
 
 function register<T extends Registration>(registration: T): T {
+  // Methods decorated earlier take their names first, whatever order the lookups come in.
+  nameDecoratedMethods();
   const existing = byName.get(registration.name);
   if (existing !== undefined) {
     if (existing.fn === registration.fn && existing.kind === registration.kind) return existing as T;
@@ -64,6 +66,7 @@ function register<T extends Registration>(registration: T): T {
 
 /** Names the methods decorated since the last lookup, now that their classes are fully defined. */
 function nameDecoratedMethods(): void {
+  if (unnamed.length === 0) return; // the common case, on every lookup
   for (const method of unnamed.splice(0)) {
     const name = `${method.owner.name}.${method.methodName}`;
     try {
