@@ -10,23 +10,38 @@ const moduleNameMapper = {
   '^durablite/testing$': '<rootDir>/lib/testing.ts',
 };
 
+// A checkout may sit inside another project's node_modules. Jest's defaults ignore every file whose
+// path contains /node_modules/ (none would be found or compiled); only this repository's own
+// node_modules is to be ignored.
+const anywhere = {
+  haste: { retainAllFiles: true },
+  transformIgnorePatterns: ['<rootDir>/node_modules/'],
+};
+const ownNodeModules = '<rootDir>/node_modules/';
+
 /** @type {import('jest').Config} */
 module.exports = {
+  // One temporary folder per run, removed at the end (see __tests__/global/temp-setup.js).
+  globalSetup: '<rootDir>/__tests__/global/temp-setup.js',
+  globalTeardown: '<rootDir>/__tests__/global/temp-teardown.js',
   projects: [
     {
       displayName: 'legacy-decorators',
       testEnvironment: 'node',
       testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
-      testPathIgnorePatterns: ['\\.tc39\\.test\\.ts$'],
+      testPathIgnorePatterns: [ownNodeModules, '\\.tc39\\.test\\.ts$'],
       transform: transpileWith('tsconfig.json'),
       moduleNameMapper,
+      ...anywhere,
     },
     {
       displayName: 'standard-decorators',
       testEnvironment: 'node',
       testMatch: ['<rootDir>/__tests__/**/*.tc39.test.ts'],
+      testPathIgnorePatterns: [ownNodeModules],
       transform: transpileWith('tsconfig.tc39.json'),
       moduleNameMapper,
+      ...anywhere,
     },
   ],
 };

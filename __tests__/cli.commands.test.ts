@@ -1,7 +1,10 @@
+import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Client } from '../lib';
-import { spawnFixture, tempDatabasePath, type Child } from './helpers';
+import { openTestEngine, spawnFixture, tempDatabasePath, tsxLoader, type Child } from './helpers';
 
 const cliPath = path.join(__dirname, '..', 'lib', 'cli', 'main.ts');
 
@@ -11,9 +14,14 @@ interface CliResult {
   stderr: string;
 }
 
+/** Runs the CLI from `cwd` (default: the repository), as a user's shell would. */
 function cli(...args: string[]): Promise<CliResult> {
+  return cliIn(path.join(__dirname, '..'), ...args);
+}
+
+function cliIn(cwd: string, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', cliPath, ...args], { cwd: path.join(__dirname, '..') }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--import', tsxLoader, cliPath, ...args], { cwd }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
     });
   });
@@ -53,9 +61,11 @@ describe('the durablite command line, against a database a running owner is usin
     expect(shown.stdout).toContain('Status:    PENDING');
     expect(shown.stdout).toContain('Inputs:    ["deploy v1"]');
     expect(shown.stdout).toMatch(/Waiting:\s+recv \{"topic":"approval"\}/);
-    expect(shown.stdout).toMatch(/0\s+setEvent\s+setEvent/);
+    // Each setEvent operation names the key it set.
+    expect(shown.stdout).toMatch(/0\s+setEvent\s+key "requested"/);
 
     const json = JSON.parse((await cli('show', 'deploy-7', '--db', database, '--json')).stdout);
+    expect(json.operations[0]).toMatchObject({ kind: 'setEvent', key: 'requested' });
     expect(json.waitingOn).toEqual([expect.objectContaining({ kind: 'recv', waitingFor: { topic: 'approval' } })]);
   }, 30_000);
 
@@ -71,11 +81,15 @@ describe('the durablite command line, against a database a running owner is usin
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
   }, 30_000);
 
-  test('send delivers a JSON message once per idempotency key, the owner receives it, messages lists it', async () => {
-    const first = await cli('send', 'deploy-7', '{"by":"grace"}', '--topic', 'approval', '--idempotency-key', 'k-1', '--db', database);
+  test('send --json delivers a JSON message once per idempotency key and reports the repeat as a duplicate', async () => {
+    const first = await cli('send', 'deploy-7', '{"by":"grace"}', '--json', '--topic', 'approval', '--idempotency-key', 'k-1', '--db', database);
     expect(first.code).toBe(0);
-    const again = await cli('send', 'deploy-7', '{"by":"mallory"}', '--topic', 'approval', '--idempotency-key', 'k-1', '--db', database);
+    expect(JSON.parse(first.stdout)).toEqual({ sent: true, duplicate: false, destinationUUID: 'deploy-7', topic: 'approval' });
+    const again = await cli('send', 'deploy-7', '{"by":"mallory"}', '--json', '--topic', 'approval', '--idempotency-key', 'k-1', '--db', database);
     expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ sent: false, duplicate: true, destinationUUID: 'deploy-7', topic: 'approval' });
+    const againHuman = await cli('send', 'deploy-7', 'x', '--topic', 'approval', '--idempotency-key', 'k-1', '--db', database);
+    expect(againHuman.stdout).toMatch(/^Not sent again: a message with this idempotency key was already sent/);
 
     expect(await owner.waitForLine(/^result /)).toBe('result approved by grace');
     const messages = JSON.parse((await cli('messages', 'deploy-7', '--db', database, '--topic', 'approval', '--json')).stdout);
@@ -89,6 +103,22 @@ describe('the durablite command line, against a database a running owner is usin
     }
     const shown = await cli('show', 'deploy-7', '--db', database);
     expect(shown.stdout).toContain('Result:    approved by grace');
+  }, 30_000);
+
+  test('send --json refuses invalid JSON with exit 2 and sends nothing', async () => {
+    const before = JSON.parse((await cli('messages', 'deploy-7', '--db', database, '--json')).stdout).length;
+    const broken = await cli('send', 'deploy-7', '{"by":', '--json', '--db', database);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/^durablite send: MESSAGE is not valid JSON/);
+    expect(broken.stderr.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse((await cli('messages', 'deploy-7', '--db', database, '--json')).stdout)).toHaveLength(before);
+  }, 30_000);
+
+  test('without --json, MESSAGE is sent as the string given, even when it looks like JSON', async () => {
+    const sent = await cli('send', 'deploy-7', '{"by":', '--db', database);
+    expect(sent.code).toBe(0);
+    const messages = JSON.parse((await cli('messages', 'deploy-7', '--db', database, '--json')).stdout);
+    expect(messages.at(-1)).toMatchObject({ topic: null, message: '{"by":', consumed: false });
   }, 30_000);
 
   test('a plain-string message is sent as a string', async () => {
@@ -106,11 +136,25 @@ describe('the durablite command line, against a database a running owner is usin
     const sendMissing = await cli('send', 'no-such-workflow', '1', '--db', database);
     expect(sendMissing.code).toBe(1);
 
-    for (const usage of [['workflows'], ['show', '--db', database], ['nonsense', '--db', database], ['workflows', '--db', database, '--bogus'], ['get-event', 'a', 'b', '--db', database, '--timeout', '-1']]) {
+    const usages: [string[], RegExp][] = [
+      [['workflows'], /--db FILE is required/],
+      [['show', '--db', database], /expected UUID, got 0 argument/],
+      [['nonsense', '--db', database], /unknown command "nonsense"/],
+      [['workflows', '--db', database, '--bogus'], /^durablite workflows: unknown option "--bogus"\. It takes --status, --name, --limit, --db, --json, --help\./],
+      [['workflows', '--db'], /--db needs a value/],
+      [['workflows', '--db', database, '--json=yes'], /--json takes no value/],
+      [['get-event', 'a', 'b', '--db', database, '--timeout', '-1'], /--timeout must be a number of seconds >= 0, got "-1"/],
+    ];
+    for (const [usage, message] of usages) {
       const result = await cli(...usage);
-      expect(result.code).toBe(2);
+      expect({ usage, code: result.code }).toEqual({ usage, code: 2 });
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/ERR_PARSE_ARGS|ambiguous|parseArgs/);
     }
+
+    // A negative number is the option's value, not an option: --timeout -1 is judged as -1.
+    expect((await cli('get-event', 'deploy-7', 'requested', '--db', database, '--timeout', '-0.5')).stderr).toMatch(/got "-0.5"/);
 
     for (const command of ['workflows', 'show', 'events', 'get-event', 'messages', 'send']) {
       const help = await cli(command, '--help');
@@ -118,5 +162,72 @@ describe('the durablite command line, against a database a running owner is usin
       expect(help.stdout).toContain(`Usage: durablite ${command}`);
     }
     expect((await cli('--help')).stdout).toContain('Commands:');
+    const version = await cli('--version');
+    expect(version).toMatchObject({ code: 0, stdout: `${(require('../package.json') as { version: string }).version}\n` });
   }, 60_000);
+});
+
+describe('the command line leaves files it only reads as they were', () => {
+  let folder: string;
+  beforeEach(() => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-test-cli-'));
+  });
+  afterEach(() => {
+    fs.rmSync(folder, { recursive: true, force: true });
+  });
+
+  /** Every file of the folder and its bytes. */
+  function snapshot(): Record<string, string> {
+    return Object.fromEntries(fs.readdirSync(folder).sort().map((name) => [name, fs.readFileSync(path.join(folder, name)).toString('base64')]));
+  }
+
+  test('every command refuses another application\'s SQLite file with exit 1, and leaves it byte for byte unchanged', async () => {
+    const notes = path.join(folder, 'notes.db');
+    const db = new Database(notes);
+    db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes (text) VALUES ('buy milk');");
+    db.close();
+    const before = snapshot();
+
+    for (const args of [['workflows'], ['show', 'w-1'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1'], ['send', 'w-1', 'hello'], ['send', 'w-1', '{}', '--json']]) {
+      const result = await cliIn(folder, ...args, '--db', 'notes.db');
+      expect({ args, code: result.code }).toEqual({ args, code: 1 });
+      expect(result.stderr).toMatch(/not a durablite database/);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(snapshot()).toEqual(before);
+    }
+    // Not SQLite at all: refused the same way.
+    fs.writeFileSync(path.join(folder, 'notes.txt'), 'just text\n'.repeat(100));
+    const text = await cliIn(folder, 'workflows', '--db', 'notes.txt');
+    expect(text.code).toBe(1);
+    expect(text.stderr).toMatch(/not a SQLite database/);
+    expect(fs.readFileSync(path.join(folder, 'notes.txt'), 'utf8')).toBe('just text\n'.repeat(100));
+  }, 60_000);
+
+  test('reading commands leave a durablite database file byte for byte unchanged', async () => {
+    const database = path.join(folder, 'app.db');
+    const engine = await openTestEngine({ database });
+    await engine.close();
+    const before = fs.readFileSync(database);
+    for (const args of [['workflows'], ['show', 'w-1'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1']]) {
+      const result = await cliIn(folder, ...args, '--db', 'app.db');
+      expect({ args, code: result.code }).toEqual({ args, code: args[0] === 'events' || args[0] === 'messages' || args[0] === 'workflows' ? 0 : 1 });
+      expect(fs.readFileSync(database).equals(before)).toBe(true);
+    }
+  }, 60_000);
+
+  test('a missing file is exit 1 with the way forward, and is not created', async () => {
+    const result = await cliIn(folder, 'workflows', '--db', 'typo.db');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/no database at "typo.db"/);
+    expect(result.stderr).toMatch(/Engine\.open/);
+    expect(result.stderr).not.toMatch(/create: true/);
+    expect(fs.readdirSync(folder)).toEqual([]);
+  }, 30_000);
+
+  test('bench --help describes the installed command, without repository-only flags', async () => {
+    const help = await cliIn(folder, 'bench', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: durablite bench');
+    expect(help.stdout).not.toMatch(/npm run bench|--tsx|--dbos/);
+  }, 30_000);
 });

@@ -116,7 +116,7 @@ export function describeDecoratorSuite(flavour: DecoratorFlavour): void {
       }
     });
 
-    test('another class with the same name and method throws RegistrationError DUPLICATE_REGISTRATION when defined', () => {
+    test('another class with the same name and method throws RegistrationError DUPLICATE_REGISTRATION', async () => {
       const define = () => {
         class Shop {
           @Workflow() static async checkout(_ctxt: WorkflowContext): Promise<string> {
@@ -125,7 +125,55 @@ export function describeDecoratorSuite(flavour: DecoratorFlavour): void {
         }
         return Shop;
       };
-      expect(define).toThrow(expect.objectContaining({ code: 'DUPLICATE_REGISTRATION' }));
+      const duplicate = { code: 'DUPLICATE_REGISTRATION', registeredName: 'Shop.checkout' };
+      if (flavour === 'legacy') {
+        // Legacy decorators see the finished class: the name is checked when it is defined.
+        expect(define).toThrow(expect.objectContaining(duplicate));
+        return;
+      }
+      // Standard decorators: the name is read at the next lookup, and using the impostor throws.
+      const Impostor = define();
+      const engine = await openTestEngine();
+      await expect(engine.startWorkflow(Impostor.checkout)).rejects.toMatchObject(duplicate);
+      expect(() => engine.invoke(Impostor).checkout()).toThrow(expect.objectContaining(duplicate));
+      // The first Shop keeps its name.
+      expect(await (await engine.invoke(Shop, `${flavour}-after-duplicate`).checkout('o-5')).getResult()).toMatchObject({ reserved: 'reserved o-5' });
+      await engine.close();
+    });
+
+    test('a name a decorated method has is taken before any lookup reads it', () => {
+      class Early {
+        @Workflow() static async go(_ctxt: WorkflowContext): Promise<void> {}
+      }
+      void Early;
+      expect(() => registerWorkflow('Early.go', async () => 'impostor')).toThrow(expect.objectContaining({ code: 'DUPLICATE_REGISTRATION' }));
+    });
+
+    test('a pinned name replaces ClassName.methodName and is checked when the class is defined', async () => {
+      class Renamed {
+        @Workflow({ name: `${flavour}.pinned-workflow` }) static async run(ctxt: WorkflowContext): Promise<string> {
+          return ctxt.invoke(Renamed).work();
+        }
+
+        @Step({ name: `${flavour}.pinned-step` }) static async work(ctxt: StepContext): Promise<string> {
+          return ctxt.stepName;
+        }
+      }
+      const engine = await openTestEngine();
+      const handle = await engine.invoke(Renamed, `${flavour}-pinned`).run();
+      expect(await handle.getResult()).toBe(`${flavour}.pinned-step`);
+      expect(await handle.getStatus()).toMatchObject({ workflowName: `${flavour}.pinned-workflow` });
+      await engine.close();
+
+      const again = () => {
+        class Other {
+          @Workflow({ name: `${flavour}.pinned-workflow` }) static async run(): Promise<void> {}
+        }
+        return Other;
+      };
+      expect(again).toThrow(expect.objectContaining({ code: 'DUPLICATE_REGISTRATION' }));
+      expect(() => Workflow({ name: '' })).toThrow(TypeError);
+      expect(() => Step({ name: 42 as never })).toThrow(/Expected `name` to be a non-empty string/);
     });
   });
 }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { codeBlocks, documentFiles, resolveSnippet } from '../docs/examples/snippets';
+import { tsxLoader } from './helpers';
 
 const root = path.join(__dirname, '..');
 
@@ -16,10 +17,10 @@ interface Run {
   stderr: string;
 }
 
-/** Runs a TypeScript file the way the docs tell readers to: node --import tsx FILE ARGS. */
-function runTs(file: string, args: string[] = []): Promise<Run> {
+/** Runs a TypeScript file the way the docs tell readers to: node --import tsx FILE ARGS (from `cwd`). */
+function runTs(file: string, args: string[] = [], cwd = root): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(root, file), ...args], { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--import', tsxLoader, path.join(root, file), ...args], { cwd, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
     });
   });
@@ -44,7 +45,7 @@ async function outputOf(file: string): Promise<string> {
 
 /** A long-running example process (the multi-process owner) whose stdout lines a test can await. */
 function startOwner(database: string, version: string): { child: ChildProcess; ready: Promise<string[]>; stop(): Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'docs/examples/multi-process/owner.ts'), database, version], {
+  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'docs/examples/multi-process/owner.ts'), database, version], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -158,7 +159,8 @@ describe('the example scripts run and print what the pages say', () => {
 
 describe('the multi-process example', () => {
   test('a second process is refused ownership, then approves through a Client, idempotently', async () => {
-    const database = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-docs-')), 'deploy.db');
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-docs-'));
+    const database = path.join(folder, 'deploy.db');
     const owner = startOwner(database, 'v1.2.3');
     try {
       const ownerLines = await owner.ready;
@@ -177,6 +179,7 @@ describe('the multi-process example', () => {
       expect({ code: second.code, lines: second.stdout.split('\n') }).toEqual({ code: 0, lines: expected });
     } finally {
       await owner.stop();
+      fs.rmSync(folder, { recursive: true, force: true });
     }
   }, 90_000);
 });
@@ -217,11 +220,10 @@ describe('docs/cli.md', () => {
           if (!commandLine.startsWith('durablite ')) continue; // the owner's own start line
           const exitSuffix = ' || echo "exit code $?"';
           const expectsFailure = commandLine.endsWith(exitSuffix);
-          const args = shellWords(expectsFailure ? commandLine.slice(0, -exitSuffix.length) : commandLine)
-            .slice(1)
-            .map((word) => (word === 'deploy.db' ? database : word));
-          const run = await runTs('lib/cli/main.ts', args);
-          let actual = `${run.stdout}${run.stderr}`.trimEnd();
+          // Run from the database's folder, as the reader's shell would be; the page shows that folder as /home/ada/deploy.
+          const args = shellWords(expectsFailure ? commandLine.slice(0, -exitSuffix.length) : commandLine).slice(1);
+          const run = await runTs('lib/cli/main.ts', args, folder);
+          let actual = `${run.stdout}${run.stderr}`.split(folder).join('/home/ada/deploy').trimEnd();
           if (expectsFailure) actual += `\nexit code ${String(run.code)}`;
           else expect({ command: commandLine, code: run.code }).toEqual({ command: commandLine, code: 0 });
           expect({ command: commandLine, output: normalize(actual) }).toEqual({ command: commandLine, output: normalize(shown) });
@@ -230,6 +232,7 @@ describe('docs/cli.md', () => {
       }
     } finally {
       await owner.stop();
+      fs.rmSync(folder, { recursive: true, force: true });
     }
     expect(checked.length).toBeGreaterThanOrEqual(15);
   }, 180_000);

@@ -5,14 +5,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { Engine, type EngineOptions } from '../lib';
 
 const openedEngines: Engine[] = [];
+const temporaryFolders: string[] = [];
 
-/** A path for a new database file in a fresh temporary folder. */
-export function tempDatabasePath(name = 'test'): string {
-  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-test-'));
-  return path.join(folder, `${name}.db`);
+/** A new temporary folder, removed after the test file's tests (with whatever is in it). */
+export function tempFolder(prefix = 'durablite-test-'): string {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temporaryFolders.push(folder);
+  return folder;
 }
 
 /** Removes the temporary folder of a path made by {@link tempDatabasePath}, with everything in it. */
@@ -21,6 +24,23 @@ export function removeTempFolder(database: string): void {
   if (!path.basename(folder).startsWith('durablite-test-')) throw new Error(`Not a folder made by tempDatabasePath: ${folder}`);
   fs.rmSync(folder, { recursive: true, force: true });
 }
+
+/** A path for a new database file in a fresh temporary folder (removed after the file's tests). */
+export function tempDatabasePath(name = 'test'): string {
+  return path.join(tempFolder(), `${name}.db`);
+}
+
+afterAll(() => {
+  for (const folder of temporaryFolders.splice(0)) {
+    // A test may have made it read-only (the read-only database tests): give it back first.
+    try {
+      fs.chmodSync(folder, 0o700);
+    } catch {
+      // already gone
+    }
+    fs.rmSync(folder, { recursive: true, force: true, maxRetries: 3 });
+  }
+});
 
 /** Opens an engine (default: in memory) that the test must close; `afterEach` fails if it did not. */
 export async function openTestEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
@@ -58,10 +78,16 @@ export interface SpawnFixtureOptions {
   fileSizeLimitKiB?: number;
 }
 
+/**
+ * tsx's loader for `node --import`, as an absolute file URL: a bare `--import tsx` is resolved from
+ * the child's working folder, and fails from any folder outside this checkout.
+ */
+export const tsxLoader = pathToFileURL(require.resolve('tsx')).href;
+
 /** Runs `__tests__/fixtures/<name>.ts` in a new Node process (TypeScript through tsx). */
 export function spawnFixture(name: string, args: string[] = [], options: SpawnFixtureOptions = {}): Child {
   const file = path.join(__dirname, 'fixtures', `${name}.ts`);
-  const command = [process.execPath, '--import', 'tsx', file, ...args];
+  const command = [process.execPath, '--import', tsxLoader, file, ...args];
   // bash sets the limit, then `exec` puts Node in its place: the child's pid is Node's.
   const [program, ...programArgs] = options.fileSizeLimitKiB === undefined
     ? command

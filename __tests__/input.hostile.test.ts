@@ -25,7 +25,7 @@ import {
   type WorkflowContext,
 } from '../lib';
 import { SCHEMA_VERSION } from '../lib/store/migrations';
-import { openTestEngine, tempDatabasePath } from './helpers';
+import { openTestEngine, tempDatabasePath, tsxLoader } from './helpers';
 import { blockedInRecv, internalsOf } from './wait-helpers';
 
 let badInputsTried = 0;
@@ -601,18 +601,23 @@ describe('database files that cannot be used are refused before anything is writ
 });
 
 describe('a read-only database is refused with DatabaseOpenError and left as it was', () => {
-  // Tests run as root, whom file modes do not stop: the engine then runs in a child process as the
-  // unprivileged user "nobody", exactly as a service account without write permission would. Run as
-  // any other user, the child simply runs as that user, whom chmod does stop.
+  // Tests run as root, whom file modes do not stop: the engine then runs in a child process that
+  // loads its code as root and then becomes the unprivileged user "nobody", exactly as a service
+  // account without write permission would (nobody may not read this checkout, in a 0700 folder).
+  // Run as any other user, the child simply runs as that user, whom chmod does stop.
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const NOBODY = 65534;
+  const publicFolders: string[] = [];
+  afterAll(() => {
+    for (const folder of publicFolders) fs.rmSync(folder, { recursive: true, force: true });
+  });
 
   function openInChild(database: string): Promise<{ opened: boolean; name?: string; code?: string; message?: string; send?: unknown }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'open-readonly.ts'), database], {
+      const args = [database, ...(asRoot ? [String(NOBODY)] : [])];
+      const child = spawn(process.execPath, ['--import', tsxLoader, path.join(__dirname, 'fixtures', 'open-readonly.ts'), ...args], {
         cwd: path.join(__dirname, '..'),
         stdio: ['ignore', 'pipe', 'pipe'],
-        ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
       });
       let stdout = '';
       let stderr = '';
@@ -627,9 +632,25 @@ describe('a read-only database is refused with DatabaseOpenError and left as it 
     });
   }
 
-  /** A database with committed data, closed; its folder readable (and traversable) by everyone. */
+  /** Whether every folder from the root down to `folder` lets other users through. */
+  function traversableByOthers(folder: string): boolean {
+    for (let at = path.resolve(folder); ; at = path.dirname(at)) {
+      if ((fs.statSync(at).mode & 0o001) === 0) return false;
+      if (path.dirname(at) === at) return true;
+    }
+  }
+
+  /**
+   * A database with committed data, closed. As root, it must be reachable by "nobody": under the
+   * temporary folder when that is open to others, else under /tmp (a private TMPDIR).
+   */
   async function committedDatabase(): Promise<{ database: string; before: Record<string, unknown[]> }> {
-    const database = tempDatabasePath();
+    let database = tempDatabasePath();
+    if (asRoot && !traversableByOthers(path.dirname(path.dirname(database)))) {
+      const folder = fs.mkdtempSync(path.join('/tmp', 'durablite-test-readonly-'));
+      publicFolders.push(folder);
+      database = path.join(folder, 'test.db');
+    }
     const engine = await openTestEngine({ database });
     const before = await seed(engine);
     await engine.close();

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { tempDatabasePath } from './helpers';
 
@@ -32,5 +32,15 @@ describe('the built package', () => {
   test('the durablite bin runs from the build', () => {
     expect(run(['dist/lib/cli/main.js', '--help'])).toContain('Commands:');
     expect(run(['dist/lib/cli/main.js', 'bench', '--list'])).toContain('roundtrip');
+  });
+
+  test('the built bin knows its version and describes the installed bench command', () => {
+    expect(run(['dist/lib/cli/main.js', '--version']).trim()).toBe((require('../package.json') as { version: string }).version);
+    const help = run(['dist/lib/cli/main.js', 'bench', '--help']);
+    expect(help).toContain('Usage: durablite bench');
+    expect(help).not.toMatch(/npm run bench|--tsx|--dbos/);
+    const repositoryOnly = spawnSync(process.execPath, ['dist/lib/cli/main.js', 'bench', '--tsx'], { cwd: root, encoding: 'utf8' });
+    expect(repositoryOnly.status).toBe(2);
+    expect(repositoryOnly.stderr).toMatch(/--tsx works only in a clone of the durablite repository/);
   });
 });

@@ -11,7 +11,7 @@ import { resolveOptions, type ResolvedOptions } from './options';
 import { SystemClock, type Clock } from './runtime/clock';
 import fs from 'node:fs';
 import { DatabaseOpenError, EngineClosedError } from './errors';
-import { isInMemory, type SynchronousMode } from './store/database';
+import { isInMemory, openReadOnlyDatabase, type SynchronousMode } from './store/database';
 import { Store } from './store/store';
 import { requireNonEmptyString, typeError } from './validate';
 
@@ -31,7 +31,17 @@ export interface ClientOptions {
    * @default false
    */
   create?: boolean;
+  /**
+   * Open the file read-only: nothing is ever written to it (no schema upgrade, no journal-mode
+   * switch), and it must already be a durablite database. Reads, listings and waits work; writes
+   * (`send`, `startWorkflow`) reject. Cannot be combined with `create`.
+   * @default false
+   */
+  readOnly?: boolean;
 }
+
+/** @internal Client internals, for the command line only (lib/cli). */
+export const clientInternals = new WeakMap<Client, RuntimeEnvironment>();
 
 class ClientEnvironment extends RuntimeEnvironment {
   readonly external: ExternalChangeSync;
@@ -71,9 +81,11 @@ export class Client extends HandlerBase {
   readonly #env: ClientEnvironment;
 
   /**
-   * Opens a client on an existing `database` (or creates it, with `create: true`).
+   * Opens a client on an existing `database` (or creates it, with `create: true`; or only reads it,
+   * with `readOnly: true`).
    * @throws TypeError for bad options (including `':memory:'`); DatabaseOpenError (also when the
-   *   file does not exist and `create` is not set); SchemaVersionError.
+   *   file does not exist and `create` is not set, and with `readOnly` when the file is not a
+   *   durablite database of the current schema); SchemaVersionError.
    */
   static async open(options: ClientOptions): Promise<Client> {
     if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
@@ -87,6 +99,10 @@ export class Client extends HandlerBase {
       ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
       recover: false,
     });
+    if (options.readOnly === true) {
+      if (options.create === true) throw typeError('create', 'false or absent with `readOnly: true`', options.create);
+      return new Client(new ClientEnvironment(resolved, new Store(openReadOnlyDatabase(resolved.database))));
+    }
     if (options.create !== true && !fs.existsSync(resolved.database)) {
       throw new DatabaseOpenError(resolved.database, 'the file does not exist. Check the path, or pass `create: true` to create it.');
     }
@@ -97,6 +113,7 @@ export class Client extends HandlerBase {
   private constructor(env: ClientEnvironment) {
     super(env);
     this.#env = env;
+    clientInternals.set(this, env);
   }
 
   /**

@@ -9,7 +9,7 @@ import {
   type StartWorkflowOptions,
   type WorkflowTarget,
 } from './context';
-import { registrationNamed, registrationOf, type WorkflowRef } from './decorators';
+import { registrationNamed, registrationOf, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
 import { EngineClosedError, UnreadableRecordError } from './errors';
 import { WorkflowHandle } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
@@ -81,7 +81,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
         code: 'WORKFLOW_NOT_REGISTERED',
         workflowUUID,
         workflowName,
-        message: `Another process started workflow "${workflowUUID}" as "${workflowName}", which is not registered here; it stays PENDING.`,
+        message: `Another process started workflow "${workflowUUID}" as "${workflowName}", which is not registered here; it stays PENDING. ${unregisteredWorkflowHint(workflowName)}`,
       });
       return;
     }

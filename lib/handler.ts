@@ -74,7 +74,7 @@ export abstract class HandlerBase {
     const key = optionalIdempotencyKey(idempotencyKey);
     assertOpen(this.#env, 'send');
     const text = encodePayload(this.#env, message, 'message');
-    return sendFromHandler(this.#env, destinationUUID, text, checkedTopic, key);
+    await sendFromHandler(this.#env, destinationUUID, text, checkedTopic, key);
   }
 
   /**

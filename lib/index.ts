@@ -17,7 +17,7 @@ export type {
 } from './context';
 export { WorkflowHandle } from './handle';
 export { Workflow, Step, Communicator, registerWorkflow, registerStep } from './decorators';
-export type { WorkflowRef, StepRef, WorkflowFunction, StepFunction, MethodDecorator } from './decorators';
+export type { WorkflowRef, StepRef, WorkflowFunction, StepFunction, MethodDecorator, WorkflowOptions, StepOptions } from './decorators';
 export {
   DurabliteError,
   WorkflowNotFoundError,

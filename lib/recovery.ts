@@ -10,7 +10,7 @@
 // its own just before its code runs, the next starting once the one before is under way. So a
 // workflow that kills the process every time is the only one whose count grows, and is given up
 // after maxRecoveryAttempts while the others run.
-import { registrationNamed, type WorkflowRef } from './decorators';
+import { registrationNamed, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
 import { MaxRecoveryAttemptsExceededError, type UnreadableRecordError } from './errors';
 import type { OperationEnvironment } from './ops/environment';
 import { decodeRecord, encodeError } from './ops/payload';
@@ -78,7 +78,7 @@ export function recoverPendingWorkflows(
           code: 'WORKFLOW_NOT_REGISTERED',
           workflowUUID,
           workflowName,
-          message: `Workflow "${workflowUUID}" is PENDING but no workflow named "${workflowName}" is registered; it stays PENDING. Import the module that defines it before opening the engine.`,
+          message: `Workflow "${workflowUUID}" is PENDING but no workflow named "${workflowName}" is registered; it stays PENDING. ${unregisteredWorkflowHint(workflowName)}`,
         });
         continue;
       }

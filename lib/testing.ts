@@ -155,18 +155,24 @@ export class TestEngine {
   /**
    * Resolves with what the workflow waits on once it is blocked in recv, getEvent or sleep (or the
    * given kind), without advancing time.
-   * @throws Error when it is not blocked within `timeoutMs` real milliseconds.
+   * @throws Error at once when no workflow has this UUID or it has finished (or finishes while
+   *   waited on): it can never block. Error when it is not blocked within `timeoutMs` real milliseconds.
    */
   async waitUntilBlocked(workflowUUID: string, options: WaitUntilBlockedOptions = {}): Promise<WaitDescription> {
     const limitMs = performance.now() + (options.timeoutMs ?? this.#settleTimeoutMs);
+    const what = options.kind ?? 'a wait';
     for (;;) {
       const found = this.waits(workflowUUID).find((wait) => options.kind === undefined || wait.kind === options.kind);
       if (found !== undefined) return found;
+      const status = await this.#engine.retrieveWorkflow(workflowUUID).getStatus();
+      if (status === null) {
+        throw new Error(`Cannot wait for workflow "${workflowUUID}" to block in ${what}: no workflow has this UUID. Check the UUID passed to waitUntilBlocked.`);
+      }
+      if (status.status !== 'PENDING') {
+        throw new Error(`Workflow "${workflowUUID}" finished (status ${status.status}) without blocking in ${what}; it can never block now. Await handle.getResult() instead.`);
+      }
       if (performance.now() > limitMs) {
-        const status = await this.#engine.retrieveWorkflow(workflowUUID).getStatus();
-        throw new Error(
-          `Workflow "${workflowUUID}" did not block in ${options.kind ?? 'a wait'} in time (its status: ${status?.status ?? 'not found'}).`,
-        );
+        throw new Error(`Workflow "${workflowUUID}" did not block in ${what} in time (its status: ${status.status}).`);
       }
       await yieldToEventLoop(1);
     }

@@ -43,11 +43,14 @@ const fulfil = registerWorkflow('fulfil', async (ctxt: WorkflowContext, sku: str
 // #endregion functions
 
 async function main(): Promise<void> {
+  // The page's reader runs this in their project folder; here a fresh temporary folder stands in.
+  const projectFolder = process.cwd();
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'durablite-getting-started-'));
-  const database = path.join(folder, 'orders.db');
+  process.chdir(folder);
 
   console.log('First run:');
   // #region run
+  const database = 'orders.db'; // a file in the current folder, created on the first open
   const engine = await Engine.open({ database });
   const handle = await engine.invoke(Orders, 'order-1').fulfil('mug');
   console.log(await engine.getEvent(handle.getWorkflowUUID(), 'status')); // waiting for an address
@@ -76,8 +79,9 @@ async function main(): Promise<void> {
   // #region start
   const started = await reopened.startWorkflow(fulfil, { workflowUUID: 'order-3' }, 'sticker');
   console.log(await started.getResult()); // reserved reservation-sticker
-  // #endregion start
   await reopened.close();
+  // #endregion start
+  process.chdir(projectFolder);
   fs.rmSync(folder, { recursive: true, force: true });
 }
 

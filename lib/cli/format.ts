@@ -26,7 +26,10 @@ export function compact(value: unknown, maxLength = 60): string {
 
 /** An epoch-ms time as ISO text, or '-'. */
 export function time(epochMs: number | null | undefined): string {
-  return epochMs === null || epochMs === undefined ? '-' : new Date(epochMs).toISOString();
+  if (epochMs === null || epochMs === undefined) return '-';
+  const date = new Date(epochMs);
+  // A damaged timestamp shows as it is stored, rather than failing the listing of every other row.
+  return Number.isNaN(date.getTime()) ? `invalid time (${String(epochMs)})` : date.toISOString();
 }
 
 /** JSON for --json output: BigInt as string, Map/Set as objects/arrays, Errors by name and message. */

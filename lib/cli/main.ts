@@ -2,10 +2,17 @@
 // The durablite command line: inspect and talk to a database, even while its owner runs.
 //   durablite <command> --db FILE [options]      (durablite <command> --help for each command)
 // Exit codes: 0 success, 1 not found or timed out, 2 bad usage; errors go to stderr in one line.
+// A command that only reads opens the file read-only: the CLI never writes to a file it only reads,
+// and never creates, upgrades or converts one (only the application's Engine does).
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client } from '../client';
+import { Client, clientInternals } from '../client';
 import { DatabaseOpenError, DurabliteError, WorkflowNotFoundError } from '../errors';
+import { sendFromHandler } from '../ops/messages';
+import { encodePayload } from '../ops/payload';
 import type { WorkflowStatusName } from '../types';
+import { optionalIdempotencyKey, optionalTopic, requireNonEmptyString } from '../validate';
 import { runBenchCommand } from './bench';
 import { compact, table, time, toJson } from './format';
 
@@ -19,8 +26,12 @@ class CliError extends Error {
 interface CommandSpec {
   usage: string;
   summary: string;
+  /** Whether the command writes to the database (it is opened read-only otherwise). */
+  writes?: boolean;
   positionals: string[];
   options: Record<string, { type: 'string' | 'boolean'; description: string }>;
+  /** What --json means for this command, when it means more than JSON output. */
+  jsonDescription?: string;
   run(client: Client, args: string[], values: Record<string, string | boolean | undefined>, json: boolean): Promise<string>;
 }
 
@@ -35,13 +46,45 @@ function timeoutOption(value: string | boolean | undefined): number | undefined 
   return seconds;
 }
 
-/** MESSAGE arguments are JSON when they parse as JSON, plain strings otherwise. */
-function parseMessage(text: string): unknown {
+/** MESSAGE is JSON with --json (refused when it does not parse), the string as given otherwise. */
+function parseMessage(text: string, json: boolean): unknown {
+  if (!json) return text;
   try {
     return JSON.parse(text);
-  } catch {
-    return text;
+  } catch (error) {
+    throw new CliError(2, `MESSAGE is not valid JSON (${(error as Error).message}). Quote a JSON string as '"text"', or drop --json to send the text as a plain string.`);
   }
+}
+
+/**
+ * Sends as `client.send` does, and says whether the message was stored or was a repeat of an
+ * earlier send with the same idempotency key (which stores nothing).
+ */
+async function sendReportingDuplicate(client: Client, destinationUUID: string, message: unknown, topic: string | undefined, idempotencyKey: string | undefined): Promise<{ duplicate: boolean }> {
+  requireNonEmptyString('destinationUUID', destinationUUID);
+  const checkedTopic = optionalTopic(topic);
+  const key = optionalIdempotencyKey(idempotencyKey);
+  const env = clientInternals.get(client)!;
+  const text = encodePayload(env, message, 'message');
+  const result = await sendFromHandler(env, destinationUUID, text, checkedTopic, key);
+  return { duplicate: result === 'duplicate' };
+}
+
+/**
+ * The key each setEvent operation set, by operation index. Events are stored in the order their
+ * operations ran, so the n-th successful setEvent set the n-th event; a failed one (a duplicate key)
+ * names its key in its error.
+ */
+function setEventKeys(client: Client, workflowUUID: string, operations: { operationIndex: number; kind: string; error: Error | null }[]): Map<number, string> {
+  const events = clientInternals.get(client)!.store.events.listForWorkflow(workflowUUID);
+  const keys = new Map<number, string>();
+  let next = 0;
+  for (const operation of operations) {
+    if (operation.kind !== 'setEvent') continue;
+    const key = operation.error === null ? events[next++]?.key : (operation.error as { key?: unknown }).key;
+    if (typeof key === 'string') keys.set(operation.operationIndex, key);
+  }
+  return keys;
 }
 
 const commands: Record<string, CommandSpec> = {
@@ -87,7 +130,11 @@ const commands: Record<string, CommandSpec> = {
         outcome = await handle.getResult().then((result) => ({ result }), (error: unknown) => ({ error }));
       }
       const waitingOn = operations.filter((operation) => operation.completedAt === null);
-      if (json) return toJson({ ...status, ...outcome, operations, waitingOn });
+      const keys = setEventKeys(client, uuid!, operations);
+      if (json) {
+        const described = operations.map((operation) => (keys.has(operation.operationIndex) ? { ...operation, key: keys.get(operation.operationIndex) } : operation));
+        return toJson({ ...status, ...outcome, operations: described, waitingOn });
+      }
       const lines = [
         `UUID:      ${status.workflowUUID}`,
         `Name:      ${status.workflowName}`,
@@ -105,7 +152,7 @@ const commands: Record<string, CommandSpec> = {
         operations.map((operation) => [
           String(operation.operationIndex),
           operation.kind,
-          operation.name,
+          keys.has(operation.operationIndex) ? `key ${JSON.stringify(keys.get(operation.operationIndex))}` : operation.name,
           operation.completedAt === null
             ? `waiting (until ${time(operation.deadlineMs)})`
             : operation.error !== null ? `error: ${compact(operation.error)}` : operation.output === undefined ? 'done' : compact(operation.output),
@@ -156,26 +203,35 @@ const commands: Record<string, CommandSpec> = {
   },
   send: {
     usage: 'durablite send UUID MESSAGE --db FILE [--topic T] [--idempotency-key K] [--json]',
-    summary: 'Send a message (JSON, or a plain string) to a workflow.',
+    summary: 'Send a message to a workflow: MESSAGE as a string, or as JSON with --json.',
+    writes: true,
+    jsonDescription: 'MESSAGE is JSON (refused when invalid), and print JSON',
     positionals: ['UUID', 'MESSAGE'],
     options: {
       topic: { type: 'string', description: 'the topic to send on (default: none)' },
       'idempotency-key': { type: 'string', description: 'send at most once per key and destination' },
     },
     async run(client, [uuid, message], values, json) {
-      await client.send(uuid!, parseMessage(message!), values.topic as string | undefined, values['idempotency-key'] as string | undefined);
-      return json ? toJson({ sent: true, destinationUUID: uuid, topic: values.topic ?? null }) : `Sent to ${uuid}${values.topic === undefined ? '' : ` on topic "${String(values.topic)}"`}.`;
+      const topic = values.topic as string | undefined;
+      const { duplicate } = await sendReportingDuplicate(client, uuid!, parseMessage(message!, json), topic, values['idempotency-key'] as string | undefined);
+      if (json) return toJson({ sent: !duplicate, duplicate, destinationUUID: uuid, topic: topic ?? null });
+      const where = `${uuid}${topic === undefined ? '' : ` on topic "${topic}"`}`;
+      return duplicate ? `Not sent again: a message with this idempotency key was already sent to ${where}.` : `Sent to ${where}.`;
     },
   },
 };
 
+/** Options every command (except bench) takes, after its own. */
+const commonOptions: CommandSpec['options'] = {
+  db: { type: 'string', description: 'the database file (required)' },
+  json: { type: 'boolean', description: 'print JSON instead of a table' },
+  help: { type: 'boolean', description: 'show this help' },
+};
+
 function commandHelp(name: string, spec: CommandSpec): string {
-  const options = Object.entries({
-    ...spec.options,
-    db: { type: 'string', description: 'the database file (required)' },
-    json: { type: 'boolean', description: 'print JSON instead of a table' },
-    help: { type: 'boolean', description: 'show this help' },
-  }).map(([option, { type, description }]) => `  --${option}${type === 'string' ? ' VALUE' : ''}`.padEnd(28) + description);
+  const all = { ...spec.options, ...commonOptions };
+  if (spec.jsonDescription !== undefined) all.json = { type: 'boolean', description: spec.jsonDescription };
+  const options = Object.entries(all).map(([option, { type, description }]) => `  --${option}${type === 'string' ? ' VALUE' : ''}`.padEnd(28) + description);
   return [`durablite ${name}: ${spec.summary}`, '', `Usage: ${spec.usage}`, '', 'Options:', ...options].join('\n');
 }
 
@@ -190,8 +246,93 @@ function mainHelp(): string {
     `  ${'bench'.padEnd(12)}Run the benchmarks on this machine (see durablite bench --help).`,
     '',
     'Every command takes --help, and --json for output that scripts can read.',
+    'durablite --version prints the version.',
     'Exit codes: 0 success, 1 not found or timed out, 2 bad usage.',
   ].join('\n');
+}
+
+/** This package's version, from the package.json above this file (lib/cli, or dist/lib/cli when built). */
+export function packageVersion(): string {
+  for (let folder = __dirname; ; folder = path.dirname(folder)) {
+    const file = path.join(folder, 'package.json');
+    if (fs.existsSync(file)) {
+      const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
+      if (manifest.name === 'durablite' && typeof manifest.version === 'string') return manifest.version;
+    }
+    if (path.dirname(folder) === folder) return 'unknown';
+  }
+}
+
+/**
+ * Parses a command's arguments, with every mistake explained in our own words (exit 2). A negative
+ * number after an option that takes a value is that value (`--timeout -1`), not an option.
+ */
+function parseCommandArgs(spec: CommandSpec, args: string[]): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const options = { ...spec.options, ...commonOptions };
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const next = args[index + 1];
+    const option = arg.startsWith('--') ? options[arg.slice(2)] : undefined;
+    if (option?.type === 'string' && next !== undefined && /^-\d|^-\.\d/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      index++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  const usage = `Usage: ${spec.usage}`;
+  const { tokens } = parseArgs({
+    args: joined,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+    options: { ...Object.fromEntries(Object.entries(options).map(([option, { type }]) => [option, { type }])), help: { type: 'boolean', short: 'h' } },
+  });
+  const values: Record<string, string | boolean | undefined> = {};
+  const positionals: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      positionals.push(token.value);
+      continue;
+    }
+    if (token.kind === 'option-terminator') continue;
+    const option = options[token.name];
+    if (option === undefined) {
+      const hint = /^-\d/.test(token.rawName) ? ' An argument that starts with "-" goes after "--", as in "-- -5".' : '';
+      throw new CliError(2, `unknown option "${token.rawName}". It takes ${Object.keys(options).map((known) => `--${known}`).join(', ')}.${hint} ${usage}`);
+    }
+    if (option.type === 'string' && token.value === undefined) {
+      throw new CliError(2, `${token.rawName} needs a value, as in "${token.rawName} VALUE". ${usage}`);
+    }
+    if (option.type === 'boolean' && token.value !== undefined) {
+      throw new CliError(2, `${token.rawName} takes no value, got "${token.value}". ${usage}`);
+    }
+    values[token.name] = option.type === 'boolean' ? true : token.value;
+  }
+  return { values, positionals };
+}
+
+/** Explains a --db path that is not there, with the CLI's real way forward. */
+function missingDatabase(file: string): CliError {
+  const resolved = path.resolve(file);
+  const folder = path.dirname(resolved);
+  const where = fs.existsSync(folder) ? `no file "${path.basename(resolved)}" in ${folder}` : `the folder ${folder} does not exist`;
+  return new CliError(
+    1,
+    `no database at "${file}" (${where}). Check the --db path; it is relative to the current folder. The CLI never creates a database: your application creates it when it first opens its Engine (Engine.open({ database })).`,
+  );
+}
+
+/** Opens the database for a command: read-only unless it writes, and never creating, converting or upgrading a file. */
+async function openForCommand(file: string, writes: boolean): Promise<Client> {
+  if (!fs.existsSync(file)) throw missingDatabase(file);
+  // Even a writing command checks read-only first that the file is a durablite database: a
+  // read-write open would add durablite's tables to any other SQLite file.
+  const reader = await Client.open({ database: file, readOnly: true });
+  if (!writes) return reader;
+  await reader.close();
+  return Client.open({ database: file });
 }
 
 /** Runs the command line; resolves to the exit code. Output goes to `out`, errors to `err`. */
@@ -201,6 +342,10 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     out(mainHelp());
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    out(packageVersion());
+    return 0;
+  }
   if (name === 'bench') {
     return runBenchCommand(rest, out, err);
   }
@@ -209,39 +354,20 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     err(`durablite: unknown command "${name}". Run "durablite --help" for the list.`);
     return 2;
   }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        ...Object.fromEntries(Object.entries(spec.options).map(([option, { type }]) => [option, { type }])),
-        db: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    err(`durablite ${name}: ${(error as Error).message.split('\n')[0]}. Usage: ${spec.usage}`);
-    return 2;
-  }
-  const { values, positionals } = parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] };
-  if (values.help === true) {
-    out(commandHelp(name, spec));
-    return 0;
-  }
-  if (typeof values.db !== 'string' || values.db === '') {
-    err(`durablite ${name}: --db FILE is required. Usage: ${spec.usage}`);
-    return 2;
-  }
-  if (positionals.length !== spec.positionals.length) {
-    err(`durablite ${name}: expected ${spec.positionals.join(' ') || 'no arguments'}, got ${positionals.length} argument(s). Usage: ${spec.usage}`);
-    return 2;
-  }
   let client: Client | undefined;
   try {
-    client = await Client.open({ database: values.db });
+    const { values, positionals } = parseCommandArgs(spec, rest);
+    if (values.help === true) {
+      out(commandHelp(name, spec));
+      return 0;
+    }
+    if (typeof values.db !== 'string' || values.db === '') {
+      throw new CliError(2, `--db FILE is required. Usage: ${spec.usage}`);
+    }
+    if (positionals.length !== spec.positionals.length) {
+      throw new CliError(2, `expected ${spec.positionals.join(' ') || 'no arguments'}, got ${positionals.length} argument(s). Usage: ${spec.usage}`);
+    }
+    client = await openForCommand(values.db, spec.writes === true);
     out(await spec.run(client, positionals, values, values.json === true));
     return 0;
   } catch (error) {

@@ -11,14 +11,16 @@ import { runRecordedWait } from './wait';
 /**
  * Handler-side send (outside workflows). With an idempotency key, repeats store nothing. The write
  * happens at call time (or, on a client meeting another connection's lock, in call order after it),
- * so un-awaited sends are stored in call order.
+ * so un-awaited sends are stored in call order. Resolves to `'duplicate'` when the idempotency key
+ * was used before (nothing was stored).
  */
-export async function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): Promise<void> {
+export async function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): Promise<'sent' | 'duplicate'> {
   assertOpen(env, 'send');
   const { value: result, commit } = await writeWhenUnlocked(env, () => env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now()));
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
   await commit.durable;
   if (result === 'sent') env.waiters.notify(messageKey(destinationUUID, topic));
+  return result;
 }
 
 /** Workflow-side send: recorded, so a replayed workflow never sends twice. */

@@ -108,3 +108,44 @@ export function openFailure(file: string, error: unknown): DatabaseOpenError {
   }
   return new DatabaseOpenError(file, (error as Error).message, error);
 }
+
+/** The tables every durablite schema has: a file without them is some other application's database. */
+const DURABLITE_TABLES = ['workflows', 'operations', 'events', 'messages'];
+
+/**
+ * Opens an existing durablite database for reading only, for tools that only look (the CLI's read
+ * commands). Nothing is written to the file: no pragma that changes it (the journal mode stays as it
+ * is), no migration, no table created. Another process may own and write the file meanwhile.
+ *
+ * @throws DatabaseOpenError when the file does not exist, is not SQLite, is not a durablite database,
+ *   or has an older schema (which only a writer can upgrade).
+ * @throws SchemaVersionError when the file was written by a newer durablite.
+ */
+export function openReadOnlyDatabase(file: string): SqliteDatabase {
+  let db: SqliteDatabase;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    const missing = !fs.existsSync(file);
+    throw new DatabaseOpenError(file, missing ? 'the file does not exist.' : (error as Error).message, error);
+  }
+  try {
+    // The owner briefly holds locks while it commits; a reader waits for it rather than failing.
+    db.pragma('busy_timeout = 5000');
+    const version = checkSchemaVersion(db, file);
+    const tables = new Set(
+      db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table'").all().map((row) => row.name),
+    );
+    if (version === 0 || !DURABLITE_TABLES.every((table) => tables.has(table))) {
+      throw new DatabaseOpenError(file, 'the file is a SQLite database but not a durablite database (it has no durablite tables). Check the path; nothing was changed.');
+    }
+    if (version < SCHEMA_VERSION) {
+      throw new DatabaseOpenError(file, `the file has schema version ${version}, older than this durablite's ${SCHEMA_VERSION}. Open it once with Engine.open to upgrade it.`);
+    }
+  } catch (error) {
+    db.close();
+    if (error instanceof SchemaVersionError || error instanceof DatabaseOpenError) throw error;
+    throw openFailure(file, error);
+  }
+  return db;
+}

@@ -13,7 +13,7 @@ import {
   type PaymentNotification,
   type PaymentRecord,
   type PaymentStatus,
-} from '../shop/shop';
+} from './shop';
 
 const order = { orderId: 'o-1', lines: [{ sku: 'mug', quantity: 2 }] };
 const paid: PaymentNotification = { deliveryId: 'd-1', reference: 'order-o-1', orderId: 'o-1', paymentId: 'pay-1', status: 'paid' };
@@ -193,3 +193,19 @@ describe('Shop.paymentWorkflow', () => {
   });
   // #endregion rejected
 });
+
+// #region virtualClock
+import { Engine, registerWorkflow, type WorkflowContext } from 'durablite';
+import { VirtualClock } from 'durablite/testing';
+
+test('a VirtualClock drives a plain Engine too', async () => {
+  const clock = new VirtualClock(Date.UTC(2026, 0, 1));
+  const engine = await Engine.open({ database: ':memory:', clock });
+  const nap = registerWorkflow('nap', async (ctxt: WorkflowContext) => ctxt.sleep(3600));
+  const napping = await engine.startWorkflow(nap, { workflowUUID: 'nap-1' });
+  await clock.advance(3600); // fires the sleep's deadline; no real time passes
+  await napping.getResult();
+  expect(new Date(clock.now()).toISOString()).toBe('2026-01-01T01:00:00.000Z');
+  await engine.close();
+});
+// #endregion virtualClock
