@@ -9,7 +9,7 @@ import type { OperationKind, OperationRecord } from '../types';
 import type { OperationEnvironment } from './environment';
 import type { Commit } from '../store/group-commit';
 import type { OperationPosition } from '../store/store';
-import { decodeRecord } from './payload';
+import { decode } from '../store/codec';
 
 /** The WorkflowContext method behind each operation kind, for error messages. */
 const methodOfKind: Record<OperationKind, string> = {
@@ -101,11 +101,14 @@ export class WorkflowExecution {
    * Returns the commit's promise, to await.
    */
   committed(commit: Commit): Promise<void> {
-    if (commit.settled) return commit.durable;
-    commit.onFailure((error) => this.#die(error as StorageError));
+    if (commit.settled || commit === this.#latestCommit) return commit.durable;
+    commit.onFailure(this.#dieOfFailedCommit);
     this.#latestCommit = commit;
     return commit.durable;
   }
+
+  // One listener per run, not one closure per write: ten thousand woken waits stay cheap.
+  readonly #dieOfFailedCommit = (error: unknown): void => this.#die(error as StorageError);
 
   /**
    * Before a step's code runs: waits until every write of this run so far (its start included) is
@@ -177,22 +180,22 @@ export class WorkflowExecution {
 
   /** What was recorded at `recorded` (its output, or its error thrown). A record that cannot be read ends the run. */
   replay<T>(recorded: OperationRecord): T {
-    const record = recordName(recorded.operationIndex, recorded.kind);
-    if (recorded.error !== null) throw this.#decode<Error>(recorded.error, `error of ${record}`);
-    return this.#decode<T>(recorded.output, record);
+    if (recorded.error !== null) throw this.#decode<Error>(recorded.error, recorded.operationIndex, recorded.kind, 'error of ');
+    return this.#decode<T>(recorded.output, recorded.operationIndex, recorded.kind, '');
   }
 
   /** Decodes a value this run just recorded at `position`; a value that cannot be read ends the run. */
   decodeRecorded<T>(text: string, position: OperationPosition): T {
-    return this.#decode<T>(text, recordName(position.operationIndex, position.kind));
+    return this.#decode<T>(text, position.operationIndex, position.kind, '');
   }
 
-  #decode<T>(text: string | null, record: string): T {
+  #decode<T>(text: string | null, operationIndex: number, kind: OperationKind, prefix: string): T {
     try {
-      return decodeRecord<T>(text, this.workflowUUID, record);
-    } catch (error) {
+      return decode<T>(text);
+    } catch (cause) {
       // Only a failure to decode, raised just now, ends the run (not a recorded error of that class).
-      this.#die(error as UnreadableRecordError);
+      const error = new UnreadableRecordError(this.workflowUUID, `${prefix}result of operation #${operationIndex} (${kind})`, cause);
+      this.#die(error);
       throw error;
     }
   }
@@ -216,10 +219,6 @@ export class WorkflowExecution {
     this.#awaitingProgress = false;
     this.#env.store.resetRecoveryAttempts(this.workflowUUID, this.#env.clock.now());
   }
-}
-
-function recordName(operationIndex: number, kind: OperationKind): string {
-  return `result of operation #${operationIndex} (${kind})`;
 }
 
 /**
