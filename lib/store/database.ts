@@ -103,6 +103,9 @@ export function openFailure(file: string, error: unknown): DatabaseOpenError {
   // (SQLITE_READONLY_DIRECTORY...), or as SQLITE_CANTOPEN when the -wal/-shm files cannot be made.
   const code = (error as { code?: string }).code ?? '';
   if (code === 'SQLITE_NOTADB') return new DatabaseOpenError(file, 'the file is not a SQLite database.', error);
+  if (code.startsWith('SQLITE_BUSY')) {
+    return new DatabaseOpenError(file, 'another process held its write lock longer than the busy timeout (5 s). Open it again once that process has finished writing.', error);
+  }
   if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN') {
     return new DatabaseOpenError(file, 'the file or its folder is read-only; durablite needs to write to it.', error);
   }
