@@ -2,7 +2,8 @@
 // workflows it starts are picked up and run by the owner. Any number of clients may be open at once.
 import type { StartWorkflowOptions, WorkflowTarget } from './context';
 import { registrationOf, type WorkflowRef } from './decorators';
-import { WorkflowHandle } from './handle';
+import type { WorkflowHandle } from './contracts';
+import { WorkflowHandleImpl } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
 import { assertOpen, RuntimeEnvironment, writeWhenUnlocked } from './ops/environment';
 import { ExternalChangeSync } from './ops/external';
@@ -138,7 +139,7 @@ export class Client extends HandlerBase {
     await commit.durable;
     // The UUID existed: judged on the committed row, never on one that might still roll back.
     if (!inserted) checkSameWorkflow(env.store, workflowUUID, workflowName);
-    return new WorkflowHandle<R>(env, workflowUUID);
+    return new WorkflowHandleImpl<R>(env, workflowUUID);
   }
 
   /** Closes the client; its waiting calls reject with EngineClosedError. Idempotent. */

@@ -3,28 +3,10 @@
 // by its registered name, so names must be unique for the whole process. A name is the class name as
 // it is once the class is defined, whatever the compiler, or the name pinned with `{ name }`.
 import { RegistrationError } from './errors';
-import type { StepContext, WorkflowContext } from './context';
+import type { StepFunction, StepRef, WorkflowFunction, WorkflowRef } from './contracts';
+
+export type { StepFunction, StepRef, WorkflowFunction, WorkflowRef } from './contracts';
 import { requireNonEmptyString, typeError } from './validate';
-
-/** A workflow function: deterministic code that calls durable operations on its context. */
-export type WorkflowFunction<Args extends unknown[] = any[], R = any> = (ctxt: WorkflowContext, ...args: Args) => Promise<R>;
-
-/** A step function: arbitrary code (I/O, randomness) whose result is recorded once. */
-export type StepFunction<Args extends unknown[] = any[], R = any> = (ctxt: StepContext, ...args: Args) => Promise<R> | R;
-
-/** A registered workflow, as returned by {@link registerWorkflow}. */
-export interface WorkflowRef<Args extends unknown[] = any[], R = any> {
-  readonly kind: 'workflow';
-  readonly name: string;
-  readonly fn: WorkflowFunction<Args, R>;
-}
-
-/** A registered step, as returned by {@link registerStep}. */
-export interface StepRef<Args extends unknown[] = any[], R = any> {
-  readonly kind: 'step';
-  readonly name: string;
-  readonly fn: StepFunction<Args, R>;
-}
 
 type Registration = WorkflowRef | StepRef;
 

@@ -11,7 +11,8 @@ import {
 } from './context';
 import { registrationNamed, registrationOf, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
 import { EngineClosedError, UnreadableRecordError } from './errors';
-import { WorkflowHandle } from './handle';
+import type { WorkflowHandle } from './contracts';
+import { WorkflowHandleImpl } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
 import { assertOpen, RuntimeEnvironment } from './ops/environment';
 import { WorkflowExecution } from './ops/execution';
@@ -477,7 +478,7 @@ export class Engine extends HandlerBase implements HandlerContext {
     await commit.durable;
     // The UUID existed: judged on the committed row, never on one that might still roll back.
     if (!inserted) checkSameWorkflow(env.store, workflowUUID, registration.name);
-    return new WorkflowHandle<R>(env, workflowUUID);
+    return new WorkflowHandleImpl<R>(env, workflowUUID);
   }
 
   /**

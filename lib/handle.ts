@@ -3,17 +3,11 @@ import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from './error
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { decodeForListing, outcomeOf } from './ops/payload';
 import { workflowKey, type StartedWait } from './runtime/waiters';
+import type { WorkflowHandle } from './contracts';
 import type { WorkflowRecord, WorkflowStatus } from './types';
 
-/**
- * A reference to one workflow. Cheap to create; holds no resources.
- *
- * @example
- * const handle = await engine.invoke(Shop).checkout('o-1');
- * console.log(handle.getWorkflowUUID(), (await handle.getStatus())?.status);
- * const result = await handle.getResult();
- */
-export class WorkflowHandle<R = unknown> {
+/** The {@link WorkflowHandle} of a workflow in this engine's (or client's) database. */
+export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
   readonly #env: OperationEnvironment;
   readonly #workflowUUID: string;
   readonly #trackWait: ((wait: StartedWait) => () => void) | undefined;

@@ -3,7 +3,8 @@
 import { nanoid } from 'nanoid';
 import type { StartWorkflowOptions } from './context';
 import { WorkflowConflictError } from './errors';
-import { WorkflowHandle, toStatus } from './handle';
+import type { WorkflowHandle } from './contracts';
+import { WorkflowHandleImpl, toStatus } from './handle';
 import type { Store } from './store/store';
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
@@ -55,7 +56,7 @@ export abstract class HandlerBase {
   /** A handle to the workflow with this UUID (which may not exist: see `getStatus`/`getResult`). */
   retrieveWorkflow<R = unknown>(workflowUUID: string): WorkflowHandle<R> {
     requireNonEmptyString('workflowUUID', workflowUUID);
-    return new WorkflowHandle<R>(this.#env, workflowUUID);
+    return new WorkflowHandleImpl<R>(this.#env, workflowUUID);
   }
 
   /**

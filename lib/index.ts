@@ -15,7 +15,7 @@ export type {
   WorkflowInvoker,
   HandlerInvoker,
 } from './context';
-export { WorkflowHandle } from './handle';
+export type { WorkflowHandle } from './contracts';
 export { Workflow, Step, Communicator, registerWorkflow, registerStep } from './decorators';
 export type { WorkflowRef, StepRef, WorkflowFunction, StepFunction, MethodDecorator, WorkflowOptions, StepOptions } from './decorators';
 export {

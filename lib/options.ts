@@ -1,22 +1,10 @@
 // Engine options, each with its default, resolved and checked once into a frozen object.
+import type { EngineWarning, ResolvedOptions } from './contracts';
 import { SystemClock, type Clock } from './runtime/clock';
+
+export type { EngineWarning, ResolvedOptions } from './contracts';
 import type { SynchronousMode } from './store/database';
 import { positiveInteger, requireNonEmptyString, typeError } from './validate';
-
-/**
- * A warning the engine reports without failing:
- * - `WORKFLOW_NOT_REGISTERED`: a PENDING workflow's name is not registered here; it stays PENDING.
- * - `STORAGE_FAILED`: a commit under a workflow failed; it stays PENDING and resumes from its records.
- * - `UNREADABLE_RECORD`: a workflow's record cannot be read back; it is marked ERROR.
- * - `WORKFLOW_NOT_RECORDED`: a workflow's outcome could not be recorded; it resumes on the next open.
- * - `CHANGE_FEED_FAILED`: reading other processes' commits failed; it is tried again on the next change.
- */
-export interface EngineWarning {
-  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED' | 'STORAGE_FAILED' | 'UNREADABLE_RECORD' | 'CHANGE_FEED_FAILED';
-  message: string;
-  workflowUUID?: string;
-  workflowName?: string;
-}
 
 /** Options of {@link Engine.open}. */
 export interface EngineOptions {
@@ -61,15 +49,6 @@ export interface EngineOptions {
   onWarning?: (warning: EngineWarning) => void;
 }
 
-export interface ResolvedOptions {
-  readonly database: string;
-  readonly synchronous: SynchronousMode;
-  readonly clock: Clock;
-  readonly maxRecoveryAttempts: number;
-  readonly maxPayloadBytes: number;
-  readonly recover: boolean;
-  readonly onWarning: (warning: EngineWarning) => void;
-}
 
 const defaultWarning = (warning: EngineWarning): void => console.warn(`durablite: ${warning.message}`);
 

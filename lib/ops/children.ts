@@ -3,7 +3,7 @@
 // either way it is recorded, so a replayed parent finds the same child and no user-chosen UUID can
 // ever be taken over.
 import { nanoid } from 'nanoid';
-import type { WorkflowRef } from '../decorators';
+import type { WorkflowRef } from '../contracts';
 import { WorkflowConflictError } from '../errors';
 import { decode } from '../store/codec';
 import { assertOpen, type OperationEnvironment } from './environment';

@@ -1,13 +1,13 @@
 // What every durable operation needs from its engine: the store, time, wake-ups, options, and a way
 // to launch workflow code. The engine builds one and hands it down; ops never reach back up.
 import { EngineClosedError } from '../errors';
-import type { ResolvedOptions } from '../options';
+import type { ResolvedOptions } from '../contracts';
 import { pauseRealTime, type Clock } from '../runtime/clock';
 import { TimerWheel } from '../runtime/timer-wheel';
 import { Waiters } from '../runtime/waiters';
 import type { Commit } from '../store/group-commit';
 import type { Store } from '../store/store';
-import type { WorkflowRef } from '../decorators';
+import type { WorkflowRef } from '../contracts';
 
 export interface OperationEnvironment {
   readonly store: Store;

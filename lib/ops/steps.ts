@@ -1,8 +1,7 @@
 // Steps: run the function, then record its result or error. On replay the recorded outcome is
 // returned and the function does not run. A step whose run was not recorded (crash mid-step) runs
 // again: execution is at-least-once, recording is exactly-once.
-import type { StepContext } from '../context';
-import type { StepRef } from '../decorators';
+import type { StepContext, StepRef } from '../contracts';
 import { PayloadTooLargeError, SerializationError } from '../errors';
 import { assertOpen, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';

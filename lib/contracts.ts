@@ -1,0 +1,153 @@
+// The contracts every layer shares, in a leaf module that imports nothing above it: the shapes of
+// workflow and step functions and their registrations, the contexts and handles user code is given,
+// and the engine's resolved options. Implementations live above (context.ts, handle.ts, options.ts);
+// ops/ depends on these shapes only, so that the layers import one way.
+import type { Clock } from './runtime/clock';
+import type { SynchronousMode } from './store/database';
+import type { MessageInfo, WorkflowStatus } from './types';
+
+/** A workflow function: deterministic code that calls durable operations on its context. */
+export type WorkflowFunction<Args extends unknown[] = any[], R = any> = (ctxt: WorkflowContext, ...args: Args) => Promise<R>;
+
+/** A step function: arbitrary code (I/O, randomness) whose result is recorded once. */
+export type StepFunction<Args extends unknown[] = any[], R = any> = (ctxt: StepContext, ...args: Args) => Promise<R> | R;
+
+/** A registered workflow, as returned by {@link registerWorkflow}. */
+export interface WorkflowRef<Args extends unknown[] = any[], R = any> {
+  readonly kind: 'workflow';
+  readonly name: string;
+  readonly fn: WorkflowFunction<Args, R>;
+}
+
+/** A registered step, as returned by {@link registerStep}. */
+export interface StepRef<Args extends unknown[] = any[], R = any> {
+  readonly kind: 'step';
+  readonly name: string;
+  readonly fn: StepFunction<Args, R>;
+}
+
+/** Something that names a workflow: a decorated static method or a {@link WorkflowRef}. */
+export type WorkflowTarget<Args extends unknown[], R> = WorkflowRef<Args, R> | WorkflowFunction<Args, R>;
+
+/** Something that names a step: a decorated static method or a {@link StepRef}. */
+export type StepTarget<Args extends unknown[], R> = StepRef<Args, R> | StepFunction<Args, R>;
+
+type Rest<F> = F extends (ctxt: any, ...args: infer A) => any ? A : never;
+type Output<F> = F extends (...args: any[]) => infer R ? Awaited<R> : never;
+
+/** `ctxt.invoke(Class)` inside a workflow: each step runs (recorded); each workflow runs as a child. */
+export type WorkflowInvoker<T> = {
+  [K in keyof T as T[K] extends (...args: any[]) => any ? K : never]: (...args: Rest<T[K]>) => Promise<Output<T[K]>>;
+};
+
+/** `engine.invoke(Class)`: each workflow method starts the workflow and resolves to its handle. */
+export type HandlerInvoker<T> = {
+  [K in keyof T as T[K] extends (...args: any[]) => any ? K : never]: (...args: Rest<T[K]>) => Promise<WorkflowHandle<Output<T[K]>>>;
+};
+
+/** Given to a step: where it runs. Steps cannot call durable operations. */
+export interface StepContext {
+  readonly workflowUUID: string;
+  readonly stepName: string;
+  readonly operationIndex: number;
+}
+
+/**
+ * Given to a workflow. Every method is a durable operation: recorded under the next operation index
+ * the first time, and answered from the record (not run again) when the workflow is replayed after a
+ * crash. Workflow code must call the same operations in the same order on every run.
+ */
+export interface WorkflowContext {
+  readonly workflowUUID: string;
+  readonly workflowName: string;
+  /** Calls the steps (and child workflows) of a decorated class. */
+  invoke<T extends object>(target: T): WorkflowInvoker<T>;
+  /** Runs a step registered with `registerStep` (or a decorated step method). */
+  runStep<Args extends unknown[], R>(step: StepTarget<Args, R>, ...args: Args): Promise<R>;
+  /** Starts a child workflow with a UUID derived from this one; returns its handle. */
+  startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>>;
+  /** Runs a child workflow and waits for its result. */
+  childWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<R>;
+  /** Sends a message, exactly once. @throws WorkflowNotFoundError (recorded) when the destination does not exist. */
+  send<T>(destinationUUID: string, message: T, topic?: string | null): Promise<void>;
+  /** Consumes the next message on `topic` (none = messages sent without a topic), or null after `timeoutSeconds` (default 60). */
+  recv<T>(topic?: string | null, timeoutSeconds?: number): Promise<T | null>;
+  /** Publishes an immutable event. @throws DuplicateEventKeyError (recorded) when this workflow already set `key`. */
+  setEvent<T>(key: string, value: T): Promise<void>;
+  /** Waits for another workflow's event, or null after `timeoutSeconds` (default 60). What it saw is recorded. */
+  getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null>;
+  /** Sleeps durably: after a crash only the remaining time is slept. */
+  sleep(seconds: number): Promise<void>;
+}
+
+/**
+ * What code outside workflows (request handlers, scripts, tests) may do. The {@link Engine} is one.
+ */
+export interface HandlerContext {
+  invoke<T extends object>(target: T, workflowUUID?: string): HandlerInvoker<T>;
+  startWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, options?: StartWorkflowOptions, ...args: Args): Promise<WorkflowHandle<R>>;
+  retrieveWorkflow<R = unknown>(workflowUUID: string): WorkflowHandle<R>;
+  send<T>(destinationUUID: string, message: T, topic?: string | null, idempotencyKey?: string | null): Promise<void>;
+  getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null>;
+  listEvents(workflowUUID: string): Promise<Record<string, unknown>>;
+  listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]>;
+}
+
+/** Options of `startWorkflow`. */
+export interface StartWorkflowOptions {
+  /** The workflow's identity. Starting a UUID that exists returns the existing workflow. @default a new random id */
+  workflowUUID?: string;
+}
+
+/**
+ * A reference to one workflow, by UUID: read its status and await its outcome. Cheap to create;
+ * holds no resources.
+ *
+ * @example
+ * const handle = await engine.invoke(Shop).checkout('o-1');
+ * console.log(handle.getWorkflowUUID(), (await handle.getStatus())?.status);
+ * const result = await handle.getResult();
+ */
+export interface WorkflowHandle<R = unknown> {
+  /** The workflow's UUID (its identity: starting another workflow with it returns this one). */
+  getWorkflowUUID(): string;
+  /**
+   * The workflow's current status, or `null` when no workflow has this UUID.
+   * @throws EngineClosedError after the engine closed.
+   */
+  getStatus(): Promise<WorkflowStatus | null>;
+  /**
+   * Waits for the workflow to finish; resolves with its return value or rejects with the error it
+   * threw (name and message preserved, DurabliteError subclasses rebuilt).
+   * @throws WorkflowNotFoundError when no workflow has this UUID.
+   * @throws MaxRecoveryAttemptsExceededError when recovery gave the workflow up.
+   * @throws UnreadableRecordError when the stored outcome cannot be read back.
+   * @throws EngineClosedError when the engine closes first.
+   */
+  getResult(): Promise<R>;
+}
+
+/**
+ * A warning the engine reports without failing:
+ * - `WORKFLOW_NOT_REGISTERED`: a PENDING workflow's name is not registered here; it stays PENDING.
+ * - `STORAGE_FAILED`: a commit under a workflow failed; it stays PENDING and resumes from its records.
+ * - `UNREADABLE_RECORD`: a workflow's record cannot be read back; it is marked ERROR.
+ * - `WORKFLOW_NOT_RECORDED`: a workflow's outcome could not be recorded; it resumes on the next open.
+ * - `CHANGE_FEED_FAILED`: reading other processes' commits failed; it is tried again on the next change.
+ */
+export interface EngineWarning {
+  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED' | 'STORAGE_FAILED' | 'UNREADABLE_RECORD' | 'CHANGE_FEED_FAILED';
+  message: string;
+  workflowUUID?: string;
+  workflowName?: string;
+}
+
+export interface ResolvedOptions {
+  readonly database: string;
+  readonly synchronous: SynchronousMode;
+  readonly clock: Clock;
+  readonly maxRecoveryAttempts: number;
+  readonly maxPayloadBytes: number;
+  readonly recover: boolean;
+  readonly onWarning: (warning: EngineWarning) => void;
+}
