@@ -9,7 +9,7 @@ import {
 } from '../lib';
 import { decode } from '../lib/store/codec';
 import { openTestEngine, tempDatabasePath } from './helpers';
-import { blockedInGetEvent, blockedInRecv, internalsOf, operationsOf, waitStarted } from './wait-helpers';
+import { blockedInGetEvent, blockedInRecv, internalsOf, operationsOf, waitStarted, onWaitStarted } from './wait-helpers';
 
 /** Sets each [key, value] in order. */
 const publish = registerWorkflow('events.publish', async (ctxt: WorkflowContext, entries: [string, unknown][]) => {
@@ -37,7 +37,7 @@ function waitersOnEvent(engine: Engine, target: string, key: string, count: numb
 /** Records every wait started for event `key`, to show when none was needed. */
 function recordEventWaits(engine: Engine, key: string): { waits: unknown[]; stop: () => void } {
   const waits: unknown[] = [];
-  const stop = internalsOf(engine).waiters.onWaitStarted((wait) => {
+  const stop = onWaitStarted(engine, (wait) => {
     if (wait.kind === 'getEvent' && wait.key === key) waits.push(wait);
   });
   return { waits, stop };

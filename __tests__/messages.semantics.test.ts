@@ -7,7 +7,7 @@ import {
 } from '../lib';
 import { decode } from '../lib/store/codec';
 import { openTestEngine, tempDatabasePath } from './helpers';
-import { blockedInRecv, countRows, internalsOf, operationsOf } from './wait-helpers';
+import { blockedInRecv, countRows, internalsOf, operationsOf, onWaitStarted } from './wait-helpers';
 
 /** One recv of a receiver's plan. */
 interface Receive {
@@ -462,7 +462,7 @@ describe('recv timeouts', () => {
   test('timeout 0 checks once and returns null at once, recording null, without starting a wait', async () => {
     const engine = await openTestEngine();
     const waitsStarted: string[] = [];
-    const stop = internalsOf(engine).waiters.onWaitStarted((wait) => {
+    const stop = onWaitStarted(engine, (wait) => {
       if (wait.workflowUUID === 'zero') waitsStarted.push(wait.kind);
     });
 

@@ -25,7 +25,7 @@ export function waitStarted(engine: Engine, match: (wait: WaitDescription) => bo
       stop();
       reject(new Error(`No matching wait started within ${timeoutMs} ms; waits under way: ${JSON.stringify(waiters.describe())}`));
     }, timeoutMs);
-    const stop = waiters.onWaitStarted((wait) => {
+    const stop = onWaitStarted(engine, (wait) => {
       if (!match(wait)) return;
       stop();
       clearTimeout(timer);
@@ -52,4 +52,12 @@ export function operationsOf(engine: Engine, workflowUUID: string): OperationRec
 /** Number of rows in one of the store's tables. */
 export function countRows(engine: Engine, table: 'messages' | 'events' | 'operations' | 'workflows'): number {
   return (internalsOf(engine).store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+}
+
+/** Calls `listener` each time a wait starts (from the engine's typed events); returns the unsubscribe. */
+export function onWaitStarted(engine: Engine, listener: (wait: WaitDescription) => void): () => void {
+  engine.events.on('waitStarted', listener);
+  return () => {
+    engine.events.off('waitStarted', listener);
+  };
 }

@@ -2,9 +2,11 @@
 // workflow and step functions and their registrations, the contexts and handles user code is given,
 // and the engine's resolved options. Implementations live above (context.ts, handle.ts, options.ts);
 // ops/ depends on these shapes only, so that the layers import one way.
+import type { StorageError } from './errors';
 import type { Clock } from './runtime/clock';
+import type { WaitDescription } from './runtime/waiters';
 import type { SynchronousMode } from './store/database';
-import type { MessageInfo, WorkflowStatus } from './types';
+import type { MessageInfo, OperationKind, WorkflowStatus } from './types';
 
 /** A workflow function: deterministic code that calls durable operations on its context. */
 export type WorkflowFunction<Args extends unknown[] = any[], R = any> = (ctxt: WorkflowContext, ...args: Args) => Promise<R>;
@@ -150,4 +152,52 @@ export interface ResolvedOptions {
   readonly maxPayloadBytes: number;
   readonly recover: boolean;
   readonly onWarning: (warning: EngineWarning) => void;
+}
+
+/** What the recovery pass at open did, as workflow UUIDs. */
+export interface RecoveryReport {
+  /** Workflows resumed. */
+  resumed: string[];
+  /** PENDING workflows whose name is not registered in this process (left PENDING). */
+  unregistered: string[];
+  /** Workflows given up (MAX_RECOVERY_ATTEMPTS_EXCEEDED) for crashing without progress. */
+  givenUp: string[];
+  /** Workflows marked ERROR because a record of theirs cannot be read (UnreadableRecordError). */
+  failed: string[];
+}
+
+/** How a run of a workflow began: a new start, the recovery pass, or a resume after a storage failure. */
+export type RunCause = 'started' | 'recovered' | 'resumed';
+
+/**
+ * The events of `engine.events` (and `client.events`, which has the commit, storage and wait
+ * events of the client's own calls), each with a typed payload. Listeners run synchronously where
+ * the thing happens: keep them quick, and never call the engine from one expecting to see the
+ * event's own effect before it resolves.
+ *
+ * @example
+ * engine.events.on('workflowFinished', ({ workflowUUID, status }) => console.log(workflowUUID, status));
+ * engine.events.on('commit', ({ writes, durationMs }) => metrics.observe('commit_ms', durationMs));
+ */
+export interface EngineEvents {
+  /** A run of a workflow's code began. */
+  workflowStarted: (event: { workflowUUID: string; workflowName: string; cause: RunCause }) => void;
+  /** A workflow's outcome was committed. */
+  workflowFinished: (event: { workflowUUID: string; workflowName: string; status: 'SUCCESS' | 'ERROR' }) => void;
+  /** A durable operation was recorded and its commit landed (replays are not recorded again). */
+  operationRecorded: (event: { workflowUUID: string; operationIndex: number; kind: OperationKind; name: string }) => void;
+  /** A step's code began to run. */
+  stepStarted: (event: { workflowUUID: string; operationIndex: number; name: string }) => void;
+  /** A step's code returned or threw (its outcome is recorded next). */
+  stepEnded: (event: { workflowUUID: string; operationIndex: number; name: string }) => void;
+  /** A wait began: a workflow's recv, getEvent or sleep, or a caller's getEvent or getResult. */
+  waitStarted: (wait: WaitDescription) => void;
+  /** A wait ended: woken with what it awaited, at its deadline, or failed (closed, its run died). */
+  waitEnded: (wait: WaitDescription, outcome: 'satisfied' | 'timeout' | 'failed') => void;
+  /** A group commit landed: how many writes it held, and how long COMMIT took (the fsync, in FULL mode). */
+  commit: (event: { commitNumber: number; writes: number; durationMs: number }) => void;
+  /** A commit (or a write) failed: every operation in it rejects, and the workflows in it resume. */
+  storageError: (event: { error: StorageError }) => void;
+  /** The recovery pass at open, emitted once, at the first turn after `Engine.open` resolved. */
+  recovery: (report: RecoveryReport) => void;
 }

@@ -11,7 +11,7 @@ import {
 } from './context';
 import { registrationNamed, registrationOf, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
 import { EngineClosedError, UnreadableRecordError } from './errors';
-import type { WorkflowHandle } from './contracts';
+import type { RunCause, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
 import { assertOpen, RuntimeEnvironment } from './ops/environment';
@@ -41,6 +41,18 @@ export function resumeDelayMs(attempt: number): number {
   return attempt <= 1 ? 0 : Math.min(RESUME_MAX_BACKOFF_MS, RESUME_FIRST_BACKOFF_MS * 2 ** (attempt - 2));
 }
 
+/** How a run of a workflow begins (see EngineEnvironment.run). */
+interface RunOptions {
+  /** Why it runs; told to the `workflowStarted` event. */
+  cause: RunCause;
+  /** What the workflow recorded before (replayed, not run again); none for a new workflow. */
+  recorded?: OperationRecord[];
+  /** Whether its recovery count is not back to zero: its first progress resets it. @default false */
+  owesProgress?: boolean;
+  /** The commit holding the workflow's row, when it was just written: its steps wait for it. */
+  startCommit?: Commit;
+}
+
 /** Real milliseconds recovery waits for a suspect workflow to get under way before starting the next. */
 const SUSPECT_GRACE_MS = 1000;
 
@@ -55,8 +67,6 @@ export class EngineEnvironment extends RuntimeEnvironment {
   readonly #executions = new Map<string, WorkflowExecution>();
   /** Dead runs whose resume is already scheduled. */
   readonly #dead = new WeakSet<WorkflowExecution>();
-  /** Workflow outcomes recorded so far (a progress counter for test tools). */
-  finished = 0;
 
   constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null) {
     super(options, store);
@@ -102,7 +112,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
       this.#scheduleResume(workflowUUID, registration, error);
       return;
     }
-    this.run(workflowUUID, registration, args, recorded, false);
+    this.run(workflowUUID, registration, args, { recorded, cause: 'started' });
   }
 
   /**
@@ -121,7 +131,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
         this.#scheduleResume(workflowUUID, workflow, error);
         continue;
       }
-      const execution = this.run(workflowUUID, workflow, suspect.args, suspect.recorded, true);
+      const execution = this.run(workflowUUID, workflow, suspect.args, { recorded: suspect.recorded, cause: 'recovered', owesProgress: true });
       await Promise.race([execution.underWay(), pauseRealTime(SUSPECT_GRACE_MS, false)]);
       // Its progress resets its count in the commit of its batch: let that land first.
       await this.store.readCommitted(() => undefined).catch(() => {});
@@ -189,20 +199,18 @@ export class EngineEnvironment extends RuntimeEnvironment {
 
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void {
     // The run dies if its start does not commit; its steps wait for that commit.
-    this.run(workflowUUID, workflow, args, null, false, commit);
+    this.run(workflowUUID, workflow, args, { cause: 'started', startCommit: commit });
   }
 
   /**
-   * Runs workflow code to its end and records the outcome; never rejects. `recorded` is what the
-   * workflow recorded before (replayed, not re-run), or null for a new workflow; `recovered` says
-   * whether this run counts as a recovery attempt (see maxRecoveryAttempts). When the store fails
-   * under the run, the workflow stays PENDING and is resumed from its committed records.
-   * `startCommit` is the commit holding the workflow's row, when it was just written.
+   * Runs workflow code to its end and records the outcome; never rejects. When the store fails under
+   * the run, the workflow stays PENDING and is resumed from its committed records.
    */
-  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[] | null, recovered: boolean, startCommit?: Commit): WorkflowExecution {
-    const execution = new WorkflowExecution(this, workflowUUID, workflow.name, recorded ?? [], recovered);
+  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], how: RunOptions): WorkflowExecution {
+    const execution = new WorkflowExecution(this, workflowUUID, workflow.name, how.recorded ?? [], how.owesProgress ?? false);
     // Before any of its code runs: a step must not start before the workflow's own row is committed.
-    if (startCommit !== undefined) void execution.committed(startCommit);
+    if (how.startCommit !== undefined) void execution.committed(how.startCommit);
+    this.events.emit('workflowStarted', { workflowUUID, workflowName: workflow.name, cause: how.cause });
     execution.onDeath = (error) => this.#afterDeath(execution, workflow, error);
     this.#executions.set(workflowUUID, execution);
     const context = new WorkflowContextImpl(this, execution);
@@ -277,10 +285,11 @@ export class EngineEnvironment extends RuntimeEnvironment {
       }
     }
     const errorText = failed ? encodeError(thrown) : null;
-    const commit = this.store.finishWorkflow(workflowUUID, failed ? 'ERROR' : 'SUCCESS', outputText, errorText, this.clock.now());
+    const status = failed ? 'ERROR' : 'SUCCESS';
+    const commit = this.store.finishWorkflow(workflowUUID, status, outputText, errorText, this.clock.now());
     await commit.durable;
-    this.finished++;
     this.waiters.notify(workflowKey(workflowUUID));
+    this.events.emit('workflowFinished', { workflowUUID, workflowName: workflow.name, status });
   }
 
   /**
@@ -336,7 +345,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
           return;
         }
         // A workflow whose recovery count is not back to zero still owes the progress that resets it.
-        this.run(workflowUUID, workflow, args, operations, record.recoveryAttempts > 0);
+        this.run(workflowUUID, workflow, args, { recorded: operations, cause: 'resumed', owesProgress: record.recoveryAttempts > 0 });
       },
       (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
     );
@@ -386,11 +395,13 @@ export function startEngine(options: ResolvedOptions, store: Store, lock: Owners
   const env = new EngineEnvironment(options, store, lock);
   try {
     const { report, feedStart, suspects } = options.recover
-      ? recoverPendingWorkflows(env, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, recorded, true))
+      ? recoverPendingWorkflows(env, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, { recorded, cause: 'recovered', owesProgress: true }))
       : { report: { resumed: [], unregistered: [], givenUp: [], failed: [] }, feedStart: undefined, suspects: [] };
     const engine = new Engine(env, report);
     if (!isInMemory(options.database)) env.watchOtherProcesses(feedStart);
     if (suspects.length > 0) void env.runSuspects(suspects);
+    // At the first turn after Engine.open resolved: a listener added right after `await` hears it.
+    if (options.recover) setImmediate(() => env.isOpen && env.events.emit('recovery', report));
     return engine;
   } catch (error) {
     env.abort();

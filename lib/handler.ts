@@ -3,7 +3,8 @@
 import { nanoid } from 'nanoid';
 import type { StartWorkflowOptions } from './context';
 import { WorkflowConflictError } from './errors';
-import type { WorkflowHandle } from './contracts';
+import type { EventEmitter } from 'eventemitter3';
+import type { EngineEvents, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl, toStatus } from './handle';
 import type { Store } from './store/store';
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
@@ -46,6 +47,17 @@ export abstract class HandlerBase {
 
   protected constructor(env: OperationEnvironment) {
     this.#env = env;
+  }
+
+  /**
+   * The typed events of this engine (or client): workflows started and finished, operations
+   * recorded, steps, waits, commits, storage errors, the recovery report. See {@link EngineEvents}.
+   *
+   * @example
+   * engine.events.on('workflowFinished', ({ workflowUUID, status }) => console.log(workflowUUID, status));
+   */
+  get events(): EventEmitter<EngineEvents> {
+    return this.#env.events;
   }
 
   /** Whether this handle is open. */

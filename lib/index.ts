@@ -5,6 +5,7 @@ export type { ClientOptions } from './client';
 export type { ListWorkflowsOptions } from './handler';
 export type { EngineOptions, EngineWarning } from './options';
 export type { RecoveryReport } from './recovery';
+export type { EngineEvents, RunCause } from './contracts';
 export type {
   HandlerContext,
   WorkflowContext,

@@ -10,6 +10,7 @@
 // its own just before its code runs, the next starting once the one before is under way. So a
 // workflow that kills the process every time is the only one whose count grows, and is given up
 // after maxRecoveryAttempts while the others run.
+import type { RecoveryReport } from './contracts';
 import { registrationNamed, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
 import { MaxRecoveryAttemptsExceededError, type UnreadableRecordError } from './errors';
 import type { OperationEnvironment } from './ops/environment';
@@ -20,17 +21,7 @@ import type { FeedPosition } from './store/changes';
 import type { RecoveryDecisions } from './store/store';
 import type { OperationRecord } from './types';
 
-/** What the pass did, for logs and tests. */
-export interface RecoveryReport {
-  /** Workflows resumed. */
-  resumed: string[];
-  /** PENDING workflows whose name is not registered in this process (left PENDING). */
-  unregistered: string[];
-  /** Workflows given up (MAX_RECOVERY_ATTEMPTS_EXCEEDED) for crashing without progress. */
-  givenUp: string[];
-  /** Workflows marked ERROR because a record of theirs cannot be read (UnreadableRecordError). */
-  failed: string[];
-}
+export type { RecoveryReport } from './contracts';
 
 /** A workflow to resume that was already counted by an earlier open: counted and run on its own. */
 export interface SuspectRun {

@@ -79,6 +79,9 @@ class FaultInjector implements CommitInterceptor {
   }
 }
 
+/** The engine events that show a workflow moving (runUntilIdle waits until none comes for two turns). */
+const activityEvents = ['workflowStarted', 'workflowFinished', 'operationRecorded', 'stepStarted', 'stepEnded', 'waitStarted', 'waitEnded', 'commit', 'storageError'] as const;
+
 /** Options of {@link TestEngine.waitUntilBlocked}. */
 export interface WaitUntilBlockedOptions {
   /** Only a wait of this kind counts. */
@@ -105,6 +108,7 @@ export class TestEngine {
   readonly #settleTimeoutMs: number;
   readonly #faults = new FaultInjector();
   #engine: Engine;
+  #activity = { events: 0, stepsRunning: 0 };
   #autoSkip = false;
   #autoSkipRunning = false;
   #closed = false;
@@ -124,7 +128,7 @@ export class TestEngine {
     this.#options = options;
     this.clock = clock;
     this.#settleTimeoutMs = settleTimeoutMs;
-    this.#engine = openEngine(options, this.#faults);
+    this.#engine = this.#watch(openEngine(options, this.#faults));
   }
 
   /** The current engine. A new one after each {@link crash}: handles from the old one are dead. */
@@ -189,16 +193,28 @@ export class TestEngine {
     let stableTurns = 0;
     while (stableTurns < 2) {
       await yieldToEventLoop(1);
-      const env = this.#env;
-      const signature = env.isOpen
-        ? `${env.stepsInFlight}:${env.running.size}:${env.waiters.started}:${env.waiters.size}:${env.finished}:${this.clock.now()}`
-        : 'closed';
-      stableTurns = signature === previous && env.stepsInFlight === 0 ? stableTurns + 1 : 0;
+      // Idle: two turns in a row with no engine event, no step running, and time standing still.
+      const activity = this.#activity;
+      const signature = this.#engine.isOpen ? `${activity.events}:${activity.stepsRunning}:${this.clock.now()}` : 'closed';
+      stableTurns = signature === previous && activity.stepsRunning === 0 ? stableTurns + 1 : 0;
       previous = signature;
       if (performance.now() > limitMs) {
-        throw new Error(`Workflows did not become idle within ${this.#settleTimeoutMs} ms (steps running: ${env.stepsInFlight}).`);
+        throw new Error(`Workflows did not become idle within ${this.#settleTimeoutMs} ms (steps running: ${activity.stepsRunning}).`);
       }
     }
+  }
+
+  /** Counts what the engine does, from its typed events: a new count for each engine (after a crash). */
+  #watch(engine: Engine): Engine {
+    const activity = { events: 0, stepsRunning: 0 };
+    const bump = (): void => {
+      activity.events++;
+    };
+    for (const name of activityEvents) engine.events.on(name, bump);
+    engine.events.on('stepStarted', () => activity.stepsRunning++);
+    engine.events.on('stepEnded', () => activity.stepsRunning--);
+    this.#activity = activity;
+    return engine;
   }
 
   /**
@@ -219,11 +235,11 @@ export class TestEngine {
     const env = this.#env;
     env.halt();
     if (isInMemory(this.#options.database)) {
-      this.#engine = startEngine(this.#options, new Store(env.store.db, this.#faults), null);
+      this.#engine = this.#watch(startEngine(this.#options, new Store(env.store.db, this.#faults), null));
     } else {
       // A killed process's connection is closed by the operating system; nothing else of it survives.
       env.store.close();
-      this.#engine = openEngine(this.#options, this.#faults);
+      this.#engine = this.#watch(openEngine(this.#options, this.#faults));
     }
     return this.#engine;
   }

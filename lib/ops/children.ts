@@ -6,7 +6,7 @@ import { nanoid } from 'nanoid';
 import type { WorkflowRef } from '../contracts';
 import { WorkflowConflictError } from '../errors';
 import { decode } from '../store/codec';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodePayload } from './payload';
 
@@ -30,5 +30,6 @@ export async function startChild(env: OperationEnvironment, execution: WorkflowE
   // commit holding its row fails.
   env.launch(childUUID, workflow, decode<unknown[]>(inputs), commit);
   await execution.committed(commit);
+  operationRecorded(env, position);
   return childUUID;
 }

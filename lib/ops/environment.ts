@@ -1,21 +1,21 @@
 // What every durable operation needs from its engine: the store, time, wake-ups, options, and a way
 // to launch workflow code. The engine builds one and hands it down; ops never reach back up.
+import { EventEmitter } from 'eventemitter3';
+import type { EngineEvents, ResolvedOptions, WorkflowRef } from '../contracts';
 import { EngineClosedError } from '../errors';
-import type { ResolvedOptions } from '../contracts';
 import { pauseRealTime, type Clock } from '../runtime/clock';
 import { TimerWheel } from '../runtime/timer-wheel';
 import { Waiters } from '../runtime/waiters';
 import type { Commit } from '../store/group-commit';
-import type { Store } from '../store/store';
-import type { WorkflowRef } from '../contracts';
+import type { OperationPosition, Store } from '../store/store';
 
 export interface OperationEnvironment {
   readonly store: Store;
   readonly clock: Clock;
   readonly waiters: Waiters;
   readonly options: ResolvedOptions;
-  /** Steps whose code is running now (test tools wait for them before calling the engine idle). */
-  stepsInFlight: number;
+  /** The typed events of the engine (or client): see EngineEvents. */
+  readonly events: EventEmitter<EngineEvents>;
   /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
   readonly isOpen: boolean;
   /** The last handler write waiting for another connection's lock (see writeWhenUnlocked), or null. */
@@ -27,14 +27,18 @@ export interface OperationEnvironment {
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
 }
 
-/** The state an Engine or a Client shares with its operations: store, clock, timer wheel, waiters. */
+/**
+ * The state an Engine or a Client shares with its operations: store, clock, timer wheel, waiters,
+ * and the typed events. The waiters and the store tell the events what they see; with no listener,
+ * an event costs one check.
+ */
 export abstract class RuntimeEnvironment implements OperationEnvironment {
   readonly store: Store;
   readonly clock: Clock;
   readonly wheel: TimerWheel;
   readonly waiters: Waiters;
   readonly options: ResolvedOptions;
-  stepsInFlight = 0;
+  readonly events = new EventEmitter<EngineEvents>();
   isOpen = true;
   lockQueue: Promise<void> | null = null;
 
@@ -43,7 +47,17 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
     this.store = store;
     this.clock = options.clock;
     this.wheel = new TimerWheel(options.clock);
-    this.waiters = new Waiters(this.wheel);
+    const events = this.events;
+    this.waiters = new Waiters(this.wheel, {
+      started: (wait) => events.emit('waitStarted', wait),
+      ended: (wait, outcome) => events.emit('waitEnded', wait, outcome),
+    });
+    store.setObserver({
+      committed: (commitNumber, writes, durationMs) => {
+        if (events.listenerCount('commit') > 0) events.emit('commit', { commitNumber, writes, durationMs });
+      },
+      failed: (error) => events.emit('storageError', { error }),
+    });
   }
 
   abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
@@ -57,6 +71,13 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
 export function readCommitted<T>(env: OperationEnvironment, what: string, read: () => T): Promise<T> {
   assertOpen(env, what);
   return env.store.readCommitted(read);
+}
+
+/** Tells the typed events that the operation at `position` was recorded: its commit landed. */
+export function operationRecorded(env: OperationEnvironment, position: OperationPosition): void {
+  if (env.events.listenerCount('operationRecorded') === 0) return;
+  const { workflowUUID, operationIndex, kind, name } = position;
+  env.events.emit('operationRecorded', { workflowUUID, operationIndex, kind, name });
 }
 
 /** Throws EngineClosedError when the engine can no longer write. */

@@ -3,7 +3,7 @@
 import { DuplicateEventKeyError, UnreadableRecordError } from '../errors';
 import { decode } from '../store/codec';
 import { eventKey } from '../runtime/waiters';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload } from './payload';
 import { runRecordedWait } from './wait';
@@ -19,6 +19,7 @@ export async function setEvent(env: OperationEnvironment, execution: WorkflowExe
   );
   execution.progressed();
   await execution.committed(commit);
+  operationRecorded(env, position);
   if (!inserted) throw new DuplicateEventKeyError(workflowUUID, key);
   // The stored value travels with the wake-up: a thousand waiters on one key read nothing more.
   env.waiters.notify(eventKey(workflowUUID, key), text);

@@ -3,7 +3,7 @@
 // nor repeat it. Waiting receivers are woken right after the commit that queued their message.
 import { WorkflowNotFoundError } from '../errors';
 import { messageKey } from '../runtime/waiters';
-import { assertOpen, writeWhenUnlocked, type OperationEnvironment } from './environment';
+import { assertOpen, operationRecorded, writeWhenUnlocked, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload } from './payload';
 import { runRecordedWait } from './wait';
@@ -34,6 +34,7 @@ export async function sendFromWorkflow(env: OperationEnvironment, execution: Wor
   );
   execution.progressed();
   await execution.committed(commit);
+  operationRecorded(env, position);
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
   env.waiters.notify(messageKey(destinationUUID, topic));
 }

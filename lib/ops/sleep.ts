@@ -1,7 +1,7 @@
 // Durable sleep: the wake-up time is recorded when the sleep starts, so after a crash only the time
 // that remained is slept. The sleep ends once its end is committed.
 import { ALREADY_COMMITTED, type Commit } from '../store/group-commit';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 
 export async function sleep(env: OperationEnvironment, execution: WorkflowExecution, durationMs: number): Promise<void> {
@@ -36,4 +36,5 @@ export async function sleep(env: OperationEnvironment, execution: WorkflowExecut
     untrack();
   }
   await execution.committed(ended);
+  operationRecorded(env, position);
 }

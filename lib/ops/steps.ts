@@ -3,7 +3,7 @@
 // again: execution is at-least-once, recording is exactly-once.
 import type { StepContext, StepRef } from '../contracts';
 import { PayloadTooLargeError, SerializationError } from '../errors';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload } from './payload';
 import { workflowOnlyPrototype } from './workflow-only';
@@ -30,15 +30,16 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   let result: R | undefined;
   // No outside effect for a run whose earlier records (or start) might still roll back.
   await execution.beforeSideEffects();
-  env.stepsInFlight++;
+  const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
+  env.events.emit('stepStarted', stepEvent);
   execution.stepStarted();
   try {
     result = await step.fn(stepContext, ...args);
   } catch (caught) {
     thrown = caught;
   } finally {
-    env.stepsInFlight--;
     execution.stepEnded();
+    env.events.emit('stepEnded', stepEvent);
   }
   assertOpen(env, `Recording step ${step.name}`);
   // The run died meanwhile (its start, or another operation's commit, failed): record nothing.
@@ -56,6 +57,7 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   const commit = env.store.recordOutcome(position, 'first', output, error, env.clock.now());
   execution.progressed();
   await execution.committed(commit);
+  operationRecorded(env, position);
   if (thrown !== undefined) throw thrown;
   return result as R;
 }

@@ -6,7 +6,7 @@
 import type { AttemptPhase, AttemptResult, OperationPosition, WaitPlan } from '../store/store';
 import type { WaitDescription } from '../runtime/waiters';
 import type { OperationKind } from '../types';
-import { assertOpen, type OperationEnvironment } from './environment';
+import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 
 export interface RecordedWait {
@@ -75,5 +75,6 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
     }
   }
   await execution.committed(found.commit);
+  operationRecorded(env, position);
   return execution.decodeRecorded<T | null>(found.value, position);
 }

@@ -21,6 +21,14 @@ export interface CommitInterceptor {
   afterCommit?(commitNumber: number): void;
 }
 
+/** Told of each commit and each failure of one store (the engine's typed events listen here). */
+export interface CommitObserver {
+  /** A commit landed, holding `writes` writes; COMMIT (the fsync, in FULL mode) took `durationMs`. */
+  committed(commitNumber: number, writes: number, durationMs: number): void;
+  /** A write or a commit failed with this StorageError. */
+  failed(error: StorageError): void;
+}
+
 /** The commit of the batch a write joined. */
 export interface Commit {
   /** Resolves once the batch is committed; rejects with StorageError when its commit failed. */
@@ -48,6 +56,7 @@ class Batch implements Commit {
   failureListeners: ((error: unknown) => void)[] | null = null;
   settleListeners: (() => void)[] | null = null;
   settled = false;
+  writes = 0;
 
   constructor() {
     this.durable = new Promise<void>((resolve, reject) => {
@@ -92,6 +101,7 @@ export class GroupCommitter {
   #commits = 0;
   #halted = false;
   #beforeCommit: (() => void) | null = null;
+  #observer: CommitObserver | null = null;
 
   constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped') {
     this.#db = db;
@@ -106,6 +116,11 @@ export class GroupCommitter {
   /** Whether a write that finds the lock held fails at once (SQLITE_BUSY) instead of waiting for it. */
   get failsFastOnLock(): boolean {
     return this.#mode === 'alone';
+  }
+
+  /** Tells `observer` of every commit and failure from now on. */
+  setObserver(observer: CommitObserver | null): void {
+    this.#observer = observer;
   }
 
   /** Runs `hook` inside every transaction just before it commits (to flush writes gathered in memory). */
@@ -137,6 +152,7 @@ export class GroupCommitter {
     if (this.#halted) throw new Error('This store was halted; it writes nothing more.');
     if (this.#mode === 'alone') return this.#writeAlone(write);
     const batch = this.#batch ?? this.#open();
+    batch.writes++;
     try {
       return { value: write(), commit: batch };
     } catch (error) {
@@ -221,16 +237,20 @@ export class GroupCommitter {
     }
     const commitNumber = ++this.#commits;
     let value: T;
+    let durationMs: number;
     try {
       value = write();
       this.#beforeCommit?.();
       this.#interceptor?.beforeCommit?.(commitNumber);
+      const startedAt = performance.now();
       this.#commit.run();
+      durationMs = performance.now() - startedAt;
     } catch (error) {
       if (this.#db.inTransaction) this.#rollback.run();
       throw this.#toFailure(error);
     }
     this.#interceptor?.afterCommit?.(commitNumber);
+    this.#observer?.committed(commitNumber, 1, durationMs);
     return { value, commit: ALREADY_COMMITTED };
   }
 
@@ -252,10 +272,13 @@ export class GroupCommitter {
   #finish(batch: Batch): unknown {
     this.#batch = null;
     const commitNumber = ++this.#commits;
+    let durationMs: number;
     try {
       this.#beforeCommit?.();
       this.#interceptor?.beforeCommit?.(commitNumber);
+      const startedAt = performance.now();
       this.#commit.run();
+      durationMs = performance.now() - startedAt;
     } catch (error) {
       if (this.#db.inTransaction) this.#rollback.run();
       const failure = this.#toFailure(error);
@@ -263,6 +286,7 @@ export class GroupCommitter {
       return failure;
     }
     this.#interceptor?.afterCommit?.(commitNumber);
+    this.#observer?.committed(commitNumber, batch.writes, durationMs);
     batch.settled = true;
     runSettleListeners(batch);
     batch.resolve();
@@ -271,7 +295,10 @@ export class GroupCommitter {
 
   #toFailure(error: unknown): unknown {
     const failure = toStorageError(error);
-    if (failure instanceof StorageError) this.#raised.add(failure);
+    if (failure instanceof StorageError) {
+      this.#raised.add(failure);
+      this.#observer?.failed(failure);
+    }
     return failure;
   }
 

@@ -5,7 +5,7 @@
 import { ChangeFeed, type FeedPosition } from './changes';
 import { openDatabase, type SqliteDatabase, type SynchronousMode } from './database';
 import { EventTable } from './events';
-import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type CommitMode, type Written } from './group-commit';
+import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type CommitMode, type CommitObserver, type Written } from './group-commit';
 import { MessageTable } from './messages';
 import { OperationTable, type WaitStart } from './operations';
 import { WorkflowTable } from './workflows';
@@ -341,6 +341,11 @@ export class Store {
    */
   isLockHeld(error: unknown): boolean {
     return this.#committer.failsFastOnLock && this.isOwnFailure(error) && error.sqliteCode.startsWith('SQLITE_BUSY');
+  }
+
+  /** Tells `observer` of every commit and failure from now on. */
+  setObserver(observer: CommitObserver | null): void {
+    this.#committer.setObserver(observer);
   }
 
   /** Number of commits so far (for tests and benchmarks). */
