@@ -13,7 +13,7 @@ import { sendFromHandler } from './ops/messages';
 import { decodeForListing, encodePayload } from './ops/payload';
 import { workflowOnlyPrototype } from './ops/workflow-only';
 import type { WorkflowFilter } from './store/workflows';
-import type { MessageInfo, OperationInfo, WorkflowStatus, WorkflowStatusName } from './types';
+import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Filters of `listWorkflows`. */
@@ -40,7 +40,7 @@ export function checkSameWorkflow(store: Store, workflowUUID: string, workflowNa
   }
 }
 
-const statuses = new Set<string>(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED']);
+const statuses = new Set<string>(WORKFLOW_STATUSES);
 
 export abstract class HandlerBase {
   readonly #env: OperationEnvironment;

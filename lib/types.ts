@@ -6,6 +6,9 @@
  */
 export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'MAX_RECOVERY_ATTEMPTS_EXCEEDED';
 
+/** Every status, in lifecycle order: the one list the API checks, the CLI offers and the schema allows. */
+export const WORKFLOW_STATUSES: readonly WorkflowStatusName[] = Object.freeze(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED']);
+
 /** The kinds of durable operation a workflow records, one row each, under its operation index. */
 export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep';
 

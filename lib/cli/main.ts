@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, clientInternals } from '../client';
-import { DatabaseOpenError, DurabliteError, WorkflowNotFoundError } from '../errors';
+import { DatabaseOpenError, WorkflowNotFoundError } from '../errors';
 import { sendFromHandler } from '../ops/messages';
 import { encodePayload } from '../ops/payload';
-import type { WorkflowStatusName } from '../types';
+import { WORKFLOW_STATUSES, type WorkflowStatusName } from '../types';
 import { optionalIdempotencyKey, optionalTopic, requireNonEmptyString } from '../validate';
 import { runBenchCommand } from './bench';
 import { compact, table, time, toJson } from './format';
@@ -35,7 +35,7 @@ interface CommandSpec {
   run(client: Client, args: string[], values: Record<string, string | boolean | undefined>, json: boolean): Promise<string>;
 }
 
-const statusNames = ['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED'];
+const statusNames: readonly string[] = WORKFLOW_STATUSES;
 
 function timeoutOption(value: string | boolean | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -379,7 +379,8 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     err(`durablite ${name}: ${message.replace(/\s+/g, ' ')}`);
     if (error instanceof WorkflowNotFoundError || error instanceof DatabaseOpenError) return 1;
     if (error instanceof TypeError || error instanceof RangeError) return 2;
-    return error instanceof DurabliteError ? 1 : 1;
+    // Any other failure (durablite's errors, and anything unexpected) is a failure of the command.
+    return 1;
   } finally {
     await client?.close();
   }

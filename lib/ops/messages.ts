@@ -16,7 +16,7 @@ import { runRecordedWait } from './wait';
  */
 export async function sendFromHandler(env: OperationEnvironment, destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null): Promise<'sent' | 'duplicate'> {
   assertOpen(env, 'send');
-  const { value: result, commit } = await writeWhenUnlocked(env, () => env.store.send(destinationUUID, topic, message, idempotencyKey, env.clock.now()));
+  const { value: result, commit } = await writeWhenUnlocked(env, () => env.store.send(destinationUUID, message, topic, idempotencyKey, env.clock.now()));
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
   await commit.durable;
   if (result === 'sent') env.waiters.notify(messageKey(destinationUUID, topic));
@@ -30,7 +30,7 @@ export async function sendFromWorkflow(env: OperationEnvironment, execution: Wor
   const { position, recorded } = execution.begin('send', 'send');
   if (recorded !== undefined) return execution.replay<void>(recorded);
   const { value: result, commit } = env.store.sendFromWorkflow(
-    position, destinationUUID, topic, text, () => encodeError(new WorkflowNotFoundError(destinationUUID)), env.clock.now(),
+    position, destinationUUID, text, topic, () => encodeError(new WorkflowNotFoundError(destinationUUID)), env.clock.now(),
   );
   execution.progressed();
   await execution.committed(commit);

@@ -43,7 +43,7 @@ export class MessageTable {
   constructor(db: SqliteDatabase) {
     this.#insert = db.prepare<[string, string, string, string | null, number]>(
       `INSERT INTO messages (destination_uuid, topic, message, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT DO NOTHING`,
+       ON CONFLICT (destination_uuid, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
     );
     this.#selectOldest = db.prepare<[string, string], { message_id: number; message: string }>(
       `SELECT message_id, message FROM messages
@@ -60,7 +60,7 @@ export class MessageTable {
   }
 
   /** Appends a message; returns false when its idempotency key was already used for this destination. */
-  insert(destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): boolean {
+  insert(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): boolean {
     return this.#insert.run(destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs).changes === 1;
   }
 

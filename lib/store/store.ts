@@ -134,19 +134,19 @@ export class Store {
     );
 
     this.#send = db.transaction(
-      (destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): SendResult => {
+      (destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): SendResult => {
         if (!workflows.exists(destinationUUID)) return 'not-found';
-        return messages.insert(destinationUUID, topic, message, idempotencyKey, nowMs) ? 'sent' : 'duplicate';
+        return messages.insert(destinationUUID, message, topic, idempotencyKey, nowMs) ? 'sent' : 'duplicate';
       },
     );
 
     this.#sendFromWorkflow = db.transaction(
-      (position: OperationPosition, destinationUUID: string, topic: string | null, message: string, encodeNotFound: () => string, nowMs: number): SendResult => {
+      (position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeNotFound: () => string, nowMs: number): SendResult => {
         if (!workflows.exists(destinationUUID)) {
           operations.insertCompleted({ ...position, output: null, error: encodeNotFound() }, nowMs);
           return 'not-found';
         }
-        messages.insert(destinationUUID, topic, message, null, nowMs);
+        messages.insert(destinationUUID, message, topic, null, nowMs);
         operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
         return 'sent';
       },
@@ -246,13 +246,13 @@ export class Store {
   }
 
   /** Handler-side send: appends the message unless its idempotency key was used for this destination. */
-  send(destinationUUID: string, topic: string | null, message: string, idempotencyKey: string | null, nowMs: number): Written<SendResult> {
-    return this.#committer.write(() => this.#send(destinationUUID, topic, message, idempotencyKey, nowMs));
+  send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Written<SendResult> {
+    return this.#committer.write(() => this.#send(destinationUUID, message, topic, idempotencyKey, nowMs));
   }
 
   /** Workflow-side send: appends the message and records the operation in one commit. */
-  sendFromWorkflow(position: OperationPosition, destinationUUID: string, topic: string | null, message: string, encodeNotFound: () => string, nowMs: number): Written<SendResult> {
-    return this.#committer.write(() => this.#sendFromWorkflow(position, destinationUUID, topic, message, encodeNotFound, nowMs));
+  sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeNotFound: () => string, nowMs: number): Written<SendResult> {
+    return this.#committer.write(() => this.#sendFromWorkflow(position, destinationUUID, message, topic, encodeNotFound, nowMs));
   }
 
   /** Sets an event and records the operation in one commit; false (first value kept) for a duplicate key. */
