@@ -271,3 +271,164 @@ describe('the change feed and a failed commit', () => {
     }
   }, 30_000);
 });
+
+describe('the code of a dead run stops', () => {
+  test('a workflow that catches every error in a loop does not spin: it stops, resumes from its records, and goes on', async () => {
+    let caught = 0;
+    const actor = registerWorkflow('regression.actor', async (ctxt: WorkflowContext) => {
+      for (;;) {
+        try {
+          if ((await ctxt.recv<string>('q', 3600)) === 'stop') return 'stopped';
+        } catch {
+          caught++; // log and carry on
+        }
+      }
+    });
+    const t = await TestEngine.open({ onWarning: () => {} });
+    await t.engine.startWorkflow(actor, { workflowUUID: 'actor' });
+    await t.waitUntilBlocked('actor');
+    t.injectFault({ at: 'commit', code: 'SQLITE_IOERR', afterCommits: 1 }); // the send commits; the recv's consume fails
+    await t.engine.send('actor', 'm1', 'q');
+    await t.engine.send('actor', 'stop', 'q');
+    expect(await t.engine.retrieveWorkflow('actor').getResult()).toBe('stopped');
+    expect(caught).toBe(1); // the dead run caught the failure once; its next recv never settled
+    await t.close();
+  });
+
+  test('a step started while its run\'s commit fails never runs at the same time as the resumed run\'s', async () => {
+    const flights = { now: 0, most: 0, runs: 0 };
+    const slow = registerStep('regression.slow-charge', async () => {
+      flights.runs++;
+      flights.most = Math.max(flights.most, ++flights.now);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      flights.now--;
+      return 'charged';
+    });
+    const other = registerWorkflow('regression.batch-mate', async (ctxt: WorkflowContext) => {
+      await ctxt.recv('go', 60);
+      await ctxt.setEvent('x', 1);
+      return 'ok';
+    });
+    const announcer = registerWorkflow('regression.announcer', async (ctxt: WorkflowContext) => {
+      await ctxt.recv('go', 60);
+      const charged = ctxt.runStep(slow); // start the work...
+      await ctxt.setEvent('charging', true); // ...announce it...
+      return charged; // ...await it
+    });
+    for (const skip of [1, 2, 3, 4]) {
+      flights.runs = 0;
+      flights.most = 0;
+      const t = await TestEngine.open({ onWarning: () => {} });
+      await t.engine.startWorkflow(other, { workflowUUID: 'other' });
+      await t.engine.startWorkflow(announcer, { workflowUUID: 'announcer' });
+      await t.waitUntilBlocked('other');
+      await t.waitUntilBlocked('announcer');
+      t.injectFault({ at: 'commit', code: 'SQLITE_IOERR', afterCommits: skip });
+      await Promise.all([t.engine.send('other', 1, 'go'), t.engine.send('announcer', 1, 'go')]).catch(() => {});
+      for (const [uuid, message] of [['other', 1], ['announcer', 1]] as const) {
+        if ((await t.engine.listMessages(uuid)).length === 0) await t.engine.send(uuid, message, 'go');
+      }
+      expect(await t.engine.retrieveWorkflow('announcer').getResult()).toBe('charged');
+      await new Promise((resolve) => setTimeout(resolve, 80)); // any step of a dead run that did start ends
+      expect({ skip, most: flights.most }).toEqual({ skip, most: 1 });
+      await t.close();
+    }
+  }, 30_000);
+
+  test('a step left unawaited by a dead run never rejects unhandled', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => {
+      rejections.push(reason);
+    };
+    process.on('unhandledRejection', onRejection);
+    try {
+      const slowStep = registerStep('regression.slow', async () => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return 'slow';
+      });
+      const starter = registerWorkflow('regression.starter', async (ctxt: WorkflowContext) => {
+        await ctxt.runStep(noop);
+        const work = ctxt.runStep(slowStep);
+        await ctxt.setEvent('started', true);
+        return await work;
+      });
+      const t = await TestEngine.open({ onWarning: () => {} });
+      t.injectFault({ at: 'commit', code: 'SQLITE_IOERR', afterCommits: 2 }); // the start, the first step, then setEvent's
+      const handle = await t.engine.startWorkflow(starter, { workflowUUID: 'starter' });
+      expect(await handle.getResult()).toBe('slow');
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(rejections).toEqual([]);
+      await t.close();
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+});
+
+describe('the crash-loop guard and the backoff, against ordinary life', () => {
+  const approval = registerWorkflow('regression.approval', async (ctxt: WorkflowContext) => ctxt.recv<string>('approve', 3600));
+  const orderFlow = registerWorkflow('regression.order-flow', async (ctxt: WorkflowContext) => `order ${await ctxt.childWorkflow(approval)}`);
+
+  test('a parent waiting for its child\'s result is never given up, however many restarts', async () => {
+    const t = await TestEngine.open({ onWarning: () => {} });
+    await t.engine.startWorkflow(orderFlow, { workflowUUID: 'order' });
+    await t.waitUntilBlocked('order-0', { kind: 'recv' });
+    for (let restart = 0; restart < 12; restart++) {
+      await t.crash();
+      await t.runUntilIdle();
+    }
+    expect(t.engine.recovery.givenUp).toEqual([]);
+    await t.engine.send('order-0', 'approved', 'approve');
+    expect(await t.engine.retrieveWorkflow('order').getResult()).toBe('order approved');
+    await t.close();
+  });
+
+  test('each separate fault in a long life is resumed at once: the backoff starts anew once a resumed run made progress', async () => {
+    const counter = registerWorkflow('regression.counter', async (ctxt: WorkflowContext) => {
+      for (let count = 0; ; count++) if ((await ctxt.recv<string>('tick', 3600)) === 'stop') return count;
+    });
+    const t = await TestEngine.open({ onWarning: () => {} });
+    await t.engine.startWorkflow(counter, { workflowUUID: 'counter' });
+    await t.waitUntilBlocked('counter');
+    for (let incident = 0; incident < 4; incident++) {
+      t.injectFault({ at: 'commit', code: 'SQLITE_IOERR', afterCommits: 1 }); // the send commits; the consume fails
+      await t.engine.send('counter', 'tick', 'tick');
+      await t.runUntilIdle(); // no clock advance: only a resume "at once" gets it back into its recv
+      expect({ incident, waiting: t.waits('counter').length }).toEqual({ incident, waiting: 1 });
+    }
+    await t.engine.send('counter', 'stop', 'tick');
+    expect(await t.engine.retrieveWorkflow('counter').getResult()).toBe(4);
+    await t.close();
+  });
+});
+
+describe('whatever is thrown is recorded', () => {
+  test('a step that throws a revoked Proxy records a failure, so a replay takes the same branch', async () => {
+    let runs = 0;
+    const revoked = registerStep('regression.revoked', async () => {
+      runs++;
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      throw proxy;
+    });
+    const caller = registerWorkflow('regression.revoked-caller', async (ctxt: WorkflowContext) => {
+      try {
+        await ctxt.runStep(revoked);
+        return 'no error';
+      } catch {
+        await ctxt.recv('ack', 60);
+        return 'failed as recorded';
+      }
+    });
+    const t = await TestEngine.open({ onWarning: () => {} });
+    await t.engine.startWorkflow(caller, { workflowUUID: 'revoked' });
+    await t.waitUntilBlocked('revoked');
+    const [step] = await t.engine.listOperations('revoked');
+    expect(step).toMatchObject({ kind: 'step', error: expect.any(Error) });
+    const engine = await t.crash();
+    await engine.send('revoked', 'ok', 'ack');
+    expect(await engine.retrieveWorkflow('revoked').getResult()).toBe('failed as recorded');
+    expect(runs).toBe(1);
+    await t.close();
+  });
+});

@@ -26,7 +26,7 @@ import { WorkflowHandleImpl } from './handle';
 import { startChild } from './ops/children';
 import type { OperationEnvironment } from './ops/environment';
 import { getEventInWorkflow, setEvent } from './ops/events';
-import type { WorkflowExecution } from './ops/execution';
+import { RunEnded, type WorkflowExecution } from './ops/execution';
 import { receive, sendFromWorkflow } from './ops/messages';
 import { sleep } from './ops/sleep';
 import { runStep } from './ops/steps';
@@ -88,7 +88,7 @@ export class WorkflowContextImpl implements WorkflowContext {
   async startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>> {
     const childUUID = await this.#guard(startChild(this.#env, this.#execution, requireWorkflow(workflow), args));
     // Its result wait belongs to this run: it ends at once if the run dies.
-    return new WorkflowHandleImpl<R>(this.#env, childUUID, (wait) => this.#execution.trackWait(wait));
+    return new WorkflowHandleImpl<R>(this.#env, childUUID, (wait) => this.#execution.trackResultWait(wait));
   }
 
   async childWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<R> {
@@ -96,9 +96,13 @@ export class WorkflowContextImpl implements WorkflowContext {
     return this.#guard(handle.getResult());
   }
 
-  /** Every operation's failure passes here: a store failure ends the run (see WorkflowExecution.noteFailure). */
+  /**
+   * Every operation's failure passes here: a store failure ends the run (see
+   * WorkflowExecution.noteFailure), and an operation of a run that already ended never settles.
+   */
   #guard<T>(operation: Promise<T>): Promise<T> {
     return operation.catch((error: unknown) => {
+      if (error instanceof RunEnded) return new Promise<T>(() => {});
       this.#execution.noteFailure(error);
       throw error;
     });

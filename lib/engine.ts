@@ -58,7 +58,6 @@ const SUSPECT_GRACE_MS = 1000;
 
 /** The runtime state of one engine, handed down to operations. */
 export class EngineEnvironment extends RuntimeEnvironment {
-  readonly running = new Map<string, Promise<void>>();
   readonly #lock: OwnershipLock | null;
   #external: ExternalChangeSync | null = null;
   /** Workflows waiting to resume after a storage failure, with how many resumes were scheduled. */
@@ -128,7 +127,11 @@ export class EngineEnvironment extends RuntimeEnvironment {
       try {
         this.store.countRecoveryAttempt(workflowUUID, suspect.attempt, this.clock.now());
       } catch (error) {
-        this.#scheduleResume(workflowUUID, workflow, error);
+        // Its code must not run uncounted: count it (then run it) again after a pause.
+        const tries = (suspect.countTries ?? 0) + 1;
+        const delayMs = Math.max(RESUME_FIRST_BACKOFF_MS, resumeDelayMs(tries + 1));
+        this.#reportStorageFailure(workflowUUID, workflow.name, error, `stays PENDING; its recovery is counted and run in ${delayMs} ms`);
+        this.wheel.arm(this.clock.now() + delayMs, () => void this.runSuspects([{ ...suspect, countTries: tries }]));
         continue;
       }
       const execution = this.run(workflowUUID, workflow, suspect.args, { recorded: suspect.recorded, cause: 'recovered', owesProgress: true });
@@ -214,8 +217,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
     execution.onDeath = (error) => this.#afterDeath(execution, workflow, error);
     this.#executions.set(workflowUUID, execution);
     const context = new WorkflowContextImpl(this, execution);
-    let done: Promise<void> | undefined;
-    done = (async () => {
+    void (async () => {
       let failure: unknown;
       let failed = false;
       try {
@@ -224,7 +226,6 @@ export class EngineEnvironment extends RuntimeEnvironment {
         failed = true;
         failure = error;
       } finally {
-        if (this.running.get(workflowUUID) === done) this.running.delete(workflowUUID);
         if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
       }
       if (!failed) {
@@ -240,7 +241,6 @@ export class EngineEnvironment extends RuntimeEnvironment {
         });
       }
     })();
-    this.running.set(workflowUUID, done);
     return execution;
   }
 
@@ -299,6 +299,9 @@ export class EngineEnvironment extends RuntimeEnvironment {
   #afterDeath(execution: WorkflowExecution, workflow: WorkflowRef, failure: unknown): void {
     if (this.#dead.has(execution)) return;
     this.#dead.add(execution);
+    // From now on the workflow counts as awaiting its resume: the change feed, which also reports
+    // this process's own rows, must not start it again meanwhile.
+    if (!this.#resumes.has(execution.workflowUUID)) this.#resumes.set(execution.workflowUUID, 0);
     void execution.stepsDone().then(() => this.#scheduleResume(execution.workflowUUID, workflow, failure));
   }
 
@@ -334,6 +337,7 @@ export class EngineEnvironment extends RuntimeEnvironment {
         // Gone (its start never committed) or finished meanwhile: nothing to resume.
         if (record === undefined || record.status !== 'PENDING') {
           this.#resumes.delete(workflowUUID);
+          if (this.#executions.get(workflowUUID)?.fatalError != null) this.#executions.delete(workflowUUID);
           return;
         }
         let args: unknown[];
@@ -345,7 +349,13 @@ export class EngineEnvironment extends RuntimeEnvironment {
           return;
         }
         // A workflow whose recovery count is not back to zero still owes the progress that resets it.
-        this.run(workflowUUID, workflow, args, { recorded: operations, cause: 'resumed', owesProgress: record.recoveryAttempts > 0 });
+        const execution = this.run(workflowUUID, workflow, args, { recorded: operations, cause: 'resumed', owesProgress: record.recoveryAttempts > 0 });
+        // Once it is under way again and that commit landed, a later fault starts the backoff anew.
+        void execution.underWay()
+          .then(() => store.readCommitted(() => undefined))
+          .then(() => {
+            if (execution.fatalError === null && this.#executions.get(workflowUUID) === execution) this.#resumes.delete(workflowUUID);
+          }, () => {});
       },
       (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
     );

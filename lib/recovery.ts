@@ -31,6 +31,8 @@ export interface SuspectRun {
   /** Its recovery attempt count once this run is counted. */
   attempt: number;
   recorded: OperationRecord[];
+  /** How many times counting this run failed already (a storage fault). */
+  countTries?: number;
 }
 
 interface Plan extends RecoveryDecisions {

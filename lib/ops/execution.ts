@@ -11,6 +11,19 @@ import type { Commit } from '../store/group-commit';
 import type { OperationPosition } from '../store/store';
 import { decode } from '../store/codec';
 
+/**
+ * What an operation of a run that died of a storage failure meets: WorkflowContextImpl turns it into
+ * a promise that never settles. The code of a dead run simply stops, as a killed process would: a
+ * loop that catches errors cannot spin on it, and a step left unawaited cannot reject unhandled.
+ */
+export class RunEnded extends Error {
+  constructor() {
+    super('This run of the workflow ended: a commit holding its records failed, and it resumes from what was committed.');
+  }
+}
+
+const RUN_ENDED = new RunEnded();
+
 /** The WorkflowContext method behind each operation kind, for error messages. */
 const methodOfKind: Record<OperationKind, string> = {
   step: 'runStep', child: 'startChildWorkflow', send: 'send', recv: 'recv', setEvent: 'setEvent', getEvent: 'getEvent', sleep: 'sleep',
@@ -61,7 +74,7 @@ export class WorkflowExecution {
         `code running after workflow "${this.workflowUUID}" returned (a WorkflowContext works only while its workflow runs)`,
       );
     }
-    if (this.fatalError !== null) throw this.fatalError;
+    this.assertAlive();
     const operationIndex = this.#nextIndex++;
     const position: OperationPosition = { workflowUUID: this.workflowUUID, operationIndex, kind, name };
     const recorded = this.#recorded.get(operationIndex);
@@ -92,7 +105,8 @@ export class WorkflowExecution {
 
   /** Throws the error the run died of, if it died: a dead run writes nothing more. */
   assertAlive(): void {
-    if (this.fatalError !== null) throw this.fatalError;
+    const fatal = this.fatalError;
+    if (fatal !== null) throw fatal instanceof StorageError ? RUN_ENDED : fatal;
   }
 
   /**
@@ -171,11 +185,20 @@ export class WorkflowExecution {
 
   /** Registers a wait under way, so that it ends at once if the run dies; returns the unregister. */
   trackWait(wait: StartedWait): () => void {
-    if (this.fatalError !== null) wait.fail(this.fatalError);
+    if (this.fatalError !== null) wait.fail(this.fatalError instanceof StorageError ? RUN_ENDED : this.fatalError);
     else this.#waits.add(wait);
     return () => {
       this.#waits.delete(wait);
     };
+  }
+
+  /**
+   * Registers a wait for a child's result. Reaching it is progress, as reaching any wait is: a
+   * recovered parent that waits for its child is not crash-looping, so its count restarts.
+   */
+  trackResultWait(wait: StartedWait): () => void {
+    if (this.fatalError === null) this.progressed();
+    return this.trackWait(wait);
   }
 
   /** What was recorded at `recorded` (its output, or its error thrown). A record that cannot be read ends the run. */
@@ -205,7 +228,7 @@ export class WorkflowExecution {
     this.fatalError = error;
     const waits = [...this.#waits];
     this.#waits.clear();
-    for (const wait of waits) wait.fail(error);
+    for (const wait of waits) wait.fail(error instanceof StorageError ? RUN_ENDED : error);
     if (error instanceof StorageError) this.onDeath?.(error);
   }
 

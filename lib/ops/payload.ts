@@ -30,12 +30,22 @@ export function encodePayload(env: OperationEnvironment, value: unknown, what: s
  * something is recorded, so a replay meets the same failure.
  */
 export function encodeError(error: unknown): string {
+  const isError = safeTest(() => error instanceof Error);
   try {
-    return encode(error instanceof Error ? error : new Error(safeText(() => error)));
+    return encode(isError ? error : new Error(safeText(() => error)));
   } catch {
-    const plain = new Error(safeText(() => (error instanceof Error ? error.message : error)));
-    if (error instanceof Error) plain.name = safeText(() => error.name);
+    const plain = new Error(safeText(() => (isError ? (error as Error).message : error)));
+    if (isError) plain.name = safeText(() => (error as Error).name);
     return encode(plain);
+  }
+}
+
+/** A test on a thrown value that may throw itself (a revoked Proxy throws even on `instanceof`). */
+function safeTest(test: () => boolean): boolean {
+  try {
+    return test();
+  } catch {
+    return false;
   }
 }
 
@@ -49,7 +59,11 @@ function safeText(read: () => unknown): string {
     value = read();
     return String(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return 'a thrown value that cannot be described';
+    }
   }
 }
 

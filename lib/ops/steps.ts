@@ -30,6 +30,8 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   let result: R | undefined;
   // No outside effect for a run whose earlier records (or start) might still roll back.
   await execution.beforeSideEffects();
+  // Again, in the same turn as the step starts: a commit may have failed since the check above.
+  execution.assertAlive();
   const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
   env.events.emit('stepStarted', stepEvent);
   execution.stepStarted();

@@ -100,7 +100,7 @@ export class GroupCommitter {
   readonly #raised = new WeakSet<object>();
   #commits = 0;
   #halted = false;
-  #beforeCommit: (() => void) | null = null;
+  #beforeCommit: (() => (() => void) | void) | null = null;
   #observer: CommitObserver | null = null;
 
   constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped') {
@@ -123,8 +123,11 @@ export class GroupCommitter {
     this.#observer = observer;
   }
 
-  /** Runs `hook` inside every transaction just before it commits (to flush writes gathered in memory). */
-  setBeforeCommit(hook: (() => void) | null): void {
+  /**
+   * Runs `hook` inside every transaction just before it commits (to flush writes gathered in
+   * memory). What it returns is called if that commit then fails, to gather those writes again.
+   */
+  setBeforeCommit(hook: (() => (() => void) | void) | null): void {
     this.#beforeCommit = hook;
   }
 
@@ -273,14 +276,16 @@ export class GroupCommitter {
     this.#batch = null;
     const commitNumber = ++this.#commits;
     let durationMs: number;
+    let undo: (() => void) | void = undefined;
     try {
-      this.#beforeCommit?.();
+      undo = this.#beforeCommit?.();
       this.#interceptor?.beforeCommit?.(commitNumber);
       const startedAt = performance.now();
       this.#commit.run();
       durationMs = performance.now() - startedAt;
     } catch (error) {
       if (this.#db.inTransaction) this.#rollback.run();
+      undo?.();
       const failure = this.#toFailure(error);
       this.#fail(batch, failure);
       return failure;

@@ -101,6 +101,10 @@ export class Store {
       const resets = this.#pendingResets;
       this.#pendingResets = [];
       this.workflows.resetRecoveryAttempts(resets, this.#resetAtMs);
+      // The commit failed: these resets were rolled back with it; they go with the next commit.
+      return () => {
+        this.#pendingResets.push(...resets);
+      };
     });
     const workflows = (this.workflows = new WorkflowTable(db));
     const operations = (this.operations = new OperationTable(db));
@@ -353,9 +357,16 @@ export class Store {
     return this.#committer.commits;
   }
 
-  /** Commits pending writes now, then closes the database. */
+  /** Commits pending writes now (recovery-count resets a failed commit gave back included), then closes the database. */
   close(): void {
     if (!this.db.open) return;
+    if (this.#pendingResets.length > 0) {
+      try {
+        this.#committer.write(() => undefined);
+      } catch {
+        // The store is failing: the resets stay undone, and the next open counts these workflows once more.
+      }
+    }
     this.#committer.flush();
     this.db.close();
   }
