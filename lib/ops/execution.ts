@@ -125,20 +125,18 @@ export class WorkflowExecution {
   readonly #dieOfFailedCommit = (error: unknown): void => this.#die(error as StorageError);
 
   /**
-   * Before a step's code runs: waits until every write of this run so far (its start included) is
-   * committed, so that no outside effect happens for a run whose records then roll back.
+   * Before a step's code runs: what to await until every write of this run so far (its start
+   * included) is committed, or undefined when all are, so that no outside effect happens for a run
+   * whose records then roll back. The caller checks the run is alive after it.
    * @throws the error the run died of.
    */
-  async beforeSideEffects(): Promise<void> {
-    const latest = this.#latestCommit;
-    if (latest !== null && !latest.settled) {
-      try {
-        await latest.durable;
-      } catch {
-        // The failure listener registered in committed() ended the run: fall through to its error.
-      }
-    }
+  beforeSideEffects(): Promise<void> | undefined {
     this.assertAlive();
+    const latest = this.#latestCommit;
+    // Nothing still committing: no await at all, so a step costs no extra turn on the hot path.
+    if (latest === null || latest.settled) return undefined;
+    // A failure ends the run through the listener registered in committed(); the caller re-checks.
+    return latest.durable.catch(() => {});
   }
 
   /** A step's code starts running (it may outlive the run's death; the resume waits for it). */

@@ -29,7 +29,8 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   let thrown: unknown;
   let result: R | undefined;
   // No outside effect for a run whose earlier records (or start) might still roll back.
-  await execution.beforeSideEffects();
+  const earlierCommits = execution.beforeSideEffects();
+  if (earlierCommits !== undefined) await earlierCommits;
   // Again, in the same turn as the step starts: a commit may have failed since the check above.
   execution.assertAlive();
   const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
