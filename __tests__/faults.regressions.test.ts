@@ -432,3 +432,102 @@ describe('whatever is thrown is recorded', () => {
     await t.close();
   });
 });
+
+describe('third round: loops, backoff, listeners', () => {
+  test('under a lasting fault the resumes back off (at once, 100 ms, 200 ms...), even when the resumed run starts a step before it writes', async () => {
+    let runs = 0;
+    const call = registerStep('regression.http-call', async () => {
+      runs++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return 'called';
+    });
+    const caller = registerWorkflow('regression.http-caller', async (ctxt: WorkflowContext) => ctxt.runStep(call));
+    const t = await TestEngine.open({ onWarning: () => {} });
+    const handle = await t.engine.startWorkflow(caller, { workflowUUID: 'http' });
+    t.injectFault({ at: 'commit', code: 'SQLITE_FULL', count: 1_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // real time; the virtual clock stands still
+    expect(runs).toBeLessThanOrEqual(2); // the first run and the resume at once; the next waits 100 ms of virtual time
+    await t.advance(0.1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(runs).toBe(3); // the pause passed on the clock: one more try
+    expect((await handle.getStatus())?.status).toBe('PENDING');
+    await t.close();
+  });
+
+  test('a loop catching every error stops when the engine closes, and when a replay diverges the workflow is marked ERROR at once', async () => {
+    let spins = 0;
+    const stubborn = registerWorkflow('regression.stubborn', async (ctxt: WorkflowContext) => {
+      for (;;) {
+        try {
+          await ctxt.sleep(1);
+        } catch {
+          if (++spins > 1_000) return 'spun';
+        }
+      }
+    });
+    const t = await TestEngine.open({ onWarning: () => {} });
+    await t.engine.startWorkflow(stubborn, { workflowUUID: 'stubborn' });
+    await t.waitUntilBlocked('stubborn');
+    await t.close();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the event loop turns: nothing spins
+    expect(spins).toBeLessThanOrEqual(1);
+  });
+
+  test('a child handle\'s getResult in a run that ended never settles, never rejects unhandled, never spins', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => {
+      rejections.push(reason);
+    };
+    process.on('unhandledRejection', onRejection);
+    try {
+      const slowChild = registerWorkflow('regression.slow-child', async (ctxt: WorkflowContext) => ctxt.recv<string>('go', 60));
+      let injected = false;
+      const impatient = registerWorkflow('regression.impatient', async (ctxt: WorkflowContext) => {
+        const child = await ctxt.startChildWorkflow(slowChild);
+        const result = child.getResult();
+        if (!injected) {
+          injected = true;
+          t.injectFault({ at: 'commit', code: 'SQLITE_IOERR' }); // the commit of the setEvent below
+        }
+        await ctxt.setEvent('waiting', true);
+        return `child said ${await result}`;
+      });
+      const t = await TestEngine.open({ onWarning: () => {} });
+      const handle = await t.engine.startWorkflow(impatient, { workflowUUID: 'impatient' });
+      await t.waitUntilBlocked('impatient-0', { kind: 'recv' });
+      await t.runUntilIdle();
+      await t.engine.send('impatient-0', 'hi', 'go');
+      expect(await handle.getResult()).toBe('child said hi');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(rejections).toEqual([]);
+      await t.close();
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
+  test('a listener that throws cannot break a commit or a start; a start that failed is not announced', async () => {
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const t = await TestEngine.open({ onWarning: () => {} });
+      const started: string[] = [];
+      t.engine.events.on('workflowStarted', ({ workflowUUID }) => started.push(workflowUUID));
+      t.engine.events.once('commit', () => {
+        throw new Error('a broken metrics label');
+      });
+      t.engine.events.once('workflowStarted', () => {
+        throw new Error('another broken listener');
+      });
+      const handle = await t.engine.startWorkflow(order, { workflowUUID: 'listened' });
+      expect(await handle.getResult()).toBe('charged');
+      t.injectFault({ at: 'commit', code: 'SQLITE_IOERR' });
+      await expect(t.engine.startWorkflow(order, { workflowUUID: 'never' })).rejects.toThrow(StorageError);
+      await t.runUntilIdle();
+      expect(started).toEqual(['listened']);
+      expect(errors).toHaveBeenCalledWith(expect.stringContaining('a listener of the "commit" event threw'));
+      await t.close();
+    } finally {
+      errors.mockRestore();
+    }
+  });
+});

@@ -88,12 +88,12 @@ export class WorkflowContextImpl implements WorkflowContext {
   async startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>> {
     const childUUID = await this.#guard(startChild(this.#env, this.#execution, requireWorkflow(workflow), args));
     // Its result wait belongs to this run: it ends at once if the run dies.
-    return new WorkflowHandleImpl<R>(this.#env, childUUID, (wait) => this.#execution.trackResultWait(wait));
+    return new WorkflowHandleImpl<R>(this.#env, childUUID, (wait) => this.#execution.trackResultWait(wait), (operation) => this.#guard(operation));
   }
 
   async childWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<R> {
     const handle = await this.startChildWorkflow(workflow, ...args);
-    return this.#guard(handle.getResult());
+    return handle.getResult();
   }
 
   /**
@@ -102,7 +102,8 @@ export class WorkflowContextImpl implements WorkflowContext {
    */
   #guard<T>(operation: Promise<T>): Promise<T> {
     return operation.catch((error: unknown) => {
-      if (error instanceof RunEnded) return new Promise<T>(() => {});
+      // The run ended for good, or its engine closed (or crashed): its code stops here.
+      if (error instanceof RunEnded || !this.#env.isOpen) return new Promise<T>(() => {});
       this.#execution.noteFailure(error);
       throw error;
     });

@@ -10,11 +10,11 @@ import {
   type WorkflowTarget,
 } from './context';
 import { registrationNamed, registrationOf, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
-import { EngineClosedError, UnreadableRecordError } from './errors';
+import { EngineClosedError, StorageError, UnreadableRecordError } from './errors';
 import type { RunCause, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl } from './handle';
 import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
-import { assertOpen, RuntimeEnvironment } from './ops/environment';
+import { assertOpen, emitEvent, RuntimeEnvironment } from './ops/environment';
 import { WorkflowExecution } from './ops/execution';
 import { ExternalChangeSync, type NewWorkflow } from './ops/external';
 import { decodeRecord, encodeError, encodePayload } from './ops/payload';
@@ -66,6 +66,8 @@ export class EngineEnvironment extends RuntimeEnvironment {
   readonly #executions = new Map<string, WorkflowExecution>();
   /** Dead runs whose resume is already scheduled. */
   readonly #dead = new WeakSet<WorkflowExecution>();
+  /** Runs whose outcome is being recorded (once per run, whichever path gets there first). */
+  readonly #finishing = new WeakSet<WorkflowExecution>();
 
   constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null) {
     super(options, store);
@@ -211,10 +213,20 @@ export class EngineEnvironment extends RuntimeEnvironment {
    */
   run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], how: RunOptions): WorkflowExecution {
     const execution = new WorkflowExecution(this, workflowUUID, workflow.name, how.recorded ?? [], how.owesProgress ?? false);
-    // Before any of its code runs: a step must not start before the workflow's own row is committed.
-    if (how.startCommit !== undefined) void execution.committed(how.startCommit);
-    this.events.emit('workflowStarted', { workflowUUID, workflowName: workflow.name, cause: how.cause });
-    execution.onDeath = (error) => this.#afterDeath(execution, workflow, error);
+    const started = { workflowUUID, workflowName: workflow.name, cause: how.cause };
+    if (how.startCommit === undefined) {
+      emitEvent(this.events, 'workflowStarted', started);
+    } else {
+      // Before any of its code runs: a step must not start before the workflow's own row is
+      // committed, and a start that failed is no workflow (nothing to resume, nothing to announce).
+      how.startCommit.onFailure(() => (execution.startFailed = true));
+      void execution.committed(how.startCommit);
+      how.startCommit.durable.then(() => emitEvent(this.events, 'workflowStarted', started), () => {});
+    }
+    execution.onDeath = (error) => {
+      if (error instanceof StorageError) this.#afterDeath(execution, workflow, error);
+      else void this.#finishEnded(execution, workflow, error).catch(() => {});
+    };
     this.#executions.set(workflowUUID, execution);
     const context = new WorkflowContextImpl(this, execution);
     void (async () => {
@@ -245,7 +257,6 @@ export class EngineEnvironment extends RuntimeEnvironment {
   }
 
   async #runToEnd(execution: WorkflowExecution, context: WorkflowContextImpl, workflow: WorkflowRef, args: unknown[]): Promise<void> {
-    const workflowUUID = execution.workflowUUID;
     let output: unknown;
     let thrown: unknown;
     let failed = false;
@@ -262,19 +273,8 @@ export class EngineEnvironment extends RuntimeEnvironment {
     // A store failure is not the workflow's outcome: it stays PENDING and resumes from its records.
     if (this.store.isOwnFailure(fatal)) throw fatal;
     if (failed && this.store.isOwnFailure(thrown)) throw thrown;
-    if (fatal !== null) {
-      // Replay diverged, or a record could not be read: that is the workflow's outcome.
-      failed = true;
-      thrown = fatal;
-      if (fatal instanceof UnreadableRecordError) {
-        this.options.onWarning({
-          code: 'UNREADABLE_RECORD',
-          workflowUUID,
-          workflowName: workflow.name,
-          message: `${fatal.message} Workflow "${workflowUUID}" is marked ERROR.`,
-        });
-      }
-    }
+    // Replay diverged, or a record could not be read: that is the workflow's outcome.
+    if (fatal !== null) return this.#finishEnded(execution, workflow, fatal);
     let outputText: string | null = null;
     if (!failed) {
       try {
@@ -285,11 +285,34 @@ export class EngineEnvironment extends RuntimeEnvironment {
       }
     }
     const errorText = failed ? encodeError(thrown) : null;
-    const status = failed ? 'ERROR' : 'SUCCESS';
-    const commit = this.store.finishWorkflow(workflowUUID, status, outputText, errorText, this.clock.now());
+    await this.#finish(execution, workflow, failed ? 'ERROR' : 'SUCCESS', outputText, errorText);
+  }
+
+  /**
+   * A run ended for good by a diverged replay or an unreadable record: the workflow's outcome is that
+   * error, recorded at once, whether or not its code ever returns.
+   */
+  async #finishEnded(execution: WorkflowExecution, workflow: WorkflowRef, fatal: Error): Promise<void> {
+    if (!this.isOpen || this.#finishing.has(execution)) return;
+    if (fatal instanceof UnreadableRecordError) {
+      this.options.onWarning({
+        code: 'UNREADABLE_RECORD',
+        workflowUUID: execution.workflowUUID,
+        workflowName: workflow.name,
+        message: `${fatal.message} Workflow "${execution.workflowUUID}" is marked ERROR.`,
+      });
+    }
+    await this.#finish(execution, workflow, 'ERROR', null, encodeError(fatal));
+  }
+
+  async #finish(execution: WorkflowExecution, workflow: WorkflowRef, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null): Promise<void> {
+    if (this.#finishing.has(execution)) return;
+    this.#finishing.add(execution);
+    const { workflowUUID } = execution;
+    const commit = this.store.finishWorkflow(workflowUUID, status, output, error, this.clock.now());
     await commit.durable;
     this.waiters.notify(workflowKey(workflowUUID));
-    this.events.emit('workflowFinished', { workflowUUID, workflowName: workflow.name, status });
+    emitEvent(this.events, 'workflowFinished', { workflowUUID, workflowName: workflow.name, status });
   }
 
   /**
@@ -299,6 +322,11 @@ export class EngineEnvironment extends RuntimeEnvironment {
   #afterDeath(execution: WorkflowExecution, workflow: WorkflowRef, failure: unknown): void {
     if (this.#dead.has(execution)) return;
     this.#dead.add(execution);
+    // Its own start never committed: the caller was told, and there is no workflow to resume.
+    if (execution.startFailed) {
+      if (this.#executions.get(execution.workflowUUID) === execution) this.#executions.delete(execution.workflowUUID);
+      return;
+    }
     // From now on the workflow counts as awaiting its resume: the change feed, which also reports
     // this process's own rows, must not start it again meanwhile.
     if (!this.#resumes.has(execution.workflowUUID)) this.#resumes.set(execution.workflowUUID, 0);
@@ -350,12 +378,10 @@ export class EngineEnvironment extends RuntimeEnvironment {
         }
         // A workflow whose recovery count is not back to zero still owes the progress that resets it.
         const execution = this.run(workflowUUID, workflow, args, { recorded: operations, cause: 'resumed', owesProgress: record.recoveryAttempts > 0 });
-        // Once it is under way again and that commit landed, a later fault starts the backoff anew.
-        void execution.underWay()
-          .then(() => store.readCommitted(() => undefined))
-          .then(() => {
-            if (execution.fatalError === null && this.#executions.get(workflowUUID) === execution) this.#resumes.delete(workflowUUID);
-          }, () => {});
+        // Once a commit of it lands (the store works again), a later fault starts the backoff anew.
+        execution.onDurableProgress = () => {
+          if (execution.fatalError === null && this.#executions.get(workflowUUID) === execution) this.#resumes.delete(workflowUUID);
+        };
       },
       (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
     );
@@ -411,7 +437,7 @@ export function startEngine(options: ResolvedOptions, store: Store, lock: Owners
     if (!isInMemory(options.database)) env.watchOtherProcesses(feedStart);
     if (suspects.length > 0) void env.runSuspects(suspects);
     // At the first turn after Engine.open resolved: a listener added right after `await` hears it.
-    if (options.recover) setImmediate(() => env.isOpen && env.events.emit('recovery', report));
+    if (options.recover) setImmediate(() => env.isOpen && emitEvent(env.events, 'recovery', report));
     return engine;
   } catch (error) {
     env.abort();

@@ -11,16 +11,23 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
   readonly #env: OperationEnvironment;
   readonly #workflowUUID: string;
   readonly #trackWait: ((wait: StartedWait) => () => void) | undefined;
+  readonly #guard: (<T>(operation: Promise<T>) => Promise<T>) | undefined;
 
   /**
    * @internal Created by the engine and contexts; user code receives handles, it does not build them.
    * A workflow's handles register their result waits with its run (`trackWait`), which ends them if
-   * the run dies.
+   * the run ends, and pass the result through the run's `guard`, as every operation of a workflow.
    */
-  constructor(env: OperationEnvironment, workflowUUID: string, trackWait?: (wait: StartedWait) => () => void) {
+  constructor(
+    env: OperationEnvironment,
+    workflowUUID: string,
+    trackWait?: (wait: StartedWait) => () => void,
+    guard?: <T>(operation: Promise<T>) => Promise<T>,
+  ) {
     this.#env = env;
     this.#workflowUUID = workflowUUID;
     this.#trackWait = trackWait;
+    this.#guard = guard;
   }
 
   /** The workflow's UUID (its identity: starting another workflow with it returns this one). */
@@ -45,7 +52,12 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
    * @throws UnreadableRecordError when the stored outcome cannot be read back.
    * @throws EngineClosedError when the engine closes first.
    */
-  async getResult(): Promise<R> {
+  getResult(): Promise<R> {
+    const result = this.#awaitResult();
+    return this.#guard === undefined ? result : this.#guard(result);
+  }
+
+  async #awaitResult(): Promise<R> {
     const { store, waiters } = this.#env;
     const key = workflowKey(this.#workflowUUID);
     // Only a committed outcome counts: while writes of this process wait to commit, a row read now

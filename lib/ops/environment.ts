@@ -49,14 +49,14 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
     this.wheel = new TimerWheel(options.clock);
     const events = this.events;
     this.waiters = new Waiters(this.wheel, {
-      started: (wait) => events.emit('waitStarted', wait),
-      ended: (wait, outcome) => events.emit('waitEnded', wait, outcome),
+      started: (wait) => emitEvent(events, 'waitStarted', wait),
+      ended: (wait, outcome) => emitEvent(events, 'waitEnded', wait, outcome),
     });
     store.setObserver({
       committed: (commitNumber, writes, durationMs) => {
-        if (events.listenerCount('commit') > 0) events.emit('commit', { commitNumber, writes, durationMs });
+        if (events.listenerCount('commit') > 0) emitEvent(events, 'commit', { commitNumber, writes, durationMs });
       },
-      failed: (error) => events.emit('storageError', { error }),
+      failed: (error) => emitEvent(events, 'storageError', { error }),
     });
   }
 
@@ -73,11 +73,23 @@ export function readCommitted<T>(env: OperationEnvironment, what: string, read: 
   return env.store.readCommitted(read);
 }
 
+/**
+ * Emits a typed event. A listener that throws cannot break the engine (a commit's callers, a start):
+ * its error is printed with console.error and the engine goes on, as with a throwing onWarning.
+ */
+export function emitEvent<K extends keyof EngineEvents>(events: EventEmitter<EngineEvents>, name: K, ...args: Parameters<EngineEvents[K]>): void {
+  try {
+    (events.emit as (event: K, ...rest: unknown[]) => boolean)(name, ...args);
+  } catch (error) {
+    console.error(`durablite: a listener of the "${name}" event threw (${(error as Error)?.message}); the engine goes on.`);
+  }
+}
+
 /** Tells the typed events that the operation at `position` was recorded: its commit landed. */
 export function operationRecorded(env: OperationEnvironment, position: OperationPosition): void {
   if (env.events.listenerCount('operationRecorded') === 0) return;
   const { workflowUUID, operationIndex, kind, name } = position;
-  env.events.emit('operationRecorded', { workflowUUID, operationIndex, kind, name });
+  emitEvent(env.events, 'operationRecorded', { workflowUUID, operationIndex, kind, name });
 }
 
 /** Throws EngineClosedError when the engine can no longer write. */

@@ -12,9 +12,11 @@ import type { OperationPosition } from '../store/store';
 import { decode } from '../store/codec';
 
 /**
- * What an operation of a run that died of a storage failure meets: WorkflowContextImpl turns it into
- * a promise that never settles. The code of a dead run simply stops, as a killed process would: a
- * loop that catches errors cannot spin on it, and a step left unawaited cannot reject unhandled.
+ * What an operation of a run that ended for good meets (a storage failure, a replay that diverged,
+ * an unreadable record): WorkflowContextImpl turns it into a promise that never settles. The code of
+ * an ended run simply stops, as a killed process would: a loop that catches errors cannot spin on
+ * it, and a step left unawaited cannot reject unhandled. The error that ended the run is thrown
+ * once, by the operation that met it.
  */
 export class RunEnded extends Error {
   constructor() {
@@ -50,8 +52,16 @@ export class WorkflowExecution {
   #onStepsDone: (() => void)[] = [];
   #onUnderWay: (() => void) | null = null;
   #isUnderWay = false;
-  /** Called once when the run dies of a storage failure (the engine schedules the resume). */
-  onDeath: ((error: StorageError) => void) | null = null;
+  /**
+   * Called once when the run ends for good before its code returned: of a storage failure (the
+   * engine schedules the resume) or of a diverged replay or unreadable record (the engine records
+   * the workflow's ERROR at once, since the code may never return).
+   */
+  onDeath: ((error: StorageError | DeterminismError | UnreadableRecordError) => void) | null = null;
+  /** Called once, when a commit of this run first lands (the engine's resume backoff starts anew). */
+  onDurableProgress: (() => void) | null = null;
+  /** Set when the commit that held the workflow's own start failed: there is no workflow to resume. */
+  startFailed = false;
 
   constructor(env: OperationEnvironment, workflowUUID: string, workflowName: string, recorded: OperationRecord[], recovered: boolean) {
     this.#env = env;
@@ -81,8 +91,9 @@ export class WorkflowExecution {
     if (recorded !== undefined) {
       this.#recorded.delete(operationIndex);
       if (recorded.kind !== kind || recorded.name !== name) {
-        this.fatalError = new DeterminismError(this.workflowUUID, operationIndex, `${recorded.kind} "${recorded.name}"`, `${kind} "${name}"`);
-        throw this.fatalError;
+        const error = new DeterminismError(this.workflowUUID, operationIndex, `${recorded.kind} "${recorded.name}"`, `${kind} "${name}"`);
+        this.#die(error);
+        throw error;
       }
     }
     return { position, recorded };
@@ -105,8 +116,7 @@ export class WorkflowExecution {
 
   /** Throws the error the run died of, if it died: a dead run writes nothing more. */
   assertAlive(): void {
-    const fatal = this.fatalError;
-    if (fatal !== null) throw fatal instanceof StorageError ? RUN_ENDED : fatal;
+    if (this.fatalError !== null) throw RUN_ENDED;
   }
 
   /**
@@ -118,6 +128,13 @@ export class WorkflowExecution {
     if (commit.settled || commit === this.#latestCommit) return commit.durable;
     commit.onFailure(this.#dieOfFailedCommit);
     this.#latestCommit = commit;
+    if (this.onDurableProgress !== null) {
+      const onProgress = this.onDurableProgress;
+      this.onDurableProgress = null;
+      commit.durable.then(onProgress, () => {
+        this.onDurableProgress ??= onProgress;
+      });
+    }
     return commit.durable;
   }
 
@@ -183,7 +200,7 @@ export class WorkflowExecution {
 
   /** Registers a wait under way, so that it ends at once if the run dies; returns the unregister. */
   trackWait(wait: StartedWait): () => void {
-    if (this.fatalError !== null) wait.fail(this.fatalError instanceof StorageError ? RUN_ENDED : this.fatalError);
+    if (this.fatalError !== null) wait.fail(RUN_ENDED);
     else this.#waits.add(wait);
     return () => {
       this.#waits.delete(wait);
@@ -221,13 +238,13 @@ export class WorkflowExecution {
     }
   }
 
-  #die(error: StorageError | UnreadableRecordError): void {
+  #die(error: StorageError | DeterminismError | UnreadableRecordError): void {
     if (this.fatalError !== null) return;
     this.fatalError = error;
     const waits = [...this.#waits];
     this.#waits.clear();
-    for (const wait of waits) wait.fail(error instanceof StorageError ? RUN_ENDED : error);
-    if (error instanceof StorageError) this.onDeath?.(error);
+    for (const wait of waits) wait.fail(RUN_ENDED);
+    if (!this.#ended) this.onDeath?.(error);
   }
 
   /**

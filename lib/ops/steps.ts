@@ -3,7 +3,7 @@
 // again: execution is at-least-once, recording is exactly-once.
 import type { StepContext, StepRef } from '../contracts';
 import { PayloadTooLargeError, SerializationError } from '../errors';
-import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
+import { assertOpen, emitEvent, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload } from './payload';
 import { workflowOnlyPrototype } from './workflow-only';
@@ -34,7 +34,7 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   // Again, in the same turn as the step starts: a commit may have failed since the check above.
   execution.assertAlive();
   const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
-  env.events.emit('stepStarted', stepEvent);
+  emitEvent(env.events, 'stepStarted', stepEvent);
   execution.stepStarted();
   try {
     result = await step.fn(stepContext, ...args);
@@ -42,7 +42,7 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     thrown = caught;
   } finally {
     execution.stepEnded();
-    env.events.emit('stepEnded', stepEvent);
+    emitEvent(env.events, 'stepEnded', stepEvent);
   }
   assertOpen(env, `Recording step ${step.name}`);
   // The run died meanwhile (its start, or another operation's commit, failed): record nothing.
