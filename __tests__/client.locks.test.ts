@@ -1,8 +1,6 @@
 // A client never blocks its event loop on the owner's write lock: each of its writes commits at once,
 // and a write that finds the lock held waits for it asynchronously (up to the busy timeout), keeping
 // call order. So a client and an owner can share one process, and a client's UI stays responsive.
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Client, Engine, registerWorkflow, StorageError, type WorkflowContext } from '../lib';
 import { tempDatabasePath } from './helpers';
@@ -18,10 +16,6 @@ describe('a client and the write lock', () => {
 
   beforeEach(() => {
     database = tempDatabasePath('locks');
-  });
-
-  afterEach(() => {
-    fs.rmSync(path.dirname(database), { recursive: true, force: true });
   });
 
   test('a client and the owner in one process write in the same turns, and every write lands in call order', async () => {

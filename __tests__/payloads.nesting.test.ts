@@ -2,8 +2,6 @@
 // (handler and client sends, workflow inputs from an engine and from a client, step results, event
 // values). Each is refused at the call with SerializationError, writing nothing, or read back intact;
 // and the file always reopens, lists and is readable by the CLI.
-import fs from 'node:fs';
-import path from 'node:path';
 import {
   Engine,
   registerStep,
@@ -52,10 +50,6 @@ describe('values nested from 10 to 100,000 levels', () => {
 
   beforeAll(() => {
     database = tempDatabasePath('nesting');
-  });
-
-  afterAll(() => {
-    fs.rmSync(path.dirname(database), { recursive: true, force: true });
   });
 
   test.each(depths.map((levels) => [levels, accepted(levels)] as const))(

@@ -1,8 +1,6 @@
 // A stored record that cannot be decoded (damaged, or written by an incompatible version) never stops
 // Engine.open, the listings, the CLI or the owner: the workflow it belongs to is marked ERROR with an
 // UnreadableRecordError naming the record, a warning is reported, and every other workflow runs.
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
   Engine,
@@ -33,10 +31,6 @@ describe('unreadable records', () => {
 
   beforeEach(() => {
     database = tempDatabasePath('unreadable');
-  });
-
-  afterEach(() => {
-    fs.rmSync(path.dirname(database), { recursive: true, force: true });
   });
 
   test('damaged inputs, operation results, outcomes and messages mark their workflows ERROR; the open, the listings, the CLI and every other workflow go on', async () => {

@@ -240,18 +240,13 @@ export class GroupCommitter {
     }
     const commitNumber = ++this.#commits;
     let value: T;
-    let durationMs: number;
     try {
       value = write();
-      this.#beforeCommit?.();
-      this.#interceptor?.beforeCommit?.(commitNumber);
-      const startedAt = performance.now();
-      this.#commit.run();
-      durationMs = performance.now() - startedAt;
     } catch (error) {
       if (this.#db.inTransaction) this.#rollback.run();
       throw this.#toFailure(error);
     }
+    const durationMs = this.#runCommit(commitNumber);
     this.#interceptor?.afterCommit?.(commitNumber);
     this.#observer?.committed(commitNumber, 1, durationMs);
     return { value, commit: ALREADY_COMMITTED };
@@ -276,17 +271,9 @@ export class GroupCommitter {
     this.#batch = null;
     const commitNumber = ++this.#commits;
     let durationMs: number;
-    let undo: (() => void) | void = undefined;
     try {
-      undo = this.#beforeCommit?.();
-      this.#interceptor?.beforeCommit?.(commitNumber);
-      const startedAt = performance.now();
-      this.#commit.run();
-      durationMs = performance.now() - startedAt;
-    } catch (error) {
-      if (this.#db.inTransaction) this.#rollback.run();
-      undo?.();
-      const failure = this.#toFailure(error);
+      durationMs = this.#runCommit(commitNumber);
+    } catch (failure) {
       this.#fail(batch, failure);
       return failure;
     }
@@ -296,6 +283,25 @@ export class GroupCommitter {
     runSettleListeners(batch);
     batch.resolve();
     return undefined;
+  }
+
+  /**
+   * COMMIT with the hooks around it; returns how long COMMIT took. On failure the transaction is
+   * rolled back, what the before-commit hook gathered is given back, and the failure is thrown.
+   */
+  #runCommit(commitNumber: number): number {
+    let undo: (() => void) | void = undefined;
+    try {
+      undo = this.#beforeCommit?.();
+      this.#interceptor?.beforeCommit?.(commitNumber);
+      const startedAt = performance.now();
+      this.#commit.run();
+      return performance.now() - startedAt;
+    } catch (error) {
+      if (this.#db.inTransaction) this.#rollback.run();
+      undo?.();
+      throw this.#toFailure(error);
+    }
   }
 
   #toFailure(error: unknown): unknown {
