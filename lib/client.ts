@@ -4,10 +4,10 @@ import type { StartWorkflowOptions, WorkflowTarget } from './context';
 import { registrationOf, type WorkflowRef } from './decorators';
 import type { WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl } from './handle';
-import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
-import { assertOpen, RuntimeEnvironment, writeWhenUnlocked } from './ops/environment';
+import { HandlerBase, startOptionsUUID } from './handler';
+import { startWorkflow } from './ops/lifecycle';
+import { assertOpen, RuntimeEnvironment } from './ops/environment';
 import { ExternalChangeSync } from './ops/external';
-import { encodePayload } from './ops/payload';
 import { resolveOptions, type ResolvedOptions } from './options';
 import { SystemClock, type Clock } from './runtime/clock';
 import fs from 'node:fs';
@@ -134,11 +134,8 @@ export class Client extends HandlerBase {
       ? requireNonEmptyString('workflow', workflow)
       : (registrationOf(workflow) as WorkflowRef | undefined)?.name ?? requireNonEmptyString('workflow', undefined);
     const workflowUUID = startOptionsUUID(options);
-    const inputs = encodePayload(env, args, `inputs of workflow ${workflowName}`);
-    const { value: inserted, commit } = await writeWhenUnlocked(env, () => env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now()));
-    await commit.durable;
-    // The UUID existed: judged on the committed row, never on one that might still roll back.
-    if (!inserted) checkSameWorkflow(env.store, workflowUUID, workflowName);
+    // Recorded only: the owner runs it.
+    await startWorkflow(env, workflowName, workflowUUID, args);
     return new WorkflowHandleImpl<R>(env, workflowUUID);
   }
 

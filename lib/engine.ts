@@ -13,7 +13,8 @@ import { registrationNamed, registrationOf, unregisteredWorkflowHint, type Workf
 import { EngineClosedError, StorageError, UnreadableRecordError } from './errors';
 import type { RunCause, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl } from './handle';
-import { checkSameWorkflow, HandlerBase, startOptionsUUID } from './handler';
+import { HandlerBase, startOptionsUUID } from './handler';
+import { startWorkflow } from './ops/lifecycle';
 import { assertOpen, emitEvent, RuntimeEnvironment } from './ops/environment';
 import { WorkflowExecution } from './ops/execution';
 import { ExternalChangeSync, type NewWorkflow } from './ops/external';
@@ -23,7 +24,6 @@ import { recoverPendingWorkflows, type RecoveryReport, type SuspectRun } from '.
 import { pauseRealTime } from './runtime/clock';
 import { workflowKey } from './runtime/waiters';
 import type { FeedPosition } from './store/changes';
-import { decode } from './store/codec';
 import { isInMemory } from './store/database';
 import type { Commit, CommitInterceptor } from './store/group-commit';
 import { acquireOwnership, type OwnershipLock } from './store/ownership';
@@ -510,22 +510,11 @@ export class Engine extends HandlerBase implements HandlerContext {
    *   belongs to a workflow of another name; SerializationError/PayloadTooLargeError for inputs.
    */
   async startWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, options?: StartWorkflowOptions, ...args: Args): Promise<WorkflowHandle<R>> {
-    const env = this.#env;
-    assertOpen(env, 'startWorkflow');
+    assertOpen(this.#env, 'startWorkflow');
     const registration = requireWorkflow(workflow);
     const workflowUUID = startOptionsUUID(options);
-    const inputs = encodePayload(env, args, `inputs of workflow ${registration.name}`);
-    const { value: inserted, commit } = env.store.startWorkflow(workflowUUID, registration.name, inputs, env.clock.now());
-    if (inserted) {
-      // The workflow sees its inputs as recorded, exactly as a recovered run would. It starts at
-      // once, inside the transaction that records it; if that commit fails, the run is abandoned
-      // before it can record anything for a workflow that does not exist.
-      env.launch(workflowUUID, registration, decode<unknown[]>(inputs), commit);
-    }
-    await commit.durable;
-    // The UUID existed: judged on the committed row, never on one that might still roll back.
-    if (!inserted) checkSameWorkflow(env.store, workflowUUID, registration.name);
-    return new WorkflowHandleImpl<R>(env, workflowUUID);
+    await startWorkflow(this.#env, registration, workflowUUID, args);
+    return new WorkflowHandleImpl<R>(this.#env, workflowUUID);
   }
 
   /**

@@ -2,11 +2,9 @@
 // (Engine) or not (Client): send, getEvent, handles, and read-only listings.
 import { nanoid } from 'nanoid';
 import type { StartWorkflowOptions } from './context';
-import { WorkflowConflictError } from './errors';
 import type { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl, toStatus } from './handle';
-import type { Store } from './store/store';
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
 import { sendFromHandler } from './ops/messages';
@@ -32,13 +30,6 @@ export function startOptionsUUID(options: StartWorkflowOptions | undefined): str
   return options?.workflowUUID === undefined ? nanoid() : requireNonEmptyString('workflowUUID', options.workflowUUID);
 }
 
-/** Throws WorkflowConflictError when an existing UUID belongs to a workflow of another name. */
-export function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): void {
-  const existing = store.workflows.get(workflowUUID);
-  if (existing !== undefined && existing.workflowName !== workflowName) {
-    throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName, existing.parentUUID);
-  }
-}
 
 const statuses = new Set<string>(WORKFLOW_STATUSES);
 

@@ -105,14 +105,17 @@ export const LOCK_WAIT_MS = 5000;
  * finds the lock held fails at once; it is tried again after short real-time pauses, for up to
  * LOCK_WAIT_MS, without blocking the event loop, and later writes wait behind it so that they keep
  * their call order. On an owner's store this is the write itself.
+ * Returns the write's value itself when it could write at once, else a promise of it.
  * @throws StorageError (SQLITE_BUSY) when the lock stays held for LOCK_WAIT_MS.
  */
-export function writeWhenUnlocked<T>(env: OperationEnvironment, write: () => T): Promise<T> {
+export function writeWhenUnlocked<T>(env: OperationEnvironment, write: () => T): T | Promise<T> {
   if (env.lockQueue === null) {
+    // Written at once when it can be, synchronously: an owner's start launches its workflow inside
+    // the very transaction that records it.
     try {
-      return Promise.resolve(write());
+      return write();
     } catch (error) {
-      if (!env.store.isLockHeld(error)) return Promise.reject(error);
+      if (!env.store.isLockHeld(error)) throw error;
     }
   }
   const previous = env.lockQueue ?? Promise.resolve();
