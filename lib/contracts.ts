@@ -154,6 +154,17 @@ export interface ResolvedOptions {
   readonly onWarning: (warning: EngineWarning) => void;
 }
 
+/**
+ * The registered workflows, by name, as the lifecycle in ops/ sees them (the registry itself is
+ * decorators.ts; it is handed down, so that ops never imports it).
+ */
+export interface WorkflowRegistry {
+  /** The workflow registered under `name`, if any. */
+  workflowNamed(name: string): WorkflowRef | undefined;
+  /** What to tell about a name that is not registered: the registered names, nearest first. */
+  unregisteredHint(name: string): string;
+}
+
 /** What the recovery pass at open did, as workflow UUIDs. */
 export interface RecoveryReport {
   /** Workflows resumed. */

@@ -3,7 +3,7 @@
 // by its registered name, so names must be unique for the whole process. A name is the class name as
 // it is once the class is defined, whatever the compiler, or the name pinned with `{ name }`.
 import { RegistrationError } from './errors';
-import type { StepFunction, StepRef, WorkflowFunction, WorkflowRef } from './contracts';
+import type { StepFunction, StepRef, WorkflowFunction, WorkflowRef, WorkflowRegistry } from './contracts';
 
 export type { StepFunction, StepRef, WorkflowFunction, WorkflowRef } from './contracts';
 import { requireNonEmptyString, typeError } from './validate';
@@ -253,3 +253,12 @@ export function Step(options?: StepOptions): MethodDecorator {
 export function Communicator(options?: StepOptions): MethodDecorator {
   return decorator('step', 'Communicator', options);
 }
+
+/** The registry as the lifecycle in ops/ sees it (handed down by the engine). */
+export const workflowRegistry: WorkflowRegistry = Object.freeze({
+  workflowNamed(name: string): WorkflowRef | undefined {
+    const registration = registrationNamed(name);
+    return registration?.kind === 'workflow' ? registration : undefined;
+  },
+  unregisteredHint: unregisteredWorkflowHint,
+});

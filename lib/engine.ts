@@ -9,9 +9,9 @@ import {
   type StartWorkflowOptions,
   type WorkflowTarget,
 } from './context';
-import { registrationNamed, registrationOf, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
+import { registrationNamed, registrationOf, unregisteredWorkflowHint, workflowRegistry, type WorkflowRef } from './decorators';
 import { EngineClosedError, StorageError, UnreadableRecordError } from './errors';
-import type { RunCause, WorkflowHandle } from './contracts';
+import type { RecoveryReport, RunCause, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl } from './handle';
 import { HandlerBase, startOptionsUUID } from './handler';
 import { startWorkflow } from './ops/lifecycle';
@@ -20,7 +20,7 @@ import { WorkflowExecution } from './ops/execution';
 import { ExternalChangeSync, type NewWorkflow } from './ops/external';
 import { decodeRecord, encodeError, encodePayload } from './ops/payload';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
-import { recoverPendingWorkflows, type RecoveryReport, type SuspectRun } from './recovery';
+import { recoverPendingWorkflows, type SuspectRun } from './ops/recovery';
 import { pauseRealTime } from './runtime/clock';
 import { workflowKey } from './runtime/waiters';
 import type { FeedPosition } from './store/changes';
@@ -431,7 +431,7 @@ export function startEngine(options: ResolvedOptions, store: Store, lock: Owners
   const env = new EngineEnvironment(options, store, lock);
   try {
     const { report, feedStart, suspects } = options.recover
-      ? recoverPendingWorkflows(env, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, { recorded, cause: 'recovered', owesProgress: true }))
+      ? recoverPendingWorkflows(env, workflowRegistry, (uuid, workflow, args, recorded) => env.run(uuid, workflow, args, { recorded, cause: 'recovered', owesProgress: true }))
       : { report: { resumed: [], unregistered: [], givenUp: [], failed: [] }, feedStart: undefined, suspects: [] };
     const engine = new Engine(env, report);
     if (!isInMemory(options.database)) env.watchOtherProcesses(feedStart);

@@ -4,7 +4,7 @@ export { Client } from './client';
 export type { ClientOptions } from './client';
 export type { ListWorkflowsOptions } from './handler';
 export type { EngineOptions, EngineWarning } from './options';
-export type { RecoveryReport } from './recovery';
+export type { RecoveryReport } from './contracts';
 export type { EngineEvents, RunCause } from './contracts';
 export type {
   HandlerContext,

@@ -10,18 +10,16 @@
 // its own just before its code runs, the next starting once the one before is under way. So a
 // workflow that kills the process every time is the only one whose count grows, and is given up
 // after maxRecoveryAttempts while the others run.
-import type { RecoveryReport } from './contracts';
-import { registrationNamed, unregisteredWorkflowHint, type WorkflowRef } from './decorators';
-import { MaxRecoveryAttemptsExceededError, type UnreadableRecordError } from './errors';
-import type { OperationEnvironment } from './ops/environment';
-import { decodeRecord, encodeError } from './ops/payload';
-import type { EngineWarning } from './options';
-import { workflowKey } from './runtime/waiters';
-import type { FeedPosition } from './store/changes';
-import type { RecoveryDecisions } from './store/store';
-import type { OperationRecord } from './types';
+import type { RecoveryReport, WorkflowRef, WorkflowRegistry } from '../contracts';
+import { MaxRecoveryAttemptsExceededError, type UnreadableRecordError } from '../errors';
+import type { OperationEnvironment } from './environment';
+import { decodeRecord, encodeError } from './payload';
+import type { EngineWarning } from '../contracts';
+import { workflowKey } from '../runtime/waiters';
+import type { FeedPosition } from '../store/changes';
+import type { RecoveryDecisions } from '../store/store';
+import type { OperationRecord } from '../types';
 
-export type { RecoveryReport } from './contracts';
 
 /** A workflow to resume that was already counted by an earlier open: counted and run on its own. */
 export interface SuspectRun {
@@ -54,6 +52,7 @@ interface Plan extends RecoveryDecisions {
  */
 export function recoverPendingWorkflows(
   env: OperationEnvironment,
+  registry: WorkflowRegistry,
   run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[]) => void,
 ): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
   const { store, options } = env;
@@ -64,14 +63,14 @@ export function recoverPendingWorkflows(
     };
     for (const record of pending) {
       const { workflowUUID, workflowName } = record;
-      const registration = registrationNamed(workflowName);
-      if (registration?.kind !== 'workflow') {
+      const registration = registry.workflowNamed(workflowName);
+      if (registration === undefined) {
         plan.report.unregistered.push(workflowUUID);
         plan.warnings.push({
           code: 'WORKFLOW_NOT_REGISTERED',
           workflowUUID,
           workflowName,
-          message: `Workflow "${workflowUUID}" is PENDING but no workflow named "${workflowName}" is registered; it stays PENDING. ${unregisteredWorkflowHint(workflowName)}`,
+          message: `Workflow "${workflowUUID}" is PENDING but no workflow named "${workflowName}" is registered; it stays PENDING. ${registry.unregisteredHint(workflowName)}`,
         });
         continue;
       }
