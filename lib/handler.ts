@@ -48,6 +48,7 @@ export abstract class HandlerBase {
    * engine.events.on('workflowFinished', ({ workflowUUID, status }) => console.log(workflowUUID, status));
    */
   get events(): EventEmitter<EngineEvents> {
+    this.#env.watchWaits();
     return this.#env.events;
   }
 

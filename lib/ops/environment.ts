@@ -16,6 +16,8 @@ export interface OperationEnvironment {
   readonly options: ResolvedOptions;
   /** The typed events of the engine (or client): see EngineEvents. */
   readonly events: EventEmitter<EngineEvents>;
+  /** Starts reporting waits to `events` (on the first request for them). */
+  watchWaits(): void;
   /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
   readonly isOpen: boolean;
   /** The last handler write waiting for another connection's lock (see writeWhenUnlocked), or null. */
@@ -48,10 +50,7 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
     this.clock = options.clock;
     this.wheel = new TimerWheel(options.clock);
     const events = this.events;
-    this.waiters = new Waiters(this.wheel, {
-      started: (wait) => emitEvent(events, 'waitStarted', wait),
-      ended: (wait, outcome) => emitEvent(events, 'waitEnded', wait, outcome),
-    });
+    this.waiters = new Waiters(this.wheel);
     store.setObserver({
       committed: (commitNumber, writes, durationMs) => {
         if (events.listenerCount('commit') > 0) emitEvent(events, 'commit', { commitNumber, writes, durationMs });
@@ -59,6 +58,23 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
       failed: (error) => emitEvent(events, 'storageError', { error }),
     });
   }
+
+  /**
+   * Starts telling the events of every wait's start and end. Done when someone first asks for
+   * `engine.events`: a wait costs nothing extra until anyone may listen (ten thousand waits woken by
+   * one event stay as fast as before events existed).
+   */
+  watchWaits(): void {
+    if (this.#watchingWaits) return;
+    this.#watchingWaits = true;
+    const events = this.events;
+    this.waiters.setObserver({
+      started: (wait) => emitEvent(events, 'waitStarted', wait),
+      ended: (wait, outcome) => emitEvent(events, 'waitEnded', wait, outcome),
+    });
+  }
+
+  #watchingWaits = false;
 
   abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
 }

@@ -125,7 +125,7 @@ class Wait<T> implements StartedWait {
 
 export class Waiters {
   readonly #wheel: TimerWheel;
-  readonly #observer: WaitObserver | null;
+  #observer: WaitObserver | null;
   readonly #live = new Set<Wait<any>>();
   // Per key, the waits subscribed to it: one Wait directly (the common case), or a Set of them.
   readonly #byKey = new Map<string, Wait<any> | Set<Wait<any>>>();
@@ -133,6 +133,11 @@ export class Waiters {
 
   constructor(wheel: TimerWheel, observer: WaitObserver | null = null) {
     this.#wheel = wheel;
+    this.#observer = observer;
+  }
+
+  /** Tells `observer` of each wait's start and end from now on (null: nobody, at no cost). */
+  setObserver(observer: WaitObserver | null): void {
     this.#observer = observer;
   }
 
