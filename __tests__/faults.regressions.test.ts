@@ -10,6 +10,7 @@ import {
   Engine,
   registerStep,
   registerWorkflow,
+  DeterminismError,
   StorageError,
   type StepContext,
   type WorkflowContext,
@@ -529,5 +530,69 @@ describe('third round: loops, backoff, listeners', () => {
     } finally {
       errors.mockRestore();
     }
+  });
+});
+
+describe('fourth round', () => {
+  test('a diverged workflow whose ERROR commit fails stays PENDING, resumes, and ends in ERROR', async () => {
+    let release = 'v1';
+    const deployed = registerWorkflow('regression.deployed', async (ctxt: WorkflowContext) => {
+      if (release === 'v2') await ctxt.sleep(1);
+      return ctxt.recv<string>('go', 600);
+    });
+    const t = await TestEngine.open({ onWarning: () => {} });
+    await t.engine.startWorkflow(deployed, { workflowUUID: 'deployed' });
+    await t.waitUntilBlocked('deployed');
+    release = 'v2';
+    t.injectFault({ at: 'commit', code: 'SQLITE_IOERR', afterCommits: 1 }); // the recovery pass commits; the ERROR's commit fails
+    const engine = await t.crash();
+    await t.runUntilIdle();
+    await t.advance(1);
+    await expect(engine.retrieveWorkflow('deployed').getResult()).rejects.toThrow(DeterminismError);
+    expect(t.pendingFaults).toBe(0);
+    await t.close();
+  });
+
+  test('a step that rejects with no reason is recorded as a failure, not a result', async () => {
+    const silent = registerStep('regression.silent-failure', async () => Promise.reject());
+    const caller = registerWorkflow('regression.silent-caller', async (ctxt: WorkflowContext) => {
+      try {
+        await ctxt.runStep(silent);
+        return 'succeeded';
+      } catch (error) {
+        return `failed with ${String(error)}`;
+      }
+    });
+    const t = await TestEngine.open();
+    expect(await (await t.engine.startWorkflow(caller, { workflowUUID: 'silent' })).getResult()).toBe('failed with undefined');
+    const [step] = await t.engine.listOperations('silent');
+    expect(step!.error).toBeInstanceOf(Error);
+    await t.close();
+  });
+
+  test('the waits a finished workflow left behind consume nothing', async () => {
+    const racer = registerWorkflow('regression.racer', async (ctxt: WorkflowContext) => {
+      return Promise.race([ctxt.recv<string>('slow', 600), ctxt.sleep(1).then(() => 'slept')]);
+    });
+    const t = await TestEngine.open();
+    const handle = await t.engine.startWorkflow(racer, { workflowUUID: 'racer' });
+    await t.advance(1);
+    expect(await handle.getResult()).toBe('slept');
+    await t.engine.send('racer', 'too late', 'slow');
+    await t.runUntilIdle();
+    expect((await t.engine.listMessages('racer')).map((message) => message.consumed)).toEqual([false]);
+    expect(t.waits('racer')).toEqual([]);
+    await t.close();
+  });
+
+  test('a parent waiting for its child shows in the testing kit\'s waits', async () => {
+    const child = registerWorkflow('regression.visible-child', async (ctxt: WorkflowContext) => ctxt.recv<string>('go', 600));
+    const parent = registerWorkflow('regression.visible-parent', async (ctxt: WorkflowContext) => ctxt.childWorkflow(child));
+    const t = await TestEngine.open();
+    await t.engine.startWorkflow(parent, { workflowUUID: 'visible' });
+    expect(await t.waitUntilBlocked('visible', { kind: 'result' })).toMatchObject({ workflowUUID: 'visible', kind: 'result', targetUUID: 'visible-0' });
+    await t.engine.send('visible-0', 'done', 'go');
+    expect(await t.engine.retrieveWorkflow('visible').getResult()).toBe('done');
+    await t.close();
   });
 });

@@ -88,7 +88,9 @@ export class WorkflowContextImpl implements WorkflowContext {
   async startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>> {
     const childUUID = await this.#guard(startChild(this.#env, this.#execution, requireWorkflow(workflow), args));
     // Its result wait belongs to this run: it ends at once if the run dies.
-    return new WorkflowHandleImpl<R>(this.#env, childUUID, (wait) => this.#execution.trackResultWait(wait), (operation) => this.#guard(operation));
+    return new WorkflowHandleImpl<R>(
+      this.#env, childUUID, (wait) => this.#execution.trackResultWait(wait), (operation) => this.#guard(operation), this.#execution.workflowUUID,
+    );
   }
 
   async childWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<R> {

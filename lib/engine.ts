@@ -51,6 +51,8 @@ interface RunOptions {
   owesProgress?: boolean;
   /** The commit holding the workflow's row, when it was just written: its steps wait for it. */
   startCommit?: Commit;
+  /** Called once, when a commit of the run first lands. */
+  onDurableProgress?: () => void;
 }
 
 /** Real milliseconds recovery waits for a suspect workflow to get under way before starting the next. */
@@ -225,8 +227,10 @@ export class EngineEnvironment extends RuntimeEnvironment {
     }
     execution.onDeath = (error) => {
       if (error instanceof StorageError) this.#afterDeath(execution, workflow, error);
-      else void this.#finishEnded(execution, workflow, error).catch(() => {});
+      // If the commit of that ERROR fails, the workflow stays PENDING and is resumed like any other.
+      else void this.#finishEnded(execution, workflow, error).catch((failure: unknown) => this.#afterDeath(execution, workflow, failure));
     };
+    execution.onDurableProgress = how.onDurableProgress ?? null;
     this.#executions.set(workflowUUID, execution);
     const context = new WorkflowContextImpl(this, execution);
     void (async () => {
@@ -377,11 +381,15 @@ export class EngineEnvironment extends RuntimeEnvironment {
           return;
         }
         // A workflow whose recovery count is not back to zero still owes the progress that resets it.
-        const execution = this.run(workflowUUID, workflow, args, { recorded: operations, cause: 'resumed', owesProgress: record.recoveryAttempts > 0 });
         // Once a commit of it lands (the store works again), a later fault starts the backoff anew.
-        execution.onDurableProgress = () => {
-          if (execution.fatalError === null && this.#executions.get(workflowUUID) === execution) this.#resumes.delete(workflowUUID);
-        };
+        const execution: WorkflowExecution = this.run(workflowUUID, workflow, args, {
+          recorded: operations,
+          cause: 'resumed',
+          owesProgress: record.recoveryAttempts > 0,
+          onDurableProgress: () => {
+            if (execution.fatalError === null && this.#executions.get(workflowUUID) === execution) this.#resumes.delete(workflowUUID);
+          },
+        });
       },
       (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
     );

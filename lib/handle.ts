@@ -12,6 +12,8 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
   readonly #workflowUUID: string;
   readonly #trackWait: ((wait: StartedWait) => () => void) | undefined;
   readonly #guard: (<T>(operation: Promise<T>) => Promise<T>) | undefined;
+  /** The workflow that awaits this handle's result, when a workflow does (shown in its waits). */
+  readonly #waiterUUID: string | null;
 
   /**
    * @internal Created by the engine and contexts; user code receives handles, it does not build them.
@@ -23,11 +25,13 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
     workflowUUID: string,
     trackWait?: (wait: StartedWait) => () => void,
     guard?: <T>(operation: Promise<T>) => Promise<T>,
+    waiterUUID: string | null = null,
   ) {
     this.#env = env;
     this.#workflowUUID = workflowUUID;
     this.#trackWait = trackWait;
     this.#guard = guard;
+    this.#waiterUUID = waiterUUID;
   }
 
   /** The workflow's UUID (its identity: starting another workflow with it returns this one). */
@@ -85,7 +89,7 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
     let untrack = (): void => {};
     try {
       return await waiters.wait<R>({
-        description: { workflowUUID: null, kind: 'result', targetUUID: this.#workflowUUID, deadlineMs: null },
+        description: { workflowUUID: this.#waiterUUID, kind: 'result', targetUUID: this.#workflowUUID, deadlineMs: null },
         keys: [key],
         attempt: check,
         onTimeout: () => {

@@ -58,7 +58,13 @@ function guardedWarning(onWarning: (warning: EngineWarning) => void): (warning: 
     try {
       onWarning(warning);
     } catch (error) {
-      console.error(`durablite: the onWarning handler threw (${(error as Error)?.message}) on this warning: ${warning.message}`);
+      let message: string;
+      try {
+        message = String((error as Error)?.message ?? error);
+      } catch {
+        message = 'a value that cannot be described';
+      }
+      console.error(`durablite: the onWarning handler threw (${message}) on this warning: ${warning.message}`);
     }
   };
 }

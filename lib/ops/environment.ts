@@ -51,11 +51,15 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
     this.wheel = new TimerWheel(options.clock);
     const events = this.events;
     this.waiters = new Waiters(this.wheel);
+    // Told from inside the committer: the events go out a microtask later, once it is consistent
+    // again, so a listener that writes or reads sees committed state and joins no dead batch.
     store.setObserver({
       committed: (commitNumber, writes, durationMs) => {
-        if (events.listenerCount('commit') > 0) emitEvent(events, 'commit', { commitNumber, writes, durationMs });
+        if (events.listenerCount('commit') > 0) queueMicrotask(() => emitEvent(events, 'commit', { commitNumber, writes, durationMs }));
       },
-      failed: (error) => emitEvent(events, 'storageError', { error }),
+      failed: (error) => {
+        if (events.listenerCount('storageError') > 0) queueMicrotask(() => emitEvent(events, 'storageError', { error }));
+      },
     });
   }
 
@@ -97,7 +101,16 @@ export function emitEvent<K extends keyof EngineEvents>(events: EventEmitter<Eng
   try {
     (events.emit as (event: K, ...rest: unknown[]) => boolean)(name, ...args);
   } catch (error) {
-    console.error(`durablite: a listener of the "${name}" event threw (${(error as Error)?.message}); the engine goes on.`);
+    console.error(`durablite: a listener of the "${name}" event threw (${describeThrown(error)}); the engine goes on.`);
+  }
+}
+
+/** A thrown value's message for a log line, whatever was thrown (a revoked Proxy refuses even reads). */
+export function describeThrown(error: unknown): string {
+  try {
+    return String((error as Error)?.message ?? error);
+  } catch {
+    return 'a value that cannot be described';
   }
 }
 

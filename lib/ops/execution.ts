@@ -103,6 +103,10 @@ export class WorkflowExecution {
   end(): void {
     this.#ended = true;
     this.#underWay();
+    // Waits its code left behind (a Promise.race's losers) end with it: they must consume nothing more.
+    const leftovers = [...this.#waits];
+    this.#waits.clear();
+    for (const wait of leftovers) wait.fail(RUN_ENDED);
   }
 
   /**

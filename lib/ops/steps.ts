@@ -27,12 +27,15 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   let output: string | null = null;
   let error: string | null = null;
   let thrown: unknown;
+  // A flag, not `thrown !== undefined`: a step may reject with no reason (`throw undefined`).
+  let failed = false;
   let result: R | undefined;
   // No outside effect for a run whose earlier records (or start) might still roll back.
   const earlierCommits = execution.beforeSideEffects();
   if (earlierCommits !== undefined) await earlierCommits;
-  // Again, in the same turn as the step starts: a commit may have failed since the check above.
+  // Again, in the same turn as the step starts: a commit may have failed, or the engine closed, since.
   execution.assertAlive();
+  assertOpen(env, `Step ${step.name}`);
   const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
   emitEvent(env.events, 'stepStarted', stepEvent);
   execution.stepStarted();
@@ -40,6 +43,7 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     result = await step.fn(stepContext, ...args);
   } catch (caught) {
     thrown = caught;
+    failed = true;
   } finally {
     execution.stepEnded();
     emitEvent(env.events, 'stepEnded', stepEvent);
@@ -47,20 +51,21 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   assertOpen(env, `Recording step ${step.name}`);
   // The run died meanwhile (its start, or another operation's commit, failed): record nothing.
   execution.assertAlive();
-  if (thrown === undefined) {
+  if (!failed) {
     try {
       output = encodePayload(env, result, `result of step ${step.name}`);
     } catch (encodingError) {
       // A result that cannot be stored is the step's recorded failure, so a replay meets the same one.
       if (!(encodingError instanceof SerializationError || encodingError instanceof PayloadTooLargeError)) throw encodingError;
       thrown = encodingError;
+      failed = true;
     }
   }
-  if (thrown !== undefined) error = encodeError(thrown);
+  if (failed) error = encodeError(thrown);
   const commit = env.store.recordOutcome(position, 'first', output, error, env.clock.now());
   execution.progressed();
   await execution.committed(commit);
   operationRecorded(env, position);
-  if (thrown !== undefined) throw thrown;
+  if (failed) throw thrown;
   return result as R;
 }

@@ -234,7 +234,8 @@ export class GroupCommitter {
     try {
       this.#begin.run();
     } catch (error) {
-      throw this.#toFailure(error);
+      // A held lock is waited for by the caller (writeWhenUnlocked): not a failure to report yet.
+      throw this.#toFailure(error, !(toStorageError(error) as StorageError)?.sqliteCode?.startsWith('SQLITE_BUSY'));
     } finally {
       this.#db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
     }
@@ -304,11 +305,11 @@ export class GroupCommitter {
     }
   }
 
-  #toFailure(error: unknown): unknown {
+  #toFailure(error: unknown, report = true): unknown {
     const failure = toStorageError(error);
     if (failure instanceof StorageError) {
       this.#raised.add(failure);
-      this.#observer?.failed(failure);
+      if (report) this.#observer?.failed(failure);
     }
     return failure;
   }
