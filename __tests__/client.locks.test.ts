@@ -45,11 +45,23 @@ describe('a client and the write lock', () => {
     }
   }, 30_000);
 
-  test('a client write meeting a lock held by another connection waits without blocking its event loop, then lands', async () => {
+  /** An owner, a client and a third connection, in one process; closes all three after `body`. */
+  async function withLockHolder(body: (engine: Engine, client: Client, holder: Database.Database) => Promise<void>): Promise<void> {
     const engine = await Engine.open({ database, onWarning: () => {} });
     const client = await Client.open({ database });
     const holder = new Database(database);
     try {
+      await body(engine, client, holder);
+    } finally {
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
+      await client.close();
+      await engine.close();
+    }
+  }
+
+  test('a client write meeting a lock held by another connection waits without blocking its event loop, then lands', () =>
+    withLockHolder(async (engine, client, holder) => {
       const handle = await engine.startWorkflow(collector, { workflowUUID: 'held' }, 1);
       holder.exec('BEGIN IMMEDIATE');
       let ticks = 0;
@@ -62,19 +74,10 @@ describe('a client and the write lock', () => {
       holder.exec('COMMIT');
       await sending;
       expect(await handle.getResult()).toEqual(['after the lock']);
-    } finally {
-      if (holder.inTransaction) holder.exec('ROLLBACK');
-      holder.close();
-      await client.close();
-      await engine.close();
-    }
-  }, 30_000);
+    }), 30_000);
 
-  test('a client write rejects with StorageError (SQLITE_BUSY) once the lock stays held past the busy timeout, storing nothing', async () => {
-    const engine = await Engine.open({ database, onWarning: () => {} });
-    const client = await Client.open({ database });
-    const holder = new Database(database);
-    try {
+  test('a client write rejects with StorageError (SQLITE_BUSY) once the lock stays held past the busy timeout, storing nothing', () =>
+    withLockHolder(async (engine, client, holder) => {
       await engine.startWorkflow(collector, { workflowUUID: 'stuck' }, 1);
       holder.exec('BEGIN IMMEDIATE');
       const error = await client.send('stuck', 'never', 'in').catch((caught: unknown) => caught);
@@ -82,11 +85,5 @@ describe('a client and the write lock', () => {
       expect(error).toMatchObject({ sqliteCode: 'SQLITE_BUSY' });
       holder.exec('ROLLBACK');
       expect(await client.listMessages('stuck')).toEqual([]);
-    } finally {
-      if (holder.inTransaction) holder.exec('ROLLBACK');
-      holder.close();
-      await client.close();
-      await engine.close();
-    }
-  }, 30_000);
+    }), 30_000);
 });
