@@ -22,6 +22,20 @@ import { simulatedSqliteError } from '../lib/store/group-commit';
 import { TestEngine } from '../lib/testing';
 import { tempDatabasePath } from './helpers';
 
+/** Runs `body` with the unhandled promise rejections of the process collected (it asserts on them). */
+async function withUnhandledRejections(body: (rejections: unknown[]) => Promise<void>): Promise<void> {
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown): void => {
+    rejections.push(reason);
+  };
+  process.on('unhandledRejection', onRejection);
+  try {
+    await body(rejections);
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
+}
+
 /** A payment call whose overlapping executions are counted. */
 const payments = { calls: [] as string[], inFlight: 0, mostAtOnce: 0 };
 const charge = registerStep('regression.charge', async (ctxt: StepContext) => {
@@ -337,12 +351,7 @@ describe('the code of a dead run stops', () => {
   }, 30_000);
 
   test('a step left unawaited by a dead run never rejects unhandled', async () => {
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown): void => {
-      rejections.push(reason);
-    };
-    process.on('unhandledRejection', onRejection);
-    try {
+    await withUnhandledRejections(async (rejections) => {
       const slowStep = registerStep('regression.slow', async () => {
         await new Promise((resolve) => setTimeout(resolve, 30));
         return 'slow';
@@ -360,9 +369,7 @@ describe('the code of a dead run stops', () => {
       await new Promise((resolve) => setTimeout(resolve, 60));
       expect(rejections).toEqual([]);
       await t.close();
-    } finally {
-      process.off('unhandledRejection', onRejection);
-    }
+    });
   });
 });
 
@@ -475,12 +482,7 @@ describe('third round: loops, backoff, listeners', () => {
   });
 
   test('a child handle\'s getResult in a run that ended never settles, never rejects unhandled, never spins', async () => {
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown): void => {
-      rejections.push(reason);
-    };
-    process.on('unhandledRejection', onRejection);
-    try {
+    await withUnhandledRejections(async (rejections) => {
       const slowChild = registerWorkflow('regression.slow-child', async (ctxt: WorkflowContext) => ctxt.recv<string>('go', 60));
       let injected = false;
       const impatient = registerWorkflow('regression.impatient', async (ctxt: WorkflowContext) => {
@@ -502,9 +504,7 @@ describe('third round: loops, backoff, listeners', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(rejections).toEqual([]);
       await t.close();
-    } finally {
-      process.off('unhandledRejection', onRejection);
-    }
+    });
   });
 
   test('a listener that throws cannot break a commit or a start; a start that failed is not announced', async () => {

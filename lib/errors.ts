@@ -260,6 +260,25 @@ export class UnreadableRecordError extends DurabliteError {
 }
 
 /**
+ * String() of what `read` yields, for values that refuse it (a null-prototype object, a throwing
+ * toString or getter, a revoked Proxy): then their `[object Type]` tag, or a fixed phrase. Never
+ * throws, so logging or recording whatever was thrown cannot fail in turn.
+ */
+export function safeString(read: () => unknown): string {
+  let value: unknown;
+  try {
+    value = read();
+    return String(value);
+  } catch {
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return 'a thrown value that cannot be described';
+    }
+  }
+}
+
+/**
  * The classes by name, so the codec can rebuild a recorded error as the same class on replay
  * (`instanceof` keeps working after a crash).
  */

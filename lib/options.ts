@@ -1,5 +1,6 @@
 // Engine options, each with its default, resolved and checked once into a frozen object.
 import type { EngineWarning, ResolvedOptions } from './contracts';
+import { safeString } from './errors';
 import { SystemClock, type Clock } from './runtime/clock';
 
 export type { EngineWarning, ResolvedOptions } from './contracts';
@@ -58,13 +59,7 @@ function guardedWarning(onWarning: (warning: EngineWarning) => void): (warning: 
     try {
       onWarning(warning);
     } catch (error) {
-      let message: string;
-      try {
-        message = String((error as Error)?.message ?? error);
-      } catch {
-        message = 'a value that cannot be described';
-      }
-      console.error(`durablite: the onWarning handler threw (${message}) on this warning: ${warning.message}`);
+      console.error(`durablite: the onWarning handler threw (${safeString(() => (error as Error)?.message ?? error)}) on this warning: ${warning.message}`);
     }
   };
 }

@@ -2,7 +2,7 @@
 // to launch workflow code. The engine builds one and hands it down; ops never reach back up.
 import { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, ResolvedOptions, WorkflowRef } from '../contracts';
-import { EngineClosedError } from '../errors';
+import { EngineClosedError, safeString } from '../errors';
 import { pauseRealTime, type Clock } from '../runtime/clock';
 import { TimerWheel } from '../runtime/timer-wheel';
 import { Waiters } from '../runtime/waiters';
@@ -43,6 +43,7 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
   readonly events = new EventEmitter<EngineEvents>();
   isOpen = true;
   lockQueue: Promise<void> | null = null;
+  #watchingWaits = false;
 
   constructor(options: ResolvedOptions, store: Store) {
     this.options = options;
@@ -78,8 +79,6 @@ export abstract class RuntimeEnvironment implements OperationEnvironment {
     });
   }
 
-  #watchingWaits = false;
-
   abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
 }
 
@@ -101,16 +100,7 @@ export function emitEvent<K extends keyof EngineEvents>(events: EventEmitter<Eng
   try {
     (events.emit as (event: K, ...rest: unknown[]) => boolean)(name, ...args);
   } catch (error) {
-    console.error(`durablite: a listener of the "${name}" event threw (${describeThrown(error)}); the engine goes on.`);
-  }
-}
-
-/** A thrown value's message for a log line, whatever was thrown (a revoked Proxy refuses even reads). */
-export function describeThrown(error: unknown): string {
-  try {
-    return String((error as Error)?.message ?? error);
-  } catch {
-    return 'a value that cannot be described';
+    console.error(`durablite: a listener of the "${name}" event threw (${safeString(() => (error as Error)?.message ?? error)}); the engine goes on.`);
   }
 }
 

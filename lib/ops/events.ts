@@ -1,11 +1,10 @@
 // setEvent and getEvent. An event is immutable: the first value for a (workflow, key) is kept and a
 // second setEvent of that key is a recorded DuplicateEventKeyError. getEvent waits for the key.
-import { DuplicateEventKeyError, UnreadableRecordError } from '../errors';
-import { decode } from '../store/codec';
+import { DuplicateEventKeyError } from '../errors';
 import { eventKey } from '../runtime/waiters';
 import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
-import { encodeError, encodePayload } from './payload';
+import { decodeRecord, encodeError, encodePayload } from './payload';
 import { runRecordedWait } from './wait';
 
 export async function setEvent(env: OperationEnvironment, execution: WorkflowExecution, key: string, value: unknown): Promise<void> {
@@ -46,14 +45,7 @@ export async function getEventFromHandler<T>(env: OperationEnvironment, targetUU
   assertOpen(env, 'getEvent');
   const { store } = env;
   const read = (): string | undefined => store.events.getValue(targetUUID, key);
-  const decodeValue = (text: string): T => {
-    try {
-      return decode<T>(text);
-    } catch (error) {
-      // Named only on failure: ten thousand waiters on one key decode on the hot path.
-      throw new UnreadableRecordError(targetUUID, `value of event "${key}"`, error);
-    }
-  };
+  const decodeValue = (text: string): T => decodeRecord<T>(text, targetUUID, () => `value of event "${key}"`);
   // Events are immutable, so a stored value is a committed one, unless it was set in the very
   // transaction still waiting to commit: only then is the answer held back until that commit.
   let found = read();

@@ -9,7 +9,7 @@ import type { OperationKind, OperationRecord } from '../types';
 import type { OperationEnvironment } from './environment';
 import type { Commit } from '../store/group-commit';
 import type { OperationPosition } from '../store/store';
-import { decode } from '../store/codec';
+import { decodeRecord } from './payload';
 
 /**
  * What an operation of a run that ended for good meets (a storage failure, a replay that diverged,
@@ -233,11 +233,10 @@ export class WorkflowExecution {
 
   #decode<T>(text: string | null, operationIndex: number, kind: OperationKind, prefix: string): T {
     try {
-      return decode<T>(text);
-    } catch (cause) {
+      return decodeRecord<T>(text, this.workflowUUID, () => `${prefix}result of operation #${operationIndex} (${kind})`);
+    } catch (error) {
       // Only a failure to decode, raised just now, ends the run (not a recorded error of that class).
-      const error = new UnreadableRecordError(this.workflowUUID, `${prefix}result of operation #${operationIndex} (${kind})`, cause);
-      this.#die(error);
+      this.#die(error as UnreadableRecordError);
       throw error;
     }
   }

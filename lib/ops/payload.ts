@@ -1,6 +1,6 @@
 // Serialization at the edge of every operation: encode (refusing what cannot round-trip) and enforce
 // the payload limit before anything is recorded; decode recorded outcomes back into values or errors.
-import { PayloadTooLargeError, SerializationError, UnreadableRecordError } from '../errors';
+import { PayloadTooLargeError, safeString, SerializationError, UnreadableRecordError } from '../errors';
 import { decode, encode } from '../store/codec';
 import type { OperationEnvironment } from './environment';
 
@@ -32,10 +32,10 @@ export function encodePayload(env: OperationEnvironment, value: unknown, what: s
 export function encodeError(error: unknown): string {
   const isError = safeTest(() => error instanceof Error);
   try {
-    return encode(isError ? error : new Error(safeText(() => error)));
+    return encode(isError ? error : new Error(safeString(() => error)));
   } catch {
-    const plain = new Error(safeText(() => (isError ? (error as Error).message : error)));
-    if (isError) plain.name = safeText(() => (error as Error).name);
+    const plain = new Error(safeString(() => (isError ? (error as Error).message : error)));
+    if (isError) plain.name = safeString(() => (error as Error).name);
     return encode(plain);
   }
 }
@@ -50,33 +50,16 @@ function safeTest(test: () => boolean): boolean {
 }
 
 /**
- * String() of what `read` yields, for values that refuse it (a null-prototype object, a throwing
- * toString or getter): then their `[object Type]` tag.
- */
-function safeText(read: () => unknown): string {
-  let value: unknown;
-  try {
-    value = read();
-    return String(value);
-  } catch {
-    try {
-      return Object.prototype.toString.call(value);
-    } catch {
-      return 'a thrown value that cannot be described';
-    }
-  }
-}
-
-/**
- * Decodes a stored record of `workflowUUID`.
+ * Decodes a stored record of `workflowUUID` (`record` names it, or builds its name).
  * @throws UnreadableRecordError naming `record` when the text cannot be decoded (damaged, or written
  *   by an incompatible version).
  */
-export function decodeRecord<T>(text: string | null, workflowUUID: string, record: string): T {
+export function decodeRecord<T>(text: string | null, workflowUUID: string, record: string | (() => string)): T {
   try {
     return decode<T>(text);
   } catch (error) {
-    throw new UnreadableRecordError(workflowUUID, record, error);
+    // A name given as a function is built only on failure: hot paths decode thousands of values.
+    throw new UnreadableRecordError(workflowUUID, typeof record === 'string' ? record : record(), error);
   }
 }
 
