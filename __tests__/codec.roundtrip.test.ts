@@ -332,7 +332,7 @@ describe('the codec through the engine', () => {
       await expect(start).rejects.toMatchObject({ message: expect.stringContaining('inputs of workflow codec.echo') });
       expect(await engine.retrieveWorkflow(workflowUUID).getStatus()).toBeNull();
     }
-    expect(countRows(engine, 'workflows')).toBe(0);
+    expect(await countRows(engine, 'workflows')).toBe(0);
     expect(runs.echo).toBe(0);
     await engine.close();
   });

@@ -87,8 +87,8 @@ describe('recv is exactly once across SIGKILL', () => {
       ['m1', true],
       ['m2', false],
     ]);
-    expect(operationsOf(between, 'consumer').map(({ operationIndex, kind, output, completedAt }) => [operationIndex, kind, output, completedAt !== null])).toEqual([
-      [0, 'recv', JSON.stringify('m1'), true],
+    expect((await operationsOf(between, 'consumer')).map(({ operationIndex, kind, output, completedAt }) => [operationIndex, kind, output, completedAt !== null])).toEqual([
+      [0, 'recv', 'm1', true],
     ]);
     await between.close();
 

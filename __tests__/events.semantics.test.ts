@@ -7,9 +7,8 @@ import {
   type StepContext,
   type WorkflowContext,
 } from '../lib';
-import { decode } from '../lib/store/codec';
 import { openTestEngine, tempDatabasePath } from './helpers';
-import { blockedInGetEvent, blockedInRecv, internalsOf, operationsOf, waitStarted, onWaitStarted } from './wait-helpers';
+import { blockedInGetEvent, blockedInRecv, operationsOf, waitStarted, waitsOf, onWaitStarted } from './wait-helpers';
 
 /** Sets each [key, value] in order. */
 const publish = registerWorkflow('events.publish', async (ctxt: WorkflowContext, entries: [string, unknown][]) => {
@@ -30,7 +29,7 @@ const read = registerWorkflow('events.read', async (ctxt: WorkflowContext, targe
 /** Resolves once `count` waits (handler or workflow) are waiting for event `key` of `target`. */
 function waitersOnEvent(engine: Engine, target: string, key: string, count: number) {
   const onKey = () =>
-    internalsOf(engine).waiters.describe().filter((wait) => wait.kind === 'getEvent' && wait.targetUUID === target && wait.key === key).length;
+    waitsOf(engine).filter((wait) => wait.kind === 'getEvent' && wait.targetUUID === target && wait.key === key).length;
   return waitStarted(engine, () => onKey() >= count);
 }
 
@@ -60,7 +59,7 @@ describe('setEvent then getEvent', () => {
     await engine.send('pub', 'now', 'go');
     await publisher.getResult();
     expect(await reader.getResult()).toBe('ready');
-    expect(operationsOf(engine, 'reader')).toMatchObject([{ kind: 'getEvent', output: JSON.stringify('ready') }]);
+    expect(await operationsOf(engine, 'reader')).toMatchObject([{ kind: 'getEvent', output: 'ready' }]);
     await engine.close();
   });
 
@@ -106,7 +105,7 @@ describe('setEvent then getEvent', () => {
     expect(Date.now() - setMs).toBeLessThan(2_000);
     expect(seen).toHaveLength(250);
     expect(new Set(seen)).toEqual(new Set(['for everyone']));
-    expect(internalsOf(engine).waiters.describe().filter((wait) => wait.kind === 'getEvent')).toEqual([]);
+    expect(waitsOf(engine).filter((wait) => wait.kind === 'getEvent')).toEqual([]);
     await engine.close();
   });
 });
@@ -127,7 +126,7 @@ describe('getEvent timeouts', () => {
     const reader = await engine.startWorkflow(read, { workflowUUID: 'reader' }, 'nobody', 'never', 0.2);
     expect(await reader.getResult()).toBeNull();
     expect(Date.now() - startedMs).toBeGreaterThanOrEqual(200);
-    expect(operationsOf(engine, 'reader')).toMatchObject([{ kind: 'getEvent', output: 'null', error: null }]);
+    expect(await operationsOf(engine, 'reader')).toMatchObject([{ kind: 'getEvent', output: null, error: null }]);
     await engine.close();
   });
 
@@ -161,7 +160,7 @@ describe('getEvent timeouts', () => {
     ]);
     const afterMs = Date.now();
 
-    const [recorded] = internalsOf(engine).store.operations.listWaiting('reader');
+    const [recorded] = (await operationsOf(engine, 'reader')).filter((operation) => operation.completedAt === null);
     expect(recorded).toMatchObject({ kind: 'getEvent', completedAt: null });
     for (const deadlineMs of [handlerWait.deadlineMs!, readerWait.deadlineMs!, recorded!.deadlineMs!]) {
       expect(deadlineMs).toBeGreaterThanOrEqual(beforeMs + 60_000);
@@ -184,7 +183,7 @@ describe('getEvent timeouts', () => {
     );
     await expect(engine.getEvent('w', '', 1)).rejects.toThrow(new TypeError('Expected `key` to be a non-empty string, got `""` (string)'));
     await expect(engine.getEvent('', 'k', 1)).rejects.toThrow(new TypeError('Expected `workflowUUID` to be a non-empty string, got `""` (string)'));
-    expect(internalsOf(engine).waiters.size).toBe(0);
+    expect(waitsOf(engine)).toHaveLength(0);
     await engine.close();
   });
 });
@@ -225,13 +224,13 @@ describe('events are immutable', () => {
     const first = await openTestEngine({ database });
     await first.startWorkflow(setTwice, { workflowUUID: 'twice' }, true);
     await blockedInRecv(first, 'twice', 'continue');
-    const operations = operationsOf(first, 'twice');
+    const operations = await operationsOf(first, 'twice');
     expect(operations.map((operation) => [operation.kind, operation.error === null])).toEqual([
       ['setEvent', true],
       ['setEvent', false],
       ['recv', true],
     ]);
-    const recorded = decode<Error>(operations[1]!.error);
+    const recorded = operations[1]!.error;
     expect(recorded).toBeInstanceOf(DuplicateEventKeyError);
     expect(recorded).toMatchObject({ code: 'DUPLICATE_EVENT_KEY', workflowUUID: 'twice', key: 'status' });
     await first.close();
@@ -282,7 +281,7 @@ describe('in-workflow getEvent is recorded', () => {
     const first = await openTestEngine({ database });
     await first.startWorkflow(peek, { workflowUUID: 'peeker' }, 'target');
     await blockedInRecv(first, 'peeker', 'continue');
-    expect(operationsOf(first, 'peeker')[0]).toMatchObject({ kind: 'getEvent', output: 'null' });
+    expect((await operationsOf(first, 'peeker'))[0]).toMatchObject({ kind: 'getEvent', output: null });
     await first.close();
 
     const between = await openTestEngine({ database, recover: false });
@@ -310,7 +309,7 @@ describe('in-workflow getEvent is recorded', () => {
     await blockedInGetEvent(reopened, 'reader');
     await reopened.startWorkflow(publish, { workflowUUID: 'target' }, [['k', 'after restart']]);
     expect(await reopened.retrieveWorkflow('reader').getResult()).toBe('after restart');
-    expect(operationsOf(reopened, 'reader')).toHaveLength(1);
+    expect(await operationsOf(reopened, 'reader')).toHaveLength(1);
     await reopened.close();
   });
 });

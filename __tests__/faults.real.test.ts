@@ -18,8 +18,9 @@ import {
   type StepContext,
   type WorkflowContext,
 } from '../lib';
-import { openTestEngine, readLog, removeTempFolder, spawnFixture, tempDatabasePath } from './helpers';
-import { internalsOf, waitStarted } from './wait-helpers';
+import { openTestEngine, readLog, removeTempFolder, spawnFixture, tempDatabasePath, watchOpenedConnections } from './helpers';
+import type { SqliteDatabase } from '../lib/store/database';
+import { waitStarted } from './wait-helpers';
 
 // --- an in-process workflow whose first step the test holds open until the fault is in place -------
 
@@ -266,9 +267,11 @@ interface SmallDisk {
   /** How the disk is made full: 'tmpfs' or 'max_page_count'. */
   readonly kind: string;
   readonly folder: string;
+  /** Called before the engine opens on it. */
+  watch(): void;
   /** Fills the disk, after the engine opened on it. */
-  fill(engine: Engine): void;
-  free(engine: Engine): void;
+  fill(): void;
+  free(): void;
   remove(): void;
 }
 
@@ -284,6 +287,7 @@ function tmpfsDisk(): SmallDisk | null {
   return {
     kind: 'tmpfs',
     folder,
+    watch() {},
     fill() {
       const descriptor = fs.openSync(filler, 'w');
       try {
@@ -314,15 +318,20 @@ function tmpfsDisk(): SmallDisk | null {
 
 function pageCountDisk(): SmallDisk {
   const database = tempDatabasePath('full');
-  const pragma = (engine: Engine, text: string): unknown => internalsOf(engine).store.db.pragma(text, { simple: true });
+  // max_page_count is a setting of one connection: set on the engine's own, the one it opens next.
+  let connections: SqliteDatabase[] = [];
+  const pragma = (text: string): unknown => connections.at(-1)!.pragma(text, { simple: true });
   return {
     kind: 'max_page_count',
     folder: path.dirname(database),
-    fill(engine) {
-      pragma(engine, `max_page_count = ${pragma(engine, 'page_count') as number}`);
+    watch() {
+      connections = watchOpenedConnections();
     },
-    free(engine) {
-      pragma(engine, 'max_page_count = 1073741823');
+    fill() {
+      pragma(`max_page_count = ${pragma('page_count') as number}`);
+    },
+    free() {
+      pragma('max_page_count = 1073741823');
     },
     remove() {
       removeTempFolder(database);
@@ -340,13 +349,14 @@ describe('a full disk', () => {
   test('operations fail with StorageFullError while the disk is full, and the workflow finishes in the same process once space is freed', async () => {
     const database = path.join(disk.folder, 'full.db');
     const collected = warningCollector();
+    disk.watch();
     const engine = await openTestEngine({ database, onWarning: collected.onWarning });
     const gate = new Gate();
     gates.set('full-1', gate);
     const handle = await engine.startWorkflow(heldThenRecv, { workflowUUID: 'full-1' });
     await gate.entered;
 
-    disk.fill(engine);
+    disk.fill();
     const early = engine.send('full-1', 'e'.repeat(16_384), 'pay');
     await expect(early).rejects.toBeInstanceOf(StorageFullError);
     await expect(early).rejects.toMatchObject({ code: 'STORAGE_FULL', sqliteCode: 'SQLITE_FULL' });
@@ -364,7 +374,7 @@ describe('a full disk', () => {
     expect(await engine.listEvents('full-1')).toEqual({});
     expect(await handle.getStatus()).toMatchObject({ status: 'PENDING' });
 
-    disk.free(engine);
+    disk.free();
     await waitStarted(engine, (wait) => wait.workflowUUID === 'full-1' && wait.kind === 'recv', 30_000);
     await engine.send('full-1', 'm1', 'pay');
     expect(await handle.getResult()).toEqual([16_384, 'm1']);

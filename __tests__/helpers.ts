@@ -7,6 +7,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { Engine, type EngineOptions } from '../lib';
+import * as database from '../lib/store/database';
+import { trackWaits } from './wait-helpers';
 
 const openedEngines: Engine[] = [];
 const temporaryFolders: string[] = [];
@@ -42,10 +44,14 @@ afterAll(() => {
   }
 });
 
-/** Opens an engine (default: in memory) that the test must close; `afterEach` fails if it did not. */
+/**
+ * Opens an engine (default: in memory) that the test must close; `afterEach` fails if it did not.
+ * Its waits are tracked from its events (see wait-helpers.ts).
+ */
 export async function openTestEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
   const engine = await Engine.open({ database: ':memory:', onWarning: () => {}, ...options });
   openedEngines.push(engine);
+  trackWaits(engine);
   return engine;
 }
 
@@ -54,6 +60,28 @@ afterEach(async () => {
   openedEngines.length = 0;
   for (const engine of leftOpen) await engine.close();
   if (leftOpen.length > 0) throw new Error(`The test left ${leftOpen.length} engine(s) open; close every engine it opens.`);
+});
+
+const connectionSpies: jest.SpyInstance[] = [];
+
+/**
+ * The SQLite connections the store opens from now on (Store.open), for a test that must read or set
+ * a pragma of an engine's own connection (synchronous, max_page_count): such a pragma belongs to one
+ * connection, and no other can see or change it. Watched until the end of the test.
+ */
+export function watchOpenedConnections(): database.SqliteDatabase[] {
+  const opened: database.SqliteDatabase[] = [];
+  const actual = database.openDatabase;
+  connectionSpies.push(jest.spyOn(database, 'openDatabase').mockImplementation((file, synchronous) => {
+    const connection = actual(file, synchronous);
+    opened.push(connection);
+    return connection;
+  }));
+  return opened;
+}
+
+afterEach(() => {
+  for (const spy of connectionSpies.splice(0)) spy.mockRestore();
 });
 
 /** A fixture script running in its own Node process, whose stdout lines the test can wait for. */

@@ -25,8 +25,8 @@ import {
   type WorkflowContext,
 } from '../lib';
 import { SCHEMA_VERSION } from '../lib/store/migrations';
-import { openTestEngine, tempDatabasePath, tsxLoader } from './helpers';
-import { blockedInRecv, internalsOf } from './wait-helpers';
+import { openTestEngine as openTrackedEngine, tempDatabasePath, tsxLoader, watchOpenedConnections } from './helpers';
+import { blockedInRecv } from './wait-helpers';
 
 let badInputsTried = 0;
 
@@ -53,16 +53,31 @@ async function expectRefused(attempt: () => unknown, expected: new (...args: any
   return error;
 }
 
-/** Every row of the engine's tables, as stored. */
+/** The file of each engine these tests opened: its rows are read through a connection of the test's own. */
+const databaseOf = new WeakMap<Engine, string>();
+
+/** Opens a tracked engine (see helpers.ts) on `database`, by default a new temporary file. */
+async function openTestEngine(options: Parameters<typeof openTrackedEngine>[0] = {}): Promise<Engine> {
+  const database = options.database ?? tempDatabasePath();
+  const engine = await openTrackedEngine({ ...options, database });
+  databaseOf.set(engine, database);
+  return engine;
+}
+
+/** Every committed row of the engine's tables, as stored. */
 function storedRows(engine: Engine): Record<string, unknown[]> {
-  const { db } = internalsOf(engine).store;
-  const rows = (sql: string): unknown[] => db.prepare(sql).all();
-  return {
-    workflows: rows('SELECT * FROM workflows ORDER BY workflow_uuid'),
-    operations: rows('SELECT * FROM operations ORDER BY workflow_uuid, operation_index'),
-    events: rows('SELECT * FROM events ORDER BY event_id'),
-    messages: rows('SELECT * FROM messages ORDER BY message_id'),
-  };
+  const db = new Database(databaseOf.get(engine)!, { readonly: true });
+  try {
+    const rows = (sql: string): unknown[] => db.prepare(sql).all();
+    return {
+      workflows: rows('SELECT * FROM workflows ORDER BY workflow_uuid'),
+      operations: rows('SELECT * FROM operations ORDER BY workflow_uuid, operation_index'),
+      events: rows('SELECT * FROM events ORDER BY event_id'),
+      messages: rows('SELECT * FROM messages ORDER BY message_id'),
+    };
+  } finally {
+    db.close();
+  }
 }
 
 /** The rows of `rows` that belong to workflow `workflowUUID` (its own, its events, its messages). */
@@ -696,11 +711,13 @@ describe('the disk filling up mid-run (PRAGMA max_page_count)', () => {
     const database = tempDatabasePath();
     let writerWarning!: (warning: EngineWarning) => void;
     const writerWarned = new Promise<EngineWarning>((resolve) => (writerWarning = resolve));
+    // max_page_count is a setting of one connection: the disk fills for the engine's own.
+    const connections = watchOpenedConnections();
     const engine = await openTestEngine({ database, onWarning: (warning) => warning.workflowUUID === 'writer' && writerWarning(warning) });
     const before = await seed(engine);
     await engine.startWorkflow(writer, { workflowUUID: 'writer' });
     await blockedInRecv(engine, 'writer', 'size');
-    const { db } = internalsOf(engine).store;
+    const db = connections[0]!;
     const keptRows = rowsOf(engine, 'kept');
 
     // The disk is full: the file may not grow past a few more pages.

@@ -1,6 +1,6 @@
 import { registerWorkflow, type Engine, type WorkflowContext } from '../lib';
 import { openTestEngine, tempDatabasePath } from './helpers';
-import { blockedInGetEvent, blockedInRecv, internalsOf, operationsOf, waitStarted } from './wait-helpers';
+import { blockedInGetEvent, blockedInRecv, operationsOf, waitStarted, waitsOf } from './wait-helpers';
 
 /** Ways to let other code run before acting, so each race is tried in many interleavings. */
 const PAUSES = ['none', 'microtask', 'microtasks', 'immediate'] as const;
@@ -79,9 +79,9 @@ describe('no lost wake-ups', () => {
     setImmediate(() => (macrotaskRan = true));
     await engine.send('woken-at-once', 'now', 'race');
     // Still in the same macrotask: the wake-up came from the send's commit, not from polling.
-    const [recv] = operationsOf(engine, 'woken-at-once');
+    const [recv] = await operationsOf(engine, 'woken-at-once');
     expect(macrotaskRan).toBe(false);
-    expect(recv).toMatchObject({ kind: 'recv', output: JSON.stringify('now') });
+    expect(recv).toMatchObject({ kind: 'recv', output: 'now' });
     expect(recv!.completedAt).not.toBeNull();
     expect(await handle.getResult()).toBe('now');
     await engine.close();
@@ -129,8 +129,8 @@ describe('concurrent operations inside one workflow', () => {
     return greeting;
   });
 
-  const recordedOutcomes = (engine: Engine, uuid: string) =>
-    operationsOf(engine, uuid).map(({ operationIndex, kind, output, error }) => ({ operationIndex, kind, output, error }));
+  const recordedOutcomes = async (engine: Engine, uuid: string) =>
+    (await operationsOf(engine, uuid)).map(({ operationIndex, kind, output, error }) => ({ operationIndex, kind, output, error }));
 
   async function blockedInAll(engine: Engine) {
     await Promise.all([
@@ -160,7 +160,7 @@ describe('concurrent operations inside one workflow', () => {
     await reference.send('fan', 'A', 'a');
     await blockedInAll(reference);
     expect(await finish(reference)).toEqual(expected);
-    const referenceOutcomes = recordedOutcomes(reference, 'fan');
+    const referenceOutcomes = await recordedOutcomes(reference, 'fan');
     await reference.close();
 
     const database = tempDatabasePath();
@@ -171,7 +171,7 @@ describe('concurrent operations inside one workflow', () => {
     await first.send('fan', 'A', 'a');
     await blockedInAll(first);
     // Mid-way: recv a, send and setEvent recorded; recv b, getEvent and recv c still waiting.
-    expect(operationsOf(first, 'fan').map(({ operationIndex, kind, completedAt }) => [operationIndex, kind, completedAt !== null])).toEqual([
+    expect((await operationsOf(first, 'fan')).map(({ operationIndex, kind, completedAt }) => [operationIndex, kind, completedAt !== null])).toEqual([
       [0, 'recv', true],
       [1, 'send', true],
       [2, 'recv', false],
@@ -186,7 +186,7 @@ describe('concurrent operations inside one workflow', () => {
     await blockedInAll(reopened);
     expect(await finish(reopened)).toEqual(expected);
 
-    expect(recordedOutcomes(reopened, 'fan')).toEqual(referenceOutcomes);
+    expect(await recordedOutcomes(reopened, 'fan')).toEqual(referenceOutcomes);
     // The send and the setEvent were replayed, not repeated.
     expect((await reopened.listMessages('peer', 'greetings')).map((info) => info.message)).toEqual(['hello from fan-in']);
     expect(await reopened.listEvents('fan')).toEqual({ fanned: true });
@@ -229,7 +229,7 @@ describe('two recvs on one topic at once', () => {
   test('two waiting recvs in Promise.all each get a distinct message', async () => {
     const engine = await openTestEngine();
     const handle = await engine.startWorkflow(twoAtOnce, { workflowUUID: 'two-waiting' }, false, 5);
-    await waitStarted(engine, () => internalsOf(engine).waiters.describe().filter((wait) => wait.workflowUUID === 'two-waiting').length === 2);
+    await waitStarted(engine, () => waitsOf(engine).filter((wait) => wait.workflowUUID === 'two-waiting').length === 2);
     await engine.send('two-waiting', 'm1', 'shared');
     await engine.send('two-waiting', 'm2', 'shared');
     const received = await handle.getResult();
@@ -254,7 +254,7 @@ describe('two recvs on one topic at once', () => {
   test('with one message for two waiting recvs, one gets it and the other times out with null', async () => {
     const engine = await openTestEngine();
     const handle = await engine.startWorkflow(twoAtOnce, { workflowUUID: 'one-for-two' }, false, 0.3);
-    await waitStarted(engine, () => internalsOf(engine).waiters.describe().filter((wait) => wait.workflowUUID === 'one-for-two').length === 2);
+    await waitStarted(engine, () => waitsOf(engine).filter((wait) => wait.workflowUUID === 'one-for-two').length === 2);
     await engine.send('one-for-two', 'only', 'shared');
     const received = await handle.getResult();
     expect([...received].sort()).toEqual(['only', null].sort());

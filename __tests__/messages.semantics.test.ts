@@ -5,9 +5,8 @@ import {
   type Engine,
   type WorkflowContext,
 } from '../lib';
-import { decode } from '../lib/store/codec';
 import { openTestEngine, tempDatabasePath } from './helpers';
-import { blockedInRecv, countRows, internalsOf, operationsOf, onWaitStarted } from './wait-helpers';
+import { blockedInRecv, countRows, operationsOf, onWaitStarted } from './wait-helpers';
 
 /** One recv of a receiver's plan. */
 interface Receive {
@@ -178,7 +177,7 @@ describe('sending to a workflow that does not exist', () => {
     expect(error).toBeInstanceOf(WorkflowNotFoundError);
     expect(error).toMatchObject({ code: 'WORKFLOW_NOT_FOUND', workflowUUID: 'ghost' });
     expect(await engine.listMessages('ghost')).toEqual([]);
-    expect(countRows(engine, 'messages')).toBe(0);
+    expect(await countRows(engine, 'messages')).toBe(0);
     await engine.close();
   });
 
@@ -208,12 +207,12 @@ describe('sending to a workflow that does not exist', () => {
     const handle = await engine.startWorkflow(sendToGhost, { workflowUUID: 'ghost-sender' }, 'ghost-0');
     await blockedInRecv(engine, 'ghost-sender', 'continue');
 
-    const [send] = operationsOf(engine, 'ghost-sender');
-    expect(send).toMatchObject({ operationIndex: 0, kind: 'send', output: null });
-    const recorded = decode<Error>(send!.error);
+    const [send] = await operationsOf(engine, 'ghost-sender');
+    expect(send).toMatchObject({ operationIndex: 0, kind: 'send', output: undefined });
+    const recorded = send!.error;
     expect(recorded).toBeInstanceOf(WorkflowNotFoundError);
     expect(recorded).toMatchObject({ code: 'WORKFLOW_NOT_FOUND', workflowUUID: 'ghost-0' });
-    expect(countRows(engine, 'messages')).toBe(0);
+    expect(await countRows(engine, 'messages')).toBe(0);
 
     await engine.send('ghost-sender', 'go', 'continue');
     expect(await handle.getResult()).toBe('WORKFLOW_NOT_FOUND:ghost-0');
@@ -238,7 +237,7 @@ describe('sending to a workflow that does not exist', () => {
     await reopened.send('ghost-sender', 'go', 'continue');
     expect(await reopened.retrieveWorkflow('ghost-sender').getResult()).toBe('WORKFLOW_NOT_FOUND:ghost-1');
     expect(await reopened.listMessages('ghost-1')).toEqual([]);
-    expect(operationsOf(reopened, 'ghost-sender').map((operation) => operation.kind)).toEqual(['send', 'recv']);
+    expect((await operationsOf(reopened, 'ghost-sender')).map((operation) => operation.kind)).toEqual(['send', 'recv']);
     await reopened.close();
   });
 });
@@ -387,7 +386,7 @@ describe('argument rules', () => {
     await expect(engine.send('target', 'm', 't', '')).rejects.toThrow(/^Expected `idempotencyKey` to be a non-empty string.*got `""` \(string\)$/);
     await expect(engine.send('target', 'm', 't', 7 as unknown as string)).rejects.toThrow(TypeError);
     await expect(engine.send('', 'm')).rejects.toThrow(new TypeError('Expected `destinationUUID` to be a non-empty string, got `""` (string)'));
-    expect(countRows(engine, 'messages')).toBe(0);
+    expect(await countRows(engine, 'messages')).toBe(0);
     await engine.close();
   });
 
@@ -447,9 +446,9 @@ describe('argument rules', () => {
       'getEvent empty uuid': 'TypeError: Expected `workflowUUID` to be a non-empty string, got `""` (string)',
       'getEvent negative timeout': 'RangeError: Expected `timeoutSeconds` to be a finite number >= 0, got `-1` (number)',
     });
-    expect(operationsOf(engine, 'misuse').map((operation) => [operation.operationIndex, operation.kind])).toEqual([[0, 'setEvent']]);
+    expect((await operationsOf(engine, 'misuse')).map((operation) => [operation.operationIndex, operation.kind])).toEqual([[0, 'setEvent']]);
     expect(await engine.listEvents('misuse')).toEqual({ done: true });
-    expect(countRows(engine, 'messages')).toBe(0);
+    expect(await countRows(engine, 'messages')).toBe(0);
     await engine.close();
   });
 });
@@ -470,8 +469,8 @@ describe('recv timeouts', () => {
     expect(await handle.getResult()).toBeNull();
     stop();
     expect(waitsStarted).toEqual([]);
-    const [recv] = operationsOf(engine, 'zero');
-    expect(recv).toMatchObject({ operationIndex: 0, kind: 'recv', output: 'null', error: null });
+    const [recv] = await operationsOf(engine, 'zero');
+    expect(recv).toMatchObject({ operationIndex: 0, kind: 'recv', output: null, error: null });
     expect(recv!.completedAt).not.toBeNull();
     await engine.close();
   });
@@ -491,7 +490,7 @@ describe('recv timeouts', () => {
     const handle = await engine.startWorkflow(receiveOnce, { workflowUUID: 'times-out' }, 'silence', 0.2);
     expect(await handle.getResult()).toBeNull();
     expect(Date.now() - startedMs).toBeGreaterThanOrEqual(200);
-    expect(operationsOf(engine, 'times-out')[0]).toMatchObject({ kind: 'recv', output: 'null' });
+    expect((await operationsOf(engine, 'times-out'))[0]).toMatchObject({ kind: 'recv', output: null });
     await engine.close();
   });
 
@@ -500,7 +499,7 @@ describe('recv timeouts', () => {
     const startedMs = Date.now();
     const handle = await engine.startWorkflow(receiveOnce, { workflowUUID: 'fractional' }, 'silence', 0.2505);
     await blockedInRecv(engine, 'fractional', 'silence');
-    const [pending] = internalsOf(engine).store.operations.listWaiting('fractional');
+    const [pending] = (await operationsOf(engine, 'fractional')).filter((operation) => operation.completedAt === null);
     expect(Number.isInteger(pending!.deadlineMs)).toBe(true);
     expect(pending!.deadlineMs! - pending!.startedAt).toBeGreaterThanOrEqual(250);
 
@@ -517,7 +516,7 @@ describe('recv timeouts', () => {
     const wait = await blockedInRecv(engine, 'default-timeout', 'later');
     const afterMs = Date.now();
 
-    const [pending] = internalsOf(engine).store.operations.listWaiting('default-timeout');
+    const [pending] = (await operationsOf(engine, 'default-timeout')).filter((operation) => operation.completedAt === null);
     expect(pending).toMatchObject({ kind: 'recv', completedAt: null });
     expect(pending!.deadlineMs).toBeGreaterThanOrEqual(beforeMs + 60_000);
     expect(pending!.deadlineMs).toBeLessThanOrEqual(afterMs + 60_000);

@@ -4,8 +4,7 @@ import Database from 'better-sqlite3';
 import { DatabaseOpenError, DurabliteError, Engine, SchemaVersionError } from '../lib';
 import { openDatabase } from '../lib/store/database';
 import { SCHEMA_VERSION } from '../lib/store/migrations';
-import { openTestEngine, spawnFixture, tempDatabasePath } from './helpers';
-import { internalsOf } from './wait-helpers';
+import { openTestEngine, spawnFixture, tempDatabasePath, watchOpenedConnections } from './helpers';
 
 /** Every file in the database's folder with its bytes, to prove a refused open changed nothing. */
 function folderSnapshot(database: string): Record<string, string> {
@@ -143,12 +142,14 @@ describe('pragmas', () => {
 
   test('Engine.open uses synchronous FULL unless told otherwise, and NORMAL when asked', async () => {
     const database = tempDatabasePath();
+    // synchronous is a setting of one connection: read on the engine's own.
+    const connections = watchOpenedConnections();
     const byDefault = await openTestEngine({ database });
-    expect(internalsOf(byDefault).store.db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(connections[0]!.pragma('synchronous', { simple: true })).toBe(2);
     await byDefault.close();
 
     const normal = await openTestEngine({ database, synchronous: 'NORMAL' });
-    expect(internalsOf(normal).store.db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(connections[1]!.pragma('synchronous', { simple: true })).toBe(1);
     await normal.close();
   });
 

@@ -325,7 +325,7 @@ describe('the function API', () => {
     const unregistered = async (_ctxt: WorkflowContext) => 'never';
     await expect(engine.startWorkflow(unregistered)).rejects.toMatchObject({ code: 'NOT_REGISTERED' });
     await expect(engine.startWorkflow(unregistered)).rejects.toBeInstanceOf(RegistrationError);
-    expect(countRows(engine, 'workflows')).toBe(0);
+    expect(await countRows(engine, 'workflows')).toBe(0);
 
     const callsUnregisteredStep = registerWorkflow('start.callsUnregisteredStep', async (ctxt: WorkflowContext) => {
       const error = await ctxt.runStep(async () => 'never').then(() => null, (caught: unknown) => caught);
@@ -354,7 +354,7 @@ describe('child workflows', () => {
     expect(await engine.retrieveWorkflow('family-3').getStatus()).toMatchObject({ workflowName: 'Family.grandchild', parentUUID: 'family' });
     expect(await engine.retrieveWorkflow('family-2').getResult()).toBe(12);
     expect(await parent.getStatus()).toMatchObject({ parentUUID: null });
-    expect(countRows(engine, 'workflows')).toBe(4);
+    expect(await countRows(engine, 'workflows')).toBe(4);
     await engine.close();
   });
 
@@ -371,7 +371,7 @@ describe('child workflows', () => {
     await second.send('parent-r', 'now', 'go');
     expect(await second.retrieveWorkflow('parent-r').getResult()).toEqual({ childUUID: 'parent-r-0', value: 42 });
     expect(runs.child).toBe(1);
-    expect(countRows(second, 'workflows')).toBe(2);
+    expect(await countRows(second, 'workflows')).toBe(2);
     await second.close();
   });
 });
@@ -389,7 +389,7 @@ describe('invalid arguments', () => {
     expect(() => engine.invoke(null as unknown as object)).toThrow(TypeError);
     expect(() => engine.retrieveWorkflow('')).toThrow(TypeError);
 
-    expect(countRows(engine, 'workflows')).toBe(0);
+    expect(await countRows(engine, 'workflows')).toBe(0);
     expect(runs).toMatchObject({ place: 0, quote: 0, greetStep: 0 });
     await engine.close();
   });
@@ -429,9 +429,9 @@ describe('invalid arguments', () => {
       errors: ['RangeError', 'RangeError', 'TypeError', 'TypeError', 'RangeError', 'TypeError', 'TypeError', 'TypeError', 'TypeError'],
       nextIndex: 0,
     });
-    expect(countRows(engine, 'operations')).toBe(1);
-    expect(countRows(engine, 'events')).toBe(0);
-    expect(countRows(engine, 'messages')).toBe(0);
+    expect(await countRows(engine, 'operations')).toBe(1);
+    expect(await countRows(engine, 'events')).toBe(0);
+    expect(await countRows(engine, 'messages')).toBe(0);
     await engine.close();
   });
 });
