@@ -1,20 +1,23 @@
-// Readings from inside an engine, for figures the public API does not give: how many commits the
-// store made (so each result can show the engine's commits per operation next to the floor's).
+// Figures the engine reports through its typed events (engine.events) for the scenarios: how many
+// commits it made, so each result can show the engine's commits per operation next to the floor's.
 import type { Engine } from '../../lib';
-import { engineInternals, type EngineEnvironment } from '../../lib/engine';
 import { alternate, round } from './harness';
 
-export function internalsOf(engine: Engine): EngineEnvironment {
-  const env = engineInternals.get(engine);
-  if (env === undefined) throw new Error('Not an engine opened by Engine.open.');
-  return env;
-}
+/** Commits seen by each engine's one 'commit' listener, added on the first count asked of it. */
+const commitsSeen = new WeakMap<Engine, { total: number }>();
 
-/** Counts the engine's commits from now on: call the returned function to read the count. */
+/** Counts the engine's commits from now on (its 'commit' events): call the returned function to read the count. */
 export function countCommits(engine: Engine): () => number {
-  const store = internalsOf(engine).store;
-  const start = store.commits;
-  return () => store.commits - start;
+  let seen = commitsSeen.get(engine);
+  if (seen === undefined) {
+    const counter = { total: 0 };
+    engine.events.on('commit', () => counter.total++);
+    commitsSeen.set(engine, counter);
+    seen = counter;
+  }
+  const counter = seen;
+  const start = counter.total;
+  return () => counter.total - start;
 }
 
 /**
