@@ -12,7 +12,7 @@ import { resolveOptions, type ResolvedOptions } from './options';
 import { SystemClock, type Clock } from './runtime/clock';
 import fs from 'node:fs';
 import { DatabaseOpenError, EngineClosedError } from './errors';
-import { isInMemory, openReadOnlyDatabase, type SynchronousMode } from './store/database';
+import { isInMemory, type SynchronousMode } from './store/database';
 import { Store } from './store/store';
 import { requireNonEmptyString, typeError } from './validate';
 
@@ -102,7 +102,7 @@ export class Client extends HandlerBase {
     });
     if (options.readOnly === true) {
       if (options.create === true) throw typeError('create', 'false or absent with `readOnly: true`', options.create);
-      return new Client(new ClientEnvironment(resolved, new Store(openReadOnlyDatabase(resolved.database))));
+      return new Client(new ClientEnvironment(resolved, Store.openReadOnly(resolved.database)));
     }
     if (options.create !== true && !fs.existsSync(resolved.database)) {
       throw new DatabaseOpenError(resolved.database, 'the file does not exist. Check the path, or pass `create: true` to create it.');

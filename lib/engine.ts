@@ -26,7 +26,7 @@ import { workflowKey } from './runtime/waiters';
 import type { FeedPosition } from './store/changes';
 import { isInMemory } from './store/database';
 import type { Commit, CommitInterceptor } from './store/group-commit';
-import { acquireOwnership, type OwnershipLock } from './store/ownership';
+import type { OwnershipLock } from './store/ownership';
 import { Store } from './store/store';
 import type { OperationRecord } from './types';
 import { typeError } from './validate';
@@ -411,9 +411,8 @@ export const engineInternals = new WeakMap<Engine, EngineEnvironment>();
 /** Opens the store and, for a file, takes ownership of it. */
 export function openOwnedStore(options: ResolvedOptions, interceptor: CommitInterceptor | null = null): { store: Store; lock: OwnershipLock | null } {
   const store = Store.open(options.database, options.synchronous, interceptor);
-  if (isInMemory(options.database)) return { store, lock: null };
   try {
-    return { store, lock: acquireOwnership(options.database, store.db, options.clock.now()) };
+    return { store, lock: store.takeOwnership(options.clock.now()) };
   } catch (error) {
     store.close();
     throw error;

@@ -6,7 +6,6 @@ import { resolveOptions, type EngineOptions, type ResolvedOptions } from './opti
 import { VirtualClock, yieldToEventLoop } from './runtime/virtual-clock';
 import type { WaitDescription } from './runtime/waiters';
 import { isInMemory } from './store/database';
-import { Store } from './store/store';
 import { nonNegativeInteger, positiveInteger, typeError } from './validate';
 
 export { VirtualClock } from './runtime/virtual-clock';
@@ -235,7 +234,7 @@ export class TestEngine {
     const env = this.#env;
     env.halt();
     if (isInMemory(this.#options.database)) {
-      this.#engine = this.#watch(startEngine(this.#options, new Store(env.store.db, this.#faults), null));
+      this.#engine = this.#watch(startEngine(this.#options, env.store.reopenAfterHalt(this.#faults), null));
     } else {
       // A killed process's connection is closed by the operating system; nothing else of it survives.
       env.store.close();

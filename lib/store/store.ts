@@ -3,11 +3,12 @@
 // or none of it. Writes made in the same turn share one commit (see group-commit.ts); each write
 // returns the Commit of its own batch, which its caller awaits before reporting success.
 import { ChangeFeed, type FeedPosition } from './changes';
-import { openDatabase, type SqliteDatabase, type SynchronousMode } from './database';
+import { isInMemory, openDatabase, openReadOnlyDatabase, type SqliteDatabase, type SynchronousMode } from './database';
 import { EventTable } from './events';
 import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type CommitMode, type CommitObserver, type Written } from './group-commit';
 import { MessageTable } from './messages';
 import { OperationTable, type WaitStart } from './operations';
+import { acquireOwnership, type OwnershipLock } from './ownership';
 import { WorkflowTable } from './workflows';
 import type { StorageError } from '../errors';
 import type { OperationKind, OperationRecord, WorkflowRecord } from '../types';
@@ -64,7 +65,9 @@ export interface RecoverySnapshot<D extends RecoveryDecisions> {
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
 export class Store {
-  readonly db: SqliteDatabase;
+  // The connection never leaves the store: every statement run on it is in store/.
+  readonly #db: SqliteDatabase;
+  readonly #file: string;
   readonly workflows: WorkflowTable;
   readonly operations: OperationTable;
   readonly events: EventTable;
@@ -84,17 +87,28 @@ export class Store {
   readonly #attempt;
   readonly #recover;
 
-  /** Opens `file` (see {@link openDatabase}) or wraps an already open handle. */
+  /**
+   * Opens (creating if needed) the database `file` (see {@link openDatabase}) for writing.
+   * @param interceptor called around every commit (fault injection, crash tests); one per store.
+   * @param mode `'grouped'` for an owner, `'alone'` for a client (see CommitMode).
+   * @throws DatabaseOpenError, SchemaVersionError as openDatabase does.
+   */
   static open(file: string, synchronous: SynchronousMode, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped'): Store {
-    return new Store(openDatabase(file, synchronous), interceptor, mode);
+    return new Store(openDatabase(file, synchronous), file, interceptor, mode);
   }
 
   /**
-   * @param interceptor called around every commit (fault injection, crash tests); one per store.
-   * @param mode `'grouped'` for an owner, `'alone'` for a client (see CommitMode).
+   * Opens an existing database `file` for reading only (see {@link openReadOnlyDatabase}): every
+   * write of this store fails.
+   * @throws DatabaseOpenError, SchemaVersionError as openReadOnlyDatabase does.
    */
-  constructor(db: SqliteDatabase, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped') {
-    this.db = db;
+  static openReadOnly(file: string): Store {
+    return new Store(openReadOnlyDatabase(file), file, null, 'grouped');
+  }
+
+  private constructor(db: SqliteDatabase, file: string, interceptor: CommitInterceptor | null, mode: CommitMode) {
+    this.#db = db;
+    this.#file = file;
     this.#committer = new GroupCommitter(db, interceptor, mode);
     this.#committer.setBeforeCommit(() => {
       if (this.#pendingResets.length === 0) return;
@@ -217,7 +231,28 @@ export class Store {
 
   /** A change feed of other processes' commits, from `start` (default: now). */
   openChangeFeed(start?: FeedPosition): ChangeFeed {
-    return new ChangeFeed(this.db, start);
+    return new ChangeFeed(this.#db, start);
+  }
+
+  /**
+   * Takes ownership of this store's file (see ownership.ts) and records this process as its owner;
+   * null for an in-memory database, which no other process can open.
+   * @throws DatabaseOwnedError naming the live owner; DatabaseOpenError when the lock file cannot be
+   *   opened or the file cannot be written.
+   */
+  takeOwnership(nowMs: number): OwnershipLock | null {
+    return isInMemory(this.#file) ? null : acquireOwnership(this.#file, this.#db, nowMs);
+  }
+
+  /**
+   * A new store on this halted store's connection, as the next process would open after a crash
+   * (the testing kit's crash()). For an in-memory database only: such a database lives only in its
+   * connection, so reopening the file would find it empty. What this store had committed is there;
+   * what it had not was rolled back by halt().
+   */
+  reopenAfterHalt(interceptor: CommitInterceptor | null): Store {
+    if (!isInMemory(this.#file)) throw new Error('reopenAfterHalt is for an in-memory database; open a file again with Store.open.');
+    return new Store(this.#db, this.#file, interceptor, 'grouped');
   }
 
   /** Inserts a new PENDING workflow; false when the UUID exists (nothing is changed then). */
@@ -359,7 +394,7 @@ export class Store {
 
   /** Commits pending writes now (recovery-count resets a failed commit gave back included), then closes the database. */
   close(): void {
-    if (!this.db.open) return;
+    if (!this.#db.open) return;
     if (this.#pendingResets.length > 0) {
       try {
         this.#committer.write(() => undefined);
@@ -368,7 +403,7 @@ export class Store {
       }
     }
     this.#committer.flush();
-    this.db.close();
+    this.#db.close();
   }
 
   /** Stops writing at once, dropping uncommitted writes, as a killed process would. The connection stays open. */
