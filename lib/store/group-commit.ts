@@ -98,6 +98,7 @@ export class GroupCommitter {
   // The failures this committer raised: only these end a workflow's run (a StorageError a step threw
   // from another database, or one decoded from a record, is an ordinary outcome).
   readonly #raised = new WeakSet<object>();
+  // The number of the last commit: it numbers each commit for the interceptor and the commit event.
   #commits = 0;
   #halted = false;
   #beforeCommit: (() => (() => void) | void) | null = null;
@@ -134,11 +135,6 @@ export class GroupCommitter {
   /** Whether `error` is a failure of this committer's database, raised in this process. */
   raised(error: unknown): error is StorageError {
     return typeof error === 'object' && error !== null && this.#raised.has(error);
-  }
-
-  /** Commits made so far by this committer. */
-  get commits(): number {
-    return this.#commits;
   }
 
   /** The open transaction's commit, or null when none is open (nothing uncommitted is visible). */

@@ -387,11 +387,6 @@ export class Store {
     this.#committer.setObserver(observer);
   }
 
-  /** Number of commits so far (for tests and benchmarks). */
-  get commits(): number {
-    return this.#committer.commits;
-  }
-
   /** Commits pending writes now (recovery-count resets a failed commit gave back included), then closes the database. */
   close(): void {
     if (!this.#db.open) return;
