@@ -42,6 +42,13 @@ export interface OperationRecord {
   completedAt: number | null;
 }
 
+/**
+ * Where a durable operation records itself: its workflow, its index there, and what it is. Every
+ * shape of an operation (the row, an outcome to write, a wait to start, the operationRecorded event)
+ * is this plus fields of {@link OperationRecord}, so each field is declared once.
+ */
+export type OperationPosition = Pick<OperationRecord, 'workflowUUID' | 'operationIndex' | 'kind' | 'name'>;
+
 /** A message row as stored, payload still serialized. `topic` is null for messages sent without one. */
 export interface MessageRecord {
   messageId: number;

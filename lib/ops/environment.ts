@@ -7,7 +7,8 @@ import { pauseRealTime, type Clock } from '../runtime/clock';
 import { TimerWheel } from '../runtime/timer-wheel';
 import { Waiters } from '../runtime/waiters';
 import type { Commit } from '../store/group-commit';
-import type { OperationPosition, Store } from '../store/store';
+import type { Store } from '../store/store';
+import type { OperationPosition } from '../types';
 
 export interface OperationEnvironment {
   readonly store: Store;

@@ -5,10 +5,9 @@
 // resumes the workflow from what was committed.
 import { DeterminismError, StorageError, UnreadableRecordError, WorkflowContextError } from '../errors';
 import type { StartedWait } from '../runtime/waiters';
-import type { OperationKind, OperationRecord } from '../types';
+import type { OperationKind, OperationPosition, OperationRecord } from '../types';
 import type { OperationEnvironment } from './environment';
 import type { Commit } from '../store/group-commit';
-import type { OperationPosition } from '../store/store';
 import { decodeRecord } from './payload';
 
 /**

@@ -3,9 +3,10 @@
 // A recovered wait resumes with the deadline recorded before the crash. Whatever ends the wait (a
 // wake-up's attempt, or the deadline's) writes into some batch: the wait resolves only after that
 // batch's commit, and a failed commit (of the start, or of the outcome) ends the run.
-import type { AttemptPhase, AttemptResult, OperationPosition, WaitPlan } from '../store/store';
+import type { WaitPlan } from '../store/operations';
+import type { AttemptPhase, AttemptResult } from '../store/store';
 import type { WaitDescription } from '../runtime/waiters';
-import type { OperationKind } from '../types';
+import type { OperationKind, OperationPosition } from '../types';
 import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 

@@ -1,7 +1,7 @@
 // The operations table: every durable operation of a workflow under (workflow uuid, operation index).
 // A row with completed_at NULL is a wait under way; its deadline_ms is what recovery re-arms.
 import type { SqliteDatabase } from './database';
-import type { OperationKind, OperationRecord } from '../types';
+import type { OperationKind, OperationPosition, OperationRecord } from '../types';
 
 interface OperationRow {
   workflow_uuid: string;
@@ -32,24 +32,13 @@ function toOperationRecord(row: OperationRow): OperationRecord {
 }
 
 /** One operation to record; `output`/`error` are already serialized. */
-export interface OperationOutcome {
-  workflowUUID: string;
-  operationIndex: number;
-  kind: OperationKind;
-  name: string;
-  output: string | null;
-  error: string | null;
-}
+export type OperationOutcome = OperationPosition & Pick<OperationRecord, 'output' | 'error'>;
 
-/** A wait being started: its deadline and what it waits on. */
-export interface WaitStart {
-  workflowUUID: string;
-  operationIndex: number;
-  kind: OperationKind;
-  name: string;
-  deadlineMs: number;
-  waitDetail: string;
-}
+/** What a wait records as it starts: its absolute deadline and what it waits on (both set, for a wait). */
+export type WaitPlan = { [Field in 'deadlineMs' | 'waitDetail']: NonNullable<OperationRecord[Field]> };
+
+/** A wait being started: its position and its plan. */
+export type WaitStart = OperationPosition & WaitPlan;
 
 export class OperationTable {
   readonly #insertCompleted;

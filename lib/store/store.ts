@@ -7,25 +7,12 @@ import { isInMemory, openDatabase, openReadOnlyDatabase, type SqliteDatabase, ty
 import { EventTable } from './events';
 import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type CommitMode, type CommitObserver, type Written } from './group-commit';
 import { MessageTable } from './messages';
-import { OperationTable, type WaitStart } from './operations';
+import { OperationTable, type WaitPlan, type WaitStart } from './operations';
 import { acquireOwnership, type OwnershipLock } from './ownership';
 import { WorkflowTable } from './workflows';
 import type { StorageError } from '../errors';
-import type { OperationKind, OperationRecord, WorkflowRecord } from '../types';
+import type { OperationPosition, OperationRecord, WorkflowRecord } from '../types';
 
-/** The position a durable operation records itself under. */
-export interface OperationPosition {
-  workflowUUID: string;
-  operationIndex: number;
-  kind: OperationKind;
-  name: string;
-}
-
-/** A wait to start when the awaited thing is not there yet. */
-export interface WaitPlan {
-  deadlineMs: number;
-  waitDetail: string;
-}
 
 /**
  * How a recv or in-workflow getEvent attempt records itself: `first` inserts the operation row,
