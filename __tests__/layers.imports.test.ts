@@ -1,5 +1,5 @@
 // The layers import one way: index → { engine, client, testing, cli } → the faces' shared parts
-// (context, decorators, handle, handler, options) → ops → contracts → { store, runtime }
+// (the session that composes them, decorators, handler, options) → ops → contracts → { store, runtime }
 // → the leaves (errors, types, validate). Read from the sources' import lines (type-only imports
 // count: they are arrows too), this fails on any import cycle and any import of a higher layer.
 import fs from 'node:fs';
@@ -14,7 +14,7 @@ function layerOf(module: string): number {
   if (top === 'store' || top === 'runtime') return 1;
   if (module === 'contracts.ts') return 2;
   if (top === 'ops') return 3;
-  if (['context.ts', 'decorators.ts', 'handle.ts', 'handler.ts', 'options.ts'].includes(module)) return 4;
+  if (['session.ts', 'decorators.ts', 'handler.ts', 'options.ts'].includes(module)) return 4;
   if (['engine.ts', 'client.ts', 'testing.ts'].includes(module) || top === 'cli') return 5;
   if (module === 'index.ts') return 6;
   throw new Error(`lib/${module} has no layer: add it to this test's map (and to docs/architecture.md).`);

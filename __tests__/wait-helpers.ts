@@ -9,7 +9,7 @@ const liveWaits = new WeakMap<Engine, Set<WaitDescription>>();
 
 /**
  * Starts keeping `engine`'s waits under way from its events (openTestEngine does this for every
- * engine it opens). Waits are reported from the first read of `engine.events`: call this right after
+ * engine it opens). Waits are reported from the first listener of a wait event: call this right after
  * the engine opened. A wait that a workflow resumed by that open began before is not seen (see
  * {@link blockedInRecv}).
  */

@@ -1,17 +1,17 @@
-// Client: talks to a database that an Engine in another process owns. It never runs workflow code;
-// workflows it starts are picked up and run by the owner. Any number of clients may be open at once.
-import type { StartWorkflowOptions, WorkflowTarget } from './context';
-import { registrationOf, type WorkflowRef } from './decorators';
-import type { WorkflowHandle } from './contracts';
-import { WorkflowHandleImpl } from './handle';
-import { HandlerBase, startOptionsUUID } from './handler';
-import { startWorkflow } from './ops/lifecycle';
-import { assertOpen, RuntimeEnvironment } from './ops/environment';
-import { ExternalChangeSync } from './ops/external';
-import { resolveOptions, type ResolvedOptions } from './options';
-import { SystemClock, type Clock } from './runtime/clock';
+// Client: the face of a Session that does not run workflows. It talks to a database that an Engine
+// in another process owns; workflows it starts are picked up and run by the owner. Any number of
+// clients may be open at once.
 import fs from 'node:fs';
-import { DatabaseOpenError, EngineClosedError } from './errors';
+import type { StartWorkflowOptions, WorkflowHandle, WorkflowTarget } from './contracts';
+import { registrationOf, type WorkflowRef } from './decorators';
+import { DatabaseOpenError } from './errors';
+import { HandlerBase, startOptionsUUID } from './handler';
+import { assertOpen } from './ops/environment';
+import { WorkflowHandleImpl } from './ops/handle';
+import { startWorkflow } from './ops/lifecycle';
+import { resolveOptions } from './options';
+import { SystemClock, type Clock } from './runtime/clock';
+import { Session } from './session';
 import { isInMemory, type SynchronousMode } from './store/database';
 import { Store } from './store/store';
 import { requireNonEmptyString, typeError } from './validate';
@@ -41,29 +41,32 @@ export interface ClientOptions {
   readOnly?: boolean;
 }
 
-/** @internal Client internals, for the command line only (lib/cli). */
-export const clientInternals = new WeakMap<Client, RuntimeEnvironment>();
-
-class ClientEnvironment extends RuntimeEnvironment {
-  readonly external: ExternalChangeSync;
-
-  constructor(options: ResolvedOptions, store: Store) {
-    super(options, store);
-    this.external = new ExternalChangeSync(this, undefined, null);
+/**
+ * The session of a Client on `options.database` (Client.open is `new Client(openClientSession(options))`).
+ * @internal
+ * @throws as {@link Client.open}.
+ */
+export function openClientSession(options: ClientOptions): Session {
+  if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+  if (typeof options.database === 'string' && isInMemory(options.database)) {
+    throw typeError('database', 'a file path (an in-memory database cannot be shared between processes)', options.database);
   }
-
-  launch(): void {
-    throw new Error('A client never runs workflows.');
+  const resolved = resolveOptions({
+    database: options.database,
+    synchronous: options.synchronous ?? 'FULL',
+    clock: options.clock ?? new SystemClock(),
+    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    recover: false,
+  });
+  if (options.readOnly === true) {
+    if (options.create === true) throw typeError('create', 'false or absent with `readOnly: true`', options.create);
+    return Session.forClient(resolved, Store.openReadOnly(resolved.database));
   }
-
-  close(): void {
-    if (!this.isOpen) return;
-    this.isOpen = false;
-    this.external.close();
-    this.wheel.clear();
-    this.waiters.failAll(new EngineClosedError());
-    this.store.close();
+  if (options.create !== true && !fs.existsSync(resolved.database)) {
+    throw new DatabaseOpenError(resolved.database, 'the file does not exist. Check the path, or pass `create: true` to create it.');
   }
+  // Each write of a client commits at once and never waits for the lock blocking the thread: see CommitMode.
+  return Session.forClient(resolved, Store.open(resolved.database, resolved.synchronous, null, 'alone'));
 }
 
 /**
@@ -79,7 +82,7 @@ class ClientEnvironment extends RuntimeEnvironment {
  * await client.close();
  */
 export class Client extends HandlerBase {
-  readonly #env: ClientEnvironment;
+  readonly #session: Session;
 
   /**
    * Opens a client on an existing `database` (or creates it, with `create: true`; or only reads it,
@@ -89,32 +92,13 @@ export class Client extends HandlerBase {
    *   durablite database of the current schema); SchemaVersionError.
    */
   static async open(options: ClientOptions): Promise<Client> {
-    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
-    if (typeof options.database === 'string' && isInMemory(options.database)) {
-      throw typeError('database', 'a file path (an in-memory database cannot be shared between processes)', options.database);
-    }
-    const resolved = resolveOptions({
-      database: options.database,
-      synchronous: options.synchronous ?? 'FULL',
-      clock: options.clock ?? new SystemClock(),
-      ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
-      recover: false,
-    });
-    if (options.readOnly === true) {
-      if (options.create === true) throw typeError('create', 'false or absent with `readOnly: true`', options.create);
-      return new Client(new ClientEnvironment(resolved, Store.openReadOnly(resolved.database)));
-    }
-    if (options.create !== true && !fs.existsSync(resolved.database)) {
-      throw new DatabaseOpenError(resolved.database, 'the file does not exist. Check the path, or pass `create: true` to create it.');
-    }
-    // Each write of a client commits at once and never waits for the lock blocking the thread: see CommitMode.
-    return new Client(new ClientEnvironment(resolved, Store.open(resolved.database, resolved.synchronous, null, 'alone')));
+    return new Client(openClientSession(options));
   }
 
-  private constructor(env: ClientEnvironment) {
-    super(env);
-    this.#env = env;
-    clientInternals.set(this, env);
+  /** @internal Use {@link Client.open}. */
+  constructor(session: Session) {
+    super(session);
+    this.#session = session;
   }
 
   /**
@@ -128,7 +112,7 @@ export class Client extends HandlerBase {
    *   another workflow; SerializationError/PayloadTooLargeError for inputs.
    */
   async startWorkflow<R = unknown>(workflow: string | WorkflowTarget<any[], R>, options?: StartWorkflowOptions, ...args: unknown[]): Promise<WorkflowHandle<R>> {
-    const env = this.#env;
+    const env = this.#session;
     assertOpen(env, 'startWorkflow');
     const workflowName = typeof workflow === 'string'
       ? requireNonEmptyString('workflow', workflow)
@@ -141,6 +125,6 @@ export class Client extends HandlerBase {
 
   /** Closes the client; its waiting calls reject with EngineClosedError. Idempotent. */
   async close(): Promise<void> {
-    this.#env.close();
+    this.#session.close();
   }
 }

@@ -1,6 +1,6 @@
 // The contracts every layer shares, in a leaf module that imports nothing above it: the shapes of
 // workflow and step functions and their registrations, the contexts and handles user code is given,
-// and the engine's resolved options. Implementations live above (context.ts, handle.ts, options.ts);
+// and the engine's resolved options. Implementations live in ops/ (workflow-context.ts, handle.ts) and options.ts;
 // ops/ depends on these shapes only, so that the layers import one way.
 import type { StorageError } from './errors';
 import type { Clock } from './runtime/clock';
@@ -159,6 +159,11 @@ export interface ResolvedOptions {
  * decorators.ts; it is handed down, so that ops never imports it).
  */
 export interface WorkflowRegistry {
+  /**
+   * The registration of a ref or a decorated (or registered) function, if any.
+   * @throws RegistrationError when two registrations claim the function.
+   */
+  registrationOf(target: unknown): WorkflowRef | StepRef | undefined;
   /** The workflow registered under `name`, if any. */
   workflowNamed(name: string): WorkflowRef | undefined;
   /** What to tell about a name that is not registered: the registered names, nearest first. */

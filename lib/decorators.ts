@@ -256,6 +256,7 @@ export function Communicator(options?: StepOptions): MethodDecorator {
 
 /** The registry as the lifecycle in ops/ sees it (handed down by the engine). */
 export const workflowRegistry: WorkflowRegistry = Object.freeze({
+  registrationOf,
   workflowNamed(name: string): WorkflowRef | undefined {
     const registration = registrationNamed(name);
     return registration?.kind === 'workflow' ? registration : undefined;

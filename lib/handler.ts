@@ -1,15 +1,15 @@
 // What every handle on a database offers code outside workflows, whether it runs the workflows
 // (Engine) or not (Client): send, getEvent, handles, and read-only listings.
 import { nanoid } from 'nanoid';
-import type { StartWorkflowOptions } from './context';
+import type { StartWorkflowOptions } from './contracts';
 import type { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, WorkflowHandle } from './contracts';
-import { WorkflowHandleImpl, toStatus } from './handle';
+import { WorkflowHandleImpl, toStatus } from './ops/handle';
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
 import { sendFromHandler } from './ops/messages';
 import { decodeForListing, encodePayload } from './ops/payload';
-import { workflowOnlyPrototype } from './ops/workflow-only';
+import { workflowOnlyBase } from './ops/workflow-only';
 import type { WorkflowFilter } from './store/workflows';
 import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
@@ -33,10 +33,19 @@ export function startOptionsUUID(options: StartWorkflowOptions | undefined): str
 
 const statuses = new Set<string>(WORKFLOW_STATUSES);
 
-export abstract class HandlerBase {
+/**
+ * What Engine and Client share. recv, setEvent, sleep... exist on WorkflowContext only: called on an
+ * Engine or Client from plain JavaScript they fail with WorkflowContextError, while `'recv' in engine`
+ * stays false (see workflowOnlyBase).
+ */
+export abstract class HandlerBase extends workflowOnlyBase(
+  ['recv', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow'],
+  'code outside workflows (an Engine or Client)',
+) {
   readonly #env: OperationEnvironment;
 
   protected constructor(env: OperationEnvironment) {
+    super();
     this.#env = env;
   }
 
@@ -48,7 +57,6 @@ export abstract class HandlerBase {
    * engine.events.on('workflowFinished', ({ workflowUUID, status }) => console.log(workflowUUID, status));
    */
   get events(): EventEmitter<EngineEvents> {
-    this.#env.watchWaits();
     return this.#env.events;
   }
 
@@ -163,10 +171,3 @@ export abstract class HandlerBase {
     });
   }
 }
-
-// recv, setEvent, sleep... exist on WorkflowContext only; called on an Engine or Client from plain
-// JavaScript they fail with WorkflowContextError, while `'recv' in engine` stays false.
-Object.setPrototypeOf(
-  HandlerBase.prototype,
-  workflowOnlyPrototype(['recv', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow'], 'code outside workflows (an Engine or Client)'),
-);

@@ -15,7 +15,7 @@ export type {
   StepTarget,
   WorkflowInvoker,
   HandlerInvoker,
-} from './context';
+} from './contracts';
 export type { WorkflowHandle } from './contracts';
 export { Workflow, Step, Communicator, registerWorkflow, registerStep } from './decorators';
 export type { WorkflowRef, StepRef, WorkflowFunction, StepFunction, MethodDecorator, WorkflowOptions, StepOptions } from './decorators';

@@ -1,11 +1,15 @@
 // durablite/testing: the real engine on the real SQLite store (in memory by default) under a virtual
 // clock, with controls to move time, run until idle, see what workflows wait on, and crash.
-import { Engine, engineInternals, openEngine, startEngine, type EngineEnvironment } from './engine';
+import { workflowRegistry } from './decorators';
+import { Engine } from './engine';
+import { Session } from './session';
 import { simulatedSqliteError, type CommitInterceptor } from './store/group-commit';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { VirtualClock, yieldToEventLoop } from './runtime/virtual-clock';
 import type { WaitDescription } from './runtime/waiters';
 import { isInMemory } from './store/database';
+import type { OwnershipLock } from './store/ownership';
+import type { Store } from './store/store';
 import { nonNegativeInteger, positiveInteger, typeError } from './validate';
 
 export { VirtualClock } from './runtime/virtual-clock';
@@ -107,6 +111,8 @@ export class TestEngine {
   readonly #settleTimeoutMs: number;
   readonly #faults = new FaultInjector();
   #engine: Engine;
+  /** The session under the current engine: this kit composed it, so it may look inside. */
+  #session!: Session;
   #activity = { events: 0, stepsRunning: 0 };
   #autoSkip = false;
   #autoSkipRunning = false;
@@ -127,16 +133,19 @@ export class TestEngine {
     this.#options = options;
     this.clock = clock;
     this.#settleTimeoutMs = settleTimeoutMs;
-    this.#engine = this.#watch(openEngine(options, this.#faults));
+    const { store, lock } = Session.openOwnedStore(options, this.#faults);
+    this.#engine = this.#start(store, lock);
+  }
+
+  /** Starts an engine (recovery included) on an opened store, and counts what it does. */
+  #start(store: Store, lock: OwnershipLock | null): Engine {
+    this.#session = Session.startOwner(this.#options, store, lock, workflowRegistry);
+    return this.#watch(new Engine(this.#session));
   }
 
   /** The current engine. A new one after each {@link crash}: handles from the old one are dead. */
   get engine(): Engine {
     return this.#engine;
-  }
-
-  get #env(): EngineEnvironment {
-    return engineInternals.get(this.#engine)!;
   }
 
   /** Whether time skips automatically while every live workflow is blocked. */
@@ -151,7 +160,7 @@ export class TestEngine {
 
   /** Every wait under way (workflows' recv/getEvent/sleep and callers' getEvent/getResult). */
   waits(workflowUUID?: string): WaitDescription[] {
-    const all = this.#env.waiters.describe();
+    const all = this.#session.waiters.describe();
     return workflowUUID === undefined ? all : all.filter((wait) => wait.workflowUUID === workflowUUID);
   }
 
@@ -231,14 +240,15 @@ export class TestEngine {
    * let the recovered workflows reach their waits.
    */
   async crash(): Promise<Engine> {
-    const env = this.#env;
-    env.halt();
+    const session = this.#session;
+    session.halt();
     if (isInMemory(this.#options.database)) {
-      this.#engine = this.#watch(startEngine(this.#options, env.store.reopenAfterHalt(this.#faults), null));
+      this.#engine = this.#start(session.store.reopenAfterHalt(this.#faults), null);
     } else {
       // A killed process's connection is closed by the operating system; nothing else of it survives.
-      env.store.close();
-      this.#engine = this.#watch(openEngine(this.#options, this.#faults));
+      session.store.close();
+      const { store, lock } = Session.openOwnedStore(this.#options, this.#faults);
+      this.#engine = this.#start(store, lock);
     }
     return this.#engine;
   }

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, clientInternals } from '../client';
+import { Client, openClientSession } from '../client';
+import type { Session } from '../session';
 import { DatabaseOpenError, WorkflowNotFoundError } from '../errors';
 import { sendFromHandler } from '../ops/messages';
 import { encodePayload } from '../ops/payload';
@@ -32,7 +33,8 @@ interface CommandSpec {
   options: Record<string, { type: 'string' | 'boolean'; description: string }>;
   /** What --json means for this command, when it means more than JSON output. */
   jsonDescription?: string;
-  run(client: Client, args: string[], values: Record<string, string | boolean | undefined>, json: boolean): Promise<string>;
+  /** `session` is the client's own (the CLI opened it), for what the Client does not offer: a send's duplicate flag, events in stored order. */
+  run(client: Client, args: string[], values: Record<string, string | boolean | undefined>, json: boolean, session: Session): Promise<string>;
 }
 
 const statusNames: readonly string[] = WORKFLOW_STATUSES;
@@ -60,13 +62,12 @@ function parseMessage(text: string, json: boolean): unknown {
  * Sends as `client.send` does, and says whether the message was stored or was a repeat of an
  * earlier send with the same idempotency key (which stores nothing).
  */
-async function sendReportingDuplicate(client: Client, destinationUUID: string, message: unknown, topic: string | undefined, idempotencyKey: string | undefined): Promise<{ duplicate: boolean }> {
+async function sendReportingDuplicate(session: Session, destinationUUID: string, message: unknown, topic: string | undefined, idempotencyKey: string | undefined): Promise<{ duplicate: boolean }> {
   requireNonEmptyString('destinationUUID', destinationUUID);
   const checkedTopic = optionalTopic(topic);
   const key = optionalIdempotencyKey(idempotencyKey);
-  const env = clientInternals.get(client)!;
-  const text = encodePayload(env, message, 'message');
-  const result = await sendFromHandler(env, destinationUUID, text, checkedTopic, key);
+  const text = encodePayload(session, message, 'message');
+  const result = await sendFromHandler(session, destinationUUID, text, checkedTopic, key);
   return { duplicate: result === 'duplicate' };
 }
 
@@ -75,8 +76,8 @@ async function sendReportingDuplicate(client: Client, destinationUUID: string, m
  * operations ran, so the n-th successful setEvent set the n-th event; a failed one (a duplicate key)
  * names its key in its error.
  */
-function setEventKeys(client: Client, workflowUUID: string, operations: { operationIndex: number; kind: string; error: Error | null }[]): Map<number, string> {
-  const events = clientInternals.get(client)!.store.events.listForWorkflow(workflowUUID);
+async function setEventKeys(session: Session, workflowUUID: string, operations: { operationIndex: number; kind: string; error: Error | null }[]): Promise<Map<number, string>> {
+  const events = await session.store.readCommitted(() => session.store.events.listForWorkflow(workflowUUID));
   const keys = new Map<number, string>();
   let next = 0;
   for (const operation of operations) {
@@ -120,7 +121,7 @@ const commands: Record<string, CommandSpec> = {
     summary: 'Show a workflow: status, inputs, result or error, operations, and what it waits on now.',
     positionals: ['UUID'],
     options: {},
-    async run(client, [uuid], _values, json) {
+    async run(client, [uuid], _values, json, session) {
       const handle = client.retrieveWorkflow(uuid!);
       const status = await handle.getStatus();
       if (status === null) throw new CliError(1, `No workflow with UUID "${uuid}".`);
@@ -130,7 +131,7 @@ const commands: Record<string, CommandSpec> = {
         outcome = await handle.getResult().then((result) => ({ result }), (error: unknown) => ({ error }));
       }
       const waitingOn = operations.filter((operation) => operation.completedAt === null);
-      const keys = setEventKeys(client, uuid!, operations);
+      const keys = await setEventKeys(session, uuid!, operations);
       if (json) {
         const described = operations.map((operation) => (keys.has(operation.operationIndex) ? { ...operation, key: keys.get(operation.operationIndex) } : operation));
         return toJson({ ...status, ...outcome, operations: described, waitingOn });
@@ -211,9 +212,9 @@ const commands: Record<string, CommandSpec> = {
       topic: { type: 'string', description: 'the topic to send on (default: none)' },
       'idempotency-key': { type: 'string', description: 'send at most once per key and destination' },
     },
-    async run(client, [uuid, message], values, json) {
+    async run(_client, [uuid, message], values, json, session) {
       const topic = values.topic as string | undefined;
-      const { duplicate } = await sendReportingDuplicate(client, uuid!, parseMessage(message!, json), topic, values['idempotency-key'] as string | undefined);
+      const { duplicate } = await sendReportingDuplicate(session, uuid!, parseMessage(message!, json), topic, values['idempotency-key'] as string | undefined);
       if (json) return toJson({ sent: !duplicate, duplicate, destinationUUID: uuid, topic: topic ?? null });
       const where = `${uuid}${topic === undefined ? '' : ` on topic "${topic}"`}`;
       return duplicate ? `Not sent again: a message with this idempotency key was already sent to ${where}.` : `Sent to ${where}.`;
@@ -325,14 +326,14 @@ function missingDatabase(file: string): CliError {
 }
 
 /** Opens the database for a command: read-only unless it writes, and never creating, converting or upgrading a file. */
-async function openForCommand(file: string, writes: boolean): Promise<Client> {
+function openForCommand(file: string, writes: boolean): Session {
   if (!fs.existsSync(file)) throw missingDatabase(file);
   // Even a writing command checks read-only first that the file is a durablite database: a
   // read-write open would add durablite's tables to any other SQLite file.
-  const reader = await Client.open({ database: file, readOnly: true });
+  const reader = openClientSession({ database: file, readOnly: true });
   if (!writes) return reader;
-  await reader.close();
-  return Client.open({ database: file });
+  reader.close();
+  return openClientSession({ database: file });
 }
 
 /** Runs the command line; resolves to the exit code. Output goes to `out`, errors to `err`. */
@@ -367,8 +368,9 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     if (positionals.length !== spec.positionals.length) {
       throw new CliError(2, `expected ${spec.positionals.join(' ') || 'no arguments'}, got ${positionals.length} argument(s). Usage: ${spec.usage}`);
     }
-    client = await openForCommand(values.db, spec.writes === true);
-    out(await spec.run(client, positionals, values, values.json === true));
+    const session = openForCommand(values.db, spec.writes === true);
+    client = new Client(session);
+    out(await spec.run(client, positionals, values, values.json === true, session));
     return 0;
   } catch (error) {
     if (error instanceof CliError) {

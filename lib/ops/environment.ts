@@ -1,11 +1,12 @@
 // What every durable operation needs from its engine: the store, time, wake-ups, options, and a way
-// to launch workflow code. The engine builds one and hands it down; ops never reach back up.
-import { EventEmitter } from 'eventemitter3';
+// to launch workflow code. The Session (lib/session.ts) builds one and hands it down; ops never
+// reach back up.
+import type { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, ResolvedOptions, WorkflowRef } from '../contracts';
 import { EngineClosedError, safeString } from '../errors';
 import { pauseRealTime, type Clock } from '../runtime/clock';
-import { TimerWheel } from '../runtime/timer-wheel';
-import { Waiters } from '../runtime/waiters';
+import type { TimerWheel } from '../runtime/timer-wheel';
+import type { Waiters } from '../runtime/waiters';
 import type { Commit } from '../store/group-commit';
 import type { Store } from '../store/store';
 import type { OperationPosition } from '../types';
@@ -13,74 +14,22 @@ import type { OperationPosition } from '../types';
 export interface OperationEnvironment {
   readonly store: Store;
   readonly clock: Clock;
+  /** Deadlines on the engine's clock (the waits' own, and pauses such as a resume's backoff). */
+  readonly wheel: TimerWheel;
   readonly waiters: Waiters;
   readonly options: ResolvedOptions;
   /** The typed events of the engine (or client): see EngineEvents. */
   readonly events: EventEmitter<EngineEvents>;
-  /** Starts reporting waits to `events` (on the first request for them). */
-  watchWaits(): void;
   /** False once the engine closed (or, in tests, crashed): nothing may be written any more. */
   readonly isOpen: boolean;
   /** The last handler write waiting for another connection's lock (see writeWhenUnlocked), or null. */
   lockQueue: Promise<void> | null;
   /**
    * Runs the code of a workflow whose row was just written in the batch of `commit` (not yet
-   * committed). If that commit fails, the run is abandoned before it records anything.
+   * committed). If that commit fails, the run is abandoned before it records anything. A Client
+   * never runs workflows: its starts never call this.
    */
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
-}
-
-/**
- * The state an Engine or a Client shares with its operations: store, clock, timer wheel, waiters,
- * and the typed events. The waiters and the store tell the events what they see; with no listener,
- * an event costs one check.
- */
-export abstract class RuntimeEnvironment implements OperationEnvironment {
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly wheel: TimerWheel;
-  readonly waiters: Waiters;
-  readonly options: ResolvedOptions;
-  readonly events = new EventEmitter<EngineEvents>();
-  isOpen = true;
-  lockQueue: Promise<void> | null = null;
-  #watchingWaits = false;
-
-  constructor(options: ResolvedOptions, store: Store) {
-    this.options = options;
-    this.store = store;
-    this.clock = options.clock;
-    this.wheel = new TimerWheel(options.clock);
-    const events = this.events;
-    this.waiters = new Waiters(this.wheel);
-    // Told from inside the committer: the events go out a microtask later, once it is consistent
-    // again, so a listener that writes or reads sees committed state and joins no dead batch.
-    store.setObserver({
-      committed: (commitNumber, writes, durationMs) => {
-        if (events.listenerCount('commit') > 0) queueMicrotask(() => emitEvent(events, 'commit', { commitNumber, writes, durationMs }));
-      },
-      failed: (error) => {
-        if (events.listenerCount('storageError') > 0) queueMicrotask(() => emitEvent(events, 'storageError', { error }));
-      },
-    });
-  }
-
-  /**
-   * Starts telling the events of every wait's start and end. Done when someone first asks for
-   * `engine.events`: a wait costs nothing extra until anyone may listen (ten thousand waits woken by
-   * one event stay as fast as before events existed).
-   */
-  watchWaits(): void {
-    if (this.#watchingWaits) return;
-    this.#watchingWaits = true;
-    const events = this.events;
-    this.waiters.setObserver({
-      started: (wait) => emitEvent(events, 'waitStarted', wait),
-      ended: (wait, outcome) => emitEvent(events, 'waitEnded', wait, outcome),
-    });
-  }
-
-  abstract launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
 }
 
 /**

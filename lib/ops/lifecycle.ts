@@ -1,12 +1,33 @@
-// The start of a workflow, shared by the Engine (which runs what it starts) and the Client (which
-// leaves it to the owner): record it PENDING with its inputs, launch its code in the very transaction
-// that records it when this process runs workflows, and resolve once that commit landed.
-import type { WorkflowRef } from '../contracts';
-import { WorkflowConflictError } from '../errors';
+// The lifecycle of a workflow, from its start to its recorded outcome:
+// - start: record it PENDING with its inputs (shared by Engine, Client and child starts), launching
+//   its code in the very transaction that records it when this process runs workflows;
+// - run and finish (WorkflowRunner): run the code to its end and record SUCCESS or ERROR, then wake
+//   whoever awaits it; a run a failed commit killed is resumed from its committed records;
+// - recovery at open: every PENDING workflow resumes from the top, replaying what it recorded.
+//
+// Recovery counts per workflow, not per open. Workflows with no failed recovery behind them are
+// counted together in one transaction that reads, decides and commits before any workflow code runs
+// (so one that kills the process synchronously is still counted, and the change feed starts from the
+// same snapshot), and they run at once: the common case, fast for 100,000 of them. Suspects, those
+// an open that did not end well already counted, run one at a time, each counted in a commit of its
+// own just before its code runs. So a workflow that kills the process every time is the only one
+// whose count grows, and it is given up after maxRecoveryAttempts while the others run.
+import type { EngineWarning, RecoveryReport, RunCause, WorkflowRef, WorkflowRegistry } from '../contracts';
+import { MaxRecoveryAttemptsExceededError, StorageError, UnreadableRecordError, WorkflowConflictError } from '../errors';
+import { pauseRealTime } from '../runtime/clock';
+import { workflowKey } from '../runtime/waiters';
+import type { FeedPosition } from '../store/changes';
 import { decode } from '../store/codec';
-import type { Store } from '../store/store';
-import { assertOpen, writeWhenUnlocked, type OperationEnvironment } from './environment';
-import { encodePayload } from './payload';
+import type { Commit } from '../store/group-commit';
+import type { RecoveryDecisions, Store } from '../store/store';
+import type { OperationRecord } from '../types';
+import { assertOpen, emitEvent, writeWhenUnlocked, type OperationEnvironment } from './environment';
+import { WorkflowExecution } from './execution';
+import type { NewWorkflow } from './external';
+import { decodeRecord, encodeError, encodePayload } from './payload';
+import { WorkflowContextImpl } from './workflow-context';
+
+// ---- start ----
 
 /**
  * Starts workflow `workflow` (a registration to run here, or only the name of one another process
@@ -35,4 +56,451 @@ export function checkSameWorkflow(store: Store, workflowUUID: string, workflowNa
   if (existing !== undefined && existing.workflowName !== workflowName) {
     throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName, existing.parentUUID);
   }
+}
+
+// ---- run and finish ----
+
+/** After a storage failure, the first resume is at the next turn; later ones back off, doubling from this. */
+export const RESUME_FIRST_BACKOFF_MS = 100;
+/** The longest pause between two resumes of a workflow whose storage keeps failing. */
+export const RESUME_MAX_BACKOFF_MS = 5000;
+
+/** The pause before the `attempt`-th resume (1-based) of a workflow after storage failures. */
+export function resumeDelayMs(attempt: number): number {
+  return attempt <= 1 ? 0 : Math.min(RESUME_MAX_BACKOFF_MS, RESUME_FIRST_BACKOFF_MS * 2 ** (attempt - 2));
+}
+
+/** How a run of a workflow begins (see WorkflowRunner.run). */
+interface RunOptions {
+  /** Why it runs; told to the `workflowStarted` event. */
+  cause: RunCause;
+  /** What the workflow recorded before (replayed, not run again); none for a new workflow. */
+  recorded?: OperationRecord[];
+  /** Whether its recovery count is not back to zero: its first progress resets it. @default false */
+  owesProgress?: boolean;
+  /** The commit holding the workflow's row, when it was just written: its steps wait for it. */
+  startCommit?: Commit;
+  /** Called once, when a commit of the run first lands. */
+  onDurableProgress?: () => void;
+}
+
+/** Real milliseconds recovery waits for a suspect workflow to get under way before starting the next. */
+const SUSPECT_GRACE_MS = 1000;
+
+/**
+ * Runs the workflows of one engine: new ones, those other processes started, those recovery resumes,
+ * and those a storage failure stopped (resumed with a backoff). Each run ends with its outcome
+ * recorded, or with the workflow PENDING to resume.
+ */
+export class WorkflowRunner {
+  readonly #env: OperationEnvironment;
+  readonly #registry: WorkflowRegistry;
+  /** Workflows waiting to resume after a storage failure, with how many resumes were scheduled. */
+  readonly #resumes = new Map<string, number>();
+  /** The latest run of each workflow whose code has not ended (a dead run stays until replaced). */
+  readonly #executions = new Map<string, WorkflowExecution>();
+  /** Dead runs whose resume is already scheduled. */
+  readonly #dead = new WeakSet<WorkflowExecution>();
+  /** Runs whose outcome is being recorded (once per run, whichever path gets there first). */
+  readonly #finishing = new WeakSet<WorkflowExecution>();
+
+  constructor(env: OperationEnvironment, registry: WorkflowRegistry) {
+    this.#env = env;
+    this.#registry = registry;
+  }
+
+  /** Runs a workflow another process (a client) started, unless it already runs or awaits its resume here. */
+  runStartedElsewhere(workflow: NewWorkflow): void {
+    const { workflowUUID, workflowName } = workflow;
+    if (this.#executions.has(workflowUUID) || this.#resumes.has(workflowUUID)) return;
+    const registration = this.#registry.workflowNamed(workflowName);
+    if (registration === undefined) {
+      this.#env.options.onWarning({
+        code: 'WORKFLOW_NOT_REGISTERED',
+        workflowUUID,
+        workflowName,
+        message: `Another process started workflow "${workflowUUID}" as "${workflowName}", which is not registered here; it stays PENDING. ${this.#registry.unregisteredHint(workflowName)}`,
+      });
+      return;
+    }
+    let args: unknown[];
+    try {
+      args = decodeRecord<unknown[]>(workflow.inputs, workflowUUID, 'inputs');
+    } catch (error) {
+      this.failUnreadable(workflowUUID, workflowName, error as UnreadableRecordError);
+      return;
+    }
+    // Started elsewhere, but possibly run here before (and resumed since): replay what it recorded.
+    let recorded: OperationRecord[];
+    try {
+      recorded = this.#env.store.operations.listForWorkflow(workflowUUID);
+    } catch (error) {
+      // The feed has moved past it: resume it like any workflow whose storage failed.
+      this.#scheduleResume(workflowUUID, registration, error);
+      return;
+    }
+    this.run(workflowUUID, registration, args, { recorded, cause: 'started' });
+  }
+
+  /**
+   * The startup pass: resumes every PENDING workflow not under suspicion (see the module's header),
+   * and returns the report, where the change feed must start, and the suspects for runSuspects.
+   * @throws StorageError when the pass cannot be committed; no workflow ran then.
+   */
+  recover(): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
+    return recoverPendingWorkflows(this.#env, this.#registry, (workflowUUID, workflow, args, recorded) =>
+      this.run(workflowUUID, workflow, args, { recorded, cause: 'recovered', owesProgress: true }));
+  }
+
+  /**
+   * Runs the workflows an earlier open counted without seeing them progress, one at a time: each is
+   * counted in a commit of its own just before its code runs, and the next starts once it is under
+   * way (or after a second of real time, so that one stuck outside durablite holds up no other).
+   */
+  async runSuspects(suspects: readonly SuspectRun[]): Promise<void> {
+    for (const suspect of suspects) {
+      const { workflowUUID, workflow } = suspect;
+      if (!this.#env.isOpen) return;
+      if (this.#executions.has(workflowUUID)) continue;
+      try {
+        this.#env.store.countRecoveryAttempt(workflowUUID, suspect.attempt, this.#env.clock.now());
+      } catch (error) {
+        // Its code must not run uncounted: count it (then run it) again after a pause.
+        const tries = (suspect.countTries ?? 0) + 1;
+        const delayMs = Math.max(RESUME_FIRST_BACKOFF_MS, resumeDelayMs(tries + 1));
+        this.#reportStorageFailure(workflowUUID, workflow.name, error, `stays PENDING; its recovery is counted and run in ${delayMs} ms`);
+        this.#env.wheel.arm(this.#env.clock.now() + delayMs, () => void this.runSuspects([{ ...suspect, countTries: tries }]));
+        continue;
+      }
+      const execution = this.run(workflowUUID, workflow, suspect.args, { recorded: suspect.recorded, cause: 'recovered', owesProgress: true });
+      await Promise.race([execution.underWay(), pauseRealTime(SUSPECT_GRACE_MS, false)]);
+      // Its progress resets its count in the commit of its batch: let that land first.
+      await this.#env.store.readCommitted(() => undefined).catch(() => {});
+    }
+  }
+
+  /**
+   * A workflow whose record cannot be read cannot run: it is finished as ERROR with the
+   * UnreadableRecordError, and a warning names it. Every other workflow goes on.
+   */
+  failUnreadable(workflowUUID: string, workflowName: string, error: UnreadableRecordError): void {
+    this.#env.options.onWarning({
+      code: 'UNREADABLE_RECORD',
+      workflowUUID,
+      workflowName,
+      message: `${error.message} Workflow "${workflowUUID}" is marked ERROR.`,
+    });
+    let commit: Commit;
+    try {
+      commit = this.#env.store.finishWorkflow(workflowUUID, 'ERROR', null, encodeError(error), this.#env.clock.now());
+    } catch (failure) {
+      this.#reportStorageFailure(workflowUUID, workflowName, failure, 'stays PENDING');
+      return;
+    }
+    commit.durable.then(
+      () => this.#env.waiters.notify(workflowKey(workflowUUID)),
+      (failure: unknown) => this.#reportStorageFailure(workflowUUID, workflowName, failure, 'stays PENDING'),
+    );
+  }
+
+  /** Runs a workflow whose row was just written in the batch of `commit`; the run dies if that commit fails. */
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void {
+    // The run dies if its start does not commit; its steps wait for that commit.
+    this.run(workflowUUID, workflow, args, { cause: 'started', startCommit: commit });
+  }
+
+  /**
+   * Runs workflow code to its end and records the outcome; never rejects. When the store fails under
+   * the run, the workflow stays PENDING and is resumed from its committed records.
+   */
+  run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], how: RunOptions): WorkflowExecution {
+    const execution = new WorkflowExecution(this.#env, workflowUUID, workflow.name, how.recorded ?? [], how.owesProgress ?? false);
+    const started = { workflowUUID, workflowName: workflow.name, cause: how.cause };
+    if (how.startCommit === undefined) {
+      emitEvent(this.#env.events, 'workflowStarted', started);
+    } else {
+      // Before any of its code runs: a step must not start before the workflow's own row is
+      // committed, and a start that failed is no workflow (nothing to resume, nothing to announce).
+      how.startCommit.onFailure(() => (execution.startFailed = true));
+      void execution.committed(how.startCommit);
+      how.startCommit.durable.then(() => emitEvent(this.#env.events, 'workflowStarted', started), () => {});
+    }
+    execution.onDeath = (error) => {
+      if (error instanceof StorageError) this.#afterDeath(execution, workflow, error);
+      // If the commit of that ERROR fails, the workflow stays PENDING and is resumed like any other.
+      else void this.#finishEnded(execution, workflow, error).catch((failure: unknown) => this.#afterDeath(execution, workflow, failure));
+    };
+    execution.onDurableProgress = how.onDurableProgress ?? null;
+    this.#executions.set(workflowUUID, execution);
+    const context = new WorkflowContextImpl(this.#env, execution, this.#registry);
+    void (async () => {
+      let failure: unknown;
+      let failed = false;
+      try {
+        await this.#runToEnd(execution, context, workflow, args);
+      } catch (error) {
+        failed = true;
+        failure = error;
+      } finally {
+        if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
+      }
+      if (!failed) {
+        this.#resumes.delete(workflowUUID);
+      } else if (this.#env.store.isOwnFailure(failure)) {
+        this.#afterDeath(execution, workflow, failure);
+      } else if (this.#env.isOpen) {
+        this.#env.options.onWarning({
+          code: 'WORKFLOW_NOT_RECORDED',
+          workflowUUID,
+          workflowName: workflow.name,
+          message: `Could not record the outcome of workflow "${workflowUUID}" (${(failure as Error)?.message}); it stays PENDING and resumes on the next open.`,
+        });
+      }
+    })();
+    return execution;
+  }
+
+  async #runToEnd(execution: WorkflowExecution, context: WorkflowContextImpl, workflow: WorkflowRef, args: unknown[]): Promise<void> {
+    let output: unknown;
+    let thrown: unknown;
+    let failed = false;
+    try {
+      output = await workflow.fn(context, ...args);
+    } catch (error) {
+      failed = true;
+      thrown = error;
+    }
+    execution.end();
+    // Closed or crashed: the workflow stays PENDING and resumes on the next open.
+    if (!this.#env.isOpen) return;
+    const fatal = execution.fatalError;
+    // A store failure is not the workflow's outcome: it stays PENDING and resumes from its records.
+    if (this.#env.store.isOwnFailure(fatal)) throw fatal;
+    if (failed && this.#env.store.isOwnFailure(thrown)) throw thrown;
+    // Replay diverged, or a record could not be read: that is the workflow's outcome.
+    if (fatal !== null) return this.#finishEnded(execution, workflow, fatal);
+    let outputText: string | null = null;
+    if (!failed) {
+      try {
+        outputText = encodePayload(this.#env, output, `result of workflow ${workflow.name}`);
+      } catch (error) {
+        failed = true;
+        thrown = error;
+      }
+    }
+    const errorText = failed ? encodeError(thrown) : null;
+    await this.#finish(execution, workflow, failed ? 'ERROR' : 'SUCCESS', outputText, errorText);
+  }
+
+  /**
+   * A run ended for good by a diverged replay or an unreadable record: the workflow's outcome is that
+   * error, recorded at once, whether or not its code ever returns.
+   */
+  async #finishEnded(execution: WorkflowExecution, workflow: WorkflowRef, fatal: Error): Promise<void> {
+    if (!this.#env.isOpen || this.#finishing.has(execution)) return;
+    if (fatal instanceof UnreadableRecordError) {
+      this.#env.options.onWarning({
+        code: 'UNREADABLE_RECORD',
+        workflowUUID: execution.workflowUUID,
+        workflowName: workflow.name,
+        message: `${fatal.message} Workflow "${execution.workflowUUID}" is marked ERROR.`,
+      });
+    }
+    await this.#finish(execution, workflow, 'ERROR', null, encodeError(fatal));
+  }
+
+  async #finish(execution: WorkflowExecution, workflow: WorkflowRef, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null): Promise<void> {
+    if (this.#finishing.has(execution)) return;
+    this.#finishing.add(execution);
+    const { workflowUUID } = execution;
+    const commit = this.#env.store.finishWorkflow(workflowUUID, status, output, error, this.#env.clock.now());
+    await commit.durable;
+    this.#env.waiters.notify(workflowKey(workflowUUID));
+    emitEvent(this.#env.events, 'workflowFinished', { workflowUUID, workflowName: workflow.name, status });
+  }
+
+  /**
+   * A run died of a storage failure: once its steps in flight have ended (so that no step runs twice
+   * at once), resume the workflow, without waiting for the dead code itself to return.
+   */
+  #afterDeath(execution: WorkflowExecution, workflow: WorkflowRef, failure: unknown): void {
+    if (this.#dead.has(execution)) return;
+    this.#dead.add(execution);
+    // Its own start never committed: the caller was told, and there is no workflow to resume.
+    if (execution.startFailed) {
+      if (this.#executions.get(execution.workflowUUID) === execution) this.#executions.delete(execution.workflowUUID);
+      return;
+    }
+    // From now on the workflow counts as awaiting its resume: the change feed, which also reports
+    // this process's own rows, must not start it again meanwhile.
+    if (!this.#resumes.has(execution.workflowUUID)) this.#resumes.set(execution.workflowUUID, 0);
+    void execution.stepsDone().then(() => this.#scheduleResume(execution.workflowUUID, workflow, failure));
+  }
+
+  /** Whether the workflow has a run that is alive (not ended, not dead). */
+  #hasLiveRun(workflowUUID: string): boolean {
+    const execution = this.#executions.get(workflowUUID);
+    return execution !== undefined && execution.fatalError === null;
+  }
+
+  /**
+   * After a storage failure: resume the workflow from its committed records, at once the first time,
+   * then with a doubling pause capped at RESUME_MAX_BACKOFF_MS while the store keeps failing.
+   */
+  #scheduleResume(workflowUUID: string, workflow: WorkflowRef, failure: unknown): void {
+    if (!this.#env.isOpen) return;
+    const attempt = (this.#resumes.get(workflowUUID) ?? 0) + 1;
+    this.#resumes.set(workflowUUID, attempt);
+    const delayMs = resumeDelayMs(attempt);
+    this.#reportStorageFailure(workflowUUID, workflow.name, failure, `stays PENDING and resumes from its committed records ${delayMs === 0 ? 'at once' : `in ${delayMs} ms`}`);
+    const resume = (): void => this.#resume(workflowUUID, workflow);
+    // The first resume is not a wait: it goes at the next turn, under any clock. Later ones are
+    // pauses, on the engine's clock (a virtual clock must be advanced for them).
+    if (delayMs === 0) setImmediate(resume);
+    else this.#env.wheel.arm(this.#env.clock.now() + delayMs, resume);
+  }
+
+  #resume(workflowUUID: string, workflow: WorkflowRef): void {
+    if (!this.#env.isOpen || this.#hasLiveRun(workflowUUID)) return;
+    const { store } = this.#env;
+    store.readCommitted(() => ({ record: store.workflows.get(workflowUUID), operations: store.operations.listForWorkflow(workflowUUID) })).then(
+      ({ record, operations }) => {
+        if (!this.#env.isOpen || this.#hasLiveRun(workflowUUID)) return;
+        // Gone (its start never committed) or finished meanwhile: nothing to resume.
+        if (record === undefined || record.status !== 'PENDING') {
+          this.#resumes.delete(workflowUUID);
+          if (this.#executions.get(workflowUUID)?.fatalError != null) this.#executions.delete(workflowUUID);
+          return;
+        }
+        let args: unknown[];
+        try {
+          args = decodeRecord<unknown[]>(record.inputs, workflowUUID, 'inputs');
+        } catch (error) {
+          this.#resumes.delete(workflowUUID);
+          this.failUnreadable(workflowUUID, workflow.name, error as UnreadableRecordError);
+          return;
+        }
+        // A workflow whose recovery count is not back to zero still owes the progress that resets it.
+        // Once a commit of it lands (the store works again), a later fault starts the backoff anew.
+        const execution: WorkflowExecution = this.run(workflowUUID, workflow, args, {
+          recorded: operations,
+          cause: 'resumed',
+          owesProgress: record.recoveryAttempts > 0,
+          onDurableProgress: () => {
+            if (execution.fatalError === null && this.#executions.get(workflowUUID) === execution) this.#resumes.delete(workflowUUID);
+          },
+        });
+      },
+      (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
+    );
+  }
+
+  #reportStorageFailure(workflowUUID: string, workflowName: string, failure: unknown, outcome: string): void {
+    this.#env.options.onWarning({
+      code: 'STORAGE_FAILED',
+      workflowUUID,
+      workflowName,
+      message: `Storage failed under workflow "${workflowUUID}" (${(failure as Error)?.message}); it ${outcome}.`,
+    });
+  }
+}
+
+// ---- recovery at open ----
+
+/** A workflow to resume that was already counted by an earlier open: counted and run on its own. */
+export interface SuspectRun {
+  workflowUUID: string;
+  workflow: WorkflowRef;
+  args: unknown[];
+  /** Its recovery attempt count once this run is counted. */
+  attempt: number;
+  recorded: OperationRecord[];
+  /** How many times counting this run failed already (a storage fault). */
+  countTries?: number;
+}
+
+interface Plan extends RecoveryDecisions {
+  attempts: [string, number][];
+  givenUp: [string, string][];
+  failed: [string, string][];
+  toRun: { workflowUUID: string; workflow: WorkflowRef; args: unknown[] }[];
+  suspects: Omit<SuspectRun, 'recorded'>[];
+  warnings: EngineWarning[];
+  report: RecoveryReport;
+}
+
+/**
+ * Resumes every PENDING workflow not under suspicion through `run` (which starts its code and
+ * returns at once), after committing the pass's bookkeeping, and returns the suspects for the caller
+ * to count and run one by one. Also returns where a change feed must start to miss no commit made
+ * by another process since the pass read the workflows.
+ * @throws StorageError when the pass cannot be committed; no workflow ran then.
+ */
+function recoverPendingWorkflows(
+  env: OperationEnvironment,
+  registry: WorkflowRegistry,
+  run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[]) => void,
+): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
+  const { store, options } = env;
+  const snapshot = store.recover((pending) => {
+    const plan: Plan = {
+      attempts: [], givenUp: [], failed: [], toRun: [], suspects: [], warnings: [], readOperations: false,
+      report: { resumed: [], unregistered: [], givenUp: [], failed: [] },
+    };
+    for (const record of pending) {
+      const { workflowUUID, workflowName } = record;
+      const registration = registry.workflowNamed(workflowName);
+      if (registration === undefined) {
+        plan.report.unregistered.push(workflowUUID);
+        plan.warnings.push({
+          code: 'WORKFLOW_NOT_REGISTERED',
+          workflowUUID,
+          workflowName,
+          message: `Workflow "${workflowUUID}" is PENDING but no workflow named "${workflowName}" is registered; it stays PENDING. ${registry.unregisteredHint(workflowName)}`,
+        });
+        continue;
+      }
+      let args: unknown[];
+      try {
+        args = decodeRecord<unknown[]>(record.inputs, workflowUUID, 'inputs');
+      } catch (error) {
+        plan.failed.push([workflowUUID, encodeError(error)]);
+        plan.report.failed.push(workflowUUID);
+        plan.warnings.push({
+          code: 'UNREADABLE_RECORD',
+          workflowUUID,
+          workflowName,
+          message: `${(error as UnreadableRecordError).message} Workflow "${workflowUUID}" is marked ERROR.`,
+        });
+        continue;
+      }
+      const attempt = record.recoveryAttempts + 1;
+      if (attempt > options.maxRecoveryAttempts) {
+        plan.givenUp.push([workflowUUID, encodeError(new MaxRecoveryAttemptsExceededError(workflowUUID, record.recoveryAttempts))]);
+        plan.report.givenUp.push(workflowUUID);
+        continue;
+      }
+      if (record.recoveryAttempts === 0) {
+        plan.attempts.push([workflowUUID, attempt]);
+        plan.toRun.push({ workflowUUID, workflow: registration, args });
+      } else {
+        plan.suspects.push({ workflowUUID, workflow: registration, args, attempt });
+      }
+    }
+    plan.readOperations = plan.toRun.length > 0 || plan.suspects.length > 0;
+    return plan;
+  }, env.clock.now());
+
+  // Committed: now tell, wake whoever awaits the workflows that ended, and run the others.
+  const { report, warnings, toRun, suspects } = snapshot.decisions;
+  for (const warning of warnings) options.onWarning(warning);
+  for (const uuid of report.givenUp) env.waiters.notify(workflowKey(uuid));
+  for (const uuid of report.failed) env.waiters.notify(workflowKey(uuid));
+  for (const { workflowUUID, workflow, args } of toRun) {
+    run(workflowUUID, workflow, args, snapshot.operations.get(workflowUUID) ?? []);
+    report.resumed.push(workflowUUID);
+  }
+  for (const suspect of suspects) report.resumed.push(suspect.workflowUUID);
+  const suspectRuns = suspects.map((suspect) => ({ ...suspect, recorded: snapshot.operations.get(suspect.workflowUUID) ?? [] }));
+  return { report, feedStart: snapshot.feedStart, suspects: suspectRuns };
 }

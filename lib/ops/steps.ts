@@ -6,24 +6,31 @@ import { PayloadTooLargeError, SerializationError } from '../errors';
 import { assertOpen, emitEvent, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload } from './payload';
-import { workflowOnlyPrototype } from './workflow-only';
+import { workflowOnlyBase } from './workflow-only';
 
 /** A StepContext holds information only; calling a workflow operation on it is a WorkflowContextError. */
-const stepContextPrototype = workflowOnlyPrototype(
+class StepContextImpl extends workflowOnlyBase(
   ['invoke', 'runStep', 'startChildWorkflow', 'childWorkflow', 'send', 'recv', 'setEvent', 'getEvent', 'sleep'],
   'a step (durable operations belong to the workflow that calls the step)',
-);
+) implements StepContext {
+  readonly workflowUUID: string;
+  readonly stepName: string;
+  readonly operationIndex: number;
+
+  constructor(workflowUUID: string, stepName: string, operationIndex: number) {
+    super();
+    this.workflowUUID = workflowUUID;
+    this.stepName = stepName;
+    this.operationIndex = operationIndex;
+  }
+}
 
 export async function runStep<R>(env: OperationEnvironment, execution: WorkflowExecution, step: StepRef<any[], R>, args: unknown[]): Promise<R> {
   assertOpen(env, `Step ${step.name}`);
   const { position, recorded } = execution.begin('step', step.name);
   if (recorded !== undefined) return execution.replay<R>(recorded);
 
-  const stepContext: StepContext = Object.create(stepContextPrototype, {
-    workflowUUID: { value: execution.workflowUUID, enumerable: true },
-    stepName: { value: step.name, enumerable: true },
-    operationIndex: { value: position.operationIndex, enumerable: true },
-  });
+  const stepContext = new StepContextImpl(execution.workflowUUID, step.name, position.operationIndex);
   let output: string | null = null;
   let error: string | null = null;
   let thrown: unknown;

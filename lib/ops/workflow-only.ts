@@ -4,12 +4,17 @@
 import { WorkflowContextError } from '../errors';
 
 /**
- * A prototype for objects that do not offer `operations`. Reading one of those names yields a
+ * A base class for objects that do not offer `operations`. Reading one of those names yields a
  * function that fails with WorkflowContextError (`invoke` throws, as it is synchronous on a
  * WorkflowContext; the others return a rejected promise, as they do there); `in` and key listings
  * still report the name absent. Every other name reads through to Object.prototype.
+ *
+ * Its prototype is a Proxy because a plain class cannot do both: a method named `recv` makes
+ * `'recv' in engine` true, and without one `engine.recv()` fails with a bare "is not a function".
+ * Only a `get` trap can answer for a name that `has` reports absent. The Proxy is the prototype of
+ * this one base, set once when it is defined; instances are plain objects of plain subclasses.
  */
-export function workflowOnlyPrototype(operations: readonly string[], where: string): object {
+export function workflowOnlyBase(operations: readonly string[], where: string): abstract new () => object {
   const refused = new Map<string | symbol, () => unknown>();
   for (const operation of operations) {
     refused.set(operation, operation === 'invoke'
@@ -18,8 +23,11 @@ export function workflowOnlyPrototype(operations: readonly string[], where: stri
       }
       : () => Promise.reject(new WorkflowContextError(operation, where)));
   }
-  return new Proxy(Object.prototype, {
+  const refusing = new Proxy(Object.prototype, {
     get: (target, property, receiver) => refused.get(property) ?? Reflect.get(target, property, receiver),
     has: (target, property) => !refused.has(property) && Reflect.has(target, property),
   });
+  function WithoutWorkflowOperations(): void {}
+  WithoutWorkflowOperations.prototype = refusing;
+  return WithoutWorkflowOperations as unknown as abstract new () => object;
 }

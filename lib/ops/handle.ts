@@ -1,10 +1,10 @@
 // WorkflowHandle: a reference to a workflow by UUID, to read its status and await its outcome.
-import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from './errors';
-import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
-import { decodeForListing, outcomeOf } from './ops/payload';
-import { workflowKey, type StartedWait } from './runtime/waiters';
-import type { WorkflowHandle } from './contracts';
-import type { WorkflowRecord, WorkflowStatus } from './types';
+import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from '../errors';
+import { assertOpen, readCommitted, type OperationEnvironment } from './environment';
+import { decodeForListing, outcomeOf } from './payload';
+import { workflowKey, type StartedWait } from '../runtime/waiters';
+import type { WorkflowHandle } from '../contracts';
+import type { WorkflowRecord, WorkflowStatus } from '../types';
 
 /** The {@link WorkflowHandle} of a workflow in this engine's (or client's) database. */
 export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {

@@ -1,59 +1,33 @@
 // The WorkflowContext handed to workflow code (its shape is in contracts.ts): every method is a
 // durable operation of ops/, recorded and replayed.
-
-export type {
-  HandlerContext,
-  HandlerInvoker,
-  StartWorkflowOptions,
-  StepContext,
-  StepTarget,
-  WorkflowContext,
-  WorkflowInvoker,
-  WorkflowTarget,
-} from './contracts';
 import type {
-  StepRef,
   StepTarget,
   WorkflowContext,
   WorkflowHandle,
   WorkflowInvoker,
-  WorkflowRef,
+  WorkflowRegistry,
   WorkflowTarget,
-} from './contracts';
-import { registrationOf } from './decorators';
-import { RegistrationError } from './errors';
+} from '../contracts';
+import { startChild } from './children';
+import type { OperationEnvironment } from './environment';
+import { getEventInWorkflow, setEvent } from './events';
+import { RunEnded, type WorkflowExecution } from './execution';
 import { WorkflowHandleImpl } from './handle';
-import { startChild } from './ops/children';
-import type { OperationEnvironment } from './ops/environment';
-import { getEventInWorkflow, setEvent } from './ops/events';
-import { RunEnded, type WorkflowExecution } from './ops/execution';
-import { receive, sendFromWorkflow } from './ops/messages';
-import { sleep } from './ops/sleep';
-import { runStep } from './ops/steps';
-import { durationMs, optionalTopic, requireNonEmptyString, typeError } from './validate';
-
-/** Resolves a decorated method or ref to its workflow registration. */
-export function requireWorkflow(target: unknown): WorkflowRef {
-  const registration = registrationOf(target);
-  if (registration?.kind === 'workflow') return registration;
-  const name = typeof target === 'function' ? target.name : String((target as { name?: unknown })?.name ?? target);
-  throw new RegistrationError('NOT_REGISTERED', name, `"${name}" is not a registered workflow. Decorate it with @Workflow() or register it with registerWorkflow().`);
-}
-
-function requireStep(target: unknown): StepRef {
-  const registration = registrationOf(target);
-  if (registration?.kind === 'step') return registration;
-  const name = typeof target === 'function' ? target.name : String((target as { name?: unknown })?.name ?? target);
-  throw new RegistrationError('NOT_REGISTERED', name, `"${name}" is not a registered step. Decorate it with @Step() or register it with registerStep().`);
-}
+import { receive, sendFromWorkflow } from './messages';
+import { sleep } from './sleep';
+import { runStep } from './steps';
+import { invokerOf, requireStep, requireWorkflow } from './targets';
+import { durationMs, optionalTopic, requireNonEmptyString, typeError } from '../validate';
 
 export class WorkflowContextImpl implements WorkflowContext {
   readonly #env: OperationEnvironment;
   readonly #execution: WorkflowExecution;
+  readonly #registry: WorkflowRegistry;
 
-  constructor(env: OperationEnvironment, execution: WorkflowExecution) {
+  constructor(env: OperationEnvironment, execution: WorkflowExecution, registry: WorkflowRegistry) {
     this.#env = env;
     this.#execution = execution;
+    this.#registry = registry;
   }
 
   get workflowUUID(): string {
@@ -65,28 +39,21 @@ export class WorkflowContextImpl implements WorkflowContext {
   }
 
   invoke<T extends object>(target: T): WorkflowInvoker<T> {
-    if ((typeof target !== 'function' && typeof target !== 'object') || target === null) throw typeError('target', 'a class', target);
-    return new Proxy({}, {
-      get: (_, property) => {
-        const member = (target as Record<string | symbol, unknown>)[property];
-        const registration = registrationOf(member);
-        if (registration === undefined) return undefined;
-        if (registration.kind === 'step') return (...args: unknown[]) => this.#guard(runStep(this.#env, this.#execution, registration, args));
-        return (...args: unknown[]) => this.childWorkflow(registration, ...args);
-      },
-    }) as WorkflowInvoker<T>;
+    return invokerOf(this.#registry, target, (registration) => registration.kind === 'step'
+      ? (...args: unknown[]) => this.#guard(runStep(this.#env, this.#execution, registration, args))
+      : (...args: unknown[]) => this.childWorkflow(registration, ...args)) as WorkflowInvoker<T>;
   }
 
   runStep<Args extends unknown[], R>(step: StepTarget<Args, R>, ...args: Args): Promise<R> {
     try {
-      return this.#guard(runStep(this.#env, this.#execution, requireStep(step), args) as Promise<R>);
+      return this.#guard(runStep(this.#env, this.#execution, requireStep(this.#registry, step), args) as Promise<R>);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   async startChildWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, ...args: Args): Promise<WorkflowHandle<R>> {
-    const childUUID = await this.#guard(startChild(this.#env, this.#execution, requireWorkflow(workflow), args));
+    const childUUID = await this.#guard(startChild(this.#env, this.#execution, requireWorkflow(this.#registry, workflow), args));
     // Its result wait belongs to this run: it ends at once if the run dies.
     return new WorkflowHandleImpl<R>(
       this.#env, childUUID, (wait) => this.#execution.trackResultWait(wait), (operation) => this.#guard(operation), this.#execution.workflowUUID,

@@ -1,0 +1,201 @@
+// One open Engine or Client on one database: the composition root. It builds what every operation
+// shares (store, clock, timer wheel, waiters, typed events), hears other processes' commits and, for
+// an Engine, holds the WorkflowRunner. Engine and Client are faces over a Session; they differ only
+// in whether it has a runner.
+//
+// Where each signal travels, and why there:
+// - wake-ups go from a commit to its waiters through runtime/waiters.ts, a Map of keys called
+//   directly: it is the hot path (ten thousand waiters on one event), with no emitter in between;
+// - the typed events (`engine.events`, an eventemitter3 EventEmitter<EngineEvents>) are for
+//   applications and the testing kit. The store and the waiters tell them through observers set
+//   here, and with no listener an event costs one check. Waits are reported only once someone
+//   listens to a wait event (EngineEventEmitter), so that a wait costs nothing extra before.
+import { EventEmitter } from 'eventemitter3';
+import type { EngineEvents, RecoveryReport, ResolvedOptions, WorkflowRef, WorkflowRegistry } from './contracts';
+import { EngineClosedError } from './errors';
+import { emitEvent, type OperationEnvironment } from './ops/environment';
+import { ExternalChangeSync } from './ops/external';
+import { WorkflowRunner } from './ops/lifecycle';
+import type { Clock } from './runtime/clock';
+import { TimerWheel } from './runtime/timer-wheel';
+import { Waiters } from './runtime/waiters';
+import { isInMemory } from './store/database';
+import type { Commit, CommitInterceptor } from './store/group-commit';
+import type { OwnershipLock } from './store/ownership';
+import { Store } from './store/store';
+
+/** A recovery report with nothing in it, for an engine opened with `recover: false`. */
+function emptyReport(): RecoveryReport {
+  return { resumed: [], unregistered: [], givenUp: [], failed: [] };
+}
+
+/**
+ * The typed events of one Engine or Client. The first listener of `waitStarted` or `waitEnded`
+ * turns on the reporting of waits (see Session.#watchWaits): until then a wait costs nothing
+ * extra, so ten thousand waits woken by one event stay as fast as with no events at all.
+ */
+class EngineEventEmitter extends EventEmitter<EngineEvents> {
+  readonly #onWaitListener: () => void;
+
+  constructor(onWaitListener: () => void) {
+    super();
+    this.#onWaitListener = onWaitListener;
+  }
+
+  #noting(event: keyof EngineEvents): void {
+    if (event === 'waitStarted' || event === 'waitEnded') this.#onWaitListener();
+  }
+
+  override on<T extends keyof EngineEvents>(event: T, fn: EventEmitter.EventListener<EngineEvents, T>, context?: unknown): this {
+    this.#noting(event);
+    return super.on(event, fn, context);
+  }
+
+  override addListener<T extends keyof EngineEvents>(event: T, fn: EventEmitter.EventListener<EngineEvents, T>, context?: unknown): this {
+    this.#noting(event);
+    return super.addListener(event, fn, context);
+  }
+
+  override once<T extends keyof EngineEvents>(event: T, fn: EventEmitter.EventListener<EngineEvents, T>, context?: unknown): this {
+    this.#noting(event);
+    return super.once(event, fn, context);
+  }
+}
+
+export class Session implements OperationEnvironment {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly wheel: TimerWheel;
+  readonly waiters: Waiters;
+  readonly options: ResolvedOptions;
+  readonly events: EventEmitter<EngineEvents> = new EngineEventEmitter(() => this.#watchWaits());
+  /** What runs workflows: null for a Client, which leaves them to the owner. */
+  readonly runner: WorkflowRunner | null;
+  /** What the recovery pass at open did (empty for a Client, or with `recover: false`). */
+  recovery: RecoveryReport = emptyReport();
+  isOpen = true;
+  lockQueue: Promise<void> | null = null;
+  readonly #lock: OwnershipLock | null;
+  #external: ExternalChangeSync | null = null;
+  #watchingWaits = false;
+
+  private constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry | null) {
+    this.options = options;
+    this.store = store;
+    this.clock = options.clock;
+    this.wheel = new TimerWheel(options.clock);
+    this.waiters = new Waiters(this.wheel);
+    this.#lock = lock;
+    this.runner = registry === null ? null : new WorkflowRunner(this, registry);
+    const events = this.events;
+    // Told from inside the committer: the events go out a microtask later, once it is consistent
+    // again, so a listener that writes or reads sees committed state and joins no dead batch.
+    store.setObserver({
+      committed: (commitNumber, writes, durationMs) => {
+        if (events.listenerCount('commit') > 0) queueMicrotask(() => emitEvent(events, 'commit', { commitNumber, writes, durationMs }));
+      },
+      failed: (error) => {
+        if (events.listenerCount('storageError') > 0) queueMicrotask(() => emitEvent(events, 'storageError', { error }));
+      },
+    });
+  }
+
+  /**
+   * Opens the store of an Engine and takes ownership of the file, with `interceptor` called around
+   * each commit (the testing kit's fault injection, crash tests).
+   * @throws DatabaseOpenError, SchemaVersionError, DatabaseOwnedError; nothing stays open then.
+   */
+  static openOwnedStore(options: ResolvedOptions, interceptor: CommitInterceptor | null): { store: Store; lock: OwnershipLock | null } {
+    const store = Store.open(options.database, options.synchronous, interceptor);
+    try {
+      return { store, lock: store.takeOwnership(options.clock.now()) };
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  /**
+   * The session of an Engine on an opened, owned store: runs the recovery pass (unless
+   * `options.recover` is false), starts hearing other processes, and runs the workflows `registry`
+   * names. If anything fails, everything the open took is released before the error is thrown.
+   */
+  static startOwner(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry): Session {
+    const session = new Session(options, store, lock, registry);
+    const runner = session.runner!;
+    try {
+      const { report, feedStart, suspects } = options.recover ? runner.recover() : { report: emptyReport(), feedStart: undefined, suspects: [] };
+      session.recovery = report;
+      if (!isInMemory(options.database)) {
+        session.#external = new ExternalChangeSync(session, feedStart, (workflow) => runner.runStartedElsewhere(workflow));
+        // Commits that came between the snapshot and the watch are not announced: look once now.
+        session.#external.check();
+      }
+      if (suspects.length > 0) void runner.runSuspects(suspects);
+      // At the first turn after Engine.open resolved: a listener added right after `await` hears it.
+      if (options.recover) setImmediate(() => session.isOpen && emitEvent(session.events, 'recovery', report));
+      return session;
+    } catch (error) {
+      session.abort();
+      throw error;
+    }
+  }
+
+  /** The session of a Client on `store`: it hears other processes' commits while something waits. */
+  static forClient(options: ResolvedOptions, store: Store): Session {
+    const session = new Session(options, store, null, null);
+    session.#external = new ExternalChangeSync(session, undefined, null);
+    return session;
+  }
+
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void {
+    if (this.runner === null) throw new Error('A client never runs workflows.');
+    this.runner.launch(workflowUUID, workflow, args, commit);
+  }
+
+  /** Starts telling the events of every wait's start and end (once a wait event has a listener). */
+  #watchWaits(): void {
+    if (this.#watchingWaits) return;
+    this.#watchingWaits = true;
+    const events = this.events;
+    this.waiters.setObserver({
+      started: (wait) => emitEvent(events, 'waitStarted', wait),
+      ended: (wait, outcome) => emitEvent(events, 'waitEnded', wait, outcome),
+    });
+  }
+
+  /**
+   * Stops as a killed process would: nothing more is written, no timer fires and the ownership lock
+   * is dropped, but no promise is settled and no cleanup runs. The testing kit's crash uses it.
+   */
+  halt(): void {
+    this.isOpen = false;
+    this.store.halt();
+    this.wheel.clear();
+    this.#external?.close();
+    this.#lock?.release();
+  }
+
+  /**
+   * Undoes a failed open: rolls back what was not committed and releases everything the open took
+   * (connection, ownership lock, watcher, timers), so that the next open in this process succeeds.
+   */
+  abort(): void {
+    this.halt();
+    this.waiters.failAll(new EngineClosedError());
+    // An in-memory database lives only in its connection: keep it, so that the testing kit's next
+    // open (after a simulated crash) finds what was committed. It is freed with the connection.
+    if (!isInMemory(this.options.database)) this.store.close();
+  }
+
+  /** Graceful close: pending writes commit, waiting callers are rejected with EngineClosedError. Idempotent. */
+  close(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    this.wheel.clear();
+    this.#external?.close();
+    this.waiters.failAll(new EngineClosedError());
+    this.store.close();
+    this.#lock?.release();
+  }
+}
