@@ -112,6 +112,14 @@ const finisher = registerWorkflow('fault.finisher', async (_ctxt: WorkflowContex
   return value * 2;
 });
 
+const chooser = registerWorkflow('fault.chooser', async (ctxt: WorkflowContext) => {
+  const first = await ctxt.select([{ recv: 'urgent' }, { recv: 'routine' }, { getEvent: { workflowUUID: 'fault-chooser', key: 'never' } }], 30);
+  const echoed = await ctxt.runStep(echo, first);
+  const any = await ctxt.recvAny(['urgent', 'routine'], 30);
+  const late = await ctxt.select([{ recv: 'never' }], 2);
+  return { first, echoed, any, late };
+});
+
 const families: Family[] = [
   {
     name: 'recv with and without timeout',
@@ -148,6 +156,16 @@ const families: Family[] = [
       await call(() => t.engine.send('fault-mailbox', 'delivery', 'mail', 'delivery-1'));
       await call(() => t.engine.send('fault-mailbox', 'plain', 'mail'));
       return ['fault-mailbox', 'fault-sender'];
+    },
+  },
+  {
+    name: 'select and recvAny',
+    async drive({ t, call }) {
+      await call(() => t.engine.startWorkflow(chooser, { workflowUUID: 'fault-chooser' }));
+      await t.waitUntilBlocked('fault-chooser', { kind: 'select' });
+      await call(() => t.engine.send('fault-chooser', 'r1', 'routine', 'routine-1'));
+      await call(() => t.engine.send('fault-chooser', 'u1', 'urgent', 'urgent-1'));
+      return ['fault-chooser'];
     },
   },
   {

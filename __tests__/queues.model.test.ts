@@ -1,12 +1,13 @@
 // Messages and events against a model: fast-check drives random interleavings of handler sends
 // (random topics, idempotency keys with repeats, unknown destinations), workflow recvs and getEvents
 // (random topics and timeouts, 0 included), setEvents (duplicates included), handler getEvents,
-// virtual time and crash-recovery, on the real engine; after every action the engine's stored state
+// selects and recvAnys over topics and events (whichever committed first wins, the losers consume
+// nothing), virtual time and crash-recovery, on the real engine; after every action the engine's stored state
 // (each workflow's recorded operations, queues, events, statuses) must equal a plain in-memory model:
 // one FIFO per (destination, topic), at most one message per (idempotency key, destination), and
 // events whose first value is kept.
 import fc from 'fast-check';
-import { DurabliteError, registerWorkflow, type WorkflowContext } from '../lib';
+import { DurabliteError, registerWorkflow, type SelectBranch, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
 import { tempDatabasePath } from './helpers';
 
@@ -15,7 +16,8 @@ type Topic = string | null;
 type ScriptOp =
   | { op: 'recv'; topic: Topic; timeoutSeconds: number | undefined }
   | { op: 'setEvent'; key: string; value: number }
-  | { op: 'getEvent'; target: string; key: string; timeoutSeconds: number };
+  | { op: 'getEvent'; target: string; key: string; timeoutSeconds: number }
+  | { op: 'select'; branches: SelectBranch[]; timeoutSeconds: number };
 
 type Action =
   | { kind: 'send'; destination: string; topic: Topic; idempotencyKey: string | null }
@@ -32,6 +34,8 @@ const scripted = registerWorkflow('model.scripted', async (ctxt: WorkflowContext
       results.push(await ctxt.recv(step.topic, step.timeoutSeconds));
     } else if (step.op === 'getEvent') {
       results.push(await ctxt.getEvent(step.target, step.key, step.timeoutSeconds));
+    } else if (step.op === 'select') {
+      results.push(await ctxt.select(step.branches, step.timeoutSeconds));
     } else {
       try {
         await ctxt.setEvent(step.key, step.value);
@@ -59,7 +63,7 @@ const IDEMPOTENCY_KEYS = [null, null, 'key-1', 'key-2', 'key-3'];
 // --- the model -------------------------------------------------------------------------------------
 
 interface ModelOperation {
-  kind: 'recv' | 'setEvent' | 'getEvent';
+  kind: 'recv' | 'setEvent' | 'getEvent' | 'select';
   output: unknown;
   error: string | null;
   completed: boolean;
@@ -79,6 +83,8 @@ interface ModelMessage {
   topic: Topic;
   message: string;
   consumed: boolean;
+  /** Commit order across every message and event (not compared with the engine). */
+  order?: number;
 }
 
 interface HandlerWait {
@@ -100,6 +106,9 @@ class Model {
   readonly messages = new Map<string, ModelMessage[]>();
   readonly spentKeys = new Set<string>();
   readonly events = new Map<string, Map<string, unknown>>();
+  /** The commit order of each event, by workflow then key, on the same count as messages'. */
+  readonly eventOrder = new Map<string, Map<string, number>>();
+  #nextOrder = 0;
   readonly handlerWaits: HandlerWait[] = [];
 
   constructor(nowMs: number, scripts: Record<string, ScriptOp[]>) {
@@ -108,6 +117,7 @@ class Model {
       this.workflows.set(workflowUUID, { script: scripts[workflowUUID]!, pc: 0, operations: [], results: [], waiting: null });
       this.messages.set(workflowUUID, []);
       this.events.set(workflowUUID, new Map());
+      this.eventOrder.set(workflowUUID, new Map());
     }
     this.#settle();
   }
@@ -121,7 +131,7 @@ class Model {
       if (this.spentKeys.has(spent)) return 'ok';
       this.spentKeys.add(spent);
     }
-    queue.push({ topic, message, consumed: false });
+    queue.push({ topic, message, consumed: false, order: this.#nextOrder++ });
     this.#settle();
     return 'ok';
   }
@@ -181,6 +191,27 @@ class Model {
     workflow.pc++;
   }
 
+  /**
+   * A select's winner: the candidate committed first (the oldest message across its recv topics, or
+   * the earliest event among its getEvent branches), its message consumed; undefined when none is there.
+   */
+  #choose(workflowUUID: string, branches: SelectBranch[]): { index: number; value: unknown } | undefined {
+    let best: { index: number; value: unknown; order: number; message?: ModelMessage } | undefined;
+    branches.forEach((branch, index) => {
+      if ('recv' in branch) {
+        const message = this.messages.get(workflowUUID)!.find((candidate) => candidate.topic === branch.recv && !candidate.consumed);
+        if (message !== undefined && (best === undefined || message.order! < best.order)) best = { index, value: message.message, order: message.order!, message };
+      } else {
+        const { workflowUUID: target, key } = branch.getEvent;
+        const order = this.eventOrder.get(target)?.get(key);
+        if (order !== undefined && (best === undefined || order < best.order)) best = { index, value: this.events.get(target)!.get(key), order };
+      }
+    });
+    if (best === undefined) return undefined;
+    if (best.message !== undefined) best.message.consumed = true;
+    return { index: best.index, value: best.value };
+  }
+
   #consume(workflowUUID: string, topic: Topic): string | undefined {
     const message = this.messages.get(workflowUUID)!.find((candidate) => candidate.topic === topic && !candidate.consumed);
     if (message === undefined) return undefined;
@@ -205,6 +236,10 @@ class Model {
             const events = this.events.get(step.target);
             if (!events?.has(step.key)) continue;
             this.#complete(workflow, events.get(step.key));
+          } else if (step.op === 'select') {
+            const chosen = this.#choose(workflowUUID, step.branches);
+            if (chosen === undefined) continue;
+            this.#complete(workflow, chosen);
           }
           progress = true;
         }
@@ -220,7 +255,10 @@ class Model {
     if (step.op === 'setEvent') {
       const events = this.events.get(workflowUUID)!;
       const duplicate = events.has(step.key);
-      if (!duplicate) events.set(step.key, step.value);
+      if (!duplicate) {
+        events.set(step.key, step.value);
+        this.eventOrder.get(workflowUUID)!.set(step.key, this.#nextOrder++);
+      }
       workflow.operations.push({ kind: 'setEvent', output: undefined, error: duplicate ? 'DuplicateEventKeyError' : null, completed: true, deadlineMs: null });
       workflow.results.push(duplicate ? 'DUPLICATE_EVENT_KEY' : 'set');
       workflow.pc++;
@@ -236,7 +274,9 @@ class Model {
     }
     const found = step.op === 'recv'
       ? this.#consume(workflowUUID, step.topic)
-      : this.events.get(step.target)?.has(step.key) ? this.events.get(step.target)!.get(step.key) : undefined;
+      : step.op === 'select'
+        ? this.#choose(workflowUUID, step.branches)
+        : this.events.get(step.target)?.has(step.key) ? this.events.get(step.target)!.get(step.key) : undefined;
     const deadlineMs = deadlineOf(this.nowMs, step.timeoutSeconds);
     if (found !== undefined || deadlineMs <= this.nowMs) {
       const output = found ?? null;
@@ -281,7 +321,7 @@ async function compare(t: TestEngine, model: Model, liveWaits: LiveWait[], where
     };
     expected[workflowUUID] = {
       operations: workflow.operations.map((operation) => ({ ...operation, deadlineMs: operation.completed ? null : operation.deadlineMs })),
-      messages: model.messages.get(workflowUUID),
+      messages: model.messages.get(workflowUUID)!.map(({ topic, message, consumed }) => ({ topic, message, consumed })),
       events: Object.fromEntries(model.events.get(workflowUUID)!),
       status: workflow.pc === workflow.script.length ? 'SUCCESS' : 'PENDING',
     };
@@ -338,9 +378,29 @@ const eventKeyArbitrary = fc.constantFrom(...EVENT_KEYS);
 /** Whole seconds plus 1..199 ms (see above). */
 const oddTimeoutArbitrary = fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 1, max: 199 })).map(([seconds, ms]) => seconds + ms / 1000);
 
+/**
+ * A select's branches: one to three of the workflow's topics, in any order, and up to two events.
+ * With an event branch the timeout is odd (see above), as a getEvent's is.
+ */
+const selectArbitrary = fc
+  .tuple(
+    fc.shuffledSubarray(TOPICS, { minLength: 1, maxLength: 3 }),
+    fc.uniqueArray(fc.tuple(fc.constantFrom('r0', 'r1', 'ghost'), eventKeyArbitrary), { maxLength: 2, selector: ([target, key]) => `${target}/${key}` }),
+    fc.constantFrom(0, 1, 2, 5),
+    oddTimeoutArbitrary,
+    fc.boolean(),
+  )
+  .map(([topics, events, wholeSeconds, oddSeconds, eventsFirst]): ScriptOp => {
+    const recvBranches: SelectBranch[] = topics.map((topic) => ({ recv: topic }));
+    const eventBranches: SelectBranch[] = events.map(([workflowUUID, key]) => ({ getEvent: { workflowUUID, key } }));
+    const branches = eventsFirst ? [...eventBranches, ...recvBranches] : [...recvBranches, ...eventBranches];
+    return { op: 'select', branches, timeoutSeconds: events.length > 0 ? oddSeconds : wholeSeconds };
+  });
+
 const receiverScript = fc.array(
   fc.oneof(
     { weight: 3, arbitrary: fc.record({ op: fc.constant('recv' as const), topic: topicArbitrary, timeoutSeconds: fc.constantFrom(undefined, 0, 0, 1, 2, 5) }) },
+    { weight: 2, arbitrary: selectArbitrary },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('setEvent' as const), key: eventKeyArbitrary, value: fc.integer({ min: 0, max: 99 }) }) },
   ),
   { minLength: 1, maxLength: 6, size: 'max' },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { DatabaseOpenError, DurabliteError, Engine, SchemaVersionError } from '../lib';
 import { openDatabase } from '../lib/store/database';
-import { SCHEMA_VERSION } from '../lib/store/migrations';
+import { migrations, SCHEMA_VERSION } from '../lib/store/migrations';
 import { openTestEngine, spawnFixture, tempDatabasePath, watchOpenedConnections } from './helpers';
 
 /** Every file in the database's folder with its bytes, to prove a refused open changed nothing. */
@@ -48,6 +48,30 @@ describe('the schema', () => {
     const engine = await openTestEngine({ database });
     expect(await engine.retrieveWorkflow('kept').getStatus()).toMatchObject({ status: 'SUCCESS', createdAt: 1 });
     await engine.close();
+  });
+
+  test('a database of schema version 1 is upgraded with its workflows, events and messages kept', async () => {
+    const database = tempDatabasePath();
+    const old = new Database(database);
+    old.exec(migrations[0]!);
+    old.pragma('user_version = 1');
+    old.prepare(`INSERT INTO workflows (workflow_uuid, name, status, inputs, created_at, updated_at) VALUES ('old', 'x', 'SUCCESS', '[]', 1, 1)`).run();
+    old.prepare(`INSERT INTO events (workflow_uuid, key, value, created_at) VALUES ('old', 'k', '"kept"', 1)`).run();
+    old.prepare(`INSERT INTO messages (destination_uuid, topic, message, created_at) VALUES ('old', 't', '"queued"', 1)`).run();
+    old.close();
+
+    const engine = await openTestEngine({ database });
+    expect(await engine.listEvents('old')).toEqual({ k: 'kept' });
+    expect((await engine.listMessages('old')).map((info) => [info.topic, info.message, info.consumed])).toEqual([['t', 'queued', false]]);
+    await engine.close();
+    const upgraded = new Database(database, { readonly: true });
+    try {
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      // An event from before the upgrade counts as older than every message.
+      expect(upgraded.prepare('SELECT messages_before FROM events').pluck().get()).toBe(0);
+    } finally {
+      upgraded.close();
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import type { StorageError } from './errors';
 import type { Clock } from './runtime/clock';
 import type { WaitDescription } from './runtime/waiters';
 import type { SynchronousMode } from './store/database';
-import type { MessageInfo, OperationKind, WorkflowStatus } from './types';
+import type { MessageInfo, OperationKind, RecvAnyResult, SelectBranch, SelectResult, WorkflowStatus } from './types';
 
 /** A workflow function: deterministic code that calls durable operations on its context. */
 export type WorkflowFunction<Args extends unknown[] = any[], R = any> = (ctxt: WorkflowContext, ...args: Args) => Promise<R>;
@@ -80,6 +80,22 @@ export interface WorkflowContext {
   getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null>;
   /** Sleeps durably: after a crash only the remaining time is slept. */
   sleep(seconds: number): Promise<void>;
+  /**
+   * Waits for whichever branch completes first: a message on one of this workflow's topics
+   * (`{ recv: topic }`) or another workflow's event (`{ getEvent: { workflowUUID, key } }`).
+   * Resolves to `{ index, value }` of the winner, or null after `timeoutSeconds` (default 60).
+   * Exactly one branch completes: only the winning message is consumed, and the losers record
+   * nothing. Among messages the oldest wins; between a message and an event, the one committed first.
+   * @throws TypeError/RangeError for no branch, more than 256, a repeated or malformed branch.
+   */
+  select<T = unknown>(branches: readonly SelectBranch[], timeoutSeconds?: number): Promise<SelectResult<T> | null>;
+  /**
+   * Consumes the oldest message across `topics` (null: messages sent without a topic), with its
+   * topic, or null after `timeoutSeconds` (default 60). A message that is itself `null` comes as
+   * `{ topic, message: null }`, never confused with a timeout.
+   * @throws TypeError/RangeError for no topic, more than 256, or a repeated or malformed topic.
+   */
+  recvAny<T = unknown>(topics: readonly (string | null)[], timeoutSeconds?: number): Promise<RecvAnyResult<T> | null>;
 }
 
 /**

@@ -39,7 +39,7 @@ const statuses = new Set<string>(WORKFLOW_STATUSES);
  * stays false (see workflowOnlyBase).
  */
 export abstract class HandlerBase extends workflowOnlyBase(
-  ['recv', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow'],
+  ['recv', 'recvAny', 'select', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow'],
   'code outside workflows (an Engine or Client)',
 ) {
   readonly #env: OperationEnvironment;

@@ -42,4 +42,4 @@ export type { ErrorContext } from './errors';
 export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
-export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind } from './types';
+export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult } from './types';

@@ -9,8 +9,26 @@ export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'MAX_RECOVERY
 /** Every status, in lifecycle order: the one list the API checks, the CLI offers and the schema allows. */
 export const WORKFLOW_STATUSES: readonly WorkflowStatusName[] = Object.freeze(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED']);
 
+/**
+ * One way a `select` can complete: the next message on one of the workflow's own topics (`null`:
+ * messages sent without a topic), or an event of a workflow (which may not exist yet).
+ */
+export type SelectBranch = { recv: string | null } | { getEvent: { workflowUUID: string; key: string } };
+
+/** What a select resolves to when a branch completes: which one (its index in `branches`) and its value. */
+export interface SelectResult<T = unknown> {
+  index: number;
+  value: T;
+}
+
+/** What recvAny resolves to when a message comes: its topic (null: sent without one) and the message. */
+export interface RecvAnyResult<T = unknown> {
+  topic: string | null;
+  message: T;
+}
+
 /** The kinds of durable operation a workflow records, one row each, under its operation index. */
-export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep';
+export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep' | 'select';
 
 /** A workflow row as stored, payloads still serialized. */
 export interface WorkflowRecord {

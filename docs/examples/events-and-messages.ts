@@ -46,6 +46,31 @@ const urlPublisher = registerWorkflow('urlPublisher', async (ctxt: WorkflowConte
   return (await ctxt.recv<string>('audit', 5)) ?? 'no audit message';
 });
 
+// #region select
+/** Goes on with whichever comes first: an approval, a cancellation, or the payment's receipt. */
+const approver = registerWorkflow('approver', async (ctxt: WorkflowContext, paymentUUID: string) => {
+  const first = await ctxt.select([
+    { recv: 'approval' },
+    { recv: 'cancel' },
+    { getEvent: { workflowUUID: paymentUUID, key: 'receipt' } },
+  ], 5);
+  if (first === null) return 'nothing came in 5 seconds';
+  return `${['approved', 'cancelled', 'paid'][first.index]}: ${JSON.stringify(first.value)}`;
+});
+// #endregion select
+
+// #region recvAny
+/** Takes messages from two topics in the order they were sent, until none comes for 0.2 s. */
+const router = registerWorkflow('router', async (ctxt: WorkflowContext) => {
+  const routed: string[] = [];
+  for (;;) {
+    const next = await ctxt.recvAny<string | null>(['high', 'low'], 0.2);
+    if (next === null) return routed; // a timeout, never a message that is itself null
+    routed.push(`${next.topic}:${next.message}`);
+  }
+});
+// #endregion recvAny
+
 async function main(): Promise<void> {
   const engine = await Engine.open({ database: ':memory:' });
 
@@ -122,6 +147,27 @@ async function main(): Promise<void> {
       await rejection.catch((error: Error) => console.log(`${error.name}: ${error.message}`));
     }
     // #endregion arguments
+  }
+
+  console.log('Whichever comes first');
+  {
+    // #region selectRun
+    const handle = await engine.startWorkflow(approver, { workflowUUID: 'order-9' }, 'payment-9');
+    await engine.send('order-9', { by: 'ada' }, 'approval');
+    await engine.send('order-9', 'too late', 'cancel');
+    console.log(await handle.getResult()); // approved: {"by":"ada"}
+    const queues = await engine.listMessages('order-9');
+    console.log(queues.map((message) => `${message.topic} consumed=${message.consumed}`).join(', ')); // approval consumed=true, cancel consumed=false
+    // #endregion selectRun
+  }
+  {
+    // #region recvAnyRun
+    const handle = await engine.startWorkflow(router, { workflowUUID: 'router-1' });
+    await engine.send('router-1', 'a', 'low');
+    await engine.send('router-1', 'b', 'high');
+    await engine.send('router-1', null, 'low');
+    console.log(await handle.getResult()); // [ 'low:a', 'high:b', 'low:null' ]
+    // #endregion recvAnyRun
   }
 
   console.log('From a workflow');

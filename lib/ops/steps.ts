@@ -10,7 +10,7 @@ import { workflowOnlyBase } from './workflow-only';
 
 /** A StepContext holds information only; calling a workflow operation on it is a WorkflowContextError. */
 class StepContextImpl extends workflowOnlyBase(
-  ['invoke', 'runStep', 'startChildWorkflow', 'childWorkflow', 'send', 'recv', 'setEvent', 'getEvent', 'sleep'],
+  ['invoke', 'runStep', 'startChildWorkflow', 'childWorkflow', 'send', 'recv', 'recvAny', 'select', 'setEvent', 'getEvent', 'sleep'],
   'a step (durable operations belong to the workflow that calls the step)',
 ) implements StepContext {
   readonly workflowUUID: string;

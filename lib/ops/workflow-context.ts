@@ -8,12 +8,14 @@ import type {
   WorkflowRegistry,
   WorkflowTarget,
 } from '../contracts';
+import type { RecvAnyResult, SelectBranch, SelectResult } from '../types';
 import { startChild } from './children';
 import type { OperationEnvironment } from './environment';
 import { getEventInWorkflow, setEvent } from './events';
 import { RunEnded, type WorkflowExecution } from './execution';
 import { WorkflowHandleImpl } from './handle';
 import { receive, sendFromWorkflow } from './messages';
+import { checkBranches, checkTopics, recvAny, select } from './select';
 import { sleep } from './sleep';
 import { runStep } from './steps';
 import { invokerOf, requireStep, requireWorkflow } from './targets';
@@ -110,6 +112,24 @@ export class WorkflowContextImpl implements WorkflowContext {
       requireNonEmptyString('workflowUUID', workflowUUID);
       requireNonEmptyString('key', key);
       return this.#guard(getEventInWorkflow<T>(this.#env, this.#execution, workflowUUID, key, durationMs('timeoutSeconds', timeoutSeconds)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  select<T = unknown>(branches: readonly SelectBranch[], timeoutSeconds?: number): Promise<SelectResult<T> | null> {
+    try {
+      const checked = checkBranches(branches);
+      return this.#guard(select<T>(this.#env, this.#execution, checked, durationMs('timeoutSeconds', timeoutSeconds)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  recvAny<T = unknown>(topics: readonly (string | null)[], timeoutSeconds?: number): Promise<RecvAnyResult<T> | null> {
+    try {
+      const checked = checkTopics(topics);
+      return this.#guard(recvAny<T>(this.#env, this.#execution, checked, durationMs('timeoutSeconds', timeoutSeconds)));
     } catch (error) {
       return Promise.reject(error);
     }

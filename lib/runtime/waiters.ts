@@ -7,6 +7,7 @@
 // O(1) per wait even with ten thousand on one key. Observability is the engine's typed emitter
 // (engine.events), told of each wait's start and end through the WaitObserver; it is not on the
 // wake-up path.
+import type { SelectBranch } from '../types';
 import type { TimerHandle, TimerWheel } from './timer-wheel';
 
 /** The wake-up key for messages to `workflowUUID` on `topic` (null = no topic). */
@@ -31,9 +32,11 @@ export function workflowKey(workflowUUID: string): string {
 export interface WaitDescription {
   /** The workflow that waits, or null for a wait outside workflows (a handler's getEvent). */
   workflowUUID: string | null;
-  kind: 'recv' | 'getEvent' | 'sleep' | 'result';
+  kind: 'recv' | 'getEvent' | 'sleep' | 'result' | 'select';
   /** recv: the topic (null for none). */
   topic?: string | null;
+  /** select: its branches, in order. */
+  branches?: readonly SelectBranch[];
   /** getEvent: the workflow and key awaited. result: the workflow awaited. */
   targetUUID?: string;
   key?: string;

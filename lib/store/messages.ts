@@ -72,6 +72,17 @@ export class MessageTable {
     return oldest.message;
   }
 
+  /** The oldest unconsumed message of the queue, not consumed, or undefined. */
+  peekOldest(destinationUUID: string, topic: string | null): { messageId: number; message: string } | undefined {
+    const oldest = this.#selectOldest.get(destinationUUID, toStoredTopic(topic));
+    return oldest === undefined ? undefined : { messageId: oldest.message_id, message: oldest.message };
+  }
+
+  /** Marks a message consumed (one a peek found, in the same transaction). */
+  markConsumed(messageId: number, nowMs: number): void {
+    this.#markConsumed.run(nowMs, messageId);
+  }
+
   /** Whether the queue has an unconsumed message (a cheap check for waking waiters). */
   hasPending(destinationUUID: string, topic: string | null): boolean {
     return this.#selectOldest.get(destinationUUID, toStoredTopic(topic)) !== undefined;

@@ -11,7 +11,7 @@ import { OperationTable, type WaitPlan, type WaitStart } from './operations';
 import { acquireOwnership, type OwnershipLock } from './ownership';
 import { WorkflowTable } from './workflows';
 import type { StorageError } from '../errors';
-import type { OperationPosition, OperationRecord, WorkflowRecord } from '../types';
+import type { OperationPosition, OperationRecord, SelectBranch, WorkflowRecord } from '../types';
 
 
 /**
@@ -50,6 +50,11 @@ export interface RecoverySnapshot<D extends RecoveryDecisions> {
 }
 
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
+
+/** A select's recorded result: the winning branch's index and its stored value, as one stored value. */
+function selectOutcome(index: number, storedValue: string): string {
+  return `{"index":${index},"value":${storedValue}}`;
+}
 
 export class Store {
   // The connection never leaves the store: every statement run on it is in store/.
@@ -319,6 +324,44 @@ export class Store {
     const events = this.events;
     if (phase === 'resumed' && wait !== null && events.getValue(targetUUID, key) === undefined) return NOT_FOUND;
     return this.#runAttempt(position, phase, () => events.getValue(targetUUID, key), wait, nowMs);
+  }
+
+  /**
+   * One select attempt: finds the branch that completes first and records `{ index, value }` as the
+   * operation's result, in one commit; a recv branch's message is consumed then, and nothing else.
+   * The oldest message across the recv branches wins among messages (strict commit order); the
+   * event with the lowest id among events; between the two, whichever committed first. With
+   * nothing there, starts the wait (`wait`) or records a timeout (`wait` null).
+   */
+  select(position: OperationPosition, phase: AttemptPhase, branches: readonly SelectBranch[], wait: WaitPlan | null, nowMs: number): AttemptResult {
+    const { messages, events } = this;
+    const selfUUID = position.workflowUUID;
+    const read = (consume: boolean): string | undefined => {
+      let message: { index: number; messageId: number; text: string } | undefined;
+      let event: { index: number; eventId: number; messagesBefore: number; text: string } | undefined;
+      branches.forEach((branch, index) => {
+        if ('recv' in branch) {
+          const oldest = messages.peekOldest(selfUUID, branch.recv);
+          if (oldest !== undefined && (message === undefined || oldest.messageId < message.messageId)) {
+            message = { index, messageId: oldest.messageId, text: oldest.message };
+          }
+        } else {
+          const found = events.getPlacement(branch.getEvent.workflowUUID, branch.getEvent.key);
+          if (found !== undefined && (event === undefined || found.eventId < event.eventId)) {
+            event = { index, eventId: found.eventId, messagesBefore: found.messagesBefore, text: found.value };
+          }
+        }
+      });
+      const messageFirst = message !== undefined && (event === undefined || message.messageId <= event.messagesBefore);
+      if (messageFirst) {
+        if (consume) messages.markConsumed(message!.messageId, nowMs);
+        return selectOutcome(message!.index, message!.text);
+      }
+      return event === undefined ? undefined : selectOutcome(event.index, event.text);
+    };
+    // A wait that continues and finds nothing writes nothing: plain read, no transaction.
+    if (phase === 'resumed' && wait !== null && read(false) === undefined) return NOT_FOUND;
+    return this.#runAttempt(position, phase, () => read(true), wait, nowMs);
   }
 
   #runAttempt(position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number): AttemptResult {
