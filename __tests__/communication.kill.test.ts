@@ -39,9 +39,9 @@ describe('everything committed survives SIGKILL', () => {
 });
 
 describe('a recv timeout across SIGKILL', () => {
-  test('after a kill mid-wait, the recovered recv times out when the recorded deadline passes, not a full timeout later', async () => {
+  test.each(['recv', 'select'])('after a kill mid-wait, the recovered %s times out when the recorded deadline passes, not a full timeout later', async (kind) => {
     const database = tempDatabasePath();
-    const first = spawnFixture('communication-recv-timeout', [database, 'start']);
+    const first = spawnFixture('communication-recv-timeout', [database, 'start', kind]);
     const waiting = JSON.parse((await first.waitForLine(/^waiting /)).slice('waiting '.length)) as { startedAtMs: number; deadlineMs: number };
     expect(waiting.deadlineMs - waiting.startedAtMs).toBeGreaterThan(2_990);
     expect(waiting.deadlineMs - waiting.startedAtMs).toBeLessThanOrEqual(3_000);
@@ -51,7 +51,7 @@ describe('a recv timeout across SIGKILL', () => {
     expect((await first.exited).signal).toBe('SIGKILL');
     await delay(1_000);
 
-    const second = spawnFixture('communication-recv-timeout', [database, 'recover']);
+    const second = spawnFixture('communication-recv-timeout', [database, 'recover', kind]);
     const outcome = JSON.parse((await second.waitForLine(/^result /)).slice('result '.length)) as {
       result: unknown;
       openedMs: number;
