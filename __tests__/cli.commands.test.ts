@@ -55,18 +55,36 @@ describe('the durablite command line, against a database a running owner is usin
     expect(JSON.parse(none.stdout)).toEqual([]);
   }, 30_000);
 
-  test('show prints status, inputs, operations and what the workflow waits on now', async () => {
+  test('show prints status, inputs, operations, events, messages by topic, streams and what the workflow waits on now', async () => {
     const shown = await cli('show', 'deploy-7', '--db', database);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('Status:    PENDING');
     expect(shown.stdout).toContain('Inputs:    ["deploy v1"]');
-    expect(shown.stdout).toMatch(/Waiting:\s+recv \{"topic":"approval"\}/);
+    expect(shown.stdout).toMatch(/Waiting:\s+#1 recv on topic "approval" until \d{4}-/);
     // Each setEvent operation names the key it set.
     expect(shown.stdout).toMatch(/0\s+setEvent\s+key "requested"/);
+    expect(shown.stdout).toMatch(/Events:\nKEY\s+VALUE\n-+\s+-+\nrequested\s+deploy v1\n/);
+    expect(shown.stdout).toMatch(/\nMessages: none\n/);
+    expect(shown.stdout).toMatch(/\nStreams: none\n$/);
 
     const json = JSON.parse((await cli('show', 'deploy-7', '--db', database, '--json')).stdout);
     expect(json.operations[0]).toMatchObject({ kind: 'setEvent', key: 'requested' });
     expect(json.waitingOn).toEqual([expect.objectContaining({ kind: 'recv', waitingFor: { topic: 'approval' } })]);
+    expect(json).toMatchObject({ events: { requested: 'deploy v1' }, messagesByTopic: [], streams: [] });
+    expect(json.waits).toEqual([{ workflowUUID: 'deploy-7', workflowName: 'Approvals.waitForApproval', operationIndex: 1, kind: 'recv', topic: 'approval', deadlineMs: expect.any(Number), startedAt: expect.any(Number) }]);
+  }, 30_000);
+
+  test('waits lists every wait under way of the owner\'s workflows, as a table and as JSON', async () => {
+    const human = await cli('waits', '--db', database);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^WORKFLOW\s+NAME\s+#\s+KIND\s+WAITING ON\s+DEADLINE\n/);
+    expect(human.stdout).toMatch(/\ndeploy-7\s+Approvals\.waitForApproval\s+1\s+recv\s+topic "approval"\s+\d{4}-\d\d-\d\dT/);
+
+    const json = JSON.parse((await cli('waits', '--db', database, '--json')).stdout);
+    expect(json).toEqual([{ workflowUUID: 'deploy-7', workflowName: 'Approvals.waitForApproval', operationIndex: 1, kind: 'recv', topic: 'approval', deadlineMs: expect.any(Number), startedAt: expect.any(Number) }]);
+    expect(json[0].deadlineMs - json[0].startedAt).toBe(120_000);
+    expect(JSON.parse((await cli('waits', '--db', database, '--json', '--workflow', 'deploy-7')).stdout)).toEqual(json);
+    expect(await cli('waits', '--db', database, '--workflow', 'someone-else')).toMatchObject({ code: 0, stdout: 'No waits.\n' });
   }, 30_000);
 
   test('events and get-event read the events the owner set; get-event times out with exit 1', async () => {
@@ -103,6 +121,9 @@ describe('the durablite command line, against a database a running owner is usin
     }
     const shown = await cli('show', 'deploy-7', '--db', database);
     expect(shown.stdout).toContain('Result:    approved by grace');
+    expect(shown.stdout).not.toContain('Waiting:');
+    expect(shown.stdout).toMatch(/\nMessages, by topic: "approval" 0 pending, 1 consumed\nTOPIC\s+STATE\s+SENT\s+MESSAGE\n-+.*\napproval\s+consumed\s+\S+\s+\{"by":"grace"\}\n/);
+    expect(await cli('waits', '--db', database)).toMatchObject({ code: 0, stdout: 'No waits.\n' });
   }, 30_000);
 
   test('send --json refuses invalid JSON with exit 2 and sends nothing', async () => {
@@ -156,7 +177,7 @@ describe('the durablite command line, against a database a running owner is usin
     // A negative number is the option's value, not an option: --timeout -1 is judged as -1.
     expect((await cli('get-event', 'deploy-7', 'requested', '--db', database, '--timeout', '-0.5')).stderr).toMatch(/got "-0.5"/);
 
-    for (const command of ['workflows', 'show', 'events', 'get-event', 'messages', 'send']) {
+    for (const command of ['workflows', 'show', 'waits', 'events', 'get-event', 'messages', 'send']) {
       const help = await cli(command, '--help');
       expect(help.code).toBe(0);
       expect(help.stdout).toContain(`Usage: durablite ${command}`);
@@ -188,7 +209,7 @@ describe('the command line leaves files it only reads as they were', () => {
     db.close();
     const before = snapshot();
 
-    for (const args of [['workflows'], ['show', 'w-1'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1'], ['send', 'w-1', 'hello'], ['send', 'w-1', '{}', '--json']]) {
+    for (const args of [['workflows'], ['show', 'w-1'], ['waits'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1'], ['send', 'w-1', 'hello'], ['send', 'w-1', '{}', '--json']]) {
       const result = await cliIn(folder, ...args, '--db', 'notes.db');
       expect({ args, code: result.code }).toEqual({ args, code: 1 });
       expect(result.stderr).toMatch(/not a durablite database/);
@@ -208,9 +229,9 @@ describe('the command line leaves files it only reads as they were', () => {
     const engine = await openTestEngine({ database });
     await engine.close();
     const before = fs.readFileSync(database);
-    for (const args of [['workflows'], ['show', 'w-1'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1']]) {
+    for (const args of [['workflows'], ['show', 'w-1'], ['waits'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1']]) {
       const result = await cliIn(folder, ...args, '--db', 'app.db');
-      expect({ args, code: result.code }).toEqual({ args, code: args[0] === 'events' || args[0] === 'messages' || args[0] === 'workflows' ? 0 : 1 });
+      expect({ args, code: result.code }).toEqual({ args, code: ['events', 'messages', 'workflows', 'waits'].includes(args[0]!) ? 0 : 1 });
       expect(fs.readFileSync(database).equals(before)).toBe(true);
     }
   }, 60_000);

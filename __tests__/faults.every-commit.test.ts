@@ -169,6 +169,34 @@ const families: Family[] = [
     },
   },
   {
+    name: 'sendMany',
+    async drive({ t, call, observe }) {
+      await call(() => t.engine.startWorkflow(mailbox, { workflowUUID: 'fault-bulk-a' }));
+      await call(() => t.engine.startWorkflow(mailbox, { workflowUUID: 'fault-bulk-b' }));
+      await t.waitUntilBlocked('fault-bulk-a', { kind: 'recv' });
+      await t.waitUntilBlocked('fault-bulk-b', { kind: 'recv' });
+      // A keyed batch, delivered twice as a retrying provider would: the second stores nothing.
+      const keyed = [
+        { destinationUUID: 'fault-bulk-a', message: 'a1', topic: 'mail', idempotencyKey: 'bulk-1' },
+        { destinationUUID: 'fault-bulk-b', message: 'b1', topic: 'mail', idempotencyKey: 'bulk-2' },
+        { destinationUUID: 'fault-bulk-a', message: 'a2', topic: 'mail', idempotencyKey: 'bulk-3' },
+      ];
+      observe(await call(() => t.engine.sendMany(keyed)));
+      observe(await call(() => t.engine.sendMany(keyed)));
+      observe(await call(() => t.engine.sendMany([
+        { destinationUUID: 'fault-bulk-b', message: 'b2', topic: 'mail' },
+        { destinationUUID: 'fault-bulk-a', message: 'a3', topic: 'mail' },
+        { destinationUUID: 'fault-bulk-b', message: 'b3', topic: 'mail' },
+      ])));
+      // One unknown destination: nothing of the batch is stored.
+      observe(await call(() => t.engine.sendMany([
+        { destinationUUID: 'fault-bulk-a', message: 'lost', topic: 'mail' },
+        { destinationUUID: 'fault-nobody', message: 'lost' },
+      ])).catch((error: { code: string }) => error.code));
+      return ['fault-bulk-a', 'fault-bulk-b'];
+    },
+  },
+  {
     name: 'sleep',
     async drive({ t, call }) {
       await call(() => t.engine.startWorkflow(sleeper, { workflowUUID: 'fault-sleeper' }));

@@ -6,7 +6,7 @@ import type { StorageError } from './errors';
 import type { Clock } from './runtime/clock';
 import type { WaitDescription } from './runtime/waiters';
 import type { SynchronousMode } from './store/database';
-import type { MessageInfo, OperationKind, RecvAnyResult, SelectBranch, SelectResult, WorkflowStatus } from './types';
+import type { MessageInfo, OperationKind, RecvAnyResult, SelectBranch, SelectResult, SendManyMessage, SendManyResult, WorkflowStatus } from './types';
 
 /** A workflow function: deterministic code that calls durable operations on its context. */
 export type WorkflowFunction<Args extends unknown[] = any[], R = any> = (ctxt: WorkflowContext, ...args: Args) => Promise<R>;
@@ -106,6 +106,7 @@ export interface HandlerContext {
   startWorkflow<Args extends unknown[], R>(workflow: WorkflowTarget<Args, R>, options?: StartWorkflowOptions, ...args: Args): Promise<WorkflowHandle<R>>;
   retrieveWorkflow<R = unknown>(workflowUUID: string): WorkflowHandle<R>;
   send<T>(destinationUUID: string, message: T, topic?: string | null, idempotencyKey?: string | null): Promise<void>;
+  sendMany(messages: readonly SendManyMessage[]): Promise<SendManyResult>;
   getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null>;
   listEvents(workflowUUID: string): Promise<Record<string, unknown>>;
   listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]>;

@@ -7,11 +7,12 @@ import type { EngineEvents, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl, toStatus } from './ops/handle';
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
-import { sendFromHandler } from './ops/messages';
+import { prepareSendMany, sendFromHandler, sendManyFromHandler } from './ops/messages';
 import { decodeForListing, encodePayload } from './ops/payload';
 import { workflowOnlyBase } from './ops/workflow-only';
+import type { WaitRecord } from './store/operations';
 import type { WorkflowFilter } from './store/workflows';
-import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
+import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type SendManyMessage, type SendManyResult, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Filters of `listWorkflows`. */
@@ -20,6 +21,12 @@ export interface ListWorkflowsOptions {
   workflowName?: string;
   /** At most this many, oldest first. */
   limit?: number;
+}
+
+/** Filters of `listWaits`. */
+export interface ListWaitsOptions {
+  /** Only the waits of this workflow. */
+  workflowUUID?: string;
 }
 
 /** The workflow UUID from start options: the given one (checked) or a new random one. */
@@ -91,6 +98,24 @@ export abstract class HandlerBase extends workflowOnlyBase(
   }
 
   /**
+   * Sends every message or none, in one transaction: each as `send` would, queued in array order.
+   * Resolves once committed, with how many were stored and how many were skipped as duplicates (an
+   * idempotency key already used for that destination, or used by an earlier message of the batch).
+   * An empty array resolves at once and writes nothing.
+   *
+   * @example
+   * await engine.sendMany(orders.map((order) => ({ destinationUUID: order.uuid, message: { shipped: true }, topic: 'shipping' })));
+   * @throws TypeError/RangeError naming the bad element (`messages[3].topic`), or for more than
+   *   1,000 messages; SerializationError/PayloadTooLargeError naming the message (or the batch, over
+   *   `maxPayloadBytes` all together); WorkflowNotFoundError
+   *   naming the first destination no workflow has. Nothing is stored when it throws.
+   */
+  async sendMany(messages: readonly SendManyMessage[]): Promise<SendManyResult> {
+    const batch = prepareSendMany(this.#env, messages);
+    return sendManyFromHandler(this.#env, batch);
+  }
+
+  /**
    * Waits for the event `key` of workflow `workflowUUID` (which may not exist yet) and resolves to its
    * value, or `null` after `timeoutSeconds` (default 60; 0 checks once).
    *
@@ -133,6 +158,22 @@ export abstract class HandlerBase extends workflowOnlyBase(
     }));
   }
 
+  /**
+   * Every wait under way of a PENDING workflow (`recv`, `getEvent`, `sleep`...), soonest deadline
+   * first, read from the database: a Client sees the owner's waits. Read-only; only committed
+   * records. The waits of code outside workflows (a handler's getEvent or getResult) are not
+   * recorded: see `events` (waitStarted, waitEnded).
+   *
+   * @example
+   * for (const wait of await client.listWaits()) console.log(wait.workflowUUID, wait.kind, wait.topic ?? wait.key, new Date(wait.deadlineMs!));
+   */
+  async listWaits(options: ListWaitsOptions = {}): Promise<WaitInfo[]> {
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object like { workflowUUID } or undefined', options);
+    const workflowUUID = options.workflowUUID === undefined ? undefined : requireNonEmptyString('workflowUUID', options.workflowUUID);
+    const records = await readCommitted(this.#env, 'listWaits', () => this.#env.store.operations.listWaits(workflowUUID));
+    return records.map(toWaitInfo);
+  }
+
   /** Workflows, oldest first, optionally filtered by status and name. Read-only; only committed rows. */
   async listWorkflows(options: ListWorkflowsOptions = {}): Promise<WorkflowStatus[]> {
     if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
@@ -170,4 +211,28 @@ export abstract class HandlerBase extends workflowOnlyBase(
       };
     });
   }
+}
+
+/** A recorded wait as listWaits reports it: what it awaits spread into fields; an unreadable one flagged. */
+function toWaitInfo(record: WaitRecord): WaitInfo {
+  const awaited: Pick<WaitInfo, 'topic' | 'targetUUID' | 'key' | 'branches' | 'unreadable'> = {};
+  const detail = record.waitDetail === null ? null : decodeForListing(record.waitDetail, record.workflowUUID, `wait of operation #${record.operationIndex}`);
+  if (detail instanceof Error) awaited.unreadable = detail;
+  else if (typeof detail === 'object' && detail !== null) {
+    // recv: { topic }; getEvent: { workflowUUID, key } of the target; a wait on several: { branches }.
+    const { topic, workflowUUID, key, branches } = detail as Record<string, unknown>;
+    if (topic === null || typeof topic === 'string') awaited.topic = topic;
+    if (typeof workflowUUID === 'string') awaited.targetUUID = workflowUUID;
+    if (typeof key === 'string') awaited.key = key;
+    if (Array.isArray(branches)) awaited.branches = branches;
+  }
+  return {
+    workflowUUID: record.workflowUUID,
+    workflowName: record.workflowName,
+    operationIndex: record.operationIndex,
+    kind: record.kind,
+    ...awaited,
+    deadlineMs: record.deadlineMs,
+    startedAt: record.startedAt,
+  };
 }

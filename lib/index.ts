@@ -2,7 +2,7 @@
 export { Engine } from './engine';
 export { Client } from './client';
 export type { ClientOptions } from './client';
-export type { ListWorkflowsOptions } from './handler';
+export type { ListWaitsOptions, ListWorkflowsOptions } from './handler';
 export type { EngineOptions, EngineWarning } from './options';
 export type { RecoveryReport } from './contracts';
 export type { EngineEvents, RunCause } from './contracts';
@@ -43,3 +43,4 @@ export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
 export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult } from './types';
+export type { WaitInfo, SendManyMessage, SendManyResult } from './types';

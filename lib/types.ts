@@ -127,3 +127,45 @@ export interface OperationInfo {
   /** Null while the operation (a wait) is under way. */
   completedAt: number | null;
 }
+
+/**
+ * One wait under way in a PENDING workflow, as `listWaits` reports it: a recorded `recv`, `getEvent`
+ * or `sleep` (or any later kind of wait) that has started and not ended. Times are epoch milliseconds.
+ */
+export interface WaitInfo {
+  /** The workflow that waits. */
+  workflowUUID: string;
+  workflowName: string;
+  /** The wait's position among the workflow's operations. */
+  operationIndex: number;
+  kind: OperationKind;
+  /** recv: the topic awaited (null for messages without a topic). */
+  topic?: string | null;
+  /** getEvent: the workflow whose event is awaited. */
+  targetUUID?: string;
+  /** getEvent: the key awaited. */
+  key?: string;
+  /** A wait on several things at once: what each branch awaits, as recorded. */
+  branches?: unknown[];
+  /** The absolute deadline, recorded when the wait started. */
+  deadlineMs: number | null;
+  startedAt: number;
+  /** Set when what the wait awaits cannot be read back: the UnreadableRecordError (the other fields stay). */
+  unreadable?: Error;
+}
+
+/** One message of a `sendMany` batch: the arguments of one `send`. */
+export interface SendManyMessage<T = unknown> {
+  destinationUUID: string;
+  message: T;
+  /** A non-empty string, or undefined/null for no topic. */
+  topic?: string | null;
+  /** A non-empty string, or undefined/null for none: as `send`'s idempotencyKey. */
+  idempotencyKey?: string | null;
+}
+
+/** What `sendMany` stored: `sent` messages, and `duplicates` skipped for an idempotency key used before. */
+export interface SendManyResult {
+  sent: number;
+  duplicates: number;
+}

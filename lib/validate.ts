@@ -25,19 +25,19 @@ export function requireNonEmptyString(name: string, value: unknown): string {
 }
 
 /** A topic: a non-empty string, or undefined/null for "no topic" (returned as null). */
-export function optionalTopic(value: unknown): string | null {
+export function optionalTopic(value: unknown, name = 'topic'): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length === 0) {
-    throw typeError('topic', 'a non-empty string, or undefined/null for no topic', value);
+    throw typeError(name, 'a non-empty string, or undefined/null for no topic', value);
   }
   return value;
 }
 
 /** An optional idempotency key: a non-empty string, or undefined/null for none. */
-export function optionalIdempotencyKey(value: unknown): string | null {
+export function optionalIdempotencyKey(value: unknown, name = 'idempotencyKey'): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length === 0) {
-    throw typeError('idempotencyKey', 'a non-empty string, or undefined/null for none', value);
+    throw typeError(name, 'a non-empty string, or undefined/null for none', value);
   }
   return value;
 }

@@ -3,6 +3,7 @@
 import {
   DuplicateEventKeyError,
   Engine,
+  type WaitInfo,
   registerWorkflow,
   WorkflowNotFoundError,
   type WorkflowContext,
@@ -70,6 +71,27 @@ const router = registerWorkflow('router', async (ctxt: WorkflowContext) => {
   }
 });
 // #endregion recvAny
+/** Waits for the event of `key` of `target`: a recorded wait that listWaits shows. */
+const watcher = registerWorkflow('watcher', async (ctxt: WorkflowContext, target: string) => ctxt.getEvent(target, 'approved', 600));
+
+/** Resolves once each of these workflows has started a wait (engine.events reports each start). */
+function waitsStarted(engine: Engine, workflowUUIDs: string[]): Promise<void> {
+  const pending = new Set(workflowUUIDs);
+  return new Promise((resolve) => {
+    const listener = (wait: { workflowUUID: string | null }): void => {
+      if (wait.workflowUUID !== null) pending.delete(wait.workflowUUID);
+      if (pending.size > 0) return;
+      engine.events.off('waitStarted', listener);
+      resolve();
+    };
+    engine.events.on('waitStarted', listener);
+  });
+}
+
+/** What a wait waits on, in a few words. */
+function describe(wait: WaitInfo): string {
+  return wait.kind === 'recv' ? `topic ${String(wait.topic)}` : wait.kind === 'getEvent' ? `${wait.key} of ${wait.targetUUID}` : '-';
+}
 
 async function main(): Promise<void> {
   const engine = await Engine.open({ database: ':memory:' });
@@ -168,6 +190,51 @@ async function main(): Promise<void> {
     await engine.send('router-1', null, 'low');
     console.log(await handle.getResult()); // [ 'low:a', 'high:b', 'low:null' ]
     // #endregion recvAnyRun
+  }
+
+  console.log('Many at once');
+  {
+    // #region sendMany
+    await engine.startWorkflow(inbox, { workflowUUID: 'box-4' }, ['orders', 'orders'], 5);
+    await engine.startWorkflow(inbox, { workflowUUID: 'box-5' }, ['orders'], 5);
+    const result = await engine.sendMany([
+      { destinationUUID: 'box-4', message: 'first', topic: 'orders', idempotencyKey: 'import-7/0' },
+      { destinationUUID: 'box-5', message: 'only', topic: 'orders', idempotencyKey: 'import-7/1' },
+      { destinationUUID: 'box-4', message: 'second', topic: 'orders', idempotencyKey: 'import-7/2' },
+      { destinationUUID: 'box-4', message: 'again', topic: 'orders', idempotencyKey: 'import-7/0' }, // a repeated key
+    ]);
+    console.log(result); // { sent: 3, duplicates: 1 }
+    console.log(await engine.retrieveWorkflow('box-4').getResult()); // [ 'first', 'second' ]: array order
+    // #endregion sendMany
+  }
+  {
+    // #region sendManyAllOrNone
+    try {
+      await engine.sendMany([
+        { destinationUUID: 'box-3', message: 'stored?' },
+        { destinationUUID: 'no-such-workflow', message: 'hello' },
+      ]);
+    } catch (error) {
+      console.log(error instanceof WorkflowNotFoundError, (error as WorkflowNotFoundError).workflowUUID); // true no-such-workflow
+    }
+    console.log(await engine.listMessages('box-3', null)); // []: nothing of the batch was stored
+    // #endregion sendManyAllOrNone
+  }
+
+  console.log('Who waits on what');
+  {
+    const blocked = waitsStarted(engine, ['box-6', 'watcher-1']);
+    // #region listWaits
+    await engine.startWorkflow(inbox, { workflowUUID: 'box-6' }, ['approval'], 3600);
+    await engine.startWorkflow(watcher, { workflowUUID: 'watcher-1' }, 'box-6');
+    await blocked; // both have started their waits
+    for (const wait of await engine.listWaits()) {
+      const seconds = Math.round((wait.deadlineMs! - wait.startedAt) / 1000);
+      console.log(`${wait.workflowUUID} #${wait.operationIndex} ${wait.kind} on ${describe(wait)}, deadline ${seconds} s after it started`);
+    }
+    // watcher-1 #0 getEvent on approved of box-6, deadline 600 s after it started
+    // box-6 #0 recv on topic approval, deadline 3600 s after it started
+    // #endregion listWaits
   }
 
   console.log('From a workflow');

@@ -12,7 +12,7 @@ import type { Session } from '../session';
 import { DatabaseOpenError, WorkflowNotFoundError } from '../errors';
 import { sendFromHandler } from '../ops/messages';
 import { encodePayload } from '../ops/payload';
-import { WORKFLOW_STATUSES, type WorkflowStatusName } from '../types';
+import { WORKFLOW_STATUSES, type MessageInfo, type WaitInfo, type WorkflowStatusName } from '../types';
 import { optionalIdempotencyKey, optionalTopic, requireNonEmptyString } from '../validate';
 import { runBenchCommand } from './bench';
 import { compact, table, time, toJson } from './format';
@@ -88,6 +88,53 @@ async function setEventKeys(session: Session, workflowUUID: string, operations: 
   return keys;
 }
 
+/** What a wait waits on, in words: `topic "approval"`, `event "status" of w-1`; `-` for a sleep. */
+function describeWait(wait: WaitInfo): string {
+  if (wait.unreadable !== undefined) return `unreadable (${compact(wait.unreadable, 80)})`;
+  if (wait.branches !== undefined) return `any of: ${wait.branches.map(describeBranch).join(', ')}`;
+  if (wait.kind === 'recv') return wait.topic === null || wait.topic === undefined ? 'no topic' : `topic ${JSON.stringify(wait.topic)}`;
+  if (wait.kind === 'getEvent') return `event ${JSON.stringify(wait.key)} of ${wait.targetUUID}`;
+  return '-';
+}
+
+/** One branch of a wait on several things, as recorded: `{ recv: topic }` or `{ getEvent: { workflowUUID, key } }`. */
+function describeBranch(branch: unknown): string {
+  const { recv, getEvent } = (typeof branch === 'object' && branch !== null ? branch : {}) as { recv?: unknown; getEvent?: { workflowUUID?: unknown; key?: unknown } };
+  if (recv === null) return 'no topic';
+  if (typeof recv === 'string') return `topic ${JSON.stringify(recv)}`;
+  if (typeof getEvent === 'object' && getEvent !== null) return `event ${JSON.stringify(getEvent.key)} of ${String(getEvent.workflowUUID)}`;
+  return compact(branch);
+}
+
+/** A workflow's messages grouped by topic (each group in queue order), topics in order of their first message. */
+function messagesByTopic(messages: MessageInfo[]): { topic: string | null; pending: number; consumed: number; messages: MessageInfo[] }[] {
+  const groups = new Map<string | null, { topic: string | null; pending: number; consumed: number; messages: MessageInfo[] }>();
+  for (const message of messages) {
+    let group = groups.get(message.topic);
+    if (group === undefined) groups.set(message.topic, (group = { topic: message.topic, pending: 0, consumed: 0, messages: [] }));
+    group.messages.push(message);
+    if (message.consumed) group.consumed++;
+    else group.pending++;
+  }
+  return [...groups.values()];
+}
+
+/** A stream of a workflow as `show` lists it. */
+interface StreamSummary {
+  key: string;
+  length: number;
+  closed: boolean;
+}
+
+/**
+ * STREAMS: the workflow's streams with their lengths, for `show`. To be filled at the merge with the
+ * streams work: `return client.listStreams(workflowUUID)` (`{ key, length, closed }[]`). Until then
+ * no workflow has streams.
+ */
+async function streamsOf(_client: Client, _workflowUUID: string): Promise<StreamSummary[]> {
+  return [];
+}
+
 const commands: Record<string, CommandSpec> = {
   workflows: {
     usage: 'durablite workflows --db FILE [--status S] [--name NAME] [--limit N] [--json]',
@@ -118,7 +165,7 @@ const commands: Record<string, CommandSpec> = {
   },
   show: {
     usage: 'durablite show UUID --db FILE [--json]',
-    summary: 'Show a workflow: status, inputs, result or error, operations, and what it waits on now.',
+    summary: 'Show a workflow: status, result, operations, events, messages by topic, streams and current waits.',
     positionals: ['UUID'],
     options: {},
     async run(client, [uuid], _values, json, session) {
@@ -132,9 +179,13 @@ const commands: Record<string, CommandSpec> = {
       }
       const waitingOn = operations.filter((operation) => operation.completedAt === null);
       const keys = await setEventKeys(session, uuid!, operations);
+      const events = await client.listEvents(uuid!);
+      const topics = messagesByTopic(await client.listMessages(uuid!));
+      const streams = await streamsOf(client, uuid!);
+      const waits = await client.listWaits({ workflowUUID: uuid! });
       if (json) {
         const described = operations.map((operation) => (keys.has(operation.operationIndex) ? { ...operation, key: keys.get(operation.operationIndex) } : operation));
-        return toJson({ ...status, ...outcome, operations: described, waitingOn });
+        return toJson({ ...status, ...outcome, operations: described, waitingOn, events, messagesByTopic: topics, streams, waits });
       }
       const lines = [
         `UUID:      ${status.workflowUUID}`,
@@ -147,7 +198,10 @@ const commands: Record<string, CommandSpec> = {
       if ('result' in outcome) lines.push(`Result:    ${compact(outcome.result, 200)}`);
       if ('error' in outcome) lines.push(`Error:     ${compact(outcome.error, 200)}`);
       if (status.parentUUID !== null) lines.push(`Parent:    ${status.parentUUID}`);
-      for (const wait of waitingOn) lines.push(`Waiting:   ${wait.kind} ${compact(wait.waitingFor)} until ${time(wait.deadlineMs)}`);
+      for (const wait of waits) {
+        const on = describeWait(wait);
+        lines.push(`Waiting:   #${wait.operationIndex} ${wait.kind}${on === '-' ? '' : ` on ${on}`} until ${time(wait.deadlineMs)}`);
+      }
       lines.push('', operations.length === 0 ? 'No operations recorded.' : table(
         ['#', 'KIND', 'NAME', 'OUTCOME', 'COMPLETED'],
         operations.map((operation) => [
@@ -160,7 +214,33 @@ const commands: Record<string, CommandSpec> = {
           time(operation.completedAt),
         ]),
       ));
+      const eventKeys = Object.keys(events);
+      lines.push('', eventKeys.length === 0 ? 'Events: none' : `Events:\n${table(['KEY', 'VALUE'], eventKeys.map((key) => [key, compact(events[key], 100)]))}`);
+      lines.push('', topics.length === 0 ? 'Messages: none' : [
+        `Messages, by topic: ${topics.map((group) => `${group.topic === null ? 'no topic' : JSON.stringify(group.topic)} ${group.pending} pending, ${group.consumed} consumed`).join('; ')}`,
+        table(
+          ['TOPIC', 'STATE', 'SENT', 'MESSAGE'],
+          topics.flatMap((group) => group.messages.map((message) => [message.topic ?? '-', message.consumed ? 'consumed' : 'pending', time(message.createdAt), compact(message.message, 80)])),
+        ),
+      ].join('\n'));
+      lines.push('', streams.length === 0 ? 'Streams: none' : `Streams:\n${table(['KEY', 'LENGTH', 'STATE'], streams.map((stream) => [stream.key, String(stream.length), stream.closed ? 'closed' : 'open']))}`);
       return lines.join('\n');
+    },
+  },
+  waits: {
+    usage: 'durablite waits --db FILE [--workflow UUID] [--json]',
+    summary: 'List every wait under way: which workflow waits, on what, until when.',
+    positionals: [],
+    options: { workflow: { type: 'string', description: 'only the waits of this workflow' } },
+    async run(client, _args, values, json) {
+      const workflowUUID = values.workflow as string | undefined;
+      const waits = await client.listWaits(workflowUUID === undefined ? {} : { workflowUUID });
+      if (json) return toJson(waits);
+      if (waits.length === 0) return 'No waits.';
+      return table(
+        ['WORKFLOW', 'NAME', '#', 'KIND', 'WAITING ON', 'DEADLINE'],
+        waits.map((wait) => [wait.workflowUUID, wait.workflowName, String(wait.operationIndex), wait.kind, describeWait(wait), time(wait.deadlineMs)]),
+      );
     },
   },
   events: {

@@ -16,6 +16,9 @@ interface OperationRow {
   completed_at: number | null;
 }
 
+/** A wait under way, with the name of its workflow (see listWaits). */
+export type WaitRecord = OperationRecord & { workflowName: string };
+
 function toOperationRecord(row: OperationRow): OperationRecord {
   return {
     workflowUUID: row.workflow_uuid,
@@ -47,6 +50,8 @@ export class OperationTable {
   readonly #selectForWorkflow;
   readonly #selectWaiting;
   readonly #selectForPendingWorkflows;
+  readonly #selectWaits;
+  readonly #selectWaitsOfWorkflow;
 
   constructor(db: SqliteDatabase) {
     this.#insertCompleted = db.prepare<[string, number, string, string, string | null, string | null, number, number]>(
@@ -68,6 +73,14 @@ export class OperationTable {
       `SELECT o.* FROM operations o JOIN workflows w ON w.workflow_uuid = o.workflow_uuid
        WHERE w.status = 'PENDING' ORDER BY o.workflow_uuid, o.operation_index`,
     );
+    // From the PENDING workflows (an index) to their open operations: the cost grows with the
+    // operations of PENDING workflows, not with the whole history.
+    const waits = `SELECT o.*, w.name AS workflow_name FROM workflows w
+       JOIN operations o ON o.workflow_uuid = w.workflow_uuid AND o.completed_at IS NULL
+       WHERE w.status = 'PENDING'`;
+    const waitOrder = 'ORDER BY o.deadline_ms IS NULL, o.deadline_ms, w.created_at, o.workflow_uuid, o.operation_index';
+    this.#selectWaits = db.prepare<[], OperationRow & { workflow_name: string }>(`${waits} ${waitOrder}`);
+    this.#selectWaitsOfWorkflow = db.prepare<[string], OperationRow & { workflow_name: string }>(`${waits} AND w.workflow_uuid = ? ${waitOrder}`);
     this.#selectWaiting = db.prepare<[string], OperationRow>(
       'SELECT * FROM operations WHERE workflow_uuid = ? AND completed_at IS NULL ORDER BY operation_index',
     );
@@ -104,6 +117,15 @@ export class OperationTable {
       else list.push(record);
     }
     return byWorkflow;
+  }
+
+  /**
+   * Every wait under way of a PENDING workflow (or of one workflow), soonest deadline first: the
+   * operations started and not completed. A finished workflow's leftover rows are not waits.
+   */
+  listWaits(workflowUUID?: string): WaitRecord[] {
+    const rows = workflowUUID === undefined ? this.#selectWaits.all() : this.#selectWaitsOfWorkflow.all(workflowUUID);
+    return rows.map((row) => ({ ...toOperationRecord(row), workflowName: row.workflow_name }));
   }
 
   /** The waits a workflow has under way (normally zero or one; more with Promise.all). */

@@ -28,6 +28,20 @@ export type AttemptResult = { found: true; value: string; commit: Commit } | { f
 
 export type SendResult = 'sent' | 'duplicate' | 'not-found';
 
+/** One message of a handler's sendMany, its payload already serialized. */
+export interface OutgoingMessage {
+  readonly destinationUUID: string;
+  readonly message: string;
+  readonly topic: string | null;
+  readonly idempotencyKey: string | null;
+}
+
+/**
+ * What a sendMany stored: nothing, for the first destination no workflow has (in array order); or,
+ * per message, whether it was inserted (false: its idempotency key was used for that destination).
+ */
+export type SendManyOutcome = { notFound: string } | { notFound: null; inserted: boolean[] };
+
 /** What a recovery pass decided for the PENDING workflows it read, to write in the same transaction. */
 export interface RecoveryDecisions {
   /** New recovery attempt counts of the workflows to resume. */
@@ -75,6 +89,7 @@ export class Store {
   readonly #recordOutcome;
   readonly #send;
   readonly #sendFromWorkflow;
+  readonly #sendMany;
   readonly #setEvent;
   readonly #attempt;
   readonly #recover;
@@ -149,6 +164,18 @@ export class Store {
         return messages.insert(destinationUUID, message, topic, idempotencyKey, nowMs) ? 'sent' : 'duplicate';
       },
     );
+
+    this.#sendMany = db.transaction((batch: readonly OutgoingMessage[], nowMs: number): SendManyOutcome => {
+      // Every destination is checked before anything is inserted: one unknown refuses the batch.
+      const checked = new Set<string>();
+      for (const { destinationUUID } of batch) {
+        if (checked.has(destinationUUID)) continue;
+        if (!workflows.exists(destinationUUID)) return { notFound: destinationUUID };
+        checked.add(destinationUUID);
+      }
+      const inserted = batch.map((outgoing) => messages.insert(outgoing.destinationUUID, outgoing.message, outgoing.topic, outgoing.idempotencyKey, nowMs));
+      return { notFound: null, inserted };
+    });
 
     this.#sendFromWorkflow = db.transaction(
       (position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeNotFound: () => string, nowMs: number): SendResult => {
@@ -279,6 +306,15 @@ export class Store {
   /** Handler-side send: appends the message unless its idempotency key was used for this destination. */
   send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Written<SendResult> {
     return this.#committer.write(() => this.#send(destinationUUID, message, topic, idempotencyKey, nowMs));
+  }
+
+  /**
+   * Handler-side sendMany: appends every message, in array order, unless one destination does not
+   * exist (then nothing). A message whose idempotency key was used for its destination (earlier, or
+   * by an earlier message of the batch) is skipped.
+   */
+  sendMany(batch: readonly OutgoingMessage[], nowMs: number): Written<SendManyOutcome> {
+    return this.#committer.write(() => this.#sendMany(batch, nowMs));
   }
 
   /** Workflow-side send: appends the message and records the operation in one commit. */
