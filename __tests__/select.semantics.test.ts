@@ -53,6 +53,20 @@ const hostile = registerWorkflow('select.hostile', async (ctxt: WorkflowContext,
   return outcomes;
 });
 
+/** Selects over an array whose length reads 1 the first time and 10,000 after. */
+const growingBranches = registerWorkflow('select.growing', async (ctxt: WorkflowContext) => {
+  await ctxt.recv('go', 60);
+  let reads = 0;
+  const branches = new Proxy([{ recv: 't0' }], {
+    get: (target, property, receiver) => {
+      if (property === 'length') return ++reads > 1 ? 10_000 : 1;
+      if (typeof property === 'string' && /^[0-9]+$/.test(property)) return { recv: `t${property}` };
+      return Reflect.get(target, property, receiver);
+    },
+  });
+  return ctxt.select(branches, 0);
+});
+
 async function blockedIn(engine: Awaited<ReturnType<typeof openTestEngine>>, workflowUUID: string, kind: 'recv' | 'select') {
   return waitStarted(engine, (wait) => wait.workflowUUID === workflowUUID && wait.kind === kind);
 }
@@ -232,6 +246,44 @@ describe('hostile selects', () => {
     ]);
     expect(await countRows(engine, 'operations')).toBe(before);
     expect(await countRows(engine, 'messages')).toBe(0);
+    await engine.close();
+  });
+
+  test('branches are read once, index by index: a hole, a length that grows after the check and an own map are refused', async () => {
+    const engine = await openTestEngine();
+    const ownMap = Object.assign([{ recv: 'ok' }], { map: () => [{ recv: 'ok' }, { recv: 'ok' }] });
+    const attempts: unknown[] = [new Array(3), [, { recv: 'a' }], ownMap];
+    const outcomes = await (await engine.startWorkflow(hostile, { workflowUUID: 'read-once' }, attempts)).getResult();
+    expect(outcomes.slice(0, 3)).toEqual(['TypeError', 'TypeError', 'accepted']);
+    // A length read once: the proxy's later answers (10,000 branches, one on topic t5) change nothing.
+    const growing = await engine.startWorkflow(growingBranches, { workflowUUID: 'length-once' });
+    await blockedIn(engine, 'length-once', 'recv');
+    await engine.send('length-once', 'not a branch', 't5');
+    await engine.send('length-once', 'go', 'go');
+    expect(await growing.getResult()).toBeNull();
+    expect((await engine.listMessages('length-once', 't5'))[0]!.consumed).toBe(false);
+    await engine.close();
+  });
+
+  test('a listener that changes the branches it is shown changes nothing the select attempts or records', async () => {
+    const engine = await openTestEngine();
+    const tampered: string[] = [];
+    engine.events.on('waitStarted', (wait) => {
+      if (wait.kind !== 'select') return;
+      try {
+        (wait.branches as SelectBranch[]).reverse();
+        (wait.branches as SelectBranch[]).push({ recv: 'b' });
+      } catch (error) {
+        tampered.push((error as Error).name);
+      }
+    });
+    const handle = await engine.startWorkflow(eager, { workflowUUID: 'tamper' }, [{ recv: 'approval' }, { recv: 'cancel' }], 30);
+    await blockedIn(engine, 'tamper', 'select');
+    await engine.send('tamper', 'on b', 'b');
+    await engine.send('tamper', { by: 'ada' }, 'approval');
+    expect(await handle.getResult()).toEqual({ index: 0, value: { by: 'ada' } });
+    expect(tampered).toEqual(['TypeError']);
+    expect((await engine.listMessages('tamper', 'b'))[0]!.consumed).toBe(false);
     await engine.close();
   });
 

@@ -22,35 +22,45 @@ function describeBranch(branch: SelectBranch): string {
  * @throws TypeError for a branch not of a known shape, or one that repeats an earlier branch;
  *   RangeError for no branch or more than MAX_SELECT_BRANCHES.
  */
-export function checkBranches(branches: unknown): SelectBranch[] {
+export function checkBranches(branches: unknown): readonly SelectBranch[] {
   if (!Array.isArray(branches)) throw typeError('branches', 'an array of { recv: topic } or { getEvent: { workflowUUID, key } }', branches);
-  if (branches.length === 0) throw new RangeError('Expected `branches` to have at least one branch, got none');
-  if (branches.length > MAX_SELECT_BRANCHES) {
-    throw new RangeError(`Expected \`branches\` to have at most ${MAX_SELECT_BRANCHES} branches, got ${branches.length}`);
-  }
+  // Read once, then index by index into a new frozen array: a hole, a length that changes between
+  // reads or an own `map` cannot slip a branch past these checks, and no one holding the waits'
+  // description can change what the select attempts and records.
+  const count = checkCount('branches', 'branch', branches.length);
   const seen = new Map<string, number>();
-  return branches.map((branch: unknown, index) => {
+  const checked: SelectBranch[] = [];
+  for (let index = 0; index < count; index++) {
+    const branch: unknown = branches[index];
     const name = `branches[${index}]`;
     const shape = '{ recv: topic } or { getEvent: { workflowUUID, key } }';
     if (typeof branch !== 'object' || branch === null) throw typeError(name, shape, branch);
     const keys = Object.keys(branch);
-    let checked: SelectBranch;
+    let one: SelectBranch;
     if (keys.length === 1 && keys[0] === 'recv') {
-      checked = { recv: optionalTopic((branch as { recv: unknown }).recv) };
+      one = Object.freeze({ recv: optionalTopic((branch as { recv: unknown }).recv) });
     } else if (keys.length === 1 && keys[0] === 'getEvent') {
       const target = (branch as { getEvent: unknown }).getEvent;
       if (typeof target !== 'object' || target === null) throw typeError(`${name}.getEvent`, 'an object { workflowUUID, key }', target);
       const { workflowUUID, key } = target as { workflowUUID?: unknown; key?: unknown };
-      checked = { getEvent: { workflowUUID: requireNonEmptyString(`${name}.getEvent.workflowUUID`, workflowUUID), key: requireNonEmptyString(`${name}.getEvent.key`, key) } };
+      one = Object.freeze({ getEvent: Object.freeze({ workflowUUID: requireNonEmptyString(`${name}.getEvent.workflowUUID`, workflowUUID), key: requireNonEmptyString(`${name}.getEvent.key`, key) }) });
     } else {
       throw typeError(name, shape, branch);
     }
-    const identity = describeBranch(checked);
+    const identity = describeBranch(one);
     const earlier = seen.get(identity);
     if (earlier !== undefined) throw typeError(name, `a branch not given before (it repeats \`branches[${earlier}]\`)`, branch);
     seen.set(identity, index);
-    return checked;
-  });
+    checked.push(one);
+  }
+  return Object.freeze(checked);
+}
+
+/** Checks how many branches (or topics) a select has: 1 to MAX_SELECT_BRANCHES. */
+function checkCount(name: string, what: string, count: number): number {
+  if (count === 0) throw new RangeError(`Expected \`${name}\` to have at least one ${what}, got none`);
+  if (count > MAX_SELECT_BRANCHES) throw new RangeError(`Expected \`${name}\` to have at most ${MAX_SELECT_BRANCHES} ${what === 'branch' ? 'branches' : 'topics'}, got ${count}`);
+  return count;
 }
 
 /**
@@ -58,25 +68,27 @@ export function checkBranches(branches: unknown): SelectBranch[] {
  * without a topic) and returns them with `undefined` as `null`.
  * @throws TypeError for a bad or repeated topic; RangeError for none or more than MAX_SELECT_BRANCHES.
  */
-export function checkTopics(topics: unknown): (string | null)[] {
+export function checkTopics(topics: unknown): readonly (string | null)[] {
   if (!Array.isArray(topics)) throw typeError('topics', 'an array of topics (non-empty strings, or null for no topic)', topics);
-  if (topics.length === 0) throw new RangeError('Expected `topics` to have at least one topic, got none');
-  if (topics.length > MAX_SELECT_BRANCHES) throw new RangeError(`Expected \`topics\` to have at most ${MAX_SELECT_BRANCHES} topics, got ${topics.length}`);
+  const count = checkCount('topics', 'topic', topics.length);
   const seen = new Map<string | null, number>();
-  return topics.map((topic: unknown, index) => {
+  const checked: (string | null)[] = [];
+  for (let index = 0; index < count; index++) {
+    const topic: unknown = topics[index];
     if (topic !== undefined && topic !== null && (typeof topic !== 'string' || topic.length === 0)) {
       throw typeError(`topics[${index}]`, 'a non-empty string, or null for no topic', topic);
     }
-    const checked = (topic ?? null) as string | null;
-    const earlier = seen.get(checked);
+    const one = (topic ?? null) as string | null;
+    const earlier = seen.get(one);
     if (earlier !== undefined) throw typeError(`topics[${index}]`, `a topic not given before (it repeats \`topics[${earlier}]\`)`, topic);
-    seen.set(checked, index);
-    return checked;
-  });
+    seen.set(one, index);
+    checked.push(one);
+  }
+  return Object.freeze(checked);
 }
 
 /** select: the first of `branches` to complete, or null at the deadline. */
-export function select<T>(env: OperationEnvironment, execution: WorkflowExecution, branches: SelectBranch[], timeoutMs: number): Promise<SelectResult<T> | null> {
+export function select<T>(env: OperationEnvironment, execution: WorkflowExecution, branches: readonly SelectBranch[], timeoutMs: number): Promise<SelectResult<T> | null> {
   const selfUUID = execution.workflowUUID;
   return runRecordedWait<SelectResult<T>>(env, execution, {
     kind: 'select',
@@ -89,7 +101,7 @@ export function select<T>(env: OperationEnvironment, execution: WorkflowExecutio
 }
 
 /** recvAny: the oldest message across `topics` (one select of recv branches), or null at the deadline. */
-export async function recvAny<T>(env: OperationEnvironment, execution: WorkflowExecution, topics: (string | null)[], timeoutMs: number): Promise<RecvAnyResult<T> | null> {
+export async function recvAny<T>(env: OperationEnvironment, execution: WorkflowExecution, topics: readonly (string | null)[], timeoutMs: number): Promise<RecvAnyResult<T> | null> {
   const chosen = await select<T>(env, execution, topics.map((topic) => ({ recv: topic })), timeoutMs);
   return chosen === null ? null : { topic: topics[chosen.index]!, message: chosen.value };
 }

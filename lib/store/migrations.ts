@@ -70,7 +70,8 @@ export const migrations: readonly string[] = [
   // 2: where each event falls among messages, so that a select can tell which of an event and a
   // message committed first. messages_before is the highest message_id when the event was written:
   // a message with an id at most that committed before the event (or with it), any other after.
-  // Events written before this migration count as older than every message.
+  // Events written before this migration, or by a process of an older version still running on the
+  // file while a newer one upgrades it, count as older than every message.
   `
   ALTER TABLE events ADD COLUMN messages_before INTEGER NOT NULL DEFAULT 0;
   `,
