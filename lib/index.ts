@@ -11,6 +11,7 @@ export type {
   WorkflowContext,
   StepContext,
   StartWorkflowOptions,
+  ReadStreamOptions,
   WorkflowTarget,
   StepTarget,
   WorkflowInvoker,
@@ -37,9 +38,11 @@ export {
   StorageError,
   StorageFullError,
   UnreadableRecordError,
+  StreamClosedError,
+  StreamTimeoutError,
 } from './errors';
 export type { ErrorContext } from './errors';
 export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
-export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind } from './types';
+export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, StreamInfo } from './types';

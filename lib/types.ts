@@ -10,7 +10,7 @@ export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'MAX_RECOVERY
 export const WORKFLOW_STATUSES: readonly WorkflowStatusName[] = Object.freeze(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED']);
 
 /** The kinds of durable operation a workflow records, one row each, under its operation index. */
-export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep';
+export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep' | 'writeStream' | 'closeStream' | 'readStream';
 
 /** A workflow row as stored, payloads still serialized. */
 export interface WorkflowRecord {
@@ -108,4 +108,13 @@ export interface OperationInfo {
   startedAt: number;
   /** Null while the operation (a wait) is under way. */
   completedAt: number | null;
+}
+
+/** One stream of a workflow, as reported by `listStreams`. */
+export interface StreamInfo {
+  key: string;
+  /** Values written so far (offsets 0 to length - 1). */
+  length: number;
+  /** No value will come any more: `closeStream` closed it, or its workflow finished. */
+  closed: boolean;
 }

@@ -29,7 +29,7 @@ export function getEventInWorkflow<T>(env: OperationEnvironment, execution: Work
   return runRecordedWait<T>(env, execution, {
     kind: 'getEvent',
     timeoutMs,
-    wakeKey: eventKey(targetUUID, key),
+    wakeKeys: [eventKey(targetUUID, key)],
     waitDetail: { workflowUUID: targetUUID, key },
     description: { targetUUID, key },
     attempt: (position, phase, wait, nowMs) => env.store.readEvent(position, phase, targetUUID, key, wait, nowMs),

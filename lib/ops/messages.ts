@@ -44,7 +44,7 @@ export function receive<T>(env: OperationEnvironment, execution: WorkflowExecuti
   return runRecordedWait<T>(env, execution, {
     kind: 'recv',
     timeoutMs,
-    wakeKey: messageKey(execution.workflowUUID, topic),
+    wakeKeys: [messageKey(execution.workflowUUID, topic)],
     waitDetail: { topic },
     description: { topic },
     attempt: (position, phase, wait, nowMs) => env.store.receive(position, phase, topic, wait, nowMs),

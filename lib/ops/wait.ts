@@ -1,4 +1,4 @@
-// The shared shape of recv and in-workflow getEvent: replay, or attempt-and-record in one commit,
+// The shared shape of recv, in-workflow getEvent and in-workflow stream reads: replay, or attempt-and-record in one commit,
 // else record the wait's start (with its absolute deadline) and wait for a wake-up or the deadline.
 // A recovered wait resumes with the deadline recorded before the crash. Whatever ends the wait (a
 // wake-up's attempt, or the deadline's) writes into some batch: the wait resolves only after that
@@ -11,10 +11,10 @@ import { assertOpen, operationRecorded, type OperationEnvironment } from './envi
 import type { WorkflowExecution } from './execution';
 
 export interface RecordedWait {
-  kind: OperationKind & ('recv' | 'getEvent');
+  kind: OperationKind & ('recv' | 'getEvent' | 'readStream');
   timeoutMs: number;
-  /** Wake-up key whose notification may satisfy the wait. */
-  wakeKey: string;
+  /** Wake-up keys whose notification may satisfy the wait. */
+  wakeKeys: readonly string[];
   waitDetail: Record<string, unknown>;
   description: Omit<WaitDescription, 'deadlineMs' | 'workflowUUID' | 'kind'>;
   /** One attempt in one transaction: read (or consume) and record, or start/continue waiting. */
@@ -63,7 +63,7 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
     try {
       found = await env.waiters.wait<Found>({
         description: { ...wait.description, workflowUUID: execution.workflowUUID, kind: wait.kind, deadlineMs },
-        keys: [wait.wakeKey],
+        keys: wait.wakeKeys,
         attempt: () => {
           const result = attempt(false);
           return result.found ? { done: true, value: result } : KEEP_WAITING;

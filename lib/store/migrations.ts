@@ -67,6 +67,20 @@ export const migrations: readonly string[] = [
     started_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: streams. A stream is the rows of one (workflow, key), in position order: one per value, then,
+  // once it is closed, one row with no value. entry_id orders every row of every stream by insertion,
+  // so another process can ask "which streams have new rows?".
+  `
+  CREATE TABLE streams (
+    entry_id      INTEGER PRIMARY KEY,
+    workflow_uuid TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    value         TEXT,
+    created_at    INTEGER NOT NULL,
+    UNIQUE (workflow_uuid, key, position)
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this build writes and understands. */
