@@ -120,7 +120,8 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
   #next = 0;
   #ended = false;
   #wait: StartedWait | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** The last read asked for, while one is under way: the next waits behind it. */
+  #tail: Promise<void> | null = null;
 
   constructor(env: OperationEnvironment, workflowUUID: string, key: string, plan: StreamReadPlan) {
     this.#env = env;
@@ -140,8 +141,13 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    const result = this.#queue.then(() => this.#read());
-    this.#queue = result.catch(() => {});
+    // With no read under way, this one looks (and, finding nothing, subscribes) before next() returns.
+    const result = this.#tail === null ? this.#read() : this.#tail.then(() => this.#read());
+    const tail = result.then(() => {}, () => {});
+    this.#tail = tail;
+    void tail.then(() => {
+      if (this.#tail === tail) this.#tail = null;
+    });
     return result;
   }
 
@@ -184,13 +190,25 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
   async #fill(): Promise<boolean> {
     const env = this.#env;
     assertOpen(env, 'readStream');
-    let loaded = await env.store.readCommitted(() => this.#load());
-    if (loaded.entries.length === 0 && !loaded.ended) {
-      const { store, waiters } = env;
-      const wakeKey = streamKey(this.#workflowUUID, this.#key);
-      const timeout = (): StreamTimeoutError => new StreamTimeoutError(this.#workflowUUID, this.#key, this.#offset, this.#timeoutMs / 1000);
-      if (this.#timeoutMs === 0) throw timeout();
-      // Checked above and subscribed below in one turn (readCommitted settles before other code runs).
+    const { store, waiters } = env;
+    const wakeKey = streamKey(this.#workflowUUID, this.#key);
+    const timeout = (): StreamTimeoutError => new StreamTimeoutError(this.#workflowUUID, this.#key, this.#offset, this.#timeoutMs / 1000);
+    const progressed = (found: Loaded): boolean => found.entries.length > 0 || found.ended;
+    // Only committed rows count: while writes of this process wait to commit, look again after.
+    const check = (): Loaded | null => {
+      if (store.hasUncommittedWrites) {
+        store.afterSettle(() => waiters.notify(wakeKey));
+        return null;
+      }
+      const found = this.#load();
+      return progressed(found) ? found : null;
+    };
+    let loaded: Loaded | null;
+    if (this.#timeoutMs === 0) {
+      loaded = await store.readCommitted(() => this.#load());
+      if (!progressed(loaded)) throw timeout();
+    } else if ((loaded = check()) === null) {
+      // Checked and subscribed in one synchronous run: no wake-up can fall between them.
       try {
         loaded = await waiters.wait<Loaded>({
           description: {
@@ -200,17 +218,12 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
           // The stream's own writes, and its workflow's end (which ends the stream too).
           keys: [wakeKey, workflowKey(this.#workflowUUID)],
           attempt: () => {
-            // Only committed rows count: while writes of this process wait to commit, look again after.
-            if (store.hasUncommittedWrites) {
-              store.afterSettle(() => waiters.notify(wakeKey));
-              return { done: false };
-            }
-            const found = this.#load();
-            return found.entries.length > 0 || found.ended ? { done: true, value: found } : { done: false };
+            const found = check();
+            return found === null ? { done: false } : { done: true, value: found };
           },
           onTimeout: () => {
             const found = store.hasUncommittedWrites ? null : this.#load();
-            if (found !== null && (found.entries.length > 0 || found.ended)) return found;
+            if (found !== null && progressed(found)) return found;
             throw timeout();
           },
           onStarted: (wait) => (this.#wait = wait),
