@@ -49,7 +49,7 @@ const afterClose = registerWorkflow('streams.afterClose', async (ctxt: WorkflowC
 });
 
 /** Reads another workflow's stream from inside a workflow. */
-const collector = registerWorkflow('streams.collector', async (ctxt: WorkflowContext, target: string, key: string, fromOffset = 0, timeoutSeconds = 60) => {
+const collector = registerWorkflow('streams.collector', async (ctxt: WorkflowContext, target: string, key: string, fromOffset: number = 0, timeoutSeconds: number = 60) => {
   const seen: unknown[] = [];
   try {
     for await (const value of ctxt.readStream(target, key, { fromOffset, timeoutSeconds })) seen.push(value);
