@@ -1,10 +1,12 @@
 import Database from 'better-sqlite3';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '../lib';
+import readline from 'node:readline';
+import { Client, registerWorkflow, type WorkflowContext } from '../lib';
 import { openTestEngine, spawnFixture, tempDatabasePath, tsxLoader, type Child } from './helpers';
+import { blockedInRecv } from './wait-helpers';
 
 const cliPath = path.join(__dirname, '..', 'lib', 'cli', 'main.ts');
 
@@ -251,4 +253,68 @@ describe('the command line leaves files it only reads as they were', () => {
     expect(help.stdout).toContain('Usage: durablite bench');
     expect(help.stdout).not.toMatch(/npm run bench|--tsx|--dbos/);
   }, 30_000);
+});
+
+describe('durablite stream', () => {
+  /** Writes each message on 'next' to its stream 'progress' until 'stop'. */
+  const exportJob = registerWorkflow('cli.exportJob', async (ctxt: WorkflowContext) => {
+    for (;;) {
+      const next = await ctxt.recv<unknown>('next', 60);
+      if (next === 'stop' || next === null) return 'exported';
+      await ctxt.writeStream('progress', next);
+    }
+  });
+
+  /** The CLI in its own process, with each stdout line as it is printed. */
+  function follow(...args: string[]): { lines: string[]; nextLine(): Promise<string>; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, ['--import', tsxLoader, cliPath, ...args], { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines: string[] = [];
+    const waiting: ((line: string) => void)[] = [];
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line);
+      waiting.shift()?.(line);
+    });
+    let read = 0;
+    return {
+      lines,
+      nextLine: () => (read < lines.length ? Promise.resolve(lines[read++]!) : new Promise((resolve) => waiting.push((line) => resolve(lines[read++] ?? line)))),
+      exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    };
+  }
+
+  test('prints what is committed, one value a line (JSON with --json); --follow prints each new value until the workflow ends', async () => {
+    const database = tempDatabasePath('cli-stream');
+    const engine = await openTestEngine({ database });
+    const handle = await engine.startWorkflow(exportJob, { workflowUUID: 'export-3' });
+    for (const value of ['10%', { percent: 20, at: new Date('2026-01-01T00:00:00Z') }]) {
+      await blockedInRecv(engine, 'export-3');
+      await engine.send('export-3', value, 'next');
+    }
+    await blockedInRecv(engine, 'export-3');
+
+    const now = await cli('stream', 'export-3', 'progress', '--db', database);
+    expect(now).toMatchObject({ code: 0, stderr: '' });
+    expect(now.stdout.split('\n')).toEqual(['10%', '{"percent":20,"at":"2026-01-01T00:00:00.000Z"}', '(stream "progress" is still open: 2 values so far; --follow waits for more)', '']);
+    const json = await cli('stream', 'export-3', 'progress', '--db', database, '--json', '--from', '1');
+    expect(json.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([{ percent: 20, at: '2026-01-01T00:00:00.000Z' }]);
+
+    const followed = follow('stream', 'export-3', 'progress', '--db', database, '--follow', '--json');
+    expect([await followed.nextLine(), await followed.nextLine()]).toEqual(['"10%"', '{"percent":20,"at":"2026-01-01T00:00:00.000Z"}']);
+    await engine.send('export-3', '90%', 'next');
+    expect(await followed.nextLine()).toBe('"90%"');
+    await blockedInRecv(engine, 'export-3');
+    await engine.send('export-3', 'stop', 'next');
+    expect(await handle.getResult()).toBe('exported');
+    expect(await followed.exited).toBe(0);
+    expect(followed.lines).toHaveLength(3);
+
+    const ended = await cli('stream', 'export-3', 'progress', '--db', database, '--from', '2');
+    expect(ended.stdout).toBe('90%\n(end of stream "progress": 1 value from offset 2)\n');
+    const unknown = await cli('stream', 'nobody', 'progress', '--db', database);
+    expect(unknown).toMatchObject({ code: 1, stderr: 'durablite stream: No workflow with UUID "nobody".\n' });
+    const badOffset = await cli('stream', 'export-3', 'progress', '--db', database, '--from', '-1');
+    expect(badOffset.code).toBe(2);
+    expect(badOffset.stderr).toMatch(/--from must be an offset, an integer >= 0, got "-1"/);
+    await engine.close();
+  }, 60_000);
 });

@@ -132,6 +132,24 @@ describe('the example scripts run and print what the pages say', () => {
     ]);
   }, 60_000);
 
+  test('streams.ts: every rule of the streams API', async () => {
+    const output = await outputOf('docs/examples/streams.ts');
+    expect(output).toContain('25/100\n50/100\n75/100\n100/100\n100 rows exported\n');
+    expect(output).toContain("[ 'tick' ] STREAM_TIMEOUT 1\n");
+  }, 60_000);
+
+  test('progress-bar.ts: an export whose stream is rendered as a progress bar, one line per update when piped', async () => {
+    const { code, stdout, stderr } = await runTs('docs/examples/progress-bar.ts', ['300']);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout.split('\n')).toEqual([
+      '[##########--------------------]  33%  100/300 rows',
+      '[####################----------]  66%  200/300 rows',
+      '[##############################] 100%  300/300 rows',
+      'exported 300 rows in 3 chunks',
+      '',
+    ]);
+  }, 60_000);
+
   test('guarantees.ts: a step interrupted by a crash runs twice, is recorded once, charges once', async () => {
     expect(await outputOf('docs/examples/guarantees.ts')).toBe(
       "charge-order-9/0\nrequests sent: 2, charges made: 1\n[ '#0 step chargeCard' ]\n",

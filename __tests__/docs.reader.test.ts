@@ -159,6 +159,7 @@ describe('the example files the other pages quote, copied into a fresh project',
       'docs/examples/multi-process/owner.ts',
       'docs/examples/shop/server.ts',
       'docs/examples/shop/shop.ts',
+      'docs/examples/streams.ts',
     ]);
   });
 

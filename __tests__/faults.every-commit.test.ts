@@ -22,6 +22,8 @@ interface Family {
   name: string;
   /** Starts the scenario's workflows and feeds them; returns the UUIDs whose end it awaits. */
   drive(driver: Driver): Promise<string[]>;
+  /** Once they ended: notes what callers saw meanwhile. */
+  after?(driver: Driver): Promise<void>;
 }
 
 // The engine of the run under way, and what its steps saw that they should not have.
@@ -119,6 +121,46 @@ const chooser = registerWorkflow('fault.chooser', async (ctxt: WorkflowContext) 
   const late = await ctxt.select([{ recv: 'never' }], 2);
   return { first, echoed, any, late };
 });
+
+// A step's writeStream is at least once: a step that runs again (its record's commit failed) writes
+// again. Its stream is compared without repeats; the workflow's own writes are compared exactly.
+const stepStream = registerStep('fault.stepStream', async (ctxt: StepContext, value: string) => {
+  await ctxt.writeStream('steps', value);
+  return value;
+});
+
+const streamer = registerWorkflow('fault.streamer', async (ctxt: WorkflowContext) => {
+  await ctxt.writeStream('progress', 10);
+  await ctxt.recv('go', 60);
+  await ctxt.writeStream('progress', 50);
+  await Promise.all([ctxt.writeStream('progress', 90), ctxt.writeStream('log', 'a line')]);
+  await ctxt.closeStream('progress');
+  let closed = 'none';
+  try {
+    await ctxt.writeStream('progress', 100);
+  } catch (error) {
+    closed = (error as { code: string }).code;
+  }
+  await ctxt.runStep(stepStream, 'from a step');
+  return closed;
+});
+
+const streamReader = registerWorkflow('fault.streamReader', async (ctxt: WorkflowContext, target: string) => {
+  const seen: unknown[] = [];
+  for await (const value of ctxt.readStream(target, 'progress', { timeoutSeconds: 30 })) seen.push(value);
+  const echoed = await ctxt.runStep(echo, seen.length);
+  let timedOut = 'none';
+  try {
+    // Its own stream, which no one writes: the read times out (recorded).
+    for await (const value of ctxt.readStream(ctxt.workflowUUID, 'own', { timeoutSeconds: 2 })) seen.push(value);
+  } catch (error) {
+    timedOut = (error as { code: string }).code;
+  }
+  return { seen, echoed, timedOut };
+});
+
+/** A handler's reader of the stream, started before the stream has a value; what it saw, in order. */
+let handlerRead: Promise<unknown[]> | undefined;
 
 const families: Family[] = [
   {
@@ -222,6 +264,26 @@ const families: Family[] = [
     },
   },
   {
+    name: 'streams: writeStream, closeStream, readStream in and out of workflows, a step\'s writeStream',
+    async drive({ t, call }) {
+      // A reader outside workflows shows committed values only: one that saw a write whose commit
+      // then failed would see its value twice, or out of order.
+      handlerRead = (async () => {
+        const values: unknown[] = [];
+        for await (const value of t.engine.readStream('fault-streamer', 'progress', { timeoutSeconds: 600 })) values.push(value);
+        return values;
+      })();
+      await call(() => t.engine.startWorkflow(streamReader, { workflowUUID: 'fault-stream-reader' }, 'fault-streamer'));
+      await call(() => t.engine.startWorkflow(streamer, { workflowUUID: 'fault-streamer' }));
+      await t.waitUntilBlocked('fault-streamer', { kind: 'recv' });
+      await call(() => t.engine.send('fault-streamer', 'go', 'go'));
+      return ['fault-streamer', 'fault-stream-reader'];
+    },
+    async after({ observe }) {
+      observe(await handlerRead);
+    },
+  },
+  {
     name: 'handler reads in the turn of a failing write',
     async drive({ t, call, observe }) {
       await call(() => t.engine.startWorkflow(mailbox, { workflowUUID: 'fault-reads' }));
@@ -246,6 +308,17 @@ const families: Family[] = [
 ];
 
 // --- running and comparing ---------------------------------------------------------------------------
+
+/** Each stream's values (a step's stream, at least once, without repeats) and whether it ended. */
+async function streamsOf(engine: Engine, uuid: string): Promise<unknown> {
+  const streams: Record<string, unknown> = {};
+  for (const { key, closed } of await engine.listStreams(uuid)) {
+    const values: unknown[] = [];
+    for await (const value of engine.readStream(uuid, key, { timeoutSeconds: 0 })) values.push(value);
+    streams[key] = { values: key === 'steps' ? [...new Set(values)] : values, closed };
+  }
+  return streams;
+}
 
 /** Everything a caller can read of the final state, without timestamps. */
 async function snapshot(engine: Engine): Promise<unknown> {
@@ -277,6 +350,7 @@ async function snapshot(engine: Engine): Promise<unknown> {
       ]),
       messages: (await engine.listMessages(uuid)).map((message) => [message.topic, message.message, message.consumed]),
       events: await engine.listEvents(uuid),
+      streams: await streamsOf(engine, uuid),
     });
   }
   return state;
@@ -323,6 +397,7 @@ async function run(family: Family, faultAt: number | null): Promise<RunResult> {
       if (round > 200) throw new Error(`Still PENDING after ${round} s: ${JSON.stringify(statuses.map((status) => [status?.workflowUUID, status?.status]))}`);
       await t.advance(1);
     }
+    await family.after?.(driver);
     const state = await snapshot(t.engine);
     observed.push(...violations);
     const struck = t.pendingFaults === 0;

@@ -6,7 +6,7 @@ import type { StorageError } from './errors';
 import type { Clock } from './runtime/clock';
 import type { WaitDescription } from './runtime/waiters';
 import type { SynchronousMode } from './store/database';
-import type { MessageInfo, OperationKind, RecvAnyResult, SelectBranch, SelectResult, SendManyMessage, SendManyResult, WorkflowStatus } from './types';
+import type { MessageInfo, OperationKind, RecvAnyResult, SelectBranch, SelectResult, SendManyMessage, SendManyResult, StreamInfo, WorkflowStatus } from './types';
 
 /** A workflow function: deterministic code that calls durable operations on its context. */
 export type WorkflowFunction<Args extends unknown[] = any[], R = any> = (ctxt: WorkflowContext, ...args: Args) => Promise<R>;
@@ -47,11 +47,30 @@ export type HandlerInvoker<T> = {
   [K in keyof T as T[K] extends (...args: any[]) => any ? K : never]: (...args: Rest<T[K]>) => Promise<WorkflowHandle<Output<T[K]>>>;
 };
 
-/** Given to a step: where it runs. Steps cannot call durable operations. */
+/** Given to a step: where it runs. Steps cannot call durable operations; they can write to their workflow's streams. */
 export interface StepContext {
   readonly workflowUUID: string;
   readonly stepName: string;
   readonly operationIndex: number;
+  /**
+   * Appends `value` to the workflow's stream `key`, at least once: the write is not recorded, so a
+   * step that runs again after a crash writes again. Resolves once the value is committed.
+   * @throws StreamClosedError when the stream is closed or the workflow finished (nothing is written);
+   *   WorkflowContextError once the step has returned.
+   */
+  writeStream<T>(key: string, value: T): Promise<void>;
+}
+
+/** Options of `readStream`. */
+export interface ReadStreamOptions {
+  /** The offset of the first value to read (offsets count values from 0). @default 0 */
+  fromOffset?: number;
+  /**
+   * How long to wait for each next value, in seconds; when it passes before a value (or the end)
+   * comes, the iteration throws StreamTimeoutError. `0` reads what is there without waiting.
+   * @default 60
+   */
+  timeoutSeconds?: number;
 }
 
 /**
@@ -96,6 +115,15 @@ export interface WorkflowContext {
    * @throws TypeError/RangeError for no topic, more than 256, or a repeated or malformed topic.
    */
   recvAny<T = unknown>(topics: readonly (string | null)[], timeoutSeconds?: number): Promise<RecvAnyResult<T> | null>;
+  /** Appends `value` to this workflow's stream `key`, exactly once. @throws StreamClosedError (recorded) after closeStream. */
+  writeStream<T>(key: string, value: T): Promise<void>;
+  /** Closes this workflow's stream `key` (a closed stream stays closed; closing it again does nothing). */
+  closeStream(key: string): Promise<void>;
+  /**
+   * Reads stream `key` of workflow `workflowUUID` from `fromOffset`: each value read is recorded, so
+   * a replay reads the same values and resumes at the same offset.
+   */
+  readStream<T>(workflowUUID: string, key: string, options?: ReadStreamOptions): AsyncIterableIterator<T>;
 }
 
 /**
@@ -110,6 +138,8 @@ export interface HandlerContext {
   getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null>;
   listEvents(workflowUUID: string): Promise<Record<string, unknown>>;
   listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]>;
+  readStream<T>(workflowUUID: string, key: string, options?: ReadStreamOptions): AsyncIterableIterator<T>;
+  listStreams(workflowUUID: string): Promise<StreamInfo[]>;
 }
 
 /** Options of `startWorkflow`. */

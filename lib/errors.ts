@@ -260,6 +260,45 @@ export class UnreadableRecordError extends DurabliteError {
 }
 
 /**
+ * A value was written to a stream that takes no more: `closeStream` closed it, or its workflow
+ * finished. Nothing was written. From a workflow, this is the operation's recorded outcome.
+ */
+export class StreamClosedError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  readonly key: string;
+  constructor(workflowUUID: string, key: string) {
+    super(
+      'STREAM_CLOSED',
+      `Stream "${key}" of workflow "${workflowUUID}" is closed (by closeStream, or because the workflow finished), so it takes no more values. Write to a new key instead.`,
+      { workflowUUID },
+    );
+    this.key = key;
+  }
+}
+
+/**
+ * A stream reader waited `timeoutSeconds` for the next value and none came, though the stream has
+ * not ended. Not the end of the stream: read on from `offset` with a new reader.
+ */
+export class StreamTimeoutError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  readonly key: string;
+  /** The offset of the value that did not come: where a new reader picks up. */
+  readonly offset: number;
+  readonly timeoutSeconds: number;
+  constructor(workflowUUID: string, key: string, offset: number, timeoutSeconds: number) {
+    super(
+      'STREAM_TIMEOUT',
+      `No value came at offset ${offset} of stream "${key}" of workflow "${workflowUUID}" within ${timeoutSeconds} s, and the stream has not ended. Read on with \`fromOffset: ${offset}\`, or give a longer \`timeoutSeconds\`.`,
+      { workflowUUID },
+    );
+    this.key = key;
+    this.offset = offset;
+    this.timeoutSeconds = timeoutSeconds;
+  }
+}
+
+/**
  * String() of what `read` yields, for values that refuse it (a null-prototype object, a throwing
  * toString or getter, a revoked Proxy): then their `[object Type]` tag, or a fixed phrase. Never
  * throws, so logging or recording whatever was thrown cannot fail in turn.
@@ -300,6 +339,8 @@ export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string,
   ['StorageError', StorageError],
   ['StorageFullError', StorageFullError],
   ['UnreadableRecordError', UnreadableRecordError],
+  ['StreamClosedError', StreamClosedError],
+  ['StreamTimeoutError', StreamTimeoutError],
   ['Error', Error],
   ['TypeError', TypeError],
   ['RangeError', RangeError],

@@ -3,16 +3,17 @@
 import { nanoid } from 'nanoid';
 import type { StartWorkflowOptions } from './contracts';
 import type { EventEmitter } from 'eventemitter3';
-import type { EngineEvents, WorkflowHandle } from './contracts';
+import type { EngineEvents, ReadStreamOptions, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl, toStatus } from './ops/handle';
 import { assertOpen, readCommitted, type OperationEnvironment } from './ops/environment';
 import { getEventFromHandler } from './ops/events';
 import { prepareSendMany, sendFromHandler, sendManyFromHandler } from './ops/messages';
 import { decodeForListing, encodePayload } from './ops/payload';
+import { checkStreamRead, listStreams, StreamReader } from './ops/streams';
 import { workflowOnlyBase } from './ops/workflow-only';
 import type { WaitRecord } from './store/operations';
 import type { WorkflowFilter } from './store/workflows';
-import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type SendManyMessage, type SendManyResult, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
+import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Filters of `listWorkflows`. */
@@ -46,7 +47,7 @@ const statuses = new Set<string>(WORKFLOW_STATUSES);
  * stays false (see workflowOnlyBase).
  */
 export abstract class HandlerBase extends workflowOnlyBase(
-  ['recv', 'recvAny', 'select', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow'],
+  ['recv', 'recvAny', 'select', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow', 'writeStream', 'closeStream'],
   'code outside workflows (an Engine or Client)',
 ) {
   readonly #env: OperationEnvironment;
@@ -172,6 +173,38 @@ export abstract class HandlerBase extends workflowOnlyBase(
     const workflowUUID = options.workflowUUID === undefined ? undefined : requireNonEmptyString('workflowUUID', options.workflowUUID);
     const records = await readCommitted(this.#env, 'listWaits', () => this.#env.store.operations.listWaits(workflowUUID));
     return records.map(toWaitInfo);
+  }
+
+  /**
+   * Reads stream `key` of workflow `workflowUUID`: an async iterable of its values in order, from
+   * `fromOffset` (default 0), each yielded once it is committed, woken right after that commit (in
+   * this process or another). It ends when the stream is closed or the workflow finishes (once every
+   * value before has been read). A workflow that does not exist yet is waited for. When no value
+   * comes within `timeoutSeconds` (default 60) of asking for the next one, the iteration throws
+   * StreamTimeoutError (its `offset` is where to read on): a timeout is never taken for the end.
+   * Leaving a `for await` loop (`break`, `return`, a throw) ends the reader and its wait at once.
+   *
+   * @example
+   * for await (const progress of engine.readStream<number>(handle.getWorkflowUUID(), 'progress')) {
+   *   console.log(`${progress}%`);
+   * }
+   * @throws TypeError/RangeError for bad arguments, at the call. The iteration throws
+   *   StreamTimeoutError; EngineClosedError when closed while waiting; UnreadableRecordError for a
+   *   value that cannot be read back.
+   */
+  readStream<T>(workflowUUID: string, key: string, options?: ReadStreamOptions): AsyncIterableIterator<T> {
+    const plan = checkStreamRead(workflowUUID, key, options);
+    return new StreamReader<T>(this.#env, workflowUUID, key, plan);
+  }
+
+  /**
+   * The workflow's streams, in the order they were first written to, as `{ key, length, closed }`
+   * (`closed`: no value will come, because closeStream closed it or the workflow finished). Empty for
+   * an unknown UUID. Read-only; only committed values.
+   */
+  async listStreams(workflowUUID: string): Promise<StreamInfo[]> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    return listStreams(this.#env, workflowUUID);
   }
 
   /** Workflows, oldest first, optionally filtered by status and name. Read-only; only committed rows. */

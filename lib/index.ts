@@ -11,6 +11,7 @@ export type {
   WorkflowContext,
   StepContext,
   StartWorkflowOptions,
+  ReadStreamOptions,
   WorkflowTarget,
   StepTarget,
   WorkflowInvoker,
@@ -37,10 +38,12 @@ export {
   StorageError,
   StorageFullError,
   UnreadableRecordError,
+  StreamClosedError,
+  StreamTimeoutError,
 } from './errors';
 export type { ErrorContext } from './errors';
 export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
-export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult } from './types';
+export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult, StreamInfo } from './types';
 export type { WaitInfo, SendManyMessage, SendManyResult } from './types';

@@ -28,7 +28,7 @@ export interface RecvAnyResult<T = unknown> {
 }
 
 /** The kinds of durable operation a workflow records, one row each, under its operation index. */
-export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep' | 'select';
+export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep' | 'select' | 'writeStream' | 'closeStream' | 'readStream';
 
 /** A workflow row as stored, payloads still serialized. */
 export interface WorkflowRecord {
@@ -168,4 +168,13 @@ export interface SendManyMessage<T = unknown> {
 export interface SendManyResult {
   sent: number;
   duplicates: number;
+}
+
+/** One stream of a workflow, as reported by `listStreams`. */
+export interface StreamInfo {
+  key: string;
+  /** Values written so far (offsets 0 to length - 1). */
+  length: number;
+  /** No value will come any more: `closeStream` closed it, or its workflow finished. */
+  closed: boolean;
 }

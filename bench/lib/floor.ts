@@ -86,3 +86,37 @@ export class FloorStatements {
 
 /** The topic stored for "no topic" (lib/store/messages.ts). */
 export const NO_TOPIC = '';
+
+/** The streams' statements (lib/store/streams.ts), prepared once on a floor database. */
+export class StreamFloorStatements {
+  readonly #insert: Database.Statement<[string, string, number, string | null, number]>;
+  readonly #selectLast: Database.Statement<[string, string], { position: number; value: string | null }>;
+  readonly #selectFrom: Database.Statement<[string, string, number, number], { position: number; value: string | null }>;
+  readonly #selectWriterStatus: Database.Statement<[string], { status: string }>;
+  readonly #insertCompletedOperation: Database.Statement<[string, number, string, string, string | null, string | null, number, number]>;
+  /** A workflow's writeStream as one transaction: the checks, the row, the operation's record. */
+  readonly append: Database.Transaction<(workflowUUID: string, key: string, value: string, operationIndex: number) => number>;
+
+  constructor(floor: FloorStatements) {
+    const db = floor.db;
+    this.#insertCompletedOperation = floor.insertCompletedOperation;
+    this.#insert = db.prepare('INSERT INTO streams (workflow_uuid, key, position, value, created_at) VALUES (?, ?, ?, ?, ?)');
+    this.#selectLast = db.prepare('SELECT position, value FROM streams WHERE workflow_uuid = ? AND key = ? ORDER BY position DESC LIMIT 1');
+    this.#selectFrom = db.prepare('SELECT position, value FROM streams WHERE workflow_uuid = ? AND key = ? AND position >= ? ORDER BY position LIMIT ?');
+    this.#selectWriterStatus = db.prepare('SELECT status FROM workflows WHERE workflow_uuid = ?');
+    this.append = db.transaction((workflowUUID: string, key: string, value: string, operationIndex: number) => {
+      this.#selectWriterStatus.get(workflowUUID);
+      const last = this.#selectLast.get(workflowUUID, key);
+      const position = last === undefined ? 0 : last.position + 1;
+      this.#insert.run(workflowUUID, key, position, value, Date.now());
+      this.#insertCompletedOperation.run(workflowUUID, operationIndex, 'writeStream', 'writeStream', String(position), null, Date.now(), Date.now());
+      return position;
+    });
+  }
+
+  /** A reader's look: the writer's status, then the rows from `position` (as the engine's reader does). */
+  read(workflowUUID: string, key: string, position: number): { position: number; value: string | null }[] {
+    this.#selectWriterStatus.get(workflowUUID);
+    return this.#selectFrom.all(workflowUUID, key, position, 256);
+  }
+}

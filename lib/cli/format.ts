@@ -32,13 +32,16 @@ export function time(epochMs: number | null | undefined): string {
   return Number.isNaN(date.getTime()) ? `invalid time (${String(epochMs)})` : date.toISOString();
 }
 
-/** JSON for --json output: BigInt as string, Map/Set as objects/arrays, Errors by name and message. */
-export function toJson(value: unknown): string {
+/**
+ * JSON for --json output: BigInt as string, Map/Set as objects/arrays, Errors by name and message.
+ * Indented by `indent` spaces; 0 for one line.
+ */
+export function toJson(value: unknown, indent = 2): string {
   return JSON.stringify(value, (_key, item: unknown) => {
     if (typeof item === 'bigint') return item.toString();
     if (item instanceof Map) return Object.fromEntries(item);
     if (item instanceof Set) return [...item];
     if (item instanceof Error) return { name: item.name, message: item.message, ...(item as unknown as Record<string, unknown>) };
     return item;
-  }, 2);
+  }, indent);
 }

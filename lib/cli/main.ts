@@ -9,11 +9,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, openClientSession } from '../client';
 import type { Session } from '../session';
-import { DatabaseOpenError, WorkflowNotFoundError } from '../errors';
+import { DatabaseOpenError, StreamTimeoutError, WorkflowNotFoundError } from '../errors';
 import { sendFromHandler } from '../ops/messages';
 import { encodePayload } from '../ops/payload';
 import { WORKFLOW_STATUSES, type MessageInfo, type WaitInfo, type WorkflowStatusName } from '../types';
-import { optionalIdempotencyKey, optionalTopic, requireNonEmptyString } from '../validate';
+import { MAX_DURATION_SECONDS, optionalIdempotencyKey, optionalTopic, requireNonEmptyString } from '../validate';
 import { runBenchCommand } from './bench';
 import { compact, table, time, toJson } from './format';
 
@@ -33,8 +33,12 @@ interface CommandSpec {
   options: Record<string, { type: 'string' | 'boolean'; description: string }>;
   /** What --json means for this command, when it means more than JSON output. */
   jsonDescription?: string;
-  /** `session` is the client's own (the CLI opened it), for what the Client does not offer: a send's duplicate flag, events in stored order. */
-  run(client: Client, args: string[], values: Record<string, string | boolean | undefined>, json: boolean, session: Session): Promise<string>;
+  /**
+   * `session` is the client's own (the CLI opened it), for what the Client does not offer: a send's
+   * duplicate flag, events in stored order. `out` prints a line at once, for output that comes over
+   * time (a followed stream); what run resolves to is printed last, unless it is empty.
+   */
+  run(client: Client, args: string[], values: Record<string, string | boolean | undefined>, json: boolean, session: Session, out: (text: string) => void): Promise<string>;
 }
 
 const statusNames: readonly string[] = WORKFLOW_STATUSES;
@@ -46,6 +50,16 @@ function timeoutOption(value: string | boolean | undefined): number | undefined 
     throw new CliError(2, `--timeout must be a number of seconds >= 0, got "${String(value)}"`);
   }
   return seconds;
+}
+
+/** --from: a stream offset, an integer >= 0 (default 0). */
+function offsetOption(value: string | boolean | undefined): number {
+  if (value === undefined) return 0;
+  const offset = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value.trim()) || !Number.isSafeInteger(offset)) {
+    throw new CliError(2, `--from must be an offset, an integer >= 0, got "${String(value)}"`);
+  }
+  return offset;
 }
 
 /** MESSAGE is JSON with --json (refused when it does not parse), the string as given otherwise. */
@@ -119,21 +133,6 @@ function messagesByTopic(messages: MessageInfo[]): { topic: string | null; pendi
   return [...groups.values()];
 }
 
-/** A stream of a workflow as `show` lists it. */
-interface StreamSummary {
-  key: string;
-  length: number;
-  closed: boolean;
-}
-
-/**
- * STREAMS: the workflow's streams with their lengths, for `show`. To be filled at the merge with the
- * streams work: `return client.listStreams(workflowUUID)` (`{ key, length, closed }[]`). Until then
- * no workflow has streams.
- */
-async function streamsOf(_client: Client, _workflowUUID: string): Promise<StreamSummary[]> {
-  return [];
-}
 
 const commands: Record<string, CommandSpec> = {
   workflows: {
@@ -181,7 +180,7 @@ const commands: Record<string, CommandSpec> = {
       const keys = await setEventKeys(session, uuid!, operations);
       const events = await client.listEvents(uuid!);
       const topics = messagesByTopic(await client.listMessages(uuid!));
-      const streams = await streamsOf(client, uuid!);
+      const streams = await client.listStreams(uuid!);
       const waits = await client.listWaits({ workflowUUID: uuid! });
       if (json) {
         const described = operations.map((operation) => (keys.has(operation.operationIndex) ? { ...operation, key: keys.get(operation.operationIndex) } : operation));
@@ -280,6 +279,37 @@ const commands: Record<string, CommandSpec> = {
         ['TOPIC', 'STATE', 'SENT', 'MESSAGE'],
         messages.map((message) => [message.topic ?? '-', message.consumed ? 'consumed' : 'pending', time(message.createdAt), compact(message.message, 80)]),
       );
+    },
+  },
+  stream: {
+    usage: 'durablite stream UUID KEY --db FILE [--follow] [--from OFFSET] [--json]',
+    summary: 'Print the values of a workflow\'s stream, one a line; --follow prints new ones until it ends.',
+    jsonDescription: 'print each value as one line of JSON, and nothing else',
+    positionals: ['UUID', 'KEY'],
+    options: {
+      follow: { type: 'boolean', description: 'wait for new values until the stream ends (closed, or its workflow finished)' },
+      from: { type: 'string', description: 'the offset of the first value to print (default 0)' },
+    },
+    async run(client, [uuid, key], values, json, _session, out) {
+      const fromOffset = offsetOption(values.from);
+      if ((await client.retrieveWorkflow(uuid!).getStatus()) === null) throw new CliError(1, `No workflow with UUID "${uuid}".`);
+      const follow = values.follow === true;
+      // Without --follow, what is committed now (timeout 0); with it, no limit on the wait for a value.
+      const reader = client.readStream(uuid!, key!, { fromOffset, timeoutSeconds: follow ? MAX_DURATION_SECONDS : 0 });
+      let printed = 0;
+      let ended = true;
+      try {
+        for await (const value of reader) {
+          out(json ? toJson(value, 0) : typeof value === 'string' ? value : compact(value, Infinity));
+          printed++;
+        }
+      } catch (error) {
+        if (!(error instanceof StreamTimeoutError)) throw error;
+        ended = false;
+      }
+      if (json) return '';
+      const count = `${printed} value${printed === 1 ? '' : 's'}${fromOffset > 0 ? ` from offset ${fromOffset}` : ''}`;
+      return ended ? `(end of stream "${key}": ${count})` : `(stream "${key}" is still open: ${count} so far; --follow waits for more)`;
     },
   },
   send: {
@@ -450,7 +480,8 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     }
     const session = openForCommand(values.db, spec.writes === true);
     client = new Client(session);
-    out(await spec.run(client, positionals, values, values.json === true, session));
+    const output = await spec.run(client, positionals, values, values.json === true, session, out);
+    if (output !== '') out(output);
     return 0;
   } catch (error) {
     if (error instanceof CliError) {

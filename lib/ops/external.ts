@@ -1,9 +1,10 @@
 // Commits made by other processes (clients, the CLI, or the owner when we are a client) reach this
 // process here: the file watcher suggests a change, the change feed says what is new, and exactly
-// the waits on those queues, keys and workflows are woken. The owner also picks up workflows that
+// the waits on those queues, keys, streams and workflows are woken (a stream that ends with its
+// workflow wakes its readers through the workflow's key). The owner also picks up workflows that
 // clients started.
 import { FileWatcher } from '../runtime/file-watcher';
-import { eventKey, messageKey, WORKFLOW_KEY_PREFIX } from '../runtime/waiters';
+import { eventKey, messageKey, streamKey, WORKFLOW_KEY_PREFIX } from '../runtime/waiters';
 import type { ChangeFeed, FeedPosition } from '../store/changes';
 import type { OperationEnvironment } from './environment';
 
@@ -73,6 +74,7 @@ export class ExternalChangeSync {
     const { waiters } = this.#env;
     for (const message of changes.messages) waiters.notify(messageKey(message.destinationUUID, message.topic));
     for (const event of changes.events) waiters.notify(eventKey(event.workflowUUID, event.key));
+    for (const stream of changes.streams) waiters.notify(streamKey(stream.workflowUUID, stream.key));
     // Workflow outcomes carry no sequence number; result waits are few, so each re-checks its row.
     waiters.notifyPrefix(WORKFLOW_KEY_PREFIX);
     if (this.#onNewWorkflow !== null) {

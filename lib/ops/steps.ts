@@ -2,26 +2,51 @@
 // returned and the function does not run. A step whose run was not recorded (crash mid-step) runs
 // again: execution is at-least-once, recording is exactly-once.
 import type { StepContext, StepRef } from '../contracts';
-import { PayloadTooLargeError, SerializationError } from '../errors';
+import { PayloadTooLargeError, SerializationError, WorkflowContextError } from '../errors';
+import { requireNonEmptyString } from '../validate';
 import { assertOpen, emitEvent, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { encodeError, encodePayload } from './payload';
+import { writeStreamFromStep } from './streams';
 import { workflowOnlyBase } from './workflow-only';
 
-/** A StepContext holds information only; calling a workflow operation on it is a WorkflowContextError. */
+/**
+ * A StepContext tells where the step runs and can write to its workflow's streams (not recorded: at
+ * least once). Calling a workflow operation on it is a WorkflowContextError. closeStream and
+ * readStream stay the workflow's: a close from a step that runs again could end a stream its
+ * workflow still writes to, and a step's read would be neither recorded nor replayed.
+ */
 class StepContextImpl extends workflowOnlyBase(
-  ['invoke', 'runStep', 'startChildWorkflow', 'childWorkflow', 'send', 'recv', 'recvAny', 'select', 'setEvent', 'getEvent', 'sleep'],
+  ['invoke', 'runStep', 'startChildWorkflow', 'childWorkflow', 'send', 'recv', 'recvAny', 'select', 'setEvent', 'getEvent', 'sleep', 'closeStream', 'readStream'],
   'a step (durable operations belong to the workflow that calls the step)',
 ) implements StepContext {
   readonly workflowUUID: string;
   readonly stepName: string;
   readonly operationIndex: number;
+  readonly #env: OperationEnvironment;
+  #running = true;
 
-  constructor(workflowUUID: string, stepName: string, operationIndex: number) {
+  constructor(env: OperationEnvironment, workflowUUID: string, stepName: string, operationIndex: number) {
     super();
+    this.#env = env;
     this.workflowUUID = workflowUUID;
     this.stepName = stepName;
     this.operationIndex = operationIndex;
+  }
+
+  writeStream<T>(key: string, value: T): Promise<void> {
+    try {
+      requireNonEmptyString('key', key);
+      if (!this.#running) throw new WorkflowContextError('writeStream', `step ${this.stepName} after it returned (a StepContext works only while its step runs)`);
+      return writeStreamFromStep(this.#env, this.workflowUUID, key, value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The step's function returned: a context kept past its step writes nothing. */
+  static ended(context: StepContextImpl): void {
+    context.#running = false;
   }
 }
 
@@ -30,7 +55,7 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   const { position, recorded } = execution.begin('step', step.name);
   if (recorded !== undefined) return execution.replay<R>(recorded);
 
-  const stepContext = new StepContextImpl(execution.workflowUUID, step.name, position.operationIndex);
+  const stepContext = new StepContextImpl(env, execution.workflowUUID, step.name, position.operationIndex);
   let output: string | null = null;
   let error: string | null = null;
   let thrown: unknown;
@@ -52,10 +77,14 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     thrown = caught;
     failed = true;
   } finally {
+    StepContextImpl.ended(stepContext);
     execution.stepEnded();
     emitEvent(env.events, 'stepEnded', stepEvent);
   }
   assertOpen(env, `Recording step ${step.name}`);
+  // A step that failed of this engine's own storage (a writeStream whose commit failed) did not
+  // fail of its own: the run ends and resumes from its records, and the step runs again.
+  if (failed) execution.noteFailure(thrown);
   // The run died meanwhile (its start, or another operation's commit, failed): record nothing.
   execution.assertAlive();
   if (!failed) {

@@ -1,4 +1,4 @@
-// The shared shape of recv, select and in-workflow getEvent: replay, or attempt-and-record in one commit,
+// The shared shape of recv, select, in-workflow getEvent and in-workflow stream reads: replay, or attempt-and-record in one commit,
 // else record the wait's start (with its absolute deadline) and wait for a wake-up or the deadline.
 // A recovered wait resumes with the deadline recorded before the crash. Whatever ends the wait (a
 // wake-up's attempt, or the deadline's) writes into some batch: the wait resolves only after that
@@ -11,7 +11,7 @@ import { assertOpen, operationRecorded, type OperationEnvironment } from './envi
 import type { WorkflowExecution } from './execution';
 
 export interface RecordedWait {
-  kind: OperationKind & ('recv' | 'getEvent' | 'select');
+  kind: OperationKind & ('recv' | 'getEvent' | 'select' | 'readStream');
   timeoutMs: number;
   /** Wake-up keys whose notification may satisfy the wait. */
   wakeKeys: readonly string[];

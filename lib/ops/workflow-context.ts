@@ -1,6 +1,7 @@
 // The WorkflowContext handed to workflow code (its shape is in contracts.ts): every method is a
 // durable operation of ops/, recorded and replayed.
 import type {
+  ReadStreamOptions,
   StepTarget,
   WorkflowContext,
   WorkflowHandle,
@@ -18,6 +19,7 @@ import { receive, sendFromWorkflow } from './messages';
 import { checkBranches, checkTopics, recvAny, select } from './select';
 import { sleep } from './sleep';
 import { runStep } from './steps';
+import { checkStreamRead, closeStream, WorkflowStreamReader, writeStreamFromWorkflow } from './streams';
 import { invokerOf, requireStep, requireWorkflow } from './targets';
 import { durationMs, optionalTopic, requireNonEmptyString, typeError } from '../validate';
 
@@ -126,6 +128,15 @@ export class WorkflowContextImpl implements WorkflowContext {
     }
   }
 
+  writeStream<T>(key: string, value: T): Promise<void> {
+    try {
+      requireNonEmptyString('key', key);
+      return this.#guard(writeStreamFromWorkflow(this.#env, this.#execution, key, value));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   recvAny<T = unknown>(topics: readonly (string | null)[], timeoutSeconds?: number): Promise<RecvAnyResult<T> | null> {
     try {
       const checked = checkTopics(topics);
@@ -133,6 +144,20 @@ export class WorkflowContextImpl implements WorkflowContext {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  closeStream(key: string): Promise<void> {
+    try {
+      requireNonEmptyString('key', key);
+      return this.#guard(closeStream(this.#env, this.#execution, key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  readStream<T>(workflowUUID: string, key: string, options?: ReadStreamOptions): AsyncIterableIterator<T> {
+    const plan = checkStreamRead(workflowUUID, key, options);
+    return new WorkflowStreamReader<T>(this.#env, this.#execution, (operation) => this.#guard(operation), workflowUUID, key, plan);
   }
 
   sleep(seconds: number): Promise<void> {

@@ -20,6 +20,11 @@ export function eventKey(workflowUUID: string, key: string): string {
   return `event\u0000${workflowUUID}\u0000${key}`;
 }
 
+/** The wake-up key for stream `key` of `workflowUUID` (a value written, or the stream closed). */
+export function streamKey(workflowUUID: string, key: string): string {
+  return `stream\u0000${workflowUUID}\u0000${key}`;
+}
+
 /** The prefix shared by every {@link workflowKey}. */
 export const WORKFLOW_KEY_PREFIX = 'workflow\u0000';
 
@@ -32,14 +37,16 @@ export function workflowKey(workflowUUID: string): string {
 export interface WaitDescription {
   /** The workflow that waits, or null for a wait outside workflows (a handler's getEvent). */
   workflowUUID: string | null;
-  kind: 'recv' | 'getEvent' | 'sleep' | 'result' | 'select';
+  kind: 'recv' | 'getEvent' | 'sleep' | 'result' | 'select' | 'readStream';
   /** recv: the topic (null for none). */
   topic?: string | null;
   /** select: its branches, in order. */
   branches?: readonly SelectBranch[];
-  /** getEvent: the workflow and key awaited. result: the workflow awaited. */
+  /** getEvent, readStream: the workflow and key awaited. result: the workflow awaited. */
   targetUUID?: string;
   key?: string;
+  /** readStream: the position of the value awaited. */
+  offset?: number;
   /** Absolute deadline in epoch ms, or null for none. */
   deadlineMs: number | null;
 }

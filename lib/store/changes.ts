@@ -1,6 +1,7 @@
 // What other processes committed since we last looked. PRAGMA data_version changes only when another
 // connection commits, so an unchanged value costs one cheap call; when it changed, the monotonic ids
-// of messages, events and workflows say exactly which queues, keys and workflows are new.
+// of messages, events, stream rows and workflows say exactly which queues, keys, streams and
+// workflows are new.
 import type { SqliteDatabase } from './database';
 import { toStoredTopic } from './messages';
 
@@ -9,6 +10,8 @@ export interface ExternalChanges {
   messages: { destinationUUID: string; topic: string | null }[];
   /** (workflow, key) of events set since the last look. */
   events: { workflowUUID: string; key: string }[];
+  /** (workflow, key) of streams written to or closed since the last look, each once. */
+  streams: { workflowUUID: string; key: string }[];
   /** Workflows inserted since the last look that are still PENDING. */
   newWorkflows: { workflowUUID: string; workflowName: string; inputs: string }[];
 }
@@ -17,27 +20,31 @@ export interface ExternalChanges {
 export interface FeedPosition {
   readonly messageId: number;
   readonly eventId: number;
+  readonly streamEntryId: number;
   readonly workflowRowId: number;
 }
 
 const MAX_IDS_SQL = `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id,
                             (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
+                            (SELECT coalesce(max(entry_id), 0) FROM streams) AS stream_entry_id,
                             (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid`;
 
-type MaxIdsRow = { message_id: number; event_id: number; workflow_rowid: number };
+type MaxIdsRow = { message_id: number; event_id: number; stream_entry_id: number; workflow_rowid: number };
 
 function toPosition(row: MaxIdsRow): FeedPosition {
-  return { messageId: row.message_id, eventId: row.event_id, workflowRowId: row.workflow_rowid };
+  return { messageId: row.message_id, eventId: row.event_id, streamEntryId: row.stream_entry_id, workflowRowId: row.workflow_rowid };
 }
 
 export class ChangeFeed {
   readonly #dataVersion;
   readonly #newMessages;
   readonly #newEvents;
+  readonly #newStreamEntries;
   readonly #newWorkflows;
   #lastDataVersion: number | null;
   #lastMessageId: number;
   #lastEventId: number;
+  #lastStreamEntryId: number;
   #lastWorkflowRowId: number;
 
   /** The current position, read in the caller's transaction (recovery reads it with its snapshot). */
@@ -56,6 +63,10 @@ export class ChangeFeed {
     this.#newEvents = db.prepare<[number], { event_id: number; workflow_uuid: string; key: string }>(
       'SELECT event_id, workflow_uuid, key FROM events WHERE event_id > ? ORDER BY event_id',
     );
+    // One row per stream however many values it got: ten thousand values wake its readers once.
+    this.#newStreamEntries = db.prepare<[number], { entry_id: number; workflow_uuid: string; key: string }>(
+      'SELECT max(entry_id) AS entry_id, workflow_uuid, key FROM streams WHERE entry_id > ? GROUP BY workflow_uuid, key',
+    );
     this.#newWorkflows = db.prepare<[number], { rowid: number; workflow_uuid: string; name: string; inputs: string; status: string }>(
       'SELECT rowid, workflow_uuid, name, inputs, status FROM workflows WHERE rowid > ? ORDER BY rowid',
     );
@@ -65,6 +76,7 @@ export class ChangeFeed {
     const position = start ?? ChangeFeed.positionOf(db);
     this.#lastMessageId = position.messageId;
     this.#lastEventId = position.eventId;
+    this.#lastStreamEntryId = position.streamEntryId;
     this.#lastWorkflowRowId = position.workflowRowId;
   }
 
@@ -73,7 +85,7 @@ export class ChangeFeed {
     const dataVersion = this.#dataVersion.get()!.data_version;
     if (dataVersion === this.#lastDataVersion) return null;
     this.#lastDataVersion = dataVersion;
-    const changes: ExternalChanges = { messages: [], events: [], newWorkflows: [] };
+    const changes: ExternalChanges = { messages: [], events: [], streams: [], newWorkflows: [] };
     for (const row of this.#newMessages.all(this.#lastMessageId)) {
       this.#lastMessageId = row.message_id;
       changes.messages.push({ destinationUUID: row.destination_uuid, topic: row.topic === toStoredTopic(null) ? null : row.topic });
@@ -81,6 +93,10 @@ export class ChangeFeed {
     for (const row of this.#newEvents.all(this.#lastEventId)) {
       this.#lastEventId = row.event_id;
       changes.events.push({ workflowUUID: row.workflow_uuid, key: row.key });
+    }
+    for (const row of this.#newStreamEntries.all(this.#lastStreamEntryId)) {
+      this.#lastStreamEntryId = Math.max(this.#lastStreamEntryId, row.entry_id);
+      changes.streams.push({ workflowUUID: row.workflow_uuid, key: row.key });
     }
     for (const row of this.#newWorkflows.all(this.#lastWorkflowRowId)) {
       this.#lastWorkflowRowId = row.rowid;

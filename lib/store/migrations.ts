@@ -75,6 +75,20 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE events ADD COLUMN messages_before INTEGER NOT NULL DEFAULT 0;
   `,
+  // 3: streams. A stream is the rows of one (workflow, key), in position order: one per value, then,
+  // once it is closed, one row with no value. entry_id orders every row of every stream by insertion,
+  // so another process can ask "which streams have new rows?".
+  `
+  CREATE TABLE streams (
+    entry_id      INTEGER PRIMARY KEY,
+    workflow_uuid TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    value         TEXT,
+    created_at    INTEGER NOT NULL,
+    UNIQUE (workflow_uuid, key, position)
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this build writes and understands. */

@@ -9,6 +9,7 @@ import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor,
 import { MessageTable } from './messages';
 import { OperationTable, type WaitPlan, type WaitStart } from './operations';
 import { acquireOwnership, type OwnershipLock } from './ownership';
+import { StreamTable, type AppendResult } from './streams';
 import { WorkflowTable } from './workflows';
 import type { StorageError } from '../errors';
 import type { OperationPosition, OperationRecord, SelectBranch, WorkflowRecord } from '../types';
@@ -78,6 +79,7 @@ export class Store {
   readonly operations: OperationTable;
   readonly events: EventTable;
   readonly messages: MessageTable;
+  readonly streams: StreamTable;
   readonly #committer: GroupCommitter;
   // Events set in the open transaction (see isEventUncommitted), and which transaction that is.
   readonly #uncommittedEvents = new Set<string>();
@@ -93,6 +95,8 @@ export class Store {
   readonly #setEvent;
   readonly #attempt;
   readonly #recover;
+  readonly #appendStream;
+  readonly #writeStreamFromWorkflow;
 
   /**
    * Opens (creating if needed) the database `file` (see {@link openDatabase}) for writing.
@@ -131,6 +135,7 @@ export class Store {
     const operations = (this.operations = new OperationTable(db));
     const events = (this.events = new EventTable(db));
     const messages = (this.messages = new MessageTable(db));
+    const streams = (this.streams = new StreamTable(db));
 
     const record = (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void => {
       if (phase === 'first') {
@@ -209,19 +214,38 @@ export class Store {
     );
 
     this.#attempt = db.transaction(
-      (position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number): boolean | string => {
+      (position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number, timeoutOutput: string): boolean | string => {
         const value = read();
         if (value !== undefined) {
           record(position, phase, value, null, nowMs);
           return value;
         }
         if (wait === null) {
-          // Out of time (timeout 0, or the deadline passed): the wait's outcome is a recorded null.
-          record(position, phase, 'null', null, nowMs);
-          return 'null';
+          // Out of time (timeout 0, or the deadline passed): the wait's outcome is recorded (null, for recv and getEvent).
+          record(position, phase, timeoutOutput, null, nowMs);
+          return timeoutOutput;
         }
         if (phase === 'first') operations.insertStarted({ ...position, ...wait }, nowMs);
         return phase === 'first';
+      },
+    );
+
+    this.#appendStream = db.transaction(
+      (workflowUUID: string, key: string, value: string, nowMs: number): AppendResult => streams.append(workflowUUID, key, value, nowMs),
+    );
+
+    this.#writeStreamFromWorkflow = db.transaction(
+      (position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): AppendResult => {
+        const { workflowUUID } = position;
+        // Closing a closed stream is a no-op (recorded as done); writing to one is a recorded error.
+        if (value === null && streams.isClosed(workflowUUID, key)) {
+          operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
+          return 'closed';
+        }
+        const appended = streams.append(workflowUUID, key, value, nowMs);
+        const output = appended === 'closed' || value === null ? null : String(appended);
+        operations.insertCompleted({ ...position, output, error: appended === 'closed' ? encodeClosed() : null }, nowMs);
+        return appended;
       },
     );
   }
@@ -400,8 +424,35 @@ export class Store {
     return this.#runAttempt(position, phase, () => read(true), wait, nowMs);
   }
 
-  #runAttempt(position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number): AttemptResult {
-    const { value, commit } = this.#committer.write(() => this.#attempt(position, phase, read, wait, nowMs));
+  /**
+   * A step's writeStream (not recorded): appends `value` to the stream `key` of `workflowUUID`.
+   * `'closed'`, writing nothing, when the stream is closed or its workflow finished.
+   */
+  appendStream(workflowUUID: string, key: string, value: string, nowMs: number): Written<AppendResult> {
+    return this.#committer.write(() => this.#appendStream(workflowUUID, key, value, nowMs));
+  }
+
+  /**
+   * A workflow's writeStream (`value` a serialized value) or closeStream (`value` null), recorded in
+   * the same commit. The position written, or `'closed'`: for a write, the stream was closed (the
+   * recorded outcome is `encodeClosed()`); for a close, it already was (nothing more is written).
+   */
+  writeStreamFromWorkflow(position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): Written<AppendResult> {
+    return this.#committer.write(() => this.#writeStreamFromWorkflow(position, key, value, encodeClosed, nowMs));
+  }
+
+  /**
+   * One attempt of a workflow's stream read: what `read` finds (the row at the reader's position, or
+   * the stream's end) recorded as the operation's result, in one commit; with nothing there, the wait
+   * starts (`wait`) or `timeoutOutput` is recorded (`wait` null).
+   */
+  readStreamEntry(position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number, timeoutOutput: string): AttemptResult {
+    if (phase === 'resumed' && wait !== null && read() === undefined) return NOT_FOUND;
+    return this.#runAttempt(position, phase, read, wait, nowMs, timeoutOutput);
+  }
+
+  #runAttempt(position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number, timeoutOutput = 'null'): AttemptResult {
+    const { value, commit } = this.#committer.write(() => this.#attempt(position, phase, read, wait, nowMs, timeoutOutput));
     if (typeof value === 'string') return { found: true, value, commit };
     // A wait that continued wrote nothing: its start was committed (or failed) long ago.
     return value ? { found: false, commit } : NOT_FOUND;

@@ -1,0 +1,96 @@
+// The streams table: per (workflow uuid, key), values in position order from 0, and once the stream
+// is closed a last row with no value. Rows are never changed or deleted, and a stream ends with its
+// workflow too, so whatever a reader saw stays true.
+import type { SqliteDatabase } from './database';
+import type { WorkflowStatusName } from '../types';
+
+/** One row of a stream, value still serialized; `value` null is the row that closed it. */
+export interface StreamEntry {
+  position: number;
+  value: string | null;
+}
+
+/** One stream of a workflow, as `listStreams` reports it (before the workflow's status is applied). */
+export interface StreamSummary {
+  key: string;
+  /** Values written (the closing row is not one). */
+  length: number;
+  /** Whether closeStream closed it. */
+  closedByWriter: boolean;
+}
+
+/** Where an append went: the position of its row, or `'closed'` when the stream takes no more. */
+export type AppendResult = number | 'closed';
+
+export class StreamTable {
+  readonly #insert;
+  readonly #selectLast;
+  readonly #selectFrom;
+  readonly #selectSummaries;
+  readonly #selectWriterStatus;
+
+  constructor(db: SqliteDatabase) {
+    this.#insert = db.prepare<[string, string, number, string | null, number]>(
+      'INSERT INTO streams (workflow_uuid, key, position, value, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#selectLast = db.prepare<[string, string], { position: number; value: string | null }>(
+      'SELECT position, value FROM streams WHERE workflow_uuid = ? AND key = ? ORDER BY position DESC LIMIT 1',
+    );
+    this.#selectFrom = db.prepare<[string, string, number, number], StreamEntry>(
+      'SELECT position, value FROM streams WHERE workflow_uuid = ? AND key = ? AND position >= ? ORDER BY position LIMIT ?',
+    );
+    this.#selectSummaries = db.prepare<[string], { key: string; length: number; closed: number }>(
+      `SELECT key, count(value) AS length, count(*) - count(value) AS closed FROM streams
+       WHERE workflow_uuid = ? GROUP BY key ORDER BY min(entry_id)`,
+    );
+    // A stream ends with its workflow: appends and reads both ask whether it finished.
+    this.#selectWriterStatus = db.prepare<[string], { status: WorkflowStatusName }>(
+      'SELECT status FROM workflows WHERE workflow_uuid = ?',
+    );
+  }
+
+  /**
+   * Appends a value (`value` null: closes the stream) at the next position. `'closed'`, writing
+   * nothing, when the stream was closed or its workflow is not PENDING (finished, or unknown).
+   */
+  append(workflowUUID: string, key: string, value: string | null, nowMs: number): AppendResult {
+    if (this.#selectWriterStatus.get(workflowUUID)?.status !== 'PENDING') return 'closed';
+    const last = this.#selectLast.get(workflowUUID, key);
+    if (last !== undefined && last.value === null) return 'closed';
+    const position = last === undefined ? 0 : last.position + 1;
+    this.#insert.run(workflowUUID, key, position, value, nowMs);
+    return position;
+  }
+
+  /** Whether the stream has a closing row. */
+  isClosed(workflowUUID: string, key: string): boolean {
+    const last = this.#selectLast.get(workflowUUID, key);
+    return last !== undefined && last.value === null;
+  }
+
+  /** Up to `limit` rows from `position` on, in order (the closing row included, if reached). */
+  readFrom(workflowUUID: string, key: string, position: number, limit: number): StreamEntry[] {
+    return this.#selectFrom.all(workflowUUID, key, position, limit);
+  }
+
+  /** The row at `position`, if written. */
+  entryAt(workflowUUID: string, key: string, position: number): StreamEntry | undefined {
+    // Positions run from 0 without a gap, so the first row at or after `position` is that one, if any.
+    const entry = this.#selectFrom.get(workflowUUID, key, position, 1);
+    return entry?.position === position ? entry : undefined;
+  }
+
+  /**
+   * Whether the workflow reached a final status, after which its streams take no more rows. Read
+   * before the rows: then a stream found short of a value is known to have ended.
+   */
+  writerFinished(workflowUUID: string): boolean {
+    const status = this.#selectWriterStatus.get(workflowUUID)?.status;
+    return status !== undefined && status !== 'PENDING';
+  }
+
+  /** The workflow's streams in the order they were first written to. */
+  list(workflowUUID: string): StreamSummary[] {
+    return this.#selectSummaries.all(workflowUUID).map((row) => ({ key: row.key, length: row.length, closedByWriter: row.closed > 0 }));
+  }
+}
