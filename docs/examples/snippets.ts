@@ -54,6 +54,8 @@ export function codeBlocks(document: string): (Omit<Snippet, 'reference'> & { re
     const open = /^```(\w*)/.exec(lines[index]!);
     if (open === null) continue;
     const close = lines.findIndex((line, at) => at > index && line.startsWith('```'));
+    // An unclosed fence is a mistake in the page: say where, rather than read the page again forever.
+    if (close === -1) throw new Error(`${document}:${index + 1}: this code block is never closed`);
     let previous = index - 1;
     while (previous >= 0 && lines[previous]!.trim() === '') previous--;
     const marker = previous >= 0 ? /^<!-- snippet: (\S+) -->$/.exec(lines[previous]!.trim()) : null;

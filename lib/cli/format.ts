@@ -37,11 +37,12 @@ export function time(epochMs: number | null | undefined): string {
  * Indented by `indent` spaces; 0 for one line.
  */
 export function toJson(value: unknown, indent = 2): string {
+  // JSON has no undefined: a value that is undefined (a stream value, an event's) prints as null.
   return JSON.stringify(value, (_key, item: unknown) => {
     if (typeof item === 'bigint') return item.toString();
     if (item instanceof Map) return Object.fromEntries(item);
     if (item instanceof Set) return [...item];
     if (item instanceof Error) return { name: item.name, message: item.message, ...(item as unknown as Record<string, unknown>) };
     return item;
-  }, indent);
+  }, indent) ?? 'null';
 }

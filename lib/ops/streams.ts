@@ -16,6 +16,8 @@ import { runRecordedWait } from './wait';
 
 /** Rows a reader outside workflows loads at once: a slow reader of a long stream holds this many. */
 export const STREAM_READ_BATCH = 256;
+/** ...and at most about this many bytes of values (one value at least, however large). */
+const STREAM_READ_BYTES = 1024 * 1024;
 
 /** A reader's options, checked, with the timeout in milliseconds. */
 export interface StreamReadPlan {
@@ -241,10 +243,12 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
   /** Reads committed rows from the reader's offset (the caller makes sure no uncommitted write is visible). */
   #load(): Loaded {
     const { streams } = this.#env.store;
-    // The status first: a workflow seen finished wrote every row before, so rows missing now never come.
-    const finished = streams.writerFinished(this.#workflowUUID);
-    const entries = streams.readFrom(this.#workflowUUID, this.#key, this.#offset, STREAM_READ_BATCH);
-    return { entries, ended: entries.length === 0 && (finished || streams.isClosed(this.#workflowUUID, this.#key)) };
+    // The end first, then the rows: a workflow seen finished, or a stream seen closed, committed every
+    // row before, so rows missing after that never come. (Read the other way round, a value and the
+    // close committed by another process between the two reads would be skipped.)
+    const ended = streams.writerFinished(this.#workflowUUID) || streams.isClosed(this.#workflowUUID, this.#key);
+    const entries = streams.readFrom(this.#workflowUUID, this.#key, this.#offset, STREAM_READ_BATCH, STREAM_READ_BYTES);
+    return { entries, ended: entries.length === 0 && ended };
   }
 }
 

@@ -68,9 +68,20 @@ export class StreamTable {
     return last !== undefined && last.value === null;
   }
 
-  /** Up to `limit` rows from `position` on, in order (the closing row included, if reached). */
-  readFrom(workflowUUID: string, key: string, position: number, limit: number): StreamEntry[] {
-    return this.#selectFrom.all(workflowUUID, key, position, limit);
+  /**
+   * Up to `limit` rows from `position` on, in order (the closing row included, if reached), and no
+   * more once their values reach `maxBytes` (the first row is read however large it is).
+   */
+  readFrom(workflowUUID: string, key: string, position: number, limit: number, maxBytes = Number.POSITIVE_INFINITY): StreamEntry[] {
+    const entries: StreamEntry[] = [];
+    let bytes = 0;
+    // Row by row, so that a batch of large values never sits in memory at once.
+    for (const entry of this.#selectFrom.iterate(workflowUUID, key, position, limit)) {
+      entries.push(entry);
+      bytes += entry.value?.length ?? 0;
+      if (bytes >= maxBytes) break;
+    }
+    return entries;
   }
 
   /** The row at `position`, if written. */
