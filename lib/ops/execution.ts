@@ -28,6 +28,7 @@ const RUN_ENDED = new RunEnded();
 /** The WorkflowContext method behind each operation kind, for error messages. */
 const methodOfKind: Record<OperationKind, string> = {
   step: 'runStep', child: 'startChildWorkflow', send: 'send', recv: 'recv', setEvent: 'setEvent', getEvent: 'getEvent', sleep: 'sleep', select: 'select',
+  now: 'now', randomUUID: 'randomUUID',
 };
 
 export class WorkflowExecution {

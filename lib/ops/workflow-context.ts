@@ -15,6 +15,7 @@ import { getEventInWorkflow, setEvent } from './events';
 import { RunEnded, type WorkflowExecution } from './execution';
 import { WorkflowHandleImpl } from './handle';
 import { receive, sendFromWorkflow } from './messages';
+import { recordedNow, recordedRandomUUID } from './recorded-values';
 import { checkBranches, checkTopics, recvAny, select } from './select';
 import { sleep } from './sleep';
 import { runStep } from './steps';
@@ -130,6 +131,22 @@ export class WorkflowContextImpl implements WorkflowContext {
     try {
       const checked = checkTopics(topics);
       return this.#guard(recvAny<T>(this.#env, this.#execution, checked, durationMs('timeoutSeconds', timeoutSeconds)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  now(): Promise<number> {
+    try {
+      return this.#guard(recordedNow(this.#env, this.#execution));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  randomUUID(): Promise<string> {
+    try {
+      return this.#guard(recordedRandomUUID(this.#env, this.#execution));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -32,7 +32,7 @@ export function workflowKey(workflowUUID: string): string {
 export interface WaitDescription {
   /** The workflow that waits, or null for a wait outside workflows (a handler's getEvent). */
   workflowUUID: string | null;
-  kind: 'recv' | 'getEvent' | 'sleep' | 'result' | 'select';
+  kind: 'recv' | 'getEvent' | 'sleep' | 'result' | 'select' | 'step';
   /** recv: the topic (null for none). */
   topic?: string | null;
   /** select: its branches, in order. */
@@ -40,6 +40,9 @@ export interface WaitDescription {
   /** getEvent: the workflow and key awaited. result: the workflow awaited. */
   targetUUID?: string;
   key?: string;
+  /** step: the step pausing between attempts, and the attempt it waits to start. */
+  stepName?: string;
+  attempt?: number;
   /** Absolute deadline in epoch ms, or null for none. */
   deadlineMs: number | null;
 }
