@@ -1,8 +1,11 @@
 // Step retries under the virtual clock: attempts at the times the backoff says, each failed attempt
-// recorded (and listed) before the pause, the count carried across a crash, StepRetriesExceededError
-// after the last attempt, and the options checked at registration.
+// recorded (and listed) before the pause, the count carried across a crash (simulated, and a real
+// SIGKILL between attempts), StepRetriesExceededError after the last attempt, and the options checked
+// at registration.
+import path from 'node:path';
 import { registerStep, registerWorkflow, Step, StepRetriesExceededError, type StepContext, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
+import { readLog, spawnFixture, tempDatabasePath } from './helpers';
 
 /** Every real attempt: which step, which attempt, at what virtual time. */
 const attempts: { key: string; attempt: number; atMs: number }[] = [];
@@ -215,4 +218,33 @@ describe('step retries', () => {
     // None of them was registered: the names are still free.
     expect(registerStep('retries.bad1', step, { retries: { maxAttempts: 2 } }).retries).toMatchObject({ maxAttempts: 2, intervalMs: 1000, backoffRate: 2, maxIntervalMs: 3_600_000 });
   });
+});
+
+// A real crash: the failed attempt was recorded before the pause, so the new process carries on at
+// the next attempt, at the recorded time, and the step's count is not reset.
+describe('step retries across a real crash', () => {
+  test('a process killed between attempts resumes at the next attempt after restart, not at attempt 1', async () => {
+    const database = tempDatabasePath();
+    const log = path.join(path.dirname(database), 'attempts.log');
+
+    const first = spawnFixture('retries-crash', [database, log, 'start']);
+    const waiting = await first.waitForLine(/^waiting /);
+    const [, attempt, deadlineMs] = waiting.split(' ');
+    expect(attempt).toBe('2');
+    await first.kill();
+    expect((await first.exited).signal).toBe('SIGKILL');
+    expect(readLog(log).map((line) => line.split(' ')[0])).toEqual(['1']);
+
+    const second = spawnFixture('retries-crash', [database, log, 'recover']);
+    const result = await second.waitForLine(/^result /);
+    expect(JSON.parse(result.slice('result '.length))).toBe('done at attempt 3');
+    const operations = await second.waitForLine(/^operations /);
+    expect(JSON.parse(operations.slice('operations '.length))).toEqual([[3, ['attempt 1 failed', 'attempt 2 failed']]]);
+    expect((await second.exited).code).toBe(0);
+
+    const attempts = readLog(log).map((line) => line.split(' ').map(Number) as [number, number]);
+    expect(attempts.map(([number]) => number)).toEqual([1, 2, 3]);
+    // Attempt 2 did not start before the time recorded for it in the killed process.
+    expect(attempts[1]![1]).toBeGreaterThanOrEqual(Number(deadlineMs));
+  }, 60_000);
 });
