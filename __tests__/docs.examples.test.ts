@@ -180,6 +180,21 @@ describe('the example scripts run and print what the pages say', () => {
     ]);
   }, 60_000);
 
+  test('retries.ts: attempts at the backoff times, StepRetriesExceededError, now() and randomUUID() replayed', async () => {
+    expect((await outputOf('docs/examples/retries.ts')).split('\n')).toEqual([
+      'attempt 1',
+      'attempt 2',
+      'attempt 3',
+      'gave up after 2 attempts: partner endpoint refused the connection',
+      '920',
+      'attempt 1 failed at +0 s: rate service unavailable (call 1)',
+      'attempt 2 failed at +10 s: rate service unavailable (call 2)',
+      '3 attempts, result 0.92',
+      '2026-01-01T00:00:41.000Z true',
+      '',
+    ]);
+  }, 60_000);
+
   test('snippets.ts: every snippet in the docs matches its example file', async () => {
     const { code, stdout } = await runTs('docs/examples/snippets.ts');
     expect(stdout).toBe('');

@@ -144,7 +144,7 @@ describe('docs/testing.md, pasted into a fresh project', () => {
 describe('the example files the other pages quote, copied into a fresh project', () => {
   /** The files whose excerpts the pages show, with the lines each prints (checked in docs.examples.test.ts). */
   const quoted = codeBlocks('docs/events-and-messages.md')
-    .concat(codeBlocks('docs/api.md'), codeBlocks('docs/guarantees.md'), codeBlocks('docs/multi-process.md'))
+    .concat(codeBlocks('docs/api.md'), codeBlocks('docs/guarantees.md'), codeBlocks('docs/multi-process.md'), codeBlocks('docs/managing-workflows.md'))
     .flatMap((block) => (block.reference === null ? [] : [block.reference.split('#')[0]!]))
     .filter((file, index, all) => all.indexOf(file) === index)
     .sort();
@@ -157,6 +157,7 @@ describe('the example files the other pages quote, copied into a fresh project',
       'docs/examples/multi-process/client.ts',
       'docs/examples/multi-process/deploy.ts',
       'docs/examples/multi-process/owner.ts',
+      'docs/examples/retries.ts',
       'docs/examples/shop/server.ts',
       'docs/examples/shop/shop.ts',
       'docs/examples/streams.ts',
@@ -180,7 +181,7 @@ describe('the example files the other pages quote, copied into a fresh project',
     expect({ code: checked.code, output: checked.stdout }).toEqual({ code: 0, output: '' });
   }, 120_000);
 
-  test.each(['examples/api.ts', 'examples/events-and-messages.ts', 'examples/guarantees.ts'])('npx tsx %s runs', async (file) => {
+  test.each(['examples/api.ts', 'examples/events-and-messages.ts', 'examples/guarantees.ts', 'examples/retries.ts'])('npx tsx %s runs', async (file) => {
     const result = await run([tsx(project), file], project);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     expect(result.stdout.length).toBeGreaterThan(0);

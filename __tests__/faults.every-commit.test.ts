@@ -162,7 +162,59 @@ const streamReader = registerWorkflow('fault.streamReader', async (ctxt: Workflo
 /** A handler's reader of the stream, started before the stream has a value; what it saw, in order. */
 let handlerRead: Promise<unknown[]> | undefined;
 
+/**
+ * Fails its first two attempts, after checking that the failure of each earlier attempt is committed:
+ * an attempt that ran before its predecessor's failure landed would repeat a count a crash could lose.
+ */
+const flaky = registerStep('fault.flaky', async (ctxt: StepContext, label: string) => {
+  const operations = await current!.engine.listOperations(ctxt.workflowUUID);
+  const own = operations.find((operation) => operation.operationIndex === ctxt.operationIndex);
+  const recordedFailures = own?.failedAttempts?.length ?? 0;
+  if (recordedFailures !== ctxt.attempt - 1) {
+    violations.push(`attempt ${ctxt.attempt} of step #${ctxt.operationIndex} of ${ctxt.workflowUUID} ran with ${recordedFailures} failures committed`);
+  }
+  if (ctxt.attempt < 3) throw new Error(`${label}: attempt ${ctxt.attempt} failed`);
+  return `${label} at attempt ${ctxt.attempt}`;
+}, { retries: { maxAttempts: 3, intervalSeconds: 1, backoffRate: 2 } });
+
+const hopeless = registerStep('fault.hopeless', async (ctxt: StepContext) => {
+  throw new RangeError(`attempt ${ctxt.attempt} failed`);
+}, { retries: { maxAttempts: 2, intervalSeconds: 1 } });
+
+const retrier = registerWorkflow('fault.retrier', async (ctxt: WorkflowContext) => {
+  const flakyResult = await ctxt.runStep(flaky, 'flaky');
+  let exceeded = 'none';
+  try {
+    await ctxt.runStep(hopeless);
+  } catch (error) {
+    const failure = error as { code: string; attempts: number; cause: Error };
+    exceeded = `${failure.code} after ${failure.attempts}: ${failure.cause.message}`;
+  }
+  return { flakyResult, exceeded };
+});
+
+const stamper = registerWorkflow('fault.stamper', async (ctxt: WorkflowContext) => {
+  const [startedMs, id] = [await ctxt.now(), await ctxt.randomUUID()];
+  const echoed = await ctxt.runStep(echo, { startedMs, id });
+  const [laterMs, otherId] = await Promise.all([ctxt.now(), ctxt.randomUUID()]);
+  return { echoed, laterMs, otherId };
+});
+
 const families: Family[] = [
+  {
+    name: 'step retries',
+    async drive({ t, call }) {
+      await call(() => t.engine.startWorkflow(retrier, { workflowUUID: 'fault-retrier' }));
+      return ['fault-retrier'];
+    },
+  },
+  {
+    name: 'now and randomUUID',
+    async drive({ t, call }) {
+      await call(() => t.engine.startWorkflow(stamper, { workflowUUID: 'fault-stamper' }));
+      return ['fault-stamper'];
+    },
+  },
   {
     name: 'recv with and without timeout',
     async drive({ t, call }) {
@@ -320,6 +372,20 @@ async function streamsOf(engine: Engine, uuid: string): Promise<unknown> {
   return streams;
 }
 
+/**
+ * Replaces each value a workflow recorded with now() or randomUUID() by a placeholder naming the
+ * operation, wherever it shows: two runs compare equal only if every use of such a value is the
+ * recorded one (a replay that took a new value would not be replaced).
+ */
+function withRecordedValuesNamed(state: unknown, recorded: Map<unknown, string>): unknown {
+  if (recorded.has(state)) return recorded.get(state);
+  if (Array.isArray(state)) return state.map((item) => withRecordedValuesNamed(item, recorded));
+  if (typeof state === 'object' && state !== null && !(state instanceof Error)) {
+    return Object.fromEntries(Object.entries(state).map(([key, value]) => [key, withRecordedValuesNamed(value, recorded)]));
+  }
+  return state;
+}
+
 /** Everything a caller can read of the final state, without timestamps. */
 async function snapshot(engine: Engine): Promise<unknown> {
   const workflows = await engine.listWorkflows();
@@ -334,24 +400,30 @@ async function snapshot(engine: Engine): Promise<unknown> {
         outcome = { error: `${(error as Error).name}: ${(error as Error).message}` };
       }
     }
-    state.push({
+    const listed = await engine.listOperations(uuid);
+    const recorded = new Map<unknown, string>(listed
+      .filter((operation) => operation.kind === 'now' || operation.kind === 'randomUUID')
+      .map((operation) => [operation.output, `<${operation.kind} #${operation.operationIndex}>`]));
+    state.push(withRecordedValuesNamed({
       uuid,
       name: workflow.workflowName,
       status: workflow.status,
       parent: workflow.parentUUID,
       inputs: workflow.inputs,
       outcome,
-      operations: (await engine.listOperations(uuid)).map((operation) => [
+      operations: listed.map((operation) => [
         operation.operationIndex,
         operation.kind,
         operation.name,
         operation.error === null ? operation.output : `${operation.error.name}: ${operation.error.message}`,
         operation.completedAt !== null,
+        operation.attempts,
+        operation.failedAttempts?.map((failed) => `${failed.attempt}: ${failed.error.message}`) ?? null,
       ]),
       messages: (await engine.listMessages(uuid)).map((message) => [message.topic, message.message, message.consumed]),
       events: await engine.listEvents(uuid),
       streams: await streamsOf(engine, uuid),
-    });
+    }, recorded));
   }
   return state;
 }

@@ -26,6 +26,40 @@ export interface StepRef<Args extends unknown[] = any[], R = any> {
   readonly kind: 'step';
   readonly name: string;
   readonly fn: StepFunction<Args, R>;
+  /** How a failing run is retried, with every default filled in; absent for a step without retries. */
+  readonly retries?: StepRetryPolicy;
+}
+
+/**
+ * How a failing step is retried (`@Step({ retries })`, `registerStep(name, fn, { retries })`). After
+ * attempt n fails, the next one starts `min(maxIntervalSeconds, intervalSeconds * backoffRate ** (n - 1))`
+ * seconds later, on the engine's clock. Each failed attempt is recorded before the pause, so the count
+ * and the time of the next attempt survive a crash.
+ */
+export interface StepRetryOptions {
+  /** Attempts in all, the first included: an integer from 1 to 1,000. @default 3 */
+  maxAttempts?: number;
+  /** The pause after the first failed attempt, in seconds, >= 0. @default 1 */
+  intervalSeconds?: number;
+  /** What each pause is multiplied by for the next one, >= 1. @default 2 */
+  backoffRate?: number;
+  /** The longest pause, in seconds, >= intervalSeconds. @default the larger of 3600 and intervalSeconds */
+  maxIntervalSeconds?: number;
+  /**
+   * Decides whether an error is worth another attempt (called with the error and the attempt that
+   * threw it). When it returns false (or throws), the step fails at once with that error as it is,
+   * not wrapped. @default every error is retried
+   */
+  retryIf?: (error: unknown, attempt: number) => boolean;
+}
+
+/** A step's retry options once checked, every default filled in (times in milliseconds). */
+export interface StepRetryPolicy {
+  readonly maxAttempts: number;
+  readonly intervalMs: number;
+  readonly backoffRate: number;
+  readonly maxIntervalMs: number;
+  readonly retryIf: ((error: unknown, attempt: number) => boolean) | null;
 }
 
 /** Something that names a workflow: a decorated static method or a {@link WorkflowRef}. */
@@ -52,6 +86,11 @@ export interface StepContext {
   readonly workflowUUID: string;
   readonly stepName: string;
   readonly operationIndex: number;
+  /**
+   * Which attempt this run of the step is, from 1. Above 1 only for a step with retries whose
+   * earlier attempts failed (their failures are recorded, so the count survives a crash).
+   */
+  readonly attempt: number;
   /**
    * Appends `value` to the workflow's stream `key`, at least once: the write is not recorded, so a
    * step that runs again after a crash writes again. Resolves once the value is committed.
@@ -99,6 +138,16 @@ export interface WorkflowContext {
   getEvent<T>(workflowUUID: string, key: string, timeoutSeconds?: number): Promise<T | null>;
   /** Sleeps durably: after a crash only the remaining time is slept. */
   sleep(seconds: number): Promise<void>;
+  /**
+   * The engine's time in epoch milliseconds, recorded the first time and replayed after a crash: the
+   * deterministic `Date.now()` of workflow code. Follows the virtual clock under TestEngine.
+   */
+  now(): Promise<number>;
+  /**
+   * A random UUID (v4, from node:crypto), recorded the first time and replayed after a crash: use it
+   * in workflow code in place of `crypto.randomUUID()` or `Math.random()`.
+   */
+  randomUUID(): Promise<string>;
   /**
    * Waits for whichever branch completes first: a message on one of this workflow's topics
    * (`{ recv: topic }`) or another workflow's event (`{ getEvent: { workflowUUID, key } }`).

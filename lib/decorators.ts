@@ -3,10 +3,10 @@
 // by its registered name, so names must be unique for the whole process. A name is the class name as
 // it is once the class is defined, whatever the compiler, or the name pinned with `{ name }`.
 import { RegistrationError } from './errors';
-import type { StepFunction, StepRef, WorkflowFunction, WorkflowRef, WorkflowRegistry } from './contracts';
+import type { StepFunction, StepRef, StepRetryOptions, StepRetryPolicy, WorkflowFunction, WorkflowRef, WorkflowRegistry } from './contracts';
 
-export type { StepFunction, StepRef, WorkflowFunction, WorkflowRef } from './contracts';
-import { requireNonEmptyString, typeError } from './validate';
+export type { StepFunction, StepRef, StepRetryOptions, WorkflowFunction, WorkflowRef } from './contracts';
+import { integerInRange, numberAtLeast, requireNonEmptyString, typeError } from './validate';
 
 type Registration = WorkflowRef | StepRef;
 
@@ -20,6 +20,7 @@ interface UnnamedMethod {
   readonly owner: Function;
   readonly methodName: string;
   readonly fn: Function;
+  readonly extras: { retries?: StepRetryPolicy };
 }
 
 const byName = new Map<string, Registration>();
@@ -52,7 +53,7 @@ function nameDecoratedMethods(): void {
   for (const method of unnamed.splice(0)) {
     const name = `${method.owner.name}.${method.methodName}`;
     try {
-      register({ kind: method.kind, name, fn: method.fn } as Registration);
+      register({ kind: method.kind, name, fn: method.fn, ...method.extras } as Registration);
     } catch (error) {
       // Not thrown here: this lookup may be for another name. Using the impostor throws it.
       conflicts.set(method.fn, error as RegistrationError);
@@ -74,17 +75,49 @@ export function registerWorkflow<Args extends unknown[], R>(name: string, fn: Wo
   return register({ kind: 'workflow', name, fn: fn as WorkflowFunction }) as WorkflowRef<Args, R>;
 }
 
+/** The most attempts a step may be given: each failed one is kept in the step's record. */
+export const MAX_STEP_ATTEMPTS = 1000;
+
+/** Checks retry options and fills in the defaults (see StepRetryOptions). */
+export function resolveRetries(options: unknown): StepRetryPolicy {
+  if (typeof options !== 'object' || options === null) throw typeError('retries', 'an object like { maxAttempts, intervalSeconds }', options);
+  const given = options as StepRetryOptions;
+  const maxAttempts = given.maxAttempts === undefined ? 3 : integerInRange('retries.maxAttempts', given.maxAttempts, MAX_STEP_ATTEMPTS);
+  const intervalSeconds = given.intervalSeconds === undefined ? 1 : numberAtLeast('retries.intervalSeconds', given.intervalSeconds, 0, true);
+  const backoffRate = given.backoffRate === undefined ? 2 : numberAtLeast('retries.backoffRate', given.backoffRate, 1);
+  const maxIntervalSeconds = given.maxIntervalSeconds === undefined
+    ? Math.max(3600, intervalSeconds)
+    : numberAtLeast('retries.maxIntervalSeconds', given.maxIntervalSeconds, intervalSeconds, true);
+  if (given.retryIf !== undefined && typeof given.retryIf !== 'function') throw typeError('retries.retryIf', 'a function', given.retryIf);
+  return Object.freeze({ maxAttempts, intervalMs: intervalSeconds * 1000, backoffRate, maxIntervalMs: maxIntervalSeconds * 1000, retryIf: given.retryIf ?? null });
+}
+
+/** The step options that both `@Step()` and `registerStep` take, checked. */
+function stepExtras(options: Pick<StepOptions, 'retries'> | undefined): { retries?: StepRetryPolicy } {
+  return options?.retries === undefined ? {} : { retries: resolveRetries(options.retries) };
+}
+
+/** Options of {@link registerStep}. */
+export interface RegisterStepOptions {
+  /** Retry a failing run of the step with exponential backoff (see {@link StepRetryOptions}). @default no retries */
+  retries?: StepRetryOptions;
+}
+
 /**
  * Registers a step without decorators; run it from a workflow with `ctxt.runStep(ref, ...args)`.
+ * `options.retries` retries a failing run with exponential backoff (see {@link StepRetryOptions}).
  *
  * @example
  * const charge = registerStep('charge', async (ctxt: StepContext, cents: number) => paymentApi.charge(cents));
- * @throws RegistrationError (`DUPLICATE_REGISTRATION`) when another function has this name.
+ * const fetchRate = registerStep('fetchRate', async () => rates.get('EUR'), { retries: { maxAttempts: 5, intervalSeconds: 2 } });
+ * @throws TypeError/RangeError for bad options; RegistrationError (`DUPLICATE_REGISTRATION`) when
+ *   another function has this name.
  */
-export function registerStep<Args extends unknown[], R>(name: string, fn: StepFunction<Args, R>): StepRef<Args, R> {
+export function registerStep<Args extends unknown[], R>(name: string, fn: StepFunction<Args, R>, options?: RegisterStepOptions): StepRef<Args, R> {
   requireNonEmptyString('name', name);
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
-  return register({ kind: 'step', name, fn: fn as StepFunction }) as StepRef<Args, R>;
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('options', 'an object like { retries }', options);
+  return register({ kind: 'step', name, fn: fn as StepFunction, ...stepExtras(options) }) as StepRef<Args, R>;
 }
 
 /** The registration of a function (decorated method or registered function), if any. */
@@ -173,14 +206,18 @@ export interface StepOptions {
    * @default `ClassName.methodName`
    */
   name?: string;
+  /** Retry a failing run of the step with exponential backoff (see {@link StepRetryOptions}). @default no retries */
+  retries?: StepRetryOptions;
 }
 
 function decorator(kind: 'workflow' | 'step', decoratorName: string, options: WorkflowOptions | StepOptions | undefined): MethodDecorator {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('options', 'an object', options);
   const pinnedName = options?.name === undefined ? undefined : requireNonEmptyString('name', options.name);
+  // Checked when the decorator is applied, so bad options fail where the class is defined.
+  const extras = kind === 'step' ? stepExtras(options as StepOptions | undefined) : {};
   const registerNamed = (name: string, fn: Function): void => {
     if (kind === 'workflow') register({ kind, name, fn: fn as WorkflowFunction });
-    else register({ kind, name, fn: fn as StepFunction });
+    else register({ kind, name, fn: fn as StepFunction, ...extras });
   };
   return ((...args: unknown[]) => {
     const [first, second, third] = args;
@@ -196,7 +233,7 @@ function decorator(kind: 'workflow' | 'step', decoratorName: string, options: Wo
       // The class exists only from its static initializers on, and may not have its final name
       // yet (see UnnamedMethod): note it here, name it at the next lookup.
       second.addInitializer(function (this: unknown) {
-        unnamed.push({ kind, owner: this as Function, methodName: String(second.name), fn: first });
+        unnamed.push({ kind, owner: this as Function, methodName: String(second.name), fn: first, extras });
       });
       return;
     }

@@ -203,6 +203,33 @@ export class MaxRecoveryAttemptsExceededError extends DurabliteError {
   }
 }
 
+/**
+ * A step with retries failed on its last allowed attempt. It is the step's recorded error, so a
+ * replay rethrows it (as this class); `cause` is the last attempt's error, `attempts` how many ran.
+ *
+ * @example
+ * try { await ctxt.invoke(Payments).charge(orderId); }
+ * catch (error) { if (error instanceof StepRetriesExceededError) console.log(error.attempts, error.cause); }
+ */
+export class StepRetriesExceededError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  declare readonly operationIndex: number;
+  /** The step's registered name. */
+  readonly stepName: string;
+  /** How many attempts ran, the last one included. */
+  readonly attempts: number;
+  constructor(workflowUUID: string, operationIndex: number, stepName: string, attempts: number, cause: unknown) {
+    super(
+      'STEP_RETRIES_EXCEEDED',
+      `Step "${stepName}" (operation #${operationIndex} of workflow "${workflowUUID}") failed ${attempts} time${attempts === 1 ? '' : 's'}, its last allowed attempt included: ${safeString(() => (cause instanceof Error ? cause.message : cause))}. The last error is its \`cause\`; raise \`retries.maxAttempts\` or handle the failure in the workflow.`,
+      { workflowUUID, operationIndex },
+      { cause },
+    );
+    this.stepName = stepName;
+    this.attempts = attempts;
+  }
+}
+
 /** A workflow-only operation was called where it is not allowed (from a step or outside workflows). */
 export class WorkflowContextError extends DurabliteError {
   constructor(operation: string, where: string) {
@@ -336,6 +363,7 @@ export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string,
   ['RegistrationError', RegistrationError],
   ['MaxRecoveryAttemptsExceededError', MaxRecoveryAttemptsExceededError],
   ['WorkflowContextError', WorkflowContextError],
+  ['StepRetriesExceededError', StepRetriesExceededError],
   ['StorageError', StorageError],
   ['StorageFullError', StorageFullError],
   ['UnreadableRecordError', UnreadableRecordError],

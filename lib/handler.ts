@@ -13,7 +13,7 @@ import { checkStreamRead, listStreams, StreamReader } from './ops/streams';
 import { workflowOnlyBase } from './ops/workflow-only';
 import type { WaitRecord } from './store/operations';
 import type { WorkflowFilter } from './store/workflows';
-import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
+import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type OperationRecord, type StepAttemptInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Filters of `listWorkflows`. */
@@ -47,7 +47,7 @@ const statuses = new Set<string>(WORKFLOW_STATUSES);
  * stays false (see workflowOnlyBase).
  */
 export abstract class HandlerBase extends workflowOnlyBase(
-  ['recv', 'recvAny', 'select', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow', 'writeStream', 'closeStream'],
+  ['recv', 'recvAny', 'select', 'setEvent', 'sleep', 'runStep', 'startChildWorkflow', 'childWorkflow', 'writeStream', 'closeStream', 'now', 'randomUUID'],
   'code outside workflows (an Engine or Client)',
 ) {
   readonly #env: OperationEnvironment;
@@ -231,6 +231,23 @@ export abstract class HandlerBase extends workflowOnlyBase(
     const records = await readCommitted(this.#env, 'listOperations', () => this.#env.store.operations.listForWorkflow(workflowUUID));
     return records.map((record) => {
       const what = `result of operation #${record.operationIndex} (${record.kind})`;
+      if (record.kind === 'step') {
+        // A step's detail is its failed attempts (see ops/steps.ts), not something it waits on.
+        const failedAttempts = failedAttemptsOf(record, workflowUUID);
+        return {
+          operationIndex: record.operationIndex,
+          kind: record.kind,
+          name: record.name,
+          output: record.error === null ? decodeForListing(record.output, workflowUUID, what) : undefined,
+          error: record.error === null ? null : (decodeForListing(record.error, workflowUUID, `error of ${what}`) as Error),
+          deadlineMs: record.deadlineMs,
+          waitingFor: null,
+          startedAt: record.startedAt,
+          completedAt: record.completedAt,
+          attempts: failedAttempts.length + (record.completedAt === null ? 0 : 1),
+          failedAttempts,
+        };
+      }
       return {
         operationIndex: record.operationIndex,
         kind: record.kind,
@@ -241,9 +258,20 @@ export abstract class HandlerBase extends workflowOnlyBase(
         waitingFor: record.waitDetail === null ? null : (decodeForListing(record.waitDetail, workflowUUID, `wait of operation #${record.operationIndex}`) as Record<string, unknown>),
         startedAt: record.startedAt,
         completedAt: record.completedAt,
+        attempts: null,
+        failedAttempts: null,
       };
     });
   }
+}
+
+/** The failed attempts a step with retries recorded; one that cannot be read shows its UnreadableRecordError. */
+function failedAttemptsOf(record: OperationRecord, workflowUUID: string): StepAttemptInfo[] {
+  if (record.waitDetail === null) return [];
+  const detail = decodeForListing(record.waitDetail, workflowUUID, `attempts of operation #${record.operationIndex} (step)`);
+  if (detail instanceof Error) return [{ attempt: 0, failedAt: 0, error: detail }];
+  const failures = (detail as { failures?: unknown } | null)?.failures;
+  return Array.isArray(failures) ? failures.map((failure: StepAttemptInfo) => ({ attempt: failure.attempt, failedAt: failure.failedAt, error: failure.error })) : [];
 }
 
 /** A recorded wait as listWaits reports it: what it awaits spread into fields; an unreadable one flagged. */

@@ -19,7 +19,7 @@ export type {
 } from './contracts';
 export type { WorkflowHandle } from './contracts';
 export { Workflow, Step, Communicator, registerWorkflow, registerStep } from './decorators';
-export type { WorkflowRef, StepRef, WorkflowFunction, StepFunction, MethodDecorator, WorkflowOptions, StepOptions } from './decorators';
+export type { WorkflowRef, StepRef, WorkflowFunction, StepFunction, MethodDecorator, WorkflowOptions, StepOptions, RegisterStepOptions, StepRetryOptions } from './decorators';
 export {
   DurabliteError,
   WorkflowNotFoundError,
@@ -35,6 +35,7 @@ export {
   RegistrationError,
   MaxRecoveryAttemptsExceededError,
   WorkflowContextError,
+  StepRetriesExceededError,
   StorageError,
   StorageFullError,
   UnreadableRecordError,
@@ -46,4 +47,4 @@ export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
 export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult, StreamInfo } from './types';
-export type { WaitInfo, SendManyMessage, SendManyResult } from './types';
+export type { WaitInfo, SendManyMessage, SendManyResult, StepAttemptInfo } from './types';

@@ -28,7 +28,7 @@ export interface RecvAnyResult<T = unknown> {
 }
 
 /** The kinds of durable operation a workflow records, one row each, under its operation index. */
-export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep' | 'select' | 'writeStream' | 'closeStream' | 'readStream';
+export type OperationKind = 'step' | 'child' | 'send' | 'recv' | 'setEvent' | 'getEvent' | 'sleep' | 'select' | 'writeStream' | 'closeStream' | 'readStream' | 'now' | 'randomUUID';
 
 /** A workflow row as stored, payloads still serialized. */
 export interface WorkflowRecord {
@@ -44,7 +44,11 @@ export interface WorkflowRecord {
   updatedAt: number;
 }
 
-/** An operation row as stored. `completedAt` is null while a wait (recv, getEvent, sleep) is under way. */
+/**
+ * An operation row as stored. `completedAt` is null while a wait (recv, getEvent, sleep) is under way,
+ * or while a step with retries backs off before its next attempt (then `deadlineMs` is that attempt's
+ * time and `waitDetail` holds the failed attempts, see StepAttemptInfo).
+ */
 export interface OperationRecord {
   workflowUUID: string;
   operationIndex: number;
@@ -124,8 +128,29 @@ export interface OperationInfo {
   /** For waits: what it waits on (`{ topic }`, or `{ workflowUUID, key }`). */
   waitingFor: Record<string, unknown> | null;
   startedAt: number;
-  /** Null while the operation (a wait) is under way. */
+  /** Null while the operation (a wait, or a step backing off before its next attempt) is under way. */
   completedAt: number | null;
+  /**
+   * Steps: how many attempts reached a recorded outcome (the failed attempts in `failedAttempts`,
+   * plus the one that completed the step); 1 for a step that completed at once. Null for other kinds.
+   */
+  attempts: number | null;
+  /**
+   * Steps: the attempts that failed and were retried, in order, with their errors (empty when the
+   * first attempt completed the step). The last attempt's outcome is `output` or `error`. Null for
+   * other kinds.
+   */
+  failedAttempts: StepAttemptInfo[] | null;
+}
+
+/** One failed attempt of a step with retries, as `listOperations` reports it. */
+export interface StepAttemptInfo {
+  /** Which attempt, 1-based. */
+  attempt: number;
+  /** When its failure was recorded, in epoch ms (the engine's clock). */
+  failedAt: number;
+  /** What it threw (an UnreadableRecordError when the record cannot be read back). */
+  error: Error;
 }
 
 /**

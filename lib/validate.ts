@@ -81,3 +81,22 @@ export function nonNegativeInteger(name: string, value: unknown): number {
   }
   return value;
 }
+
+/** A finite number >= `minimum` (at most MAX_DURATION_SECONDS when `seconds`). */
+export function numberAtLeast(name: string, value: unknown, minimum: number, seconds = false): number {
+  if (typeof value !== 'number') throw typeError(name, `a finite number >= ${minimum}`, value);
+  if (!Number.isFinite(value) || value < minimum) {
+    throw new RangeError(`Expected \`${name}\` to be a finite number >= ${minimum}, got ${describe(value)}`);
+  }
+  if (seconds && value > MAX_DURATION_SECONDS) {
+    throw new RangeError(`Expected \`${name}\` to be at most ${MAX_DURATION_SECONDS} seconds (100 years), got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** An integer from 1 to `maximum`. */
+export function integerInRange(name: string, value: unknown, maximum: number): number {
+  positiveInteger(name, value);
+  if ((value as number) > maximum) throw new RangeError(`Expected \`${name}\` to be an integer from 1 to ${maximum}, got ${describe(value)}`);
+  return value as number;
+}

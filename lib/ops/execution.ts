@@ -29,6 +29,7 @@ const RUN_ENDED = new RunEnded();
 const methodOfKind: Record<OperationKind, string> = {
   step: 'runStep', child: 'startChildWorkflow', send: 'send', recv: 'recv', setEvent: 'setEvent', getEvent: 'getEvent', sleep: 'sleep', select: 'select',
   writeStream: 'writeStream', closeStream: 'closeStream', readStream: 'readStream',
+  now: 'now', randomUUID: 'randomUUID',
 };
 
 export class WorkflowExecution {

@@ -16,6 +16,7 @@ import { getEventInWorkflow, setEvent } from './events';
 import { RunEnded, type WorkflowExecution } from './execution';
 import { WorkflowHandleImpl } from './handle';
 import { receive, sendFromWorkflow } from './messages';
+import { recordedNow, recordedRandomUUID } from './recorded-values';
 import { checkBranches, checkTopics, recvAny, select } from './select';
 import { sleep } from './sleep';
 import { runStep } from './steps';
@@ -155,9 +156,25 @@ export class WorkflowContextImpl implements WorkflowContext {
     }
   }
 
+  now(): Promise<number> {
+    try {
+      return this.#guard(recordedNow(this.#env, this.#execution));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   readStream<T>(workflowUUID: string, key: string, options?: ReadStreamOptions): AsyncIterableIterator<T> {
     const plan = checkStreamRead(workflowUUID, key, options);
     return new WorkflowStreamReader<T>(this.#env, this.#execution, (operation) => this.#guard(operation), workflowUUID, key, plan);
+  }
+
+  randomUUID(): Promise<string> {
+    try {
+      return this.#guard(recordedRandomUUID(this.#env, this.#execution));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   sleep(seconds: number): Promise<void> {

@@ -37,7 +37,7 @@ export function workflowKey(workflowUUID: string): string {
 export interface WaitDescription {
   /** The workflow that waits, or null for a wait outside workflows (a handler's getEvent). */
   workflowUUID: string | null;
-  kind: 'recv' | 'getEvent' | 'sleep' | 'result' | 'select' | 'readStream';
+  kind: 'recv' | 'getEvent' | 'sleep' | 'result' | 'select' | 'readStream' | 'step';
   /** recv: the topic (null for none). */
   topic?: string | null;
   /** select: its branches, in order. */
@@ -47,6 +47,9 @@ export interface WaitDescription {
   key?: string;
   /** readStream: the position of the value awaited. */
   offset?: number;
+  /** step: the step pausing between attempts, and the attempt it waits to start. */
+  stepName?: string;
+  attempt?: number;
   /** Absolute deadline in epoch ms, or null for none. */
   deadlineMs: number | null;
 }

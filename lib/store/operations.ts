@@ -47,6 +47,7 @@ export class OperationTable {
   readonly #insertCompleted;
   readonly #insertStarted;
   readonly #complete;
+  readonly #continueWait;
   readonly #selectForWorkflow;
   readonly #selectWaiting;
   readonly #selectForPendingWorkflows;
@@ -64,6 +65,10 @@ export class OperationTable {
     );
     this.#complete = db.prepare<[string | null, string | null, number, string, number]>(
       `UPDATE operations SET output = ?, error = ?, completed_at = ?
+       WHERE workflow_uuid = ? AND operation_index = ? AND completed_at IS NULL`,
+    );
+    this.#continueWait = db.prepare<[number, string, string, number]>(
+      `UPDATE operations SET deadline_ms = ?, wait_detail = ?
        WHERE workflow_uuid = ? AND operation_index = ? AND completed_at IS NULL`,
     );
     this.#selectForWorkflow = db.prepare<[string], OperationRow>(
@@ -101,6 +106,11 @@ export class OperationTable {
   /** Completes a started wait; returns false when it was already completed. */
   complete(workflowUUID: string, operationIndex: number, output: string | null, error: string | null, nowMs: number): boolean {
     return this.#complete.run(output, error, nowMs, workflowUUID, operationIndex).changes === 1;
+  }
+
+  /** Gives a started wait a new deadline and detail (a step's next attempt); false when there is none under way. */
+  continueWait(wait: WaitStart): boolean {
+    return this.#continueWait.run(wait.deadlineMs, wait.waitDetail, wait.workflowUUID, wait.operationIndex).changes === 1;
   }
 
   listForWorkflow(workflowUUID: string): OperationRecord[] {

@@ -97,6 +97,7 @@ export class Store {
   readonly #recover;
   readonly #appendStream;
   readonly #writeStreamFromWorkflow;
+  readonly #recordStepFailure;
 
   /**
    * Opens (creating if needed) the database `file` (see {@link openDatabase}) for writing.
@@ -148,6 +149,14 @@ export class Store {
     };
 
     this.#recordOutcome = db.transaction(record);
+
+    this.#recordStepFailure = db.transaction((wait: WaitStart, phase: AttemptPhase, nowMs: number): void => {
+      if (phase === 'first') operations.insertStarted(wait, nowMs);
+      else if (!operations.continueWait(wait)) {
+        // As in record(): the earlier failure's record is gone (its commit failed); roll this back.
+        throw new Error(`Operation #${wait.operationIndex} of workflow "${wait.workflowUUID}" has no started step to continue.`);
+      }
+    });
 
     this.#startChildWorkflow = db.transaction(
       (position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, nowMs: number): string | null => {
@@ -325,6 +334,15 @@ export class Store {
   /** Records the start of a wait with no read attempt (sleep). */
   startWait(wait: WaitStart, nowMs: number): Commit {
     return this.#committer.write(() => this.operations.insertStarted(wait, nowMs)).commit;
+  }
+
+  /**
+   * Records a failed attempt of a step with retries: the step's row stays started (not completed),
+   * with the time of its next attempt as its deadline and the attempts so far as its detail. `first`
+   * inserts the row, `resumed` updates the row an earlier failed attempt wrote.
+   */
+  recordStepFailure(wait: WaitStart, phase: AttemptPhase, nowMs: number): Commit {
+    return this.#committer.write(() => this.#recordStepFailure(wait, phase, nowMs)).commit;
   }
 
   /** Handler-side send: appends the message unless its idempotency key was used for this destination. */
