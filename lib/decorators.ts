@@ -6,7 +6,7 @@ import { RegistrationError } from './errors';
 import type { StepFunction, StepRef, WorkflowFunction, WorkflowRef, WorkflowRegistry } from './contracts';
 
 export type { StepFunction, StepRef, WorkflowFunction, WorkflowRef } from './contracts';
-import { requireNonEmptyString, typeError } from './validate';
+import { durationMs, requireNonEmptyString, typeError } from './validate';
 
 type Registration = WorkflowRef | StepRef;
 
@@ -20,6 +20,7 @@ interface UnnamedMethod {
   readonly owner: Function;
   readonly methodName: string;
   readonly fn: Function;
+  readonly timeoutSeconds: number | undefined;
 }
 
 const byName = new Map<string, Registration>();
@@ -52,7 +53,7 @@ function nameDecoratedMethods(): void {
   for (const method of unnamed.splice(0)) {
     const name = `${method.owner.name}.${method.methodName}`;
     try {
-      register({ kind: method.kind, name, fn: method.fn } as Registration);
+      register(withTimeout({ kind: method.kind, name, fn: method.fn } as Registration, method.timeoutSeconds));
     } catch (error) {
       // Not thrown here: this lookup may be for another name. Using the impostor throws it.
       conflicts.set(method.fn, error as RegistrationError);
@@ -60,18 +61,32 @@ function nameDecoratedMethods(): void {
   }
 }
 
+/** A registration with its default timeout, when it has one. */
+function withTimeout(registration: Registration, timeoutSeconds: number | undefined): Registration {
+  return timeoutSeconds === undefined || registration.kind !== 'workflow' ? registration : { ...registration, timeoutSeconds };
+}
+
+/** The checked `timeoutSeconds` of workflow options (a finite number >= 0), or undefined. */
+function optionalTimeoutSeconds(options: { timeoutSeconds?: unknown } | undefined): number | undefined {
+  if (options?.timeoutSeconds === undefined) return undefined;
+  durationMs('timeoutSeconds', options.timeoutSeconds);
+  return options.timeoutSeconds as number;
+}
+
 /**
- * Registers a workflow without decorators.
+ * Registers a workflow without decorators; `options.timeoutSeconds` is its default timeout, as
+ * `@Workflow({ timeoutSeconds })`.
  *
  * @example
  * const greet = registerWorkflow('greet', async (ctxt: WorkflowContext, name: string) => `hello ${name}`);
  * const handle = await engine.startWorkflow(greet, {}, 'Ada');
  * @throws RegistrationError (`DUPLICATE_REGISTRATION`) when another function has this name.
  */
-export function registerWorkflow<Args extends unknown[], R>(name: string, fn: WorkflowFunction<Args, R>): WorkflowRef<Args, R> {
+export function registerWorkflow<Args extends unknown[], R>(name: string, fn: WorkflowFunction<Args, R>, options?: { timeoutSeconds?: number }): WorkflowRef<Args, R> {
   requireNonEmptyString('name', name);
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
-  return register({ kind: 'workflow', name, fn: fn as WorkflowFunction }) as WorkflowRef<Args, R>;
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('options', 'an object like { timeoutSeconds }', options);
+  return register(withTimeout({ kind: 'workflow', name, fn: fn as WorkflowFunction }, optionalTimeoutSeconds(options))) as WorkflowRef<Args, R>;
 }
 
 /**
@@ -163,6 +178,13 @@ export interface WorkflowOptions {
    * @default `ClassName.methodName`
    */
   name?: string;
+  /**
+   * The workflow's default timeout: started without `timeoutSeconds` of its own, it is cancelled
+   * (with WorkflowTimeoutError) once this many seconds have passed since its start, wherever it is.
+   * The deadline is recorded at the start; a child's is never later than its parent's.
+   * @default none
+   */
+  timeoutSeconds?: number;
 }
 
 /** Options of {@link Step} and {@link Communicator}. */
@@ -178,8 +200,9 @@ export interface StepOptions {
 function decorator(kind: 'workflow' | 'step', decoratorName: string, options: WorkflowOptions | StepOptions | undefined): MethodDecorator {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('options', 'an object', options);
   const pinnedName = options?.name === undefined ? undefined : requireNonEmptyString('name', options.name);
+  const timeoutSeconds = kind === 'workflow' ? optionalTimeoutSeconds(options as WorkflowOptions | undefined) : undefined;
   const registerNamed = (name: string, fn: Function): void => {
-    if (kind === 'workflow') register({ kind, name, fn: fn as WorkflowFunction });
+    if (kind === 'workflow') register(withTimeout({ kind, name, fn: fn as WorkflowFunction }, timeoutSeconds));
     else register({ kind, name, fn: fn as StepFunction });
   };
   return ((...args: unknown[]) => {
@@ -196,7 +219,7 @@ function decorator(kind: 'workflow' | 'step', decoratorName: string, options: Wo
       // The class exists only from its static initializers on, and may not have its final name
       // yet (see UnnamedMethod): note it here, name it at the next lookup.
       second.addInitializer(function (this: unknown) {
-        unnamed.push({ kind, owner: this as Function, methodName: String(second.name), fn: first });
+        unnamed.push({ kind, owner: this as Function, methodName: String(second.name), fn: first, timeoutSeconds });
       });
       return;
     }

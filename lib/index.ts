@@ -34,6 +34,8 @@ export {
   RegistrationError,
   MaxRecoveryAttemptsExceededError,
   WorkflowContextError,
+  WorkflowCancelledError,
+  WorkflowTimeoutError,
   StorageError,
   StorageFullError,
   UnreadableRecordError,

@@ -1,6 +1,7 @@
 // Steps: run the function, then record its result or error. On replay the recorded outcome is
 // returned and the function does not run. A step whose run was not recorded (crash mid-step) runs
-// again: execution is at-least-once, recording is exactly-once.
+// again: execution is at-least-once, recording is exactly-once. A step starts only while its workflow
+// is not CANCELLED; one already running when the cancel commits finishes and is recorded.
 import type { StepContext, StepRef } from '../contracts';
 import { PayloadTooLargeError, SerializationError } from '../errors';
 import { assertOpen, emitEvent, operationRecorded, type OperationEnvironment } from './environment';
@@ -43,6 +44,9 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
   // Again, in the same turn as the step starts: a commit may have failed, or the engine closed, since.
   execution.assertAlive();
   assertOpen(env, `Step ${step.name}`);
+  // No step starts after a cancel's commit, whichever process cancelled (one primary-key read).
+  if (execution.cancellation !== null) throw execution.cancellation;
+  env.store.refuseIfCancelled(execution.workflowUUID);
   const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
   emitEvent(env.events, 'stepStarted', stepEvent);
   execution.stepStarted();
@@ -69,7 +73,9 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     }
   }
   if (failed) error = encodeError(thrown);
-  const commit = env.store.recordOutcome(position, 'first', output, error, env.clock.now());
+  // A step that was running when its workflow was cancelled still has its outcome recorded: a
+  // resumed workflow then replays it instead of running it again.
+  const commit = env.store.recordOutcome(position, 'first', output, error, env.clock.now(), true);
   execution.progressed();
   await execution.committed(commit);
   operationRecorded(env, position);

@@ -1,8 +1,10 @@
 // What other processes committed since we last looked. PRAGMA data_version changes only when another
 // connection commits, so an unchanged value costs one cheap call; when it changed, the monotonic ids
-// of messages, events and workflows say exactly which queues, keys and workflows are new.
+// of messages, events, workflows and workflow controls say exactly which queues, keys and workflows
+// are new, and which workflows a cancel or resume changed.
 import type { SqliteDatabase } from './database';
 import { toStoredTopic } from './messages';
+import type { ControlAction } from './workflows';
 
 export interface ExternalChanges {
   /** (destination, topic) of messages inserted since the last look; topic null for none. */
@@ -10,7 +12,9 @@ export interface ExternalChanges {
   /** (workflow, key) of events set since the last look. */
   events: { workflowUUID: string; key: string }[];
   /** Workflows inserted since the last look that are still PENDING. */
-  newWorkflows: { workflowUUID: string; workflowName: string; inputs: string }[];
+  newWorkflows: { workflowUUID: string; workflowName: string; inputs: string; deadlineMs: number | null }[];
+  /** Workflows cancelled or resumed since the last look, in commit order (a workflow may repeat). */
+  controls: { workflowUUID: string; action: ControlAction }[];
 }
 
 /** The newest message, event and workflow a feed has seen: it reports only what comes after. */
@@ -18,16 +22,18 @@ export interface FeedPosition {
   readonly messageId: number;
   readonly eventId: number;
   readonly workflowRowId: number;
+  readonly controlId: number;
 }
 
 const MAX_IDS_SQL = `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id,
                             (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
-                            (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid`;
+                            (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid,
+                            (SELECT coalesce(max(control_id), 0) FROM workflow_controls) AS control_id`;
 
-type MaxIdsRow = { message_id: number; event_id: number; workflow_rowid: number };
+type MaxIdsRow = { message_id: number; event_id: number; workflow_rowid: number; control_id: number };
 
 function toPosition(row: MaxIdsRow): FeedPosition {
-  return { messageId: row.message_id, eventId: row.event_id, workflowRowId: row.workflow_rowid };
+  return { messageId: row.message_id, eventId: row.event_id, workflowRowId: row.workflow_rowid, controlId: row.control_id };
 }
 
 export class ChangeFeed {
@@ -35,10 +41,12 @@ export class ChangeFeed {
   readonly #newMessages;
   readonly #newEvents;
   readonly #newWorkflows;
+  readonly #newControls;
   #lastDataVersion: number | null;
   #lastMessageId: number;
   #lastEventId: number;
   #lastWorkflowRowId: number;
+  #lastControlId: number;
 
   /** The current position, read in the caller's transaction (recovery reads it with its snapshot). */
   static positionOf(db: SqliteDatabase): FeedPosition {
@@ -56,8 +64,11 @@ export class ChangeFeed {
     this.#newEvents = db.prepare<[number], { event_id: number; workflow_uuid: string; key: string }>(
       'SELECT event_id, workflow_uuid, key FROM events WHERE event_id > ? ORDER BY event_id',
     );
-    this.#newWorkflows = db.prepare<[number], { rowid: number; workflow_uuid: string; name: string; inputs: string; status: string }>(
-      'SELECT rowid, workflow_uuid, name, inputs, status FROM workflows WHERE rowid > ? ORDER BY rowid',
+    this.#newWorkflows = db.prepare<[number], { rowid: number; workflow_uuid: string; name: string; inputs: string; status: string; deadline_ms: number | null }>(
+      'SELECT rowid, workflow_uuid, name, inputs, status, deadline_ms FROM workflows WHERE rowid > ? ORDER BY rowid',
+    );
+    this.#newControls = db.prepare<[number], { control_id: number; workflow_uuid: string; action: ControlAction }>(
+      'SELECT control_id, workflow_uuid, action FROM workflow_controls WHERE control_id > ? ORDER BY control_id',
     );
     // From an earlier snapshot, commits may already have come since: the first poll reads the ids
     // whatever data_version says.
@@ -66,6 +77,7 @@ export class ChangeFeed {
     this.#lastMessageId = position.messageId;
     this.#lastEventId = position.eventId;
     this.#lastWorkflowRowId = position.workflowRowId;
+    this.#lastControlId = position.controlId;
   }
 
   /** What changed since the last call, or null when no other connection committed meanwhile. */
@@ -73,7 +85,7 @@ export class ChangeFeed {
     const dataVersion = this.#dataVersion.get()!.data_version;
     if (dataVersion === this.#lastDataVersion) return null;
     this.#lastDataVersion = dataVersion;
-    const changes: ExternalChanges = { messages: [], events: [], newWorkflows: [] };
+    const changes: ExternalChanges = { messages: [], events: [], newWorkflows: [], controls: [] };
     for (const row of this.#newMessages.all(this.#lastMessageId)) {
       this.#lastMessageId = row.message_id;
       changes.messages.push({ destinationUUID: row.destination_uuid, topic: row.topic === toStoredTopic(null) ? null : row.topic });
@@ -84,7 +96,11 @@ export class ChangeFeed {
     }
     for (const row of this.#newWorkflows.all(this.#lastWorkflowRowId)) {
       this.#lastWorkflowRowId = row.rowid;
-      if (row.status === 'PENDING') changes.newWorkflows.push({ workflowUUID: row.workflow_uuid, workflowName: row.name, inputs: row.inputs });
+      if (row.status === 'PENDING') changes.newWorkflows.push({ workflowUUID: row.workflow_uuid, workflowName: row.name, inputs: row.inputs, deadlineMs: row.deadline_ms });
+    }
+    for (const row of this.#newControls.all(this.#lastControlId)) {
+      this.#lastControlId = row.control_id;
+      changes.controls.push({ workflowUUID: row.workflow_uuid, action: row.action });
     }
     return changes;
   }
