@@ -11,6 +11,7 @@ export type {
   WorkflowContext,
   StepContext,
   StartWorkflowOptions,
+  CancelWorkflowOptions,
   WorkflowTarget,
   StepTarget,
   WorkflowInvoker,
@@ -45,4 +46,4 @@ export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
 export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult } from './types';
-export type { WaitInfo, SendManyMessage, SendManyResult } from './types';
+export type { WaitInfo, SendManyMessage, SendManyResult, CancelResult, ResumeResult } from './types';
