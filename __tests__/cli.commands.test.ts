@@ -179,7 +179,7 @@ describe('the durablite command line, against a database a running owner is usin
     // A negative number is the option's value, not an option: --timeout -1 is judged as -1.
     expect((await cli('get-event', 'deploy-7', 'requested', '--db', database, '--timeout', '-0.5')).stderr).toMatch(/got "-0.5"/);
 
-    for (const command of ['workflows', 'show', 'waits', 'events', 'get-event', 'messages', 'send']) {
+    for (const command of ['workflows', 'show', 'waits', 'events', 'get-event', 'messages', 'send', 'cancel', 'resume']) {
       const help = await cli(command, '--help');
       expect(help.code).toBe(0);
       expect(help.stdout).toContain(`Usage: durablite ${command}`);
@@ -187,6 +187,47 @@ describe('the durablite command line, against a database a running owner is usin
     expect((await cli('--help')).stdout).toContain('Commands:');
     const version = await cli('--version');
     expect(version).toMatchObject({ code: 0, stdout: `${(require('../package.json') as { version: string }).version}\n` });
+  }, 60_000);
+});
+
+describe('cancel and resume from the command line', () => {
+  test('cancel ends the owner\'s wait at once and says what it did; resume has the owner run it on; a finished or unknown workflow is reported', async () => {
+    const database = tempDatabasePath('cli-control');
+    const owner = spawnFixture('owner-control', [database]);
+    try {
+      await owner.waitForLine('ready');
+      const client = await Client.open({ database });
+      try {
+        const handle = await client.startWorkflow('control.mp.wait', { workflowUUID: 'cli-cancel' });
+        await owner.waitForLine('wait-started cli-cancel recv');
+
+        const cancelled = await cli('cancel', 'cli-cancel', '--db', database, '--children');
+        expect(cancelled).toMatchObject({ code: 0, stdout: 'Cancelled cli-cancel.\n' });
+        await owner.waitForLine('wait-ended cli-cancel recv failed');
+        const again = await cli('cancel', 'cli-cancel', '--db', database, '--json');
+        expect(JSON.parse(again.stdout)).toEqual({ workflowUUID: 'cli-cancel', previousStatus: 'CANCELLED', cancelled: [] });
+        expect((await cli('workflows', '--db', database, '--status', 'CANCELLED')).stdout).toMatch(/cli-cancel\s+control\.mp\.wait\s+CANCELLED/);
+
+        const resumed = await cli('resume', 'cli-cancel', '--db', database);
+        expect(resumed.code).toBe(0);
+        expect(resumed.stdout).toMatch(/^Resumed cli-cancel \(was CANCELLED\)/);
+        await owner.waitForLine('started cli-cancel resumed');
+        await client.send('cli-cancel', 'go', 'go');
+        expect(await handle.getResult()).toBe('went go');
+        expect(await cli('cancel', 'cli-cancel', '--db', database)).toMatchObject({ code: 0, stdout: 'cli-cancel is SUCCESS: left as it is.\n' });
+        expect(JSON.parse((await cli('resume', 'cli-cancel', '--db', database, '--json')).stdout)).toEqual({ workflowUUID: 'cli-cancel', previousStatus: 'SUCCESS', resumed: false });
+
+        for (const command of ['cancel', 'resume']) {
+          const unknown = await cli(command, 'no-such-workflow', '--db', database);
+          expect(unknown.code).toBe(1);
+          expect(unknown.stderr).toMatch(/No workflow with UUID "no-such-workflow"/);
+        }
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await owner.kill();
+    }
   }, 60_000);
 });
 
@@ -211,7 +252,7 @@ describe('the command line leaves files it only reads as they were', () => {
     db.close();
     const before = snapshot();
 
-    for (const args of [['workflows'], ['show', 'w-1'], ['waits'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1'], ['send', 'w-1', 'hello'], ['send', 'w-1', '{}', '--json']]) {
+    for (const args of [['workflows'], ['show', 'w-1'], ['waits'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1'], ['send', 'w-1', 'hello'], ['send', 'w-1', '{}', '--json'], ['cancel', 'w-1'], ['resume', 'w-1']]) {
       const result = await cliIn(folder, ...args, '--db', 'notes.db');
       expect({ args, code: result.code }).toEqual({ args, code: 1 });
       expect(result.stderr).toMatch(/not a durablite database/);

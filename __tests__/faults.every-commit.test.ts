@@ -200,6 +200,23 @@ const stamper = registerWorkflow('fault.stamper', async (ctxt: WorkflowContext) 
   return { echoed, laterMs, otherId };
 });
 
+const cancellable = registerWorkflow('fault.cancellable', async (ctxt: WorkflowContext) => {
+  const before = await ctxt.runStep(echo, 'before the cancel');
+  const go = await ctxt.recv<string>('go', 60);
+  const after = await ctxt.runStep(echo, 'after the resume');
+  return { before, go, after };
+});
+
+const cancelledChild = registerWorkflow('fault.cancelledChild', async (ctxt: WorkflowContext) => ctxt.recv<string>('go', 60));
+
+const cancelledParent = registerWorkflow('fault.cancelledParent', async (ctxt: WorkflowContext) => ctxt.childWorkflow(cancelledChild));
+
+const timedOut = registerWorkflow('fault.timedOut', async (ctxt: WorkflowContext) => {
+  await ctxt.runStep(echo, 'before the deadline');
+  await ctxt.sleep(30);
+  return 'never';
+});
+
 const families: Family[] = [
   {
     name: 'step retries',
@@ -213,6 +230,23 @@ const families: Family[] = [
     async drive({ t, call }) {
       await call(() => t.engine.startWorkflow(stamper, { workflowUUID: 'fault-stamper' }));
       return ['fault-stamper'];
+    },
+  },
+  {
+    name: 'cancel, resume and timeouts',
+    async drive({ t, call, observe }) {
+      await call(() => t.engine.startWorkflow(cancellable, { workflowUUID: 'fault-cancellable' }));
+      await call(() => t.engine.startWorkflow(cancelledParent, { workflowUUID: 'fault-cancelled-parent' }));
+      await call(() => t.engine.startWorkflow(timedOut, { workflowUUID: 'fault-timed-out', timeoutSeconds: 5 }));
+      await t.waitUntilBlocked('fault-cancellable', { kind: 'recv' });
+      await t.waitUntilBlocked('fault-cancelled-parent-0', { kind: 'recv' });
+      observe(await call(() => t.engine.cancelWorkflow('fault-cancellable')));
+      observe(await call(() => t.engine.cancelWorkflow('fault-cancelled-parent', { cancelChildren: true })));
+      observe(await call(() => t.engine.send('fault-cancellable', 'refused', 'go')).catch((error: { code: string }) => error.code));
+      observe(await call(() => t.engine.resumeWorkflow('fault-cancellable')));
+      await t.waitUntilBlocked('fault-cancellable', { kind: 'recv' });
+      await call(() => t.engine.send('fault-cancellable', 'go', 'go'));
+      return ['fault-cancellable', 'fault-cancelled-parent', 'fault-cancelled-parent-0', 'fault-timed-out'];
     },
   },
   {

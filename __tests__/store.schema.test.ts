@@ -73,6 +73,39 @@ describe('the schema', () => {
       upgraded.close();
     }
   });
+
+  test('a database of schema version 2 is upgraded to CANCELLED and deadlines with every workflow row, its rowid and its operations kept', async () => {
+    const database = tempDatabasePath();
+    const old = new Database(database);
+    old.exec(migrations[0]!);
+    old.exec(migrations[1]!);
+    old.pragma('user_version = 2');
+    const insert = old.prepare(`INSERT INTO workflows (rowid, workflow_uuid, name, status, inputs, output, error, parent_uuid, recovery_attempts, created_at, updated_at)
+      VALUES (?, ?, 'x', ?, '[1]', ?, NULL, ?, ?, ?, ?)`);
+    insert.run(7, 'done', 'SUCCESS', '"ok"', null, 0, 1, 2);
+    insert.run(42, 'child', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', null, 'done', 10, 3, 4);
+    old.prepare(`INSERT INTO operations (workflow_uuid, operation_index, kind, name, output, started_at, completed_at) VALUES ('done', 0, 'step', 's', '"r"', 1, 1)`).run();
+    const before = old.prepare('SELECT rowid, * FROM workflows ORDER BY rowid').all();
+    old.close();
+
+    const engine = await openTestEngine({ database, recover: false });
+    expect(await engine.retrieveWorkflow('done').getResult()).toBe('ok');
+    expect((await engine.listOperations('done')).map((operation) => operation.output)).toEqual(['r']);
+    await engine.close();
+    const upgraded = new Database(database);
+    try {
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      const after = upgraded.prepare('SELECT rowid, * FROM workflows ORDER BY rowid').all() as Record<string, unknown>[];
+      expect(after).toEqual((before as Record<string, unknown>[]).map((row) => ({ ...row, deadline_ms: null })));
+      // The new status is allowed, an unknown one still is not.
+      upgraded.prepare(`UPDATE workflows SET status = 'CANCELLED' WHERE workflow_uuid = 'done'`).run();
+      expect(() => upgraded.prepare(`UPDATE workflows SET status = 'PAUSED' WHERE workflow_uuid = 'done'`).run()).toThrow(/CHECK/);
+      expect(upgraded.prepare(`SELECT name FROM sqlite_master WHERE tbl_name = 'workflows' AND type = 'index' ORDER BY name`).pluck().all())
+        .toEqual(['sqlite_autoindex_workflows_1', 'workflows_by_parent', 'workflows_by_status']);
+    } finally {
+      upgraded.close();
+    }
+  });
 });
 
 describe('creating the schema', () => {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { StartWorkflowOptions, WorkflowHandle, WorkflowTarget } from './contracts';
 import { registrationOf, type WorkflowRef } from './decorators';
 import { DatabaseOpenError } from './errors';
-import { HandlerBase, startOptionsUUID } from './handler';
+import { HandlerBase, startOptionsTimeoutMs, startOptionsUUID } from './handler';
 import { assertOpen } from './ops/environment';
 import { WorkflowHandleImpl } from './ops/handle';
 import { startWorkflow } from './ops/lifecycle';
@@ -114,12 +114,15 @@ export class Client extends HandlerBase {
   async startWorkflow<R = unknown>(workflow: string | WorkflowTarget<any[], R>, options?: StartWorkflowOptions, ...args: unknown[]): Promise<WorkflowHandle<R>> {
     const env = this.#session;
     assertOpen(env, 'startWorkflow');
+    const registration = typeof workflow === 'string' ? undefined : (registrationOf(workflow) as WorkflowRef | undefined);
     const workflowName = typeof workflow === 'string'
       ? requireNonEmptyString('workflow', workflow)
-      : (registrationOf(workflow) as WorkflowRef | undefined)?.name ?? requireNonEmptyString('workflow', undefined);
+      : registration?.name ?? requireNonEmptyString('workflow', undefined);
     const workflowUUID = startOptionsUUID(options);
+    // A name alone carries no default timeout: only `timeoutSeconds`, or a registration's default.
+    const timeoutMs = startOptionsTimeoutMs(options, registration);
     // Recorded only: the owner runs it.
-    await startWorkflow(env, workflowName, workflowUUID, args);
+    await startWorkflow(env, workflowName, workflowUUID, args, timeoutMs);
     return new WorkflowHandleImpl<R>(env, workflowUUID);
   }
 

@@ -19,6 +19,8 @@ export interface WorkflowRef<Args extends unknown[] = any[], R = any> {
   readonly kind: 'workflow';
   readonly name: string;
   readonly fn: WorkflowFunction<Args, R>;
+  /** Its default timeout (`@Workflow({ timeoutSeconds })`), when it has one. */
+  readonly timeoutSeconds?: number;
 }
 
 /** A registered step, as returned by {@link registerStep}. */
@@ -195,6 +197,19 @@ export interface HandlerContext {
 export interface StartWorkflowOptions {
   /** The workflow's identity. Starting a UUID that exists returns the existing workflow. @default a new random id */
   workflowUUID?: string;
+  /**
+   * Cancel the workflow (and its children), with WorkflowTimeoutError as the recorded reason, once
+   * this many seconds have passed since its start. The deadline is recorded with the workflow, so it
+   * holds across restarts (only the remaining time is waited). Overrides `@Workflow({ timeoutSeconds })`.
+   * @default the workflow's own `timeoutSeconds`, or none
+   */
+  timeoutSeconds?: number;
+}
+
+/** Options of `cancelWorkflow`. */
+export interface CancelWorkflowOptions {
+  /** Also cancel every PENDING descendant (children, their children...). @default false */
+  cancelChildren?: boolean;
 }
 
 /**
@@ -219,6 +234,8 @@ export interface WorkflowHandle<R = unknown> {
    * threw (name and message preserved, DurabliteError subclasses rebuilt).
    * @throws WorkflowNotFoundError when no workflow has this UUID.
    * @throws MaxRecoveryAttemptsExceededError when recovery gave the workflow up.
+   * @throws WorkflowCancelledError when the workflow was cancelled (WorkflowTimeoutError when its
+   *   deadline passed).
    * @throws UnreadableRecordError when the stored outcome cannot be read back.
    * @throws EngineClosedError when the engine closes first.
    */
@@ -294,8 +311,11 @@ export type RunCause = 'started' | 'recovered' | 'resumed';
 export interface EngineEvents {
   /** A run of a workflow's code began. */
   workflowStarted: (event: { workflowUUID: string; workflowName: string; cause: RunCause }) => void;
-  /** A workflow's outcome was committed. */
-  workflowFinished: (event: { workflowUUID: string; workflowName: string; status: 'SUCCESS' | 'ERROR' }) => void;
+  /**
+   * A workflow's outcome was committed: `SUCCESS` or `ERROR` by its run here, or `CANCELLED` when a
+   * run of this engine was cancelled (by this process, another one, or its deadline).
+   */
+  workflowFinished: (event: { workflowUUID: string; workflowName: string; status: 'SUCCESS' | 'ERROR' | 'CANCELLED' }) => void;
   /** A durable operation was recorded and its commit landed (replays are not recorded again). */
   operationRecorded: (event: { workflowUUID: string; operationIndex: number; kind: OperationKind; name: string }) => void;
   /** A step's code began to run. */

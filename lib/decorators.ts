@@ -6,7 +6,7 @@ import { RegistrationError } from './errors';
 import type { StepFunction, StepRef, StepRetryOptions, StepRetryPolicy, WorkflowFunction, WorkflowRef, WorkflowRegistry } from './contracts';
 
 export type { StepFunction, StepRef, StepRetryOptions, WorkflowFunction, WorkflowRef } from './contracts';
-import { integerInRange, numberAtLeast, requireNonEmptyString, typeError } from './validate';
+import { durationMs, integerInRange, numberAtLeast, requireNonEmptyString, typeError } from './validate';
 
 type Registration = WorkflowRef | StepRef;
 
@@ -20,7 +20,7 @@ interface UnnamedMethod {
   readonly owner: Function;
   readonly methodName: string;
   readonly fn: Function;
-  readonly extras: { retries?: StepRetryPolicy };
+  readonly extras: { retries?: StepRetryPolicy; timeoutSeconds?: number };
 }
 
 const byName = new Map<string, Registration>();
@@ -61,18 +61,32 @@ function nameDecoratedMethods(): void {
   }
 }
 
+/** A registration with its default timeout, when it has one. */
+function withTimeout(registration: Registration, timeoutSeconds: number | undefined): Registration {
+  return timeoutSeconds === undefined || registration.kind !== 'workflow' ? registration : { ...registration, timeoutSeconds };
+}
+
+/** The checked `timeoutSeconds` of workflow options (a finite number >= 0), or undefined. */
+function optionalTimeoutSeconds(options: { timeoutSeconds?: unknown } | undefined): number | undefined {
+  if (options?.timeoutSeconds === undefined) return undefined;
+  durationMs('timeoutSeconds', options.timeoutSeconds);
+  return options.timeoutSeconds as number;
+}
+
 /**
- * Registers a workflow without decorators.
+ * Registers a workflow without decorators; `options.timeoutSeconds` is its default timeout, as
+ * `@Workflow({ timeoutSeconds })`.
  *
  * @example
  * const greet = registerWorkflow('greet', async (ctxt: WorkflowContext, name: string) => `hello ${name}`);
  * const handle = await engine.startWorkflow(greet, {}, 'Ada');
  * @throws RegistrationError (`DUPLICATE_REGISTRATION`) when another function has this name.
  */
-export function registerWorkflow<Args extends unknown[], R>(name: string, fn: WorkflowFunction<Args, R>): WorkflowRef<Args, R> {
+export function registerWorkflow<Args extends unknown[], R>(name: string, fn: WorkflowFunction<Args, R>, options?: { timeoutSeconds?: number }): WorkflowRef<Args, R> {
   requireNonEmptyString('name', name);
   if (typeof fn !== 'function') throw typeError('fn', 'a function', fn);
-  return register({ kind: 'workflow', name, fn: fn as WorkflowFunction }) as WorkflowRef<Args, R>;
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('options', 'an object like { timeoutSeconds }', options);
+  return register(withTimeout({ kind: 'workflow', name, fn: fn as WorkflowFunction }, optionalTimeoutSeconds(options))) as WorkflowRef<Args, R>;
 }
 
 /** The most attempts a step may be given: each failed one is kept in the step's record. */
@@ -196,6 +210,13 @@ export interface WorkflowOptions {
    * @default `ClassName.methodName`
    */
   name?: string;
+  /**
+   * The workflow's default timeout: started without `timeoutSeconds` of its own, it is cancelled
+   * (with WorkflowTimeoutError) once this many seconds have passed since its start, wherever it is.
+   * The deadline is recorded at the start; a child's is never later than its parent's.
+   * @default none
+   */
+  timeoutSeconds?: number;
 }
 
 /** Options of {@link Step} and {@link Communicator}. */
@@ -214,9 +235,10 @@ function decorator(kind: 'workflow' | 'step', decoratorName: string, options: Wo
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw typeError('options', 'an object', options);
   const pinnedName = options?.name === undefined ? undefined : requireNonEmptyString('name', options.name);
   // Checked when the decorator is applied, so bad options fail where the class is defined.
-  const extras = kind === 'step' ? stepExtras(options as StepOptions | undefined) : {};
+  const timeoutSeconds = kind === 'workflow' ? optionalTimeoutSeconds(options as WorkflowOptions | undefined) : undefined;
+  const extras = kind === 'step' ? stepExtras(options as StepOptions | undefined) : timeoutSeconds === undefined ? {} : { timeoutSeconds };
   const registerNamed = (name: string, fn: Function): void => {
-    if (kind === 'workflow') register({ kind, name, fn: fn as WorkflowFunction });
+    if (kind === 'workflow') register({ kind, name, fn: fn as WorkflowFunction, ...extras });
     else register({ kind, name, fn: fn as StepFunction, ...extras });
   };
   return ((...args: unknown[]) => {

@@ -3,7 +3,7 @@
 // Everything hangs off an instance: two engines on two databases can live in one process.
 import type { HandlerContext, HandlerInvoker, RecoveryReport, StartWorkflowOptions, WorkflowHandle, WorkflowTarget } from './contracts';
 import { workflowRegistry } from './decorators';
-import { HandlerBase, startOptionsUUID } from './handler';
+import { HandlerBase, startOptionsTimeoutMs, startOptionsUUID } from './handler';
 import { assertOpen } from './ops/environment';
 import { WorkflowHandleImpl } from './ops/handle';
 import { startWorkflow } from './ops/lifecycle';
@@ -72,8 +72,11 @@ export class Engine extends HandlerBase implements HandlerContext {
    * Starts a workflow and resolves to its handle once it is recorded (before it finishes). Starting
    * a UUID that already exists runs nothing and returns the existing workflow's handle.
    *
+   * With `timeoutSeconds` (or the workflow's `@Workflow({ timeoutSeconds })`), the workflow is
+   * cancelled with WorkflowTimeoutError once that time has passed; the deadline is recorded at start.
+   *
    * @example
-   * const handle = await engine.startWorkflow(greet, { workflowUUID: 'greet-ada' }, 'Ada');
+   * const handle = await engine.startWorkflow(greet, { workflowUUID: 'greet-ada', timeoutSeconds: 3600 }, 'Ada');
    * @throws RegistrationError when `workflow` is not registered; WorkflowConflictError when the UUID
    *   belongs to a workflow of another name; SerializationError/PayloadTooLargeError for inputs.
    */
@@ -81,7 +84,8 @@ export class Engine extends HandlerBase implements HandlerContext {
     assertOpen(this.#session, 'startWorkflow');
     const registration = requireWorkflow(workflowRegistry, workflow);
     const workflowUUID = startOptionsUUID(options);
-    await startWorkflow(this.#session, registration, workflowUUID, args);
+    const timeoutMs = startOptionsTimeoutMs(options, registration);
+    await startWorkflow(this.#session, registration, workflowUUID, args, timeoutMs);
     return new WorkflowHandleImpl<R>(this.#session, workflowUUID);
   }
 

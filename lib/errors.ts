@@ -230,6 +230,40 @@ export class StepRetriesExceededError extends DurabliteError {
   }
 }
 
+/**
+ * The workflow was cancelled (`cancelWorkflow`, or its parent's cancel with `cancelChildren`): its
+ * status is `CANCELLED`. `getResult()` rejects with it; inside the workflow, the operation that meets
+ * the cancel rejects with it (and the run stops there); `send` to the workflow is refused with it.
+ * `resumeWorkflow` returns the workflow to `PENDING`.
+ */
+export class WorkflowCancelledError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  constructor(workflowUUID: string, message?: string, code = 'WORKFLOW_CANCELLED') {
+    super(
+      code,
+      message ?? `Workflow "${workflowUUID}" was cancelled. Resume it with resumeWorkflow("${workflowUUID}") to carry on from its recorded operations.`,
+      { workflowUUID },
+    );
+  }
+}
+
+/**
+ * The workflow's deadline (`timeoutSeconds`, its own or its parent's) passed: it was cancelled, with
+ * this as the recorded reason. A WorkflowCancelledError, so code that handles cancels handles it too.
+ */
+export class WorkflowTimeoutError extends WorkflowCancelledError {
+  /** The deadline that passed, in epoch milliseconds. */
+  readonly deadlineMs: number;
+  constructor(workflowUUID: string, deadlineMs: number) {
+    super(
+      workflowUUID,
+      `Workflow "${workflowUUID}" timed out: its deadline (${new Date(deadlineMs).toISOString()}) passed, and it was cancelled. Resume it with resumeWorkflow("${workflowUUID}") to carry on without a deadline.`,
+      'WORKFLOW_TIMEOUT',
+    );
+    this.deadlineMs = deadlineMs;
+  }
+}
+
 /** A workflow-only operation was called where it is not allowed (from a step or outside workflows). */
 export class WorkflowContextError extends DurabliteError {
   constructor(operation: string, where: string) {
@@ -364,6 +398,8 @@ export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string,
   ['MaxRecoveryAttemptsExceededError', MaxRecoveryAttemptsExceededError],
   ['WorkflowContextError', WorkflowContextError],
   ['StepRetriesExceededError', StepRetriesExceededError],
+  ['WorkflowCancelledError', WorkflowCancelledError],
+  ['WorkflowTimeoutError', WorkflowTimeoutError],
   ['StorageError', StorageError],
   ['StorageFullError', StorageFullError],
   ['UnreadableRecordError', UnreadableRecordError],

@@ -1,7 +1,8 @@
 // What every handle on a database offers code outside workflows, whether it runs the workflows
 // (Engine) or not (Client): send, getEvent, handles, and read-only listings.
 import { nanoid } from 'nanoid';
-import type { StartWorkflowOptions } from './contracts';
+import type { CancelWorkflowOptions, StartWorkflowOptions, WorkflowRef } from './contracts';
+import { cancelWorkflow, resumeWorkflow } from './ops/control';
 import type { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, ReadStreamOptions, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl, toStatus } from './ops/handle';
@@ -13,7 +14,7 @@ import { checkStreamRead, listStreams, StreamReader } from './ops/streams';
 import { workflowOnlyBase } from './ops/workflow-only';
 import type { WaitRecord } from './store/operations';
 import type { WorkflowFilter } from './store/workflows';
-import { WORKFLOW_STATUSES, type MessageInfo, type OperationInfo, type OperationRecord, type StepAttemptInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
+import { WORKFLOW_STATUSES, type CancelResult, type ResumeResult, type MessageInfo, type OperationInfo, type OperationRecord, type StepAttemptInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Filters of `listWorkflows`. */
@@ -38,6 +39,14 @@ export function startOptionsUUID(options: StartWorkflowOptions | undefined): str
   return options?.workflowUUID === undefined ? nanoid() : requireNonEmptyString('workflowUUID', options.workflowUUID);
 }
 
+/**
+ * The timeout of a start in milliseconds: the options' `timeoutSeconds` (checked), else the
+ * workflow's own default (`@Workflow({ timeoutSeconds })`), else null for none.
+ */
+export function startOptionsTimeoutMs(options: StartWorkflowOptions | undefined, registration: WorkflowRef | undefined): number | null {
+  if (options?.timeoutSeconds !== undefined) return durationMs('timeoutSeconds', options.timeoutSeconds);
+  return registration?.timeoutSeconds === undefined ? null : registration.timeoutSeconds * 1000;
+}
 
 const statuses = new Set<string>(WORKFLOW_STATUSES);
 
@@ -71,6 +80,46 @@ export abstract class HandlerBase extends workflowOnlyBase(
   /** Whether this handle is open. */
   get isOpen(): boolean {
     return this.#env.isOpen;
+  }
+
+  /**
+   * Cancels a workflow: a `PENDING` one becomes `CANCELLED`, in one commit, before this resolves.
+   * Every wait of it (`recv`, `getEvent`, `select`, `sleep`, a child's result) ends at once, in this
+   * process and, through the change feed, in the Engine that runs it; its next operation rejects with
+   * WorkflowCancelledError and records nothing, and no step of it starts. A step already running
+   * finishes and its result is recorded. `getResult()` rejects with WorkflowCancelledError, and
+   * messages sent to it are refused. With `cancelChildren`, every `PENDING` descendant is cancelled
+   * in the same commit. A workflow that finished, or was cancelled already, is left as it is: the
+   * result says what it was.
+   *
+   * @example
+   * const { previousStatus, cancelled } = await engine.cancelWorkflow('order-o-1', { cancelChildren: true });
+   * @throws WorkflowNotFoundError when no workflow has this UUID; TypeError for bad arguments;
+   *   StorageError when the commit fails (nothing changed).
+   */
+  async cancelWorkflow(workflowUUID: string, options: CancelWorkflowOptions = {}): Promise<CancelResult> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object like { cancelChildren } or undefined', options);
+    if (options.cancelChildren !== undefined && typeof options.cancelChildren !== 'boolean') throw typeError('cancelChildren', 'a boolean', options.cancelChildren);
+    return cancelWorkflow(this.#env, workflowUUID, { cancelChildren: options.cancelChildren === true });
+  }
+
+  /**
+   * Returns a `CANCELLED`, `ERROR` or `MAX_RECOVERY_ATTEMPTS_EXCEEDED` workflow to `PENDING`, in one
+   * commit, before this resolves: its recovery count starts again from zero and its deadline is
+   * removed. The Engine that owns the file (this one, or the owner of a Client's file) runs it again
+   * from its recorded operations: what it recorded is replayed, not run again. A `PENDING` or
+   * `SUCCESS` workflow is left as it is (`resumed: false`). Descendants cancelled with it are not
+   * resumed with it: resume each one that should go on.
+   *
+   * @example
+   * await engine.resumeWorkflow('order-o-1');
+   * const result = await engine.retrieveWorkflow('order-o-1').getResult();
+   * @throws WorkflowNotFoundError when no workflow has this UUID; StorageError when the commit fails.
+   */
+  async resumeWorkflow(workflowUUID: string): Promise<ResumeResult> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    return resumeWorkflow(this.#env, workflowUUID);
   }
 
   /** A handle to the workflow with this UUID (which may not exist: see `getStatus`/`getResult`). */

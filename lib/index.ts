@@ -12,6 +12,7 @@ export type {
   StepContext,
   StartWorkflowOptions,
   ReadStreamOptions,
+  CancelWorkflowOptions,
   WorkflowTarget,
   StepTarget,
   WorkflowInvoker,
@@ -36,6 +37,8 @@ export {
   MaxRecoveryAttemptsExceededError,
   WorkflowContextError,
   StepRetriesExceededError,
+  WorkflowCancelledError,
+  WorkflowTimeoutError,
   StorageError,
   StorageFullError,
   UnreadableRecordError,
@@ -47,4 +50,4 @@ export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
 export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult, StreamInfo } from './types';
-export type { WaitInfo, SendManyMessage, SendManyResult, StepAttemptInfo } from './types';
+export type { WaitInfo, SendManyMessage, SendManyResult, StepAttemptInfo, CancelResult, ResumeResult } from './types';

@@ -18,7 +18,7 @@ import { ExternalChangeSync } from './ops/external';
 import { WorkflowRunner } from './ops/lifecycle';
 import type { Clock } from './runtime/clock';
 import { TimerWheel } from './runtime/timer-wheel';
-import { Waiters } from './runtime/waiters';
+import { Waiters, workflowKey } from './runtime/waiters';
 import { isInMemory } from './store/database';
 import type { Commit, CommitInterceptor } from './store/group-commit';
 import type { OwnershipLock } from './store/ownership';
@@ -127,7 +127,7 @@ export class Session implements OperationEnvironment {
       const { report, feedStart, suspects } = options.recover ? runner.recover() : { report: emptyReport(), feedStart: undefined, suspects: [] };
       session.recovery = report;
       if (!isInMemory(options.database)) {
-        session.#external = new ExternalChangeSync(session, feedStart, (workflow) => runner.runStartedElsewhere(workflow));
+        session.#external = new ExternalChangeSync(session, feedStart, (workflow) => runner.runStartedElsewhere(workflow), (uuids) => runner.reconcile(uuids));
         // Commits that came between the snapshot and the watch are not announced: look once now.
         session.#external.check();
       }
@@ -148,9 +148,14 @@ export class Session implements OperationEnvironment {
     return session;
   }
 
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void {
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null): void {
     if (this.runner === null) throw new Error('A client never runs workflows.');
-    this.runner.launch(workflowUUID, workflow, args, commit);
+    this.runner.launch(workflowUUID, workflow, args, commit, deadlineMs);
+  }
+
+  reconcile(workflowUUIDs: readonly string[]): void {
+    this.runner?.reconcile(workflowUUIDs);
+    for (const workflowUUID of workflowUUIDs) this.waiters.notify(workflowKey(workflowUUID));
   }
 
   /** Starts telling the events of every wait's start and end (once a wait event has a listener). */

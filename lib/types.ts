@@ -2,12 +2,13 @@
 
 /**
  * A workflow's lifecycle state. `PENDING` until it returns (`SUCCESS`) or throws (`ERROR`);
- * `MAX_RECOVERY_ATTEMPTS_EXCEEDED` when recovery gave it up.
+ * `MAX_RECOVERY_ATTEMPTS_EXCEEDED` when recovery gave it up; `CANCELLED` when `cancelWorkflow` (or
+ * its deadline) stopped it. `resumeWorkflow` returns the last three to `PENDING`.
  */
-export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'MAX_RECOVERY_ATTEMPTS_EXCEEDED';
+export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'MAX_RECOVERY_ATTEMPTS_EXCEEDED' | 'CANCELLED';
 
 /** Every status, in lifecycle order: the one list the API checks, the CLI offers and the schema allows. */
-export const WORKFLOW_STATUSES: readonly WorkflowStatusName[] = Object.freeze(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED']);
+export const WORKFLOW_STATUSES: readonly WorkflowStatusName[] = Object.freeze(['PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'CANCELLED']);
 
 /**
  * One way a `select` can complete: the next message on one of the workflow's own topics (`null`:
@@ -40,6 +41,8 @@ export interface WorkflowRecord {
   error: string | null;
   parentUUID: string | null;
   recoveryAttempts: number;
+  /** The workflow's deadline in epoch ms (its timeout, recorded at start), or null for none. */
+  deadlineMs: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -102,6 +105,11 @@ export interface WorkflowStatus {
   parentUUID: string | null;
   /** Times this workflow was resumed by recovery since it last recorded progress. */
   recoveryAttempts: number;
+  /**
+   * When the workflow times out, in epoch ms (`timeoutSeconds` at its start, or its parent's
+   * earlier deadline), or null for none.
+   */
+  deadlineMs: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -202,4 +210,25 @@ export interface StreamInfo {
   length: number;
   /** No value will come any more: `closeStream` closed it, or its workflow finished. */
   closed: boolean;
+}
+
+/**
+ * What `cancelWorkflow` did. `previousStatus` is the workflow's status before the call: `PENDING`
+ * means this call cancelled it; `CANCELLED` that it already was (nothing changed); any other status
+ * that it had finished, and it was left as it is.
+ */
+export interface CancelResult {
+  previousStatus: WorkflowStatusName;
+  /** Every workflow this call moved to `CANCELLED`: the workflow first, then its descendants (with `cancelChildren`). */
+  cancelled: string[];
+}
+
+/**
+ * What `resumeWorkflow` did. `previousStatus` is the workflow's status before the call; `resumed` is
+ * true when this call returned it to `PENDING` (from `CANCELLED`, `ERROR` or
+ * `MAX_RECOVERY_ATTEMPTS_EXCEEDED`), false for a workflow `PENDING` or `SUCCESS` already (left as it is).
+ */
+export interface ResumeResult {
+  previousStatus: WorkflowStatusName;
+  resumed: boolean;
 }

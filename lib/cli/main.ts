@@ -330,6 +330,37 @@ const commands: Record<string, CommandSpec> = {
       return duplicate ? `Not sent again: a message with this idempotency key was already sent to ${where}.` : `Sent to ${where}.`;
     },
   },
+  cancel: {
+    usage: 'durablite cancel UUID --db FILE [--children] [--json]',
+    summary: 'Cancel a workflow (its waits end at once in the owner); a finished one is left as it is.',
+    writes: true,
+    positionals: ['UUID'],
+    options: { children: { type: 'boolean', description: 'also cancel every PENDING descendant' } },
+    async run(client, [uuid], values, json) {
+      const result = await client.cancelWorkflow(uuid!, { cancelChildren: values.children === true });
+      if (json) return toJson({ workflowUUID: uuid, ...result });
+      if (result.cancelled.length === 0) {
+        return result.previousStatus === 'CANCELLED' ? `${uuid} was already CANCELLED.` : `${uuid} is ${result.previousStatus}: left as it is.`;
+      }
+      const descendants = result.cancelled.filter((cancelled) => cancelled !== uuid);
+      const head = result.cancelled.includes(uuid!) ? `Cancelled ${uuid}.` : `${uuid} is ${result.previousStatus}: left as it is.`;
+      return descendants.length === 0 ? head : `${head} Cancelled ${descendants.length} descendant(s): ${descendants.join(', ')}.`;
+    },
+  },
+  resume: {
+    usage: 'durablite resume UUID --db FILE [--json]',
+    summary: 'Return a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow to PENDING; the owner runs it on.',
+    writes: true,
+    positionals: ['UUID'],
+    options: {},
+    async run(client, [uuid], _values, json) {
+      const result = await client.resumeWorkflow(uuid!);
+      if (json) return toJson({ workflowUUID: uuid, ...result });
+      return result.resumed
+        ? `Resumed ${uuid} (was ${result.previousStatus}): PENDING, and the owner runs it on from its recorded operations.`
+        : `${uuid} is ${result.previousStatus}: left as it is.`;
+    },
+  },
 };
 
 /** Options every command (except bench) takes, after its own. */

@@ -17,8 +17,13 @@ export async function startChild(env: OperationEnvironment, execution: WorkflowE
   const { position, recorded } = execution.begin('child', workflow.name);
   if (recorded !== undefined) return execution.replay<string>(recorded);
   const derivedUUID = `${execution.workflowUUID}-${position.operationIndex}`;
+  // The earlier of the child's own deadline and its parent's: a child never outlives its parent's timeout.
+  const nowMs = env.clock.now();
+  const ownDeadlineMs = workflow.timeoutSeconds === undefined ? null : Math.ceil(nowMs + workflow.timeoutSeconds * 1000);
+  const parentDeadlineMs = execution.deadlineMs;
+  const deadlineMs = ownDeadlineMs === null ? parentDeadlineMs : parentDeadlineMs === null ? ownDeadlineMs : Math.min(ownDeadlineMs, parentDeadlineMs);
   const { value: childUUID, commit } = env.store.startChildWorkflow(
-    position, [derivedUUID, `${derivedUUID}-${nanoid(12)}`], workflow.name, inputs, env.clock.now(),
+    position, [derivedUUID, `${derivedUUID}-${nanoid(12)}`], workflow.name, inputs, deadlineMs, nowMs,
   );
   if (childUUID === null) {
     // Both the derived UUID and a random one are taken: practically impossible. Nothing was recorded.
@@ -28,7 +33,7 @@ export async function startChild(env: OperationEnvironment, execution: WorkflowE
   execution.progressed();
   // The child sees its inputs as recorded, exactly as a recovered run would; it is abandoned if the
   // commit holding its row fails.
-  env.launch(childUUID, workflow, decode<unknown[]>(inputs), commit);
+  env.launch(childUUID, workflow, decode<unknown[]>(inputs), commit, deadlineMs);
   await execution.committed(commit);
   operationRecorded(env, position);
   return childUUID;

@@ -29,7 +29,12 @@ export interface OperationEnvironment {
    * committed). If that commit fails, the run is abandoned before it records anything. A Client
    * never runs workflows: its starts never call this.
    */
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void;
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null): void;
+  /**
+   * After a cancel or resume of these workflows committed: an Engine stops or runs them again (see
+   * WorkflowRunner.reconcile); both wake whoever awaits their results here.
+   */
+  reconcile(workflowUUIDs: readonly string[]): void;
 }
 
 /**

@@ -2,8 +2,10 @@
 // operation index, whether a recovered run has shown progress yet, and whether the run is dead. A run
 // dies the moment a commit holding one of its records (or its start) fails: from then on it writes
 // nothing, its waits end, no step of it starts, and once its steps in flight have ended the engine
-// resumes the workflow from what was committed.
-import { DeterminismError, StorageError, UnreadableRecordError, WorkflowContextError } from '../errors';
+// resumes the workflow from what was committed. A run is cancelled when its workflow is (a cancel, its
+// deadline): its waits end at once with the WorkflowCancelledError, no operation of it records
+// anything more, and its code stops once it has met that error.
+import { DeterminismError, StorageError, UnreadableRecordError, WorkflowCancelledError, WorkflowContextError } from '../errors';
 import type { StartedWait } from '../runtime/waiters';
 import type { OperationKind, OperationPosition, OperationRecord } from '../types';
 import type { OperationEnvironment } from './environment';
@@ -63,11 +65,18 @@ export class WorkflowExecution {
   onDurableProgress: (() => void) | null = null;
   /** Set when the commit that held the workflow's own start failed: there is no workflow to resume. */
   startFailed = false;
+  /** The workflow's deadline in epoch ms (its children's is at most this), or null for none. */
+  readonly deadlineMs: number | null;
+  /** Set once the workflow is known CANCELLED: the error its code meets (see cancel()). */
+  cancellation: WorkflowCancelledError | null = null;
+  /** Whether the code has met the cancellation: from then on, its operations never settle. */
+  cancellationDelivered = false;
 
-  constructor(env: OperationEnvironment, workflowUUID: string, workflowName: string, recorded: OperationRecord[], recovered: boolean) {
+  constructor(env: OperationEnvironment, workflowUUID: string, workflowName: string, recorded: OperationRecord[], recovered: boolean, deadlineMs: number | null = null) {
     this.#env = env;
     this.workflowUUID = workflowUUID;
     this.workflowName = workflowName;
+    this.deadlineMs = deadlineMs;
     this.#recorded = new Map(recorded.map((operation) => [operation.operationIndex, operation]));
     this.#awaitingProgress = recovered;
   }
@@ -86,6 +95,8 @@ export class WorkflowExecution {
       );
     }
     this.assertAlive();
+    // Cancelled: no operation takes an index (a step never starts), and nothing is recorded.
+    if (this.cancellation !== null) throw this.cancellation;
     const operationIndex = this.#nextIndex++;
     const position: OperationPosition = { workflowUUID: this.workflowUUID, operationIndex, kind, name };
     const recorded = this.#recorded.get(operationIndex);
@@ -117,6 +128,27 @@ export class WorkflowExecution {
    */
   noteFailure(error: unknown): void {
     if (this.fatalError === null && this.#env.store.isOwnFailure(error) && isFault(error)) this.#die(error);
+  }
+
+  /**
+   * The workflow is CANCELLED (this process's cancel, its deadline, or another process's cancel met
+   * by an operation or told by the change feed): every wait of the run ends at once with `error`,
+   * and no operation of it starts. A step already running finishes, and its outcome is recorded.
+   * Returns false when the run already knew.
+   */
+  cancel(error: WorkflowCancelledError): boolean {
+    if (this.cancellation !== null) return false;
+    this.cancellation = error;
+    this.#underWay();
+    const waits = [...this.#waits];
+    this.#waits.clear();
+    for (const wait of waits) wait.fail(error);
+    return true;
+  }
+
+  /** Whether the run is alive and not cancelled: no other run of its workflow may start. */
+  get isLive(): boolean {
+    return this.fatalError === null && this.cancellation === null;
   }
 
   /** Throws the error the run died of, if it died: a dead run writes nothing more. */
@@ -206,6 +238,7 @@ export class WorkflowExecution {
   /** Registers a wait under way, so that it ends at once if the run dies; returns the unregister. */
   trackWait(wait: StartedWait): () => void {
     if (this.fatalError !== null) wait.fail(RUN_ENDED);
+    else if (this.cancellation !== null) wait.fail(this.cancellation);
     else this.#waits.add(wait);
     return () => {
       this.#waits.delete(wait);

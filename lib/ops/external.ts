@@ -16,6 +16,7 @@ export interface NewWorkflow {
   workflowUUID: string;
   workflowName: string;
   inputs: string;
+  deadlineMs: number | null;
 }
 
 export class ExternalChangeSync {
@@ -23,15 +24,23 @@ export class ExternalChangeSync {
   readonly #feed: ChangeFeed;
   readonly #watcher: FileWatcher;
   readonly #onNewWorkflow: ((workflow: NewWorkflow) => void) | null;
+  readonly #onControls: ((workflowUUIDs: readonly string[]) => void) | null;
 
   /**
    * @param feedStart report commits made after this position (the owner's recovery snapshot); default: now.
    * @param onNewWorkflow the owner's hook for workflows other processes started; null for a client,
    *   which then watches only while something waits.
+   * @param onControls the owner's hook for workflows other processes cancelled or resumed.
    */
-  constructor(env: OperationEnvironment, feedStart: FeedPosition | undefined, onNewWorkflow: ((workflow: NewWorkflow) => void) | null) {
+  constructor(
+    env: OperationEnvironment,
+    feedStart: FeedPosition | undefined,
+    onNewWorkflow: ((workflow: NewWorkflow) => void) | null,
+    onControls: ((workflowUUIDs: readonly string[]) => void) | null = null,
+  ) {
     this.#env = env;
     this.#onNewWorkflow = onNewWorkflow;
+    this.#onControls = onControls;
     this.#feed = env.store.openChangeFeed(feedStart);
     this.#watcher = new FileWatcher(
       env.options.database,
@@ -77,6 +86,17 @@ export class ExternalChangeSync {
     for (const stream of changes.streams) waiters.notify(streamKey(stream.workflowUUID, stream.key));
     // Workflow outcomes carry no sequence number; result waits are few, so each re-checks its row.
     waiters.notifyPrefix(WORKFLOW_KEY_PREFIX);
+    // Cancels and resumes: each workflow once, judged on its row as it is now (so order is moot).
+    if (this.#onControls !== null && changes.controls.length > 0) {
+      try {
+        this.#onControls([...new Set(changes.controls.map((control) => control.workflowUUID))]);
+      } catch (error) {
+        this.#env.options.onWarning({
+          code: 'CHANGE_FEED_FAILED',
+          message: `Could not act on a cancel or resume another process made (${(error as Error)?.message}).`,
+        });
+      }
+    }
     if (this.#onNewWorkflow !== null) {
       for (const workflow of changes.newWorkflows) {
         try {

@@ -53,6 +53,8 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
    * threw (name and message preserved, DurabliteError subclasses rebuilt).
    * @throws WorkflowNotFoundError when no workflow has this UUID.
    * @throws MaxRecoveryAttemptsExceededError when recovery gave the workflow up.
+   * @throws WorkflowCancelledError when the workflow was cancelled (WorkflowTimeoutError when its
+   *   deadline passed); a later resume does not settle a rejected call: call getResult again.
    * @throws UnreadableRecordError when the stored outcome cannot be read back.
    * @throws EngineClosedError when the engine closes first.
    */
@@ -113,6 +115,7 @@ export function toStatus(record: WorkflowRecord): WorkflowStatus {
     inputs: decodeForListing(record.inputs, record.workflowUUID, 'inputs') as unknown[],
     parentUUID: record.parentUUID,
     recoveryAttempts: record.recoveryAttempts,
+    deadlineMs: record.deadlineMs,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };

@@ -3,7 +3,10 @@
 //   its code in the very transaction that records it when this process runs workflows;
 // - run and finish (WorkflowRunner): run the code to its end and record SUCCESS or ERROR, then wake
 //   whoever awaits it; a run a failed commit killed is resumed from its committed records;
-// - recovery at open: every PENDING workflow resumes from the top, replaying what it recorded.
+// - recovery at open: every PENDING workflow resumes from the top, replaying what it recorded;
+// - control (reconcile): a cancel stops the workflow's run here, a resume runs it again from its
+//   records, whichever process asked; a workflow's deadline is armed on the timer wheel while it runs
+//   here, and cancels it (and its descendants) when it passes.
 //
 // Recovery counts per workflow, not per open. Workflows with no failed recovery behind them are
 // counted together in one transaction that reads, decides and commits before any workflow code runs
@@ -14,13 +17,15 @@
 // whose count grows, and it is given up after maxRecoveryAttempts while the others run.
 import type { EngineWarning, RecoveryReport, RunCause, WorkflowRef, WorkflowRegistry } from '../contracts';
 import { MaxRecoveryAttemptsExceededError, StorageError, UnreadableRecordError, WorkflowConflictError } from '../errors';
+import type { TimerHandle } from '../runtime/timer-wheel';
 import { pauseRealTime } from '../runtime/clock';
 import { workflowKey } from '../runtime/waiters';
 import type { FeedPosition } from '../store/changes';
 import { decode } from '../store/codec';
 import type { Commit } from '../store/group-commit';
-import type { RecoveryDecisions, Store } from '../store/store';
+import { cancellationOf, type RecoveryDecisions, type Store } from '../store/store';
 import type { OperationRecord } from '../types';
+import { cancelWorkflow } from './control';
 import { assertOpen, emitEvent, writeWhenUnlocked, type OperationEnvironment } from './environment';
 import { WorkflowExecution } from './execution';
 import type { NewWorkflow } from './external';
@@ -35,16 +40,18 @@ import { WorkflowContextImpl } from './workflow-context';
  * @throws WorkflowConflictError when the UUID belongs to a workflow of another name (judged on the
  *   committed row); SerializationError/PayloadTooLargeError for the inputs; StorageError.
  */
-export async function startWorkflow(env: OperationEnvironment, workflow: WorkflowRef | string, workflowUUID: string, args: unknown[]): Promise<void> {
+export async function startWorkflow(env: OperationEnvironment, workflow: WorkflowRef | string, workflowUUID: string, args: unknown[], timeoutMs: number | null = null): Promise<void> {
   assertOpen(env, 'startWorkflow');
   const workflowName = typeof workflow === 'string' ? workflow : workflow.name;
   const inputs = encodePayload(env, args, `inputs of workflow ${workflowName}`);
-  const pending = writeWhenUnlocked(env, () => env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now()));
+  // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a workflow never times out early.
+  const deadlineMs = timeoutMs === null ? null : Math.ceil(env.clock.now() + timeoutMs);
+  const pending = writeWhenUnlocked(env, () => env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now(), deadlineMs));
   const { value: inserted, commit } = pending instanceof Promise ? await pending : pending;
   // The workflow sees its inputs as recorded, exactly as a recovered run would. It starts at once,
   // inside the transaction that records it; if that commit fails, the run is abandoned before it can
   // record anything, or start a step, for a workflow that does not exist.
-  if (inserted && typeof workflow !== 'string') env.launch(workflowUUID, workflow, decode<unknown[]>(inputs), commit);
+  if (inserted && typeof workflow !== 'string') env.launch(workflowUUID, workflow, decode<unknown[]>(inputs), commit, deadlineMs);
   await commit.durable;
   // The UUID existed: judged on the committed row, never on one that might still roll back.
   if (!inserted) checkSameWorkflow(env.store, workflowUUID, workflowName);
@@ -82,6 +89,8 @@ interface RunOptions {
   startCommit?: Commit;
   /** Called once, when a commit of the run first lands. */
   onDurableProgress?: () => void;
+  /** The workflow's recorded deadline (epoch ms), armed while it runs here; none by default. */
+  deadlineMs?: number | null;
 }
 
 /** Real milliseconds recovery waits for a suspect workflow to get under way before starting the next. */
@@ -103,6 +112,10 @@ export class WorkflowRunner {
   readonly #dead = new WeakSet<WorkflowExecution>();
   /** Runs whose outcome is being recorded (once per run, whichever path gets there first). */
   readonly #finishing = new WeakSet<WorkflowExecution>();
+  /** The armed deadline of each workflow running here that has one. */
+  readonly #deadlines = new Map<string, { deadlineMs: number; timer: TimerHandle }>();
+  /** Workflows a resume is about to run again (between its request and the run's start). */
+  readonly #resuming = new Set<string>();
 
   constructor(env: OperationEnvironment, registry: WorkflowRegistry) {
     this.#env = env;
@@ -139,7 +152,114 @@ export class WorkflowRunner {
       this.#scheduleResume(workflowUUID, registration, error);
       return;
     }
-    this.run(workflowUUID, registration, args, { recorded, cause: 'started' });
+    this.run(workflowUUID, registration, args, { recorded, cause: 'started', deadlineMs: workflow.deadlineMs });
+  }
+
+  /**
+   * Brings what runs here in line with the workflows' rows, after a cancel or resume committed (by
+   * this process, or by another, told through the change feed): a CANCELLED workflow's run is
+   * cancelled (its waits end at once) and its deadline disarmed; a PENDING workflow with no live run
+   * here is run again from its records (once the steps of a cancelled run have ended, so that no step
+   * runs twice at once). Idempotent, and judged on the rows, so the order of requests does not matter.
+   * Reads committed rows: call it when no write of this process is waiting to commit.
+   */
+  reconcile(workflowUUIDs: readonly string[]): void {
+    for (const workflowUUID of workflowUUIDs) {
+      let state: ReturnType<Store['workflows']['controlState']>;
+      try {
+        state = this.#env.store.workflows.controlState(workflowUUID);
+      } catch (error) {
+        this.#reportStorageFailure(workflowUUID, '?', error, 'is checked again on the next change');
+        continue;
+      }
+      if (state === undefined) continue;
+      const execution = this.#executions.get(workflowUUID);
+      if (state.status === 'CANCELLED') {
+        this.#disarmDeadline(workflowUUID);
+        if (execution !== undefined && execution.cancel(cancellationOf(workflowUUID, state.error))) {
+          emitEvent(this.#env.events, 'workflowFinished', { workflowUUID, workflowName: execution.workflowName, status: 'CANCELLED' });
+          // Its code may never return: forget the run once its steps in flight have ended.
+          void execution.stepsDone().then(() => {
+            if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
+          });
+        }
+      } else if (state.status === 'PENDING') {
+        if ((execution !== undefined && execution.isLive) || this.#resumes.has(workflowUUID) || this.#resuming.has(workflowUUID)) continue;
+        this.#runResumed(workflowUUID, execution);
+      }
+    }
+  }
+
+  /** Runs a workflow a resume returned to PENDING, from its committed records. */
+  #runResumed(workflowUUID: string, previous: WorkflowExecution | undefined): void {
+    this.#resuming.add(workflowUUID);
+    const { store } = this.#env;
+    void (previous?.stepsDone() ?? Promise.resolve())
+      .then(() => store.readCommitted(() => ({ record: store.workflows.get(workflowUUID), operations: store.operations.listForWorkflow(workflowUUID) })))
+      .then(
+        ({ record, operations }) => {
+          this.#resuming.delete(workflowUUID);
+          if (!this.#env.isOpen || record === undefined || record.status !== 'PENDING') return;
+          if (this.#executions.get(workflowUUID)?.isLive === true || this.#resumes.has(workflowUUID)) return;
+          const registration = this.#registry.workflowNamed(record.workflowName);
+          if (registration === undefined) {
+            this.#env.options.onWarning({
+              code: 'WORKFLOW_NOT_REGISTERED',
+              workflowUUID,
+              workflowName: record.workflowName,
+              message: `Workflow "${workflowUUID}" was resumed, but no workflow named "${record.workflowName}" is registered here; it stays PENDING. ${this.#registry.unregisteredHint(record.workflowName)}`,
+            });
+            return;
+          }
+          let args: unknown[];
+          try {
+            args = decodeRecord<unknown[]>(record.inputs, workflowUUID, 'inputs');
+          } catch (error) {
+            this.failUnreadable(workflowUUID, record.workflowName, error as UnreadableRecordError);
+            return;
+          }
+          this.run(workflowUUID, registration, args, { recorded: operations, cause: 'resumed', deadlineMs: record.deadlineMs });
+        },
+        (error: unknown) => {
+          this.#resuming.delete(workflowUUID);
+          const registration = this.#registry.workflowNamed(this.#executions.get(workflowUUID)?.workflowName ?? '');
+          if (registration !== undefined) this.#scheduleResume(workflowUUID, registration, error);
+          else this.#reportStorageFailure(workflowUUID, '?', error, 'stays PENDING and runs on the next open');
+        },
+      );
+  }
+
+  /** Arms the workflow's deadline on the timer wheel (once per workflow and deadline). */
+  #armDeadline(workflowUUID: string, deadlineMs: number | null, attempt = 0): void {
+    if (deadlineMs === null) return;
+    const armed = this.#deadlines.get(workflowUUID);
+    if (armed !== undefined) {
+      if (armed.deadlineMs === deadlineMs && attempt === 0) return;
+      armed.timer.cancel();
+    }
+    const fireAtMs = attempt === 0 ? deadlineMs : this.#env.clock.now() + Math.max(RESUME_FIRST_BACKOFF_MS, resumeDelayMs(attempt + 1));
+    const timer = this.#env.wheel.arm(fireAtMs, () => this.#onDeadline(workflowUUID, deadlineMs, attempt));
+    this.#deadlines.set(workflowUUID, { deadlineMs, timer });
+  }
+
+  #disarmDeadline(workflowUUID: string): void {
+    this.#deadlines.get(workflowUUID)?.timer.cancel();
+    this.#deadlines.delete(workflowUUID);
+  }
+
+  /**
+   * The deadline passed: cancel the workflow and its descendants, with WorkflowTimeoutError as the
+   * recorded reason (only while that deadline stands: a resume clears it). A storage failure tries
+   * again after a pause.
+   */
+  #onDeadline(workflowUUID: string, deadlineMs: number, attempt: number): void {
+    this.#deadlines.delete(workflowUUID);
+    if (!this.#env.isOpen) return;
+    cancelWorkflow(this.#env, workflowUUID, { cancelChildren: true, deadlineMs }).catch((error: unknown) => {
+      if (!this.#env.isOpen) return;
+      this.#reportStorageFailure(workflowUUID, this.#executions.get(workflowUUID)?.workflowName ?? '?', error, 'stays PENDING past its deadline; its timeout is tried again');
+      if (!this.#deadlines.has(workflowUUID)) this.#armDeadline(workflowUUID, deadlineMs, attempt + 1);
+    });
   }
 
   /**
@@ -148,8 +268,8 @@ export class WorkflowRunner {
    * @throws StorageError when the pass cannot be committed; no workflow ran then.
    */
   recover(): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
-    return recoverPendingWorkflows(this.#env, this.#registry, (workflowUUID, workflow, args, recorded) =>
-      this.run(workflowUUID, workflow, args, { recorded, cause: 'recovered', owesProgress: true }));
+    return recoverPendingWorkflows(this.#env, this.#registry, (workflowUUID, workflow, args, recorded, deadlineMs) =>
+      this.run(workflowUUID, workflow, args, { recorded, cause: 'recovered', owesProgress: true, deadlineMs }));
   }
 
   /**
@@ -172,7 +292,7 @@ export class WorkflowRunner {
         this.#env.wheel.arm(this.#env.clock.now() + delayMs, () => void this.runSuspects([{ ...suspect, countTries: tries }]));
         continue;
       }
-      const execution = this.run(workflowUUID, workflow, suspect.args, { recorded: suspect.recorded, cause: 'recovered', owesProgress: true });
+      const execution = this.run(workflowUUID, workflow, suspect.args, { recorded: suspect.recorded, cause: 'recovered', owesProgress: true, deadlineMs: suspect.deadlineMs });
       await Promise.race([execution.underWay(), pauseRealTime(SUSPECT_GRACE_MS, false)]);
       // Its progress resets its count in the commit of its batch: let that land first.
       await this.#env.store.readCommitted(() => undefined).catch(() => {});
@@ -192,7 +312,7 @@ export class WorkflowRunner {
     });
     let commit: Commit;
     try {
-      commit = this.#env.store.finishWorkflow(workflowUUID, 'ERROR', null, encodeError(error), this.#env.clock.now());
+      commit = this.#env.store.finishWorkflow(workflowUUID, 'ERROR', null, encodeError(error), this.#env.clock.now()).commit;
     } catch (failure) {
       this.#reportStorageFailure(workflowUUID, workflowName, failure, 'stays PENDING');
       return;
@@ -204,9 +324,9 @@ export class WorkflowRunner {
   }
 
   /** Runs a workflow whose row was just written in the batch of `commit`; the run dies if that commit fails. */
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit): void {
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null = null): void {
     // The run dies if its start does not commit; its steps wait for that commit.
-    this.run(workflowUUID, workflow, args, { cause: 'started', startCommit: commit });
+    this.run(workflowUUID, workflow, args, { cause: 'started', startCommit: commit, deadlineMs });
   }
 
   /**
@@ -214,7 +334,9 @@ export class WorkflowRunner {
    * the run, the workflow stays PENDING and is resumed from its committed records.
    */
   run(workflowUUID: string, workflow: WorkflowRef, args: unknown[], how: RunOptions): WorkflowExecution {
-    const execution = new WorkflowExecution(this.#env, workflowUUID, workflow.name, how.recorded ?? [], how.owesProgress ?? false);
+    const deadlineMs = how.deadlineMs ?? null;
+    const execution = new WorkflowExecution(this.#env, workflowUUID, workflow.name, how.recorded ?? [], how.owesProgress ?? false, deadlineMs);
+    this.#armDeadline(workflowUUID, deadlineMs);
     const started = { workflowUUID, workflowName: workflow.name, cause: how.cause };
     if (how.startCommit === undefined) {
       emitEvent(this.#env.events, 'workflowStarted', started);
@@ -273,6 +395,8 @@ export class WorkflowRunner {
     execution.end();
     // Closed or crashed: the workflow stays PENDING and resumes on the next open.
     if (!this.#env.isOpen) return;
+    // Cancelled: its row says so, and is never overwritten (a resume may even run it again meanwhile).
+    if (execution.cancellation !== null) return;
     const fatal = execution.fatalError;
     // A store failure is not the workflow's outcome: it stays PENDING and resumes from its records.
     if (this.#env.store.isOwnFailure(fatal)) throw fatal;
@@ -313,9 +437,12 @@ export class WorkflowRunner {
     if (this.#finishing.has(execution)) return;
     this.#finishing.add(execution);
     const { workflowUUID } = execution;
-    const commit = this.#env.store.finishWorkflow(workflowUUID, status, output, error, this.#env.clock.now());
+    const { value: finished, commit } = this.#env.store.finishWorkflow(workflowUUID, status, output, error, this.#env.clock.now());
     await commit.durable;
     this.#env.waiters.notify(workflowKey(workflowUUID));
+    // Not PENDING any more: another process cancelled it before this run heard of it.
+    if (!finished) return;
+    if (this.#deadlines.get(workflowUUID) !== undefined && this.#executions.get(workflowUUID) === execution) this.#disarmDeadline(workflowUUID);
     emitEvent(this.#env.events, 'workflowFinished', { workflowUUID, workflowName: workflow.name, status });
   }
 
@@ -340,7 +467,7 @@ export class WorkflowRunner {
   /** Whether the workflow has a run that is alive (not ended, not dead). */
   #hasLiveRun(workflowUUID: string): boolean {
     const execution = this.#executions.get(workflowUUID);
-    return execution !== undefined && execution.fatalError === null;
+    return execution !== undefined && execution.isLive;
   }
 
   /**
@@ -385,6 +512,7 @@ export class WorkflowRunner {
         const execution: WorkflowExecution = this.run(workflowUUID, workflow, args, {
           recorded: operations,
           cause: 'resumed',
+          deadlineMs: record.deadlineMs,
           owesProgress: record.recoveryAttempts > 0,
           onDurableProgress: () => {
             if (execution.fatalError === null && this.#executions.get(workflowUUID) === execution) this.#resumes.delete(workflowUUID);
@@ -414,6 +542,8 @@ export interface SuspectRun {
   args: unknown[];
   /** Its recovery attempt count once this run is counted. */
   attempt: number;
+  /** Its recorded deadline, re-armed as it runs. */
+  deadlineMs: number | null;
   recorded: OperationRecord[];
   /** How many times counting this run failed already (a storage fault). */
   countTries?: number;
@@ -423,7 +553,7 @@ interface Plan extends RecoveryDecisions {
   attempts: [string, number][];
   givenUp: [string, string][];
   failed: [string, string][];
-  toRun: { workflowUUID: string; workflow: WorkflowRef; args: unknown[] }[];
+  toRun: { workflowUUID: string; workflow: WorkflowRef; args: unknown[]; deadlineMs: number | null }[];
   suspects: Omit<SuspectRun, 'recorded'>[];
   warnings: EngineWarning[];
   report: RecoveryReport;
@@ -439,7 +569,7 @@ interface Plan extends RecoveryDecisions {
 function recoverPendingWorkflows(
   env: OperationEnvironment,
   registry: WorkflowRegistry,
-  run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[]) => void,
+  run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[], deadlineMs: number | null) => void,
 ): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
   const { store, options } = env;
   const snapshot = store.recover((pending) => {
@@ -482,9 +612,9 @@ function recoverPendingWorkflows(
       }
       if (record.recoveryAttempts === 0) {
         plan.attempts.push([workflowUUID, attempt]);
-        plan.toRun.push({ workflowUUID, workflow: registration, args });
+        plan.toRun.push({ workflowUUID, workflow: registration, args, deadlineMs: record.deadlineMs });
       } else {
-        plan.suspects.push({ workflowUUID, workflow: registration, args, attempt });
+        plan.suspects.push({ workflowUUID, workflow: registration, args, attempt, deadlineMs: record.deadlineMs });
       }
     }
     plan.readOperations = plan.toRun.length > 0 || plan.suspects.length > 0;
@@ -496,8 +626,8 @@ function recoverPendingWorkflows(
   for (const warning of warnings) options.onWarning(warning);
   for (const uuid of report.givenUp) env.waiters.notify(workflowKey(uuid));
   for (const uuid of report.failed) env.waiters.notify(workflowKey(uuid));
-  for (const { workflowUUID, workflow, args } of toRun) {
-    run(workflowUUID, workflow, args, snapshot.operations.get(workflowUUID) ?? []);
+  for (const { workflowUUID, workflow, args, deadlineMs } of toRun) {
+    run(workflowUUID, workflow, args, snapshot.operations.get(workflowUUID) ?? [], deadlineMs);
     report.resumed.push(workflowUUID);
   }
   for (const suspect of suspects) report.resumed.push(suspect.workflowUUID);

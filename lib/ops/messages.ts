@@ -1,7 +1,7 @@
 // send and recv. A message is appended to its (destination, topic) queue in insertion order; recv
 // consumes the oldest and records it as its result in the same commit, so a crash can neither lose
 // nor repeat it. Waiting receivers are woken right after the commit that queued their message.
-import { PayloadTooLargeError, WorkflowNotFoundError } from '../errors';
+import { PayloadTooLargeError, WorkflowCancelledError, WorkflowNotFoundError } from '../errors';
 import { messageKey } from '../runtime/waiters';
 import type { OutgoingMessage } from '../store/store';
 import type { SendManyResult } from '../types';
@@ -21,6 +21,7 @@ export async function sendFromHandler(env: OperationEnvironment, destinationUUID
   assertOpen(env, 'send');
   const { value: result, commit } = await writeWhenUnlocked(env, () => env.store.send(destinationUUID, message, topic, idempotencyKey, env.clock.now()));
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
+  if (result === 'cancelled') throw refusedAsCancelled(destinationUUID);
   await commit.durable;
   if (result === 'sent') env.waiters.notify(messageKey(destinationUUID, topic));
   return result;
@@ -83,6 +84,7 @@ export async function sendManyFromHandler(env: OperationEnvironment, batch: read
   if (batch.length === 0) return { sent: 0, duplicates: 0 };
   const { value: outcome, commit } = await writeWhenUnlocked(env, () => env.store.sendMany(batch, env.clock.now()));
   if (outcome.notFound !== null) throw new WorkflowNotFoundError(outcome.notFound);
+  if (outcome.cancelled !== undefined) throw refusedAsCancelled(outcome.cancelled);
   await commit.durable;
   const woken = new Set<string>();
   let sent = 0;
@@ -95,6 +97,14 @@ export async function sendManyFromHandler(env: OperationEnvironment, batch: read
   return { sent, duplicates: batch.length - sent };
 }
 
+/** The error a send to a CANCELLED workflow is refused with (nothing is stored). */
+function refusedAsCancelled(destinationUUID: string): WorkflowCancelledError {
+  return new WorkflowCancelledError(
+    destinationUUID,
+    `Workflow "${destinationUUID}" is cancelled and takes no messages; nothing was stored. Resume it with resumeWorkflow("${destinationUUID}") first.`,
+  );
+}
+
 /** Workflow-side send: recorded, so a replayed workflow never sends twice. */
 export async function sendFromWorkflow(env: OperationEnvironment, execution: WorkflowExecution, destinationUUID: string, message: unknown, topic: string | null): Promise<void> {
   assertOpen(env, 'send');
@@ -102,12 +112,15 @@ export async function sendFromWorkflow(env: OperationEnvironment, execution: Wor
   const { position, recorded } = execution.begin('send', 'send');
   if (recorded !== undefined) return execution.replay<void>(recorded);
   const { value: result, commit } = env.store.sendFromWorkflow(
-    position, destinationUUID, text, topic, () => encodeError(new WorkflowNotFoundError(destinationUUID)), env.clock.now(),
+    position, destinationUUID, text, topic,
+    (refusal) => encodeError(refusal === 'not-found' ? new WorkflowNotFoundError(destinationUUID) : refusedAsCancelled(destinationUUID)),
+    env.clock.now(),
   );
   execution.progressed();
   await execution.committed(commit);
   operationRecorded(env, position);
   if (result === 'not-found') throw new WorkflowNotFoundError(destinationUUID);
+  if (result === 'cancelled') throw refusedAsCancelled(destinationUUID);
   env.waiters.notify(messageKey(destinationUUID, topic));
 }
 

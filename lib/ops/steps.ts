@@ -1,6 +1,7 @@
 // Steps: run the function, then record its result or error. On replay the recorded outcome is
 // returned and the function does not run. A step whose run was not recorded (crash mid-step) runs
-// again: execution is at-least-once, recording is exactly-once.
+// again: execution is at-least-once, recording is exactly-once. A step starts only while its workflow
+// is not CANCELLED; one already running when the cancel commits finishes and is recorded.
 //
 // A step with retries records each failed attempt before it pauses: its row stays started (not
 // completed), with the next attempt's time as its deadline and the failed attempts as its detail, as
@@ -149,7 +150,9 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
       }
     }
     const error = failed ? encodeError(thrown) : null;
-    const commit = env.store.recordOutcome(position, phase, output, error, env.clock.now());
+    // A step that was running when its workflow was cancelled still has its outcome recorded: a
+    // resumed workflow then replays it instead of running it again.
+    const commit = env.store.recordOutcome(position, phase, output, error, env.clock.now(), true);
     execution.progressed();
     await execution.committed(commit);
     operationRecorded(env, position);
@@ -169,6 +172,9 @@ async function runAttempt<R>(
   // Again, in the same turn as the step starts: a commit may have failed, or the engine closed, since.
   execution.assertAlive();
   assertOpen(env, `Step ${step.name}`);
+  // No step starts after a cancel's commit, whichever process cancelled (one primary-key read).
+  if (execution.cancellation !== null) throw execution.cancellation;
+  env.store.refuseIfCancelled(execution.workflowUUID);
   const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
   emitEvent(env.events, 'stepStarted', stepEvent);
   execution.stepStarted();

@@ -9,6 +9,7 @@ import type {
   WorkflowRegistry,
   WorkflowTarget,
 } from '../contracts';
+import { WorkflowCancelledError } from '../errors';
 import type { RecvAnyResult, SelectBranch, SelectResult } from '../types';
 import { startChild } from './children';
 import type { OperationEnvironment } from './environment';
@@ -71,16 +72,33 @@ export class WorkflowContextImpl implements WorkflowContext {
   }
 
   /**
-   * Every operation's failure passes here: a store failure ends the run (see
-   * WorkflowExecution.noteFailure), and an operation of a run that already ended never settles.
+   * Every operation's outcome passes here: a store failure ends the run (see
+   * WorkflowExecution.noteFailure), and an operation of a run that already ended never settles. Once
+   * the workflow is cancelled, the code meets the WorkflowCancelledError once (whatever its operation
+   * returned), and every operation after that never settles: its code stops, as a dead run's does, so
+   * that a loop catching every error cannot spin.
    */
   #guard<T>(operation: Promise<T>): Promise<T> {
-    return operation.catch((error: unknown) => {
-      // The run ended for good, or its engine closed (or crashed): its code stops here.
-      if (error instanceof RunEnded || !this.#env.isOpen) return new Promise<T>(() => {});
-      this.#execution.noteFailure(error);
-      throw error;
-    });
+    const execution = this.#execution;
+    return operation.then(
+      (value) => (execution.cancellation === null ? value : this.#meetCancellation<T>()),
+      (error: unknown) => {
+        // The run ended for good, or its engine closed (or crashed): its code stops here.
+        if (error instanceof RunEnded || !this.#env.isOpen) return new Promise<T>(() => {});
+        // Refused by the store: another process cancelled the workflow, and the run learns it now.
+        if (error instanceof WorkflowCancelledError && error.workflowUUID === execution.workflowUUID) execution.cancel(error);
+        if (execution.cancellation !== null) return this.#meetCancellation<T>();
+        execution.noteFailure(error);
+        throw error;
+      },
+    );
+  }
+
+  #meetCancellation<T>(): Promise<T> {
+    const execution = this.#execution;
+    if (execution.cancellationDelivered) return new Promise<T>(() => {});
+    execution.cancellationDelivered = true;
+    return Promise.reject(execution.cancellation);
   }
 
   send<T>(destinationUUID: string, message: T, topic?: string | null): Promise<void> {

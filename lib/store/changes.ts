@@ -1,9 +1,10 @@
 // What other processes committed since we last looked. PRAGMA data_version changes only when another
 // connection commits, so an unchanged value costs one cheap call; when it changed, the monotonic ids
-// of messages, events, stream rows and workflows say exactly which queues, keys, streams and
-// workflows are new.
+// of messages, events, stream rows, workflows and workflow controls say exactly which queues, keys,
+// streams and workflows are new, and which workflows a cancel or resume changed.
 import type { SqliteDatabase } from './database';
 import { toStoredTopic } from './messages';
+import type { ControlAction } from './workflows';
 
 export interface ExternalChanges {
   /** (destination, topic) of messages inserted since the last look; topic null for none. */
@@ -13,7 +14,9 @@ export interface ExternalChanges {
   /** (workflow, key) of streams written to or closed since the last look, each once. */
   streams: { workflowUUID: string; key: string }[];
   /** Workflows inserted since the last look that are still PENDING. */
-  newWorkflows: { workflowUUID: string; workflowName: string; inputs: string }[];
+  newWorkflows: { workflowUUID: string; workflowName: string; inputs: string; deadlineMs: number | null }[];
+  /** Workflows cancelled or resumed since the last look, in commit order (a workflow may repeat). */
+  controls: { workflowUUID: string; action: ControlAction }[];
 }
 
 /** The newest message, event and workflow a feed has seen: it reports only what comes after. */
@@ -22,17 +25,19 @@ export interface FeedPosition {
   readonly eventId: number;
   readonly streamEntryId: number;
   readonly workflowRowId: number;
+  readonly controlId: number;
 }
 
 const MAX_IDS_SQL = `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id,
                             (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
                             (SELECT coalesce(max(entry_id), 0) FROM streams) AS stream_entry_id,
-                            (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid`;
+                            (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid,
+                            (SELECT coalesce(max(control_id), 0) FROM workflow_controls) AS control_id`;
 
-type MaxIdsRow = { message_id: number; event_id: number; stream_entry_id: number; workflow_rowid: number };
+type MaxIdsRow = { message_id: number; event_id: number; stream_entry_id: number; workflow_rowid: number; control_id: number };
 
 function toPosition(row: MaxIdsRow): FeedPosition {
-  return { messageId: row.message_id, eventId: row.event_id, streamEntryId: row.stream_entry_id, workflowRowId: row.workflow_rowid };
+  return { messageId: row.message_id, eventId: row.event_id, streamEntryId: row.stream_entry_id, workflowRowId: row.workflow_rowid, controlId: row.control_id };
 }
 
 export class ChangeFeed {
@@ -41,11 +46,13 @@ export class ChangeFeed {
   readonly #newEvents;
   readonly #newStreamEntries;
   readonly #newWorkflows;
+  readonly #newControls;
   #lastDataVersion: number | null;
   #lastMessageId: number;
   #lastEventId: number;
   #lastStreamEntryId: number;
   #lastWorkflowRowId: number;
+  #lastControlId: number;
 
   /** The current position, read in the caller's transaction (recovery reads it with its snapshot). */
   static positionOf(db: SqliteDatabase): FeedPosition {
@@ -67,8 +74,11 @@ export class ChangeFeed {
     this.#newStreamEntries = db.prepare<[number], { entry_id: number; workflow_uuid: string; key: string }>(
       'SELECT max(entry_id) AS entry_id, workflow_uuid, key FROM streams WHERE entry_id > ? GROUP BY workflow_uuid, key',
     );
-    this.#newWorkflows = db.prepare<[number], { rowid: number; workflow_uuid: string; name: string; inputs: string; status: string }>(
-      'SELECT rowid, workflow_uuid, name, inputs, status FROM workflows WHERE rowid > ? ORDER BY rowid',
+    this.#newWorkflows = db.prepare<[number], { rowid: number; workflow_uuid: string; name: string; inputs: string; status: string; deadline_ms: number | null }>(
+      'SELECT rowid, workflow_uuid, name, inputs, status, deadline_ms FROM workflows WHERE rowid > ? ORDER BY rowid',
+    );
+    this.#newControls = db.prepare<[number], { control_id: number; workflow_uuid: string; action: ControlAction }>(
+      'SELECT control_id, workflow_uuid, action FROM workflow_controls WHERE control_id > ? ORDER BY control_id',
     );
     // From an earlier snapshot, commits may already have come since: the first poll reads the ids
     // whatever data_version says.
@@ -78,6 +88,7 @@ export class ChangeFeed {
     this.#lastEventId = position.eventId;
     this.#lastStreamEntryId = position.streamEntryId;
     this.#lastWorkflowRowId = position.workflowRowId;
+    this.#lastControlId = position.controlId;
   }
 
   /** What changed since the last call, or null when no other connection committed meanwhile. */
@@ -85,7 +96,7 @@ export class ChangeFeed {
     const dataVersion = this.#dataVersion.get()!.data_version;
     if (dataVersion === this.#lastDataVersion) return null;
     this.#lastDataVersion = dataVersion;
-    const changes: ExternalChanges = { messages: [], events: [], streams: [], newWorkflows: [] };
+    const changes: ExternalChanges = { messages: [], events: [], streams: [], newWorkflows: [], controls: [] };
     for (const row of this.#newMessages.all(this.#lastMessageId)) {
       this.#lastMessageId = row.message_id;
       changes.messages.push({ destinationUUID: row.destination_uuid, topic: row.topic === toStoredTopic(null) ? null : row.topic });
@@ -100,7 +111,11 @@ export class ChangeFeed {
     }
     for (const row of this.#newWorkflows.all(this.#lastWorkflowRowId)) {
       this.#lastWorkflowRowId = row.rowid;
-      if (row.status === 'PENDING') changes.newWorkflows.push({ workflowUUID: row.workflow_uuid, workflowName: row.name, inputs: row.inputs });
+      if (row.status === 'PENDING') changes.newWorkflows.push({ workflowUUID: row.workflow_uuid, workflowName: row.name, inputs: row.inputs, deadlineMs: row.deadline_ms });
+    }
+    for (const row of this.#newControls.all(this.#lastControlId)) {
+      this.#lastControlId = row.control_id;
+      changes.controls.push({ workflowUUID: row.workflow_uuid, action: row.action });
     }
     return changes;
   }

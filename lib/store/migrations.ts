@@ -89,6 +89,40 @@ export const migrations: readonly string[] = [
     UNIQUE (workflow_uuid, key, position)
   ) STRICT;
   `,
+  // 4: cancel, resume and timeouts. The status CANCELLED joins the CHECK, which SQLite cannot alter:
+  // the table is rebuilt (create, copy with each row's rowid, which the change feed orders new
+  // workflows by; drop; rename; indexes again). deadline_ms is a workflow's timeout as an absolute
+  // epoch ms, recorded at its start. workflows_by_parent finds the children a cancel reaches.
+  // workflow_controls tells other processes, in order, which workflows a cancel or resume changed:
+  // the change feed reports new rows by their monotonic ids, as it does for messages and events.
+  `
+  CREATE TABLE workflows_rebuilt (
+    workflow_uuid     TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'CANCELLED')),
+    inputs            TEXT NOT NULL,
+    output            TEXT,
+    error             TEXT,
+    parent_uuid       TEXT,
+    recovery_attempts INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    deadline_ms       INTEGER
+  ) STRICT;
+  INSERT INTO workflows_rebuilt (rowid, workflow_uuid, name, status, inputs, output, error, parent_uuid, recovery_attempts, created_at, updated_at)
+    SELECT rowid, workflow_uuid, name, status, inputs, output, error, parent_uuid, recovery_attempts, created_at, updated_at FROM workflows;
+  DROP TABLE workflows;
+  ALTER TABLE workflows_rebuilt RENAME TO workflows;
+  CREATE INDEX workflows_by_status ON workflows (status, created_at);
+  CREATE INDEX workflows_by_parent ON workflows (parent_uuid) WHERE parent_uuid IS NOT NULL;
+
+  CREATE TABLE workflow_controls (
+    control_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow_uuid TEXT NOT NULL,
+    action        TEXT NOT NULL CHECK (action IN ('cancel', 'resume')),
+    created_at    INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this build writes and understands. */

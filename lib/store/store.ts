@@ -3,6 +3,7 @@
 // or none of it. Writes made in the same turn share one commit (see group-commit.ts); each write
 // returns the Commit of its own batch, which its caller awaits before reporting success.
 import { ChangeFeed, type FeedPosition } from './changes';
+import { decode } from './codec';
 import { isInMemory, openDatabase, openReadOnlyDatabase, type SqliteDatabase, type SynchronousMode } from './database';
 import { EventTable } from './events';
 import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type CommitMode, type CommitObserver, type Written } from './group-commit';
@@ -11,8 +12,8 @@ import { OperationTable, type WaitPlan, type WaitStart } from './operations';
 import { acquireOwnership, type OwnershipLock } from './ownership';
 import { StreamTable, type AppendResult } from './streams';
 import { WorkflowTable } from './workflows';
-import type { StorageError } from '../errors';
-import type { OperationPosition, OperationRecord, SelectBranch, WorkflowRecord } from '../types';
+import { WorkflowCancelledError, type StorageError } from '../errors';
+import type { CancelResult, OperationPosition, OperationRecord, ResumeResult, SelectBranch, WorkflowRecord } from '../types';
 
 
 /**
@@ -27,7 +28,10 @@ export type AttemptPhase = 'first' | 'resumed';
  */
 export type AttemptResult = { found: true; value: string; commit: Commit } | { found: false; commit: Commit };
 
-export type SendResult = 'sent' | 'duplicate' | 'not-found';
+export type SendResult = 'sent' | 'duplicate' | 'not-found' | 'cancelled';
+
+/** Why a send was refused: no such destination, or it is CANCELLED. */
+export type SendRefusal = 'not-found' | 'cancelled';
 
 /** One message of a handler's sendMany, its payload already serialized. */
 export interface OutgoingMessage {
@@ -41,7 +45,7 @@ export interface OutgoingMessage {
  * What a sendMany stored: nothing, for the first destination no workflow has (in array order); or,
  * per message, whether it was inserted (false: its idempotency key was used for that destination).
  */
-export type SendManyOutcome = { notFound: string } | { notFound: null; inserted: boolean[] };
+export type SendManyOutcome = { notFound: string } | { cancelled: string; notFound: null } | { notFound: null; cancelled?: undefined; inserted: boolean[] };
 
 /** What a recovery pass decided for the PENDING workflows it read, to write in the same transaction. */
 export interface RecoveryDecisions {
@@ -65,6 +69,22 @@ export interface RecoverySnapshot<D extends RecoveryDecisions> {
 }
 
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
+
+/**
+ * The error a CANCELLED workflow's operations meet: its recorded reason (a WorkflowCancelledError or
+ * WorkflowTimeoutError), or a plain WorkflowCancelledError when that cannot be read.
+ */
+export function cancellationOf(workflowUUID: string, recordedError: string | null): WorkflowCancelledError {
+  if (recordedError !== null) {
+    try {
+      const reason = decode<unknown>(recordedError);
+      if (reason instanceof WorkflowCancelledError) return reason;
+    } catch {
+      // Unreadable: the plain error below says as much as is known.
+    }
+  }
+  return new WorkflowCancelledError(workflowUUID);
+}
 
 /** A select's recorded result: the winning branch's index and its stored value, as one stored value. */
 function selectOutcome(index: number, storedValue: string): string {
@@ -98,6 +118,8 @@ export class Store {
   readonly #appendStream;
   readonly #writeStreamFromWorkflow;
   readonly #recordStepFailure;
+  readonly #cancel;
+  readonly #resume;
 
   /**
    * Opens (creating if needed) the database `file` (see {@link openDatabase}) for writing.
@@ -138,6 +160,15 @@ export class Store {
     const messages = (this.messages = new MessageTable(db));
     const streams = (this.streams = new StreamTable(db));
 
+    // Every write that records an operation of a workflow checks first, in its transaction, that the
+    // workflow is not CANCELLED: whichever process cancelled it, nothing of it is recorded after the
+    // cancel's commit (one primary-key read). The rollback of the savepoint undoes nothing else.
+    const refuseIfCancelled = (workflowUUID: string): void => {
+      const state = workflows.controlState(workflowUUID);
+      if (state?.status === 'CANCELLED') throw cancellationOf(workflowUUID, state.error);
+    };
+    this.#refuseIfCancelled = refuseIfCancelled;
+
     const record = (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void => {
       if (phase === 'first') {
         operations.insertCompleted({ ...position, output, error }, nowMs);
@@ -148,9 +179,21 @@ export class Store {
       }
     };
 
-    this.#recordOutcome = db.transaction(record);
+    this.#recordOutcome = db.transaction(
+      (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled: boolean): void => {
+        if (!evenIfCancelled) refuseIfCancelled(position.workflowUUID);
+        record(position, phase, output, error, nowMs);
+      },
+    );
+    this.#startWait = db.transaction((wait: WaitStart, nowMs: number): void => {
+      refuseIfCancelled(wait.workflowUUID);
+      operations.insertStarted(wait, nowMs);
+    });
 
     this.#recordStepFailure = db.transaction((wait: WaitStart, phase: AttemptPhase, nowMs: number): void => {
+      // A cancelled workflow's step is not retried: the failure is not recorded, and a resume runs
+      // the attempt again.
+      refuseIfCancelled(wait.workflowUUID);
       if (phase === 'first') operations.insertStarted(wait, nowMs);
       else if (!operations.continueWait(wait)) {
         // As in record(): the earlier failure's record is gone (its commit failed); roll this back.
@@ -159,12 +202,13 @@ export class Store {
     });
 
     this.#startChildWorkflow = db.transaction(
-      (position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, nowMs: number): string | null => {
+      (position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): string | null => {
+        refuseIfCancelled(position.workflowUUID);
         // The child row and the parent's record are written together, so on a first run a candidate
         // UUID can only exist already if some other workflow took it: try the next one. The UUID
         // taken is the parent's recorded result, so a replay finds the same child.
         for (const childUUID of candidateUUIDs) {
-          if (!workflows.insert(childUUID, childName, inputs, position.workflowUUID, nowMs)) continue;
+          if (!workflows.insert(childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs)) continue;
           operations.insertCompleted({ ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
           return childUUID;
         }
@@ -174,7 +218,9 @@ export class Store {
 
     this.#send = db.transaction(
       (destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): SendResult => {
-        if (!workflows.exists(destinationUUID)) return 'not-found';
+        const destination = workflows.statusOf(destinationUUID);
+        if (destination === undefined) return 'not-found';
+        if (destination === 'CANCELLED') return 'cancelled';
         return messages.insert(destinationUUID, message, topic, idempotencyKey, nowMs) ? 'sent' : 'duplicate';
       },
     );
@@ -184,7 +230,9 @@ export class Store {
       const checked = new Set<string>();
       for (const { destinationUUID } of batch) {
         if (checked.has(destinationUUID)) continue;
-        if (!workflows.exists(destinationUUID)) return { notFound: destinationUUID };
+        const destination = workflows.statusOf(destinationUUID);
+        if (destination === undefined) return { notFound: destinationUUID };
+        if (destination === 'CANCELLED') return { notFound: null, cancelled: destinationUUID };
         checked.add(destinationUUID);
       }
       const inserted = batch.map((outgoing) => messages.insert(outgoing.destinationUUID, outgoing.message, outgoing.topic, outgoing.idempotencyKey, nowMs));
@@ -192,10 +240,13 @@ export class Store {
     });
 
     this.#sendFromWorkflow = db.transaction(
-      (position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeNotFound: () => string, nowMs: number): SendResult => {
-        if (!workflows.exists(destinationUUID)) {
-          operations.insertCompleted({ ...position, output: null, error: encodeNotFound() }, nowMs);
-          return 'not-found';
+      (position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): SendResult => {
+        refuseIfCancelled(position.workflowUUID);
+        const destination = workflows.statusOf(destinationUUID);
+        if (destination === undefined || destination === 'CANCELLED') {
+          const refusal = destination === undefined ? 'not-found' : 'cancelled';
+          operations.insertCompleted({ ...position, output: null, error: encodeRefusal(refusal) }, nowMs);
+          return refusal;
         }
         messages.insert(destinationUUID, message, topic, null, nowMs);
         operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
@@ -205,6 +256,7 @@ export class Store {
 
     this.#setEvent = db.transaction(
       (position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean => {
+        refuseIfCancelled(position.workflowUUID);
         const inserted = events.insert(position.workflowUUID, key, value, nowMs);
         operations.insertCompleted({ ...position, output: null, error: inserted ? null : encodeDuplicate() }, nowMs);
         return inserted;
@@ -224,6 +276,7 @@ export class Store {
 
     this.#attempt = db.transaction(
       (position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number, timeoutOutput: string): boolean | string => {
+        refuseIfCancelled(position.workflowUUID);
         const value = read();
         if (value !== undefined) {
           record(position, phase, value, null, nowMs);
@@ -246,6 +299,7 @@ export class Store {
     this.#writeStreamFromWorkflow = db.transaction(
       (position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): AppendResult => {
         const { workflowUUID } = position;
+        refuseIfCancelled(workflowUUID);
         // Closing a closed stream is a no-op (recorded as done); writing to one is a recorded error.
         if (value === null && streams.isClosed(workflowUUID, key)) {
           operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
@@ -257,6 +311,70 @@ export class Store {
         return appended;
       },
     );
+
+    this.#cancel = db.transaction(
+      (workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): CancelResult | undefined => {
+        const state = workflows.controlState(workflowUUID);
+        if (state === undefined) return undefined;
+        // A deadline's cancel: only while that deadline stands (a resume clears it).
+        if (dueByMs !== null && (state.deadlineMs === null || state.deadlineMs > dueByMs)) return { previousStatus: state.status, cancelled: [] };
+        const cancelled: string[] = [];
+        const cancelOne = (uuid: string): void => {
+          if (!workflows.cancel(uuid, reason(uuid), nowMs)) return;
+          workflows.insertControl(uuid, 'cancel', nowMs);
+          cancelled.push(uuid);
+        };
+        if (state.status === 'PENDING') cancelOne(workflowUUID);
+        if (withDescendants) for (const descendant of workflows.descendants(workflowUUID)) if (descendant.status === 'PENDING') cancelOne(descendant.workflowUUID);
+        return { previousStatus: state.status, cancelled };
+      },
+    );
+
+    this.#resume = db.transaction((workflowUUID: string, nowMs: number): ResumeResult | undefined => {
+      const status = workflows.statusOf(workflowUUID);
+      if (status === undefined) return undefined;
+      const resumed = workflows.resume(workflowUUID, nowMs);
+      if (resumed) workflows.insertControl(workflowUUID, 'resume', nowMs);
+      return { previousStatus: status, resumed };
+    });
+  }
+
+  readonly #refuseIfCancelled: (workflowUUID: string) => void;
+  readonly #startWait;
+
+  /**
+   * Cancels the workflow (and, with `withDescendants`, every PENDING descendant), recording
+   * `reason(uuid)` as each one's outcome, in a commit that lands before this returns. With `dueByMs`
+   * (a deadline's cancel), only when the workflow's recorded deadline is at most that. Undefined,
+   * writing nothing, when there is no such workflow.
+   * @throws StorageError when the commit fails (nothing of it stays).
+   */
+  cancelWorkflow(workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): CancelResult | undefined {
+    // Committed at once, not with the turn's batch: from the moment the cancel is visible to this
+    // connection it is durable, so no run can act on a cancel that then rolls back.
+    const { value } = this.#committer.write(() => this.#cancel(workflowUUID, withDescendants, reason, dueByMs, nowMs));
+    this.#committer.commitNow();
+    return value;
+  }
+
+  /**
+   * Returns a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow to PENDING (outcome,
+   * recovery count and deadline cleared), in a commit that lands before this returns. Undefined when
+   * there is no such workflow.
+   * @throws StorageError when the commit fails.
+   */
+  resumeWorkflow(workflowUUID: string, nowMs: number): ResumeResult | undefined {
+    const { value } = this.#committer.write(() => this.#resume(workflowUUID, nowMs));
+    this.#committer.commitNow();
+    return value;
+  }
+
+  /**
+   * Throws the workflow's cancellation (WorkflowCancelledError or WorkflowTimeoutError) when it is
+   * CANCELLED: a step checks this before it starts, so that none starts after a cancel's commit.
+   */
+  refuseIfCancelled(workflowUUID: string): void {
+    this.#refuseIfCancelled(workflowUUID);
   }
 
   /**
@@ -307,9 +425,9 @@ export class Store {
     return new Store(this.#db, this.#file, interceptor, 'grouped');
   }
 
-  /** Inserts a new PENDING workflow; false when the UUID exists (nothing is changed then). */
-  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number): Written<boolean> {
-    return this.#committer.write(() => this.workflows.insert(workflowUUID, workflowName, inputs, null, nowMs));
+  /** Inserts a new PENDING workflow, with its deadline if it has one; false when the UUID exists (nothing is changed then). */
+  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Written<boolean> {
+    return this.#committer.write(() => this.workflows.insert(workflowUUID, workflowName, inputs, null, deadlineMs, nowMs));
   }
 
   /**
@@ -317,23 +435,30 @@ export class Store {
    * parent's operation (whose result is that UUID), atomically. null, writing nothing, when every
    * candidate is taken.
    */
-  startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, nowMs: number): Written<string | null> {
-    return this.#committer.write(() => this.#startChildWorkflow(position, candidateUUIDs, childName, inputs, nowMs));
+  startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): Written<string | null> {
+    return this.#committer.write(() => this.#startChildWorkflow(position, candidateUUIDs, childName, inputs, deadlineMs, nowMs));
   }
 
-  /** Records the outcome of a PENDING workflow (nothing when it had already finished). */
-  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Commit {
-    return this.#committer.write(() => this.workflows.finish(workflowUUID, status, output, error, nowMs)).commit;
+  /**
+   * Records the outcome of a PENDING workflow; the value is false when it was not PENDING (finished,
+   * or CANCELLED: a cancel is never overwritten).
+   */
+  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Written<boolean> {
+    return this.#committer.write(() => this.workflows.finish(workflowUUID, status, output, error, nowMs));
   }
 
-  /** Records a completed operation (a step's result or error, a sleep's end...). */
-  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): Commit {
-    return this.#committer.write(() => this.#recordOutcome(position, phase, output, error, nowMs)).commit;
+  /**
+   * Records a completed operation (a step's result or error, a sleep's end...). Refused with the
+   * workflow's WorkflowCancelledError when it is CANCELLED, unless `evenIfCancelled` (the outcome of
+   * a step that was already running when the cancel committed).
+   */
+  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled = false): Commit {
+    return this.#committer.write(() => this.#recordOutcome(position, phase, output, error, nowMs, evenIfCancelled)).commit;
   }
 
   /** Records the start of a wait with no read attempt (sleep). */
   startWait(wait: WaitStart, nowMs: number): Commit {
-    return this.#committer.write(() => this.operations.insertStarted(wait, nowMs)).commit;
+    return this.#committer.write(() => this.#startWait(wait, nowMs)).commit;
   }
 
   /**
@@ -360,8 +485,8 @@ export class Store {
   }
 
   /** Workflow-side send: appends the message and records the operation in one commit. */
-  sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeNotFound: () => string, nowMs: number): Written<SendResult> {
-    return this.#committer.write(() => this.#sendFromWorkflow(position, destinationUUID, message, topic, encodeNotFound, nowMs));
+  sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Written<SendResult> {
+    return this.#committer.write(() => this.#sendFromWorkflow(position, destinationUUID, message, topic, encodeRefusal, nowMs));
   }
 
   /** Sets an event and records the operation in one commit; false (first value kept) for a duplicate key. */

@@ -1,4 +1,5 @@
-// The workflows table: one row per workflow, its inputs and, once finished, its outcome.
+// The workflows table: one row per workflow, its inputs, its deadline and, once finished, its outcome;
+// and workflow_controls, the ordered log of cancels and resumes that other processes follow.
 import type { SqliteDatabase } from './database';
 import type { WorkflowRecord, WorkflowStatusName } from '../types';
 
@@ -11,6 +12,7 @@ interface WorkflowRow {
   error: string | null;
   parent_uuid: string | null;
   recovery_attempts: number;
+  deadline_ms: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -25,6 +27,7 @@ function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     error: row.error,
     parentUUID: row.parent_uuid,
     recoveryAttempts: row.recovery_attempts,
+    deadlineMs: row.deadline_ms,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -37,8 +40,16 @@ export interface WorkflowFilter {
   limit?: number;
 }
 
+/** What a cancel or resume asks of the processes that run workflows (see workflow_controls). */
+export type ControlAction = 'cancel' | 'resume';
+
 export class WorkflowTable {
   readonly #insert;
+  readonly #selectStatus;
+  readonly #cancel;
+  readonly #selectDescendants;
+  readonly #resume;
+  readonly #insertControl;
   readonly #selectByUUID;
   readonly #exists;
   readonly #finish;
@@ -49,9 +60,33 @@ export class WorkflowTable {
   readonly #list;
 
   constructor(db: SqliteDatabase) {
-    this.#insert = db.prepare<[string, string, string, string | null, number, number]>(
-      `INSERT INTO workflows (workflow_uuid, name, status, inputs, parent_uuid, created_at, updated_at)
-       VALUES (?, ?, 'PENDING', ?, ?, ?, ?) ON CONFLICT (workflow_uuid) DO NOTHING`,
+    this.#insert = db.prepare<[string, string, string, string | null, number | null, number, number]>(
+      `INSERT INTO workflows (workflow_uuid, name, status, inputs, parent_uuid, deadline_ms, created_at, updated_at)
+       VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?) ON CONFLICT (workflow_uuid) DO NOTHING`,
+    );
+    this.#selectStatus = db.prepare<[string], { status: WorkflowStatusName; error: string | null; deadline_ms: number | null }>(
+      'SELECT status, error, deadline_ms FROM workflows WHERE workflow_uuid = ?',
+    );
+    this.#cancel = db.prepare<[string, number, string]>(
+      `UPDATE workflows SET status = 'CANCELLED', output = NULL, error = ?, updated_at = ?
+       WHERE workflow_uuid = ? AND status = 'PENDING'`,
+    );
+    // Every descendant, whatever its status (a finished child may have left a child of its own
+    // running), nearest first; the caller keeps the PENDING ones.
+    this.#selectDescendants = db.prepare<[string], { workflow_uuid: string; status: WorkflowStatusName }>(
+      `WITH RECURSIVE tree (workflow_uuid, status, depth) AS (
+         SELECT workflow_uuid, status, 1 FROM workflows WHERE parent_uuid = ?
+         UNION ALL
+         SELECT w.workflow_uuid, w.status, tree.depth + 1 FROM workflows w JOIN tree ON w.parent_uuid = tree.workflow_uuid
+       )
+       SELECT workflow_uuid, status FROM tree ORDER BY depth, workflow_uuid`,
+    );
+    this.#resume = db.prepare<[number, string]>(
+      `UPDATE workflows SET status = 'PENDING', output = NULL, error = NULL, recovery_attempts = 0, deadline_ms = NULL, updated_at = ?
+       WHERE workflow_uuid = ? AND status IN ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')`,
+    );
+    this.#insertControl = db.prepare<[string, ControlAction, number]>(
+      'INSERT INTO workflow_controls (workflow_uuid, action, created_at) VALUES (?, ?, ?)',
     );
     this.#selectByUUID = db.prepare<[string], WorkflowRow>('SELECT * FROM workflows WHERE workflow_uuid = ?');
     this.#exists = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM workflows WHERE workflow_uuid = ?');
@@ -81,8 +116,42 @@ export class WorkflowTable {
   }
 
   /** Inserts a PENDING workflow; returns false (and changes nothing) when the UUID already exists. */
-  insert(workflowUUID: string, workflowName: string, inputs: string, parentUUID: string | null, nowMs: number): boolean {
-    return this.#insert.run(workflowUUID, workflowName, inputs, parentUUID, nowMs, nowMs).changes === 1;
+  insert(workflowUUID: string, workflowName: string, inputs: string, parentUUID: string | null, deadlineMs: number | null, nowMs: number): boolean {
+    return this.#insert.run(workflowUUID, workflowName, inputs, parentUUID, deadlineMs, nowMs, nowMs).changes === 1;
+  }
+
+  /** The workflow's status, or undefined when there is no such workflow. */
+  statusOf(workflowUUID: string): WorkflowStatusName | undefined {
+    return this.#selectStatus.get(workflowUUID)?.status;
+  }
+
+  /** What a cancel or an operation's check needs of the row (not its payloads), or undefined. */
+  controlState(workflowUUID: string): { status: WorkflowStatusName; error: string | null; deadlineMs: number | null } | undefined {
+    const row = this.#selectStatus.get(workflowUUID);
+    return row === undefined ? undefined : { status: row.status, error: row.error, deadlineMs: row.deadline_ms };
+  }
+
+  /** Marks a PENDING workflow CANCELLED with `error` as its outcome; false when it was not PENDING. */
+  cancel(workflowUUID: string, error: string, nowMs: number): boolean {
+    return this.#cancel.run(error, nowMs, workflowUUID).changes === 1;
+  }
+
+  /** Every descendant of the workflow (children, their children...), nearest first, with its status. */
+  descendants(workflowUUID: string): { workflowUUID: string; status: WorkflowStatusName }[] {
+    return this.#selectDescendants.all(workflowUUID).map((row) => ({ workflowUUID: row.workflow_uuid, status: row.status }));
+  }
+
+  /**
+   * Returns a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow to PENDING, its outcome,
+   * recovery count and deadline cleared; false for any other status.
+   */
+  resume(workflowUUID: string, nowMs: number): boolean {
+    return this.#resume.run(nowMs, workflowUUID).changes === 1;
+  }
+
+  /** Appends a cancel or resume to the log other processes follow (see ChangeFeed). */
+  insertControl(workflowUUID: string, action: ControlAction, nowMs: number): void {
+    this.#insertControl.run(workflowUUID, action, nowMs);
   }
 
   get(workflowUUID: string): WorkflowRecord | undefined {
