@@ -154,6 +154,7 @@ describe('the example files the other pages quote, copied into a fresh project',
       'docs/examples/api.ts',
       'docs/examples/events-and-messages.ts',
       'docs/examples/guarantees.ts',
+      'docs/examples/managing-workflows-control.ts',
       'docs/examples/multi-process/client.ts',
       'docs/examples/multi-process/deploy.ts',
       'docs/examples/multi-process/owner.ts',
@@ -181,7 +182,7 @@ describe('the example files the other pages quote, copied into a fresh project',
     expect({ code: checked.code, output: checked.stdout }).toEqual({ code: 0, output: '' });
   }, 120_000);
 
-  test.each(['examples/api.ts', 'examples/events-and-messages.ts', 'examples/guarantees.ts', 'examples/retries.ts'])('npx tsx %s runs', async (file) => {
+  test.each(['examples/api.ts', 'examples/events-and-messages.ts', 'examples/guarantees.ts', 'examples/managing-workflows-control.ts', 'examples/retries.ts'])('npx tsx %s runs', async (file) => {
     const result = await run([tsx(project), file], project);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     expect(result.stdout.length).toBeGreaterThan(0);

@@ -222,6 +222,74 @@ describe('step retries', () => {
 
 // A real crash: the failed attempt was recorded before the pause, so the new process carries on at
 // the next attempt, at the recorded time, and the step's count is not reset.
+/** Fails every attempt; with a zero interval and a rate so large that 0 × rate^n is NaN. */
+const zeroInterval = registerStep('retries.zeroInterval', failUntil('zero', 4), { retries: { maxAttempts: 5, intervalSeconds: 0, backoffRate: 1e300 } });
+/** Fails with an error whose own field holds a function (as HTTP clients' errors do). */
+const unstorable = registerStep('retries.unstorable', () => {
+  const error = new Error('Request failed with status code 503');
+  Object.assign(error, { config: { transform: () => 1 } });
+  throw error;
+}, { retries: { maxAttempts: 2, intervalSeconds: 1 } });
+/** Refuses every error at once, even on the last attempt. */
+class ValidationError extends Error {}
+const refusedLast = registerStep('retries.refusedLast', (ctxt: StepContext) => {
+  throw ctxt.attempt < 2 ? new RangeError('transient') : new ValidationError('bad input');
+}, { retries: { maxAttempts: 2, intervalSeconds: 1, retryIf: (error) => !(error instanceof ValidationError) } });
+const asyncRetryIf = registerStep('retries.asyncRetryIf', failUntil('async', Infinity), {
+  retries: { maxAttempts: 3, intervalSeconds: 1, retryIf: (async () => Promise.reject(new Error('cannot classify'))) as unknown as () => boolean },
+});
+const hugeError = registerStep('retries.hugeError', (ctxt: StepContext) => {
+  throw new Error(`${'x'.repeat(1_000_000)} attempt ${ctxt.attempt}`);
+}, { retries: { maxAttempts: 3, intervalSeconds: 1 } });
+const runAny = registerWorkflow('retries.runAny', async (ctxt: WorkflowContext, name: string) => {
+  const steps = { zeroInterval, unstorable, refusedLast, asyncRetryIf, hugeError } as Record<string, typeof plain>;
+  return failureOf(ctxt.runStep(steps[name]!));
+});
+
+describe('step retries, attacked', () => {
+  let t: TestEngine;
+  beforeEach(async () => {
+    attempts.length = 0;
+    t = await TestEngine.open({ autoSkip: true });
+    clockOf = () => t.clock.now();
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  test('a zero interval with a huge backoff rate pauses 0 s, never NaN', async () => {
+    expect(await (await t.engine.startWorkflow(runAny, { workflowUUID: 'zero' }, 'zeroInterval')).getResult()).toEqual({ result: 'zero ok at attempt 4' });
+    expect(new Set(attempts.map((attempt) => attempt.atMs)).size).toBe(1);
+  });
+
+  test('the cause of StepRetriesExceededError is the error as recorded, the same in the first run and after a crash', async () => {
+    const first = await (await t.engine.startWorkflow(runAny, { workflowUUID: 'unstorable' }, 'unstorable')).getResult();
+    expect(first).toMatchObject({ isRetriesExceeded: true, attempts: 2, cause: 'Error: Request failed with status code 503' });
+    await t.crash();
+    const replayed = await t.engine.retrieveWorkflow('unstorable').getResult();
+    expect(replayed).toEqual(first);
+  });
+
+  test('retryIf is asked on the last attempt too: an error it refuses is never wrapped', async () => {
+    const failure = await (await t.engine.startWorkflow(runAny, { workflowUUID: 'refused-last' }, 'refusedLast')).getResult();
+    expect(failure).toMatchObject({ isRetriesExceeded: false, message: 'bad input' });
+  });
+
+  test('a retryIf answering with a promise refuses the retry, and its rejection is absorbed', async () => {
+    const failure = await (await t.engine.startWorkflow(runAny, { workflowUUID: 'async-retry-if' }, 'asyncRetryIf')).getResult();
+    expect(failure).toMatchObject({ isRetriesExceeded: false, message: 'async failed attempt 1' });
+    expect(attempts).toHaveLength(1);
+  });
+
+  test('an error of a million characters is cut in the recorded history, which stays bounded', async () => {
+    const failure = await (await t.engine.startWorkflow(runAny, { workflowUUID: 'huge' }, 'hugeError')).getResult();
+    expect(failure).toMatchObject({ isRetriesExceeded: true, attempts: 3 });
+    const [operation] = await t.engine.listOperations('huge');
+    expect(operation!.failedAttempts).toHaveLength(2);
+    for (const failed of operation!.failedAttempts!) expect(failed.error.message.length).toBeLessThan(5_000);
+  });
+});
+
 describe('step retries across a real crash', () => {
   test('a process killed between attempts resumes at the next attempt after restart, not at attempt 1', async () => {
     const database = tempDatabasePath();

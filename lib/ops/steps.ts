@@ -9,6 +9,7 @@
 // at the recorded time; the next attempt runs only once the failure's commit has landed.
 import type { StepContext, StepRef, StepRetryPolicy } from '../contracts';
 import { PayloadTooLargeError, SerializationError, StepRetriesExceededError, WorkflowContextError } from '../errors';
+import { decode } from '../store/codec';
 import type { AttemptPhase } from '../store/store';
 import type { OperationPosition, OperationRecord } from '../types';
 import { requireNonEmptyString } from '../validate';
@@ -82,23 +83,53 @@ function recordedFailures(execution: WorkflowExecution, recorded: OperationRecor
   return Array.isArray(parsed?.failures) ? parsed.failures.map((failure) => JSON.stringify(failure)) : [];
 }
 
-/** The pause after attempt `attempt` failed. */
+/** The pause after attempt `attempt` failed (0 × ∞, for a zero interval and a huge rate, is 0). */
 export function retryDelayMs(policy: StepRetryPolicy, attempt: number): number {
-  return Math.min(policy.maxIntervalMs, policy.intervalMs * policy.backoffRate ** (attempt - 1));
+  if (policy.intervalMs === 0) return 0;
+  const delayMs = policy.intervalMs * policy.backoffRate ** (attempt - 1);
+  return Number.isFinite(delayMs) ? Math.min(policy.maxIntervalMs, delayMs) : policy.maxIntervalMs;
 }
 
 /**
- * Whether a failed attempt is tried again: the policy allows another, the error is not the engine's
- * own storage failure, and `retryIf` (if any) says yes. A `retryIf` that throws says no.
+ * What becomes of a failed attempt: `retry` (the policy allows another, the error is not the
+ * engine's own storage failure, and `retryIf`, if any, says yes); `refused` (`retryIf` says no, or
+ * throws, or answers with a promise: the step fails with the error as it is, whichever attempt it
+ * was); `exhausted` (that was the last attempt); `none` (no policy, or a storage failure).
  */
-function retries(env: OperationEnvironment, policy: StepRetryPolicy | null, thrown: unknown, attempt: number): boolean {
-  if (policy === null || attempt >= policy.maxAttempts || env.store.isOwnFailure(thrown)) return false;
-  if (policy.retryIf === null) return true;
-  try {
-    return Boolean(policy.retryIf(thrown, attempt));
-  } catch {
-    return false;
+function afterFailure(env: OperationEnvironment, policy: StepRetryPolicy | null, thrown: unknown, attempt: number): 'retry' | 'refused' | 'exhausted' | 'none' {
+  if (policy === null || env.store.isOwnFailure(thrown)) return 'none';
+  if (policy.retryIf !== null) {
+    let answer: unknown;
+    try {
+      answer = policy.retryIf(thrown, attempt);
+    } catch {
+      return 'refused';
+    }
+    if (typeof (answer as { then?: unknown })?.then === 'function') {
+      // retryIf must answer at once: a promise is refused (and its rejection, if any, absorbed).
+      (answer as Promise<unknown>).then(undefined, () => {});
+      return 'refused';
+    }
+    if (!answer) return 'refused';
   }
+  return attempt >= policy.maxAttempts ? 'exhausted' : 'retry';
+}
+
+/** The longest error a failed attempt keeps in the step's history (longer ones are cut). */
+const MAX_FAILURE_ERROR_CHARS = 4096;
+
+/**
+ * An error as a failed attempt records it: as `encodeError` stores it, cut to a name and the start of
+ * its message when that is longer than MAX_FAILURE_ERROR_CHARS, so a step's history stays bounded.
+ */
+function failureError(thrown: unknown): string {
+  const encoded = encodeError(thrown);
+  if (encoded.length <= MAX_FAILURE_ERROR_CHARS) return encoded;
+  const reduced = decode<unknown>(encoded) as { name?: unknown; message?: unknown } | null;
+  const cut = new Error(`${String(reduced?.message ?? '').slice(0, MAX_FAILURE_ERROR_CHARS / 2)}… (cut: the error took ${encoded.length} characters)`);
+  cut.name = String(reduced?.name ?? 'Error');
+  cut.stack = undefined;
+  return encodeError(cut);
 }
 
 export async function runStep<R>(env: OperationEnvironment, execution: WorkflowExecution, step: StepRef<any[], R>, args: unknown[]): Promise<R> {
@@ -121,9 +152,10 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     let failed = outcome.failed;
     if (outcome.failed) {
       thrown = outcome.thrown;
-      if (retries(env, policy, thrown, attempt)) {
+      const next = afterFailure(env, policy, thrown, attempt);
+      if (next === 'retry') {
         const failedAtMs = env.clock.now();
-        failures.push(failureText(attempt, failedAtMs, encodeError(thrown)));
+        failures.push(failureText(attempt, failedAtMs, failureError(thrown)));
         // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a pause never ends early.
         nextAttemptMs = Math.ceil(failedAtMs + retryDelayMs(policy!, attempt));
         const commit = env.store.recordStepFailure({ ...position, deadlineMs: nextAttemptMs, waitDetail: failuresDetail(failures) }, phase, failedAtMs);
@@ -133,10 +165,12 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
         await execution.committed(commit);
         continue;
       }
-      // Out of attempts: the step fails with the last error inside. A step given up by retryIf, or
-      // failed by the engine's own storage, fails with its error as it is.
-      if (policy !== null && attempt >= policy.maxAttempts) {
-        thrown = new StepRetriesExceededError(execution.workflowUUID, position.operationIndex, step.name, attempt, thrown);
+      // Out of attempts: the step fails with the last error inside, as it is recorded (so that a
+      // replay rethrows the very same cause). A step refused by retryIf, or failed by the engine's
+      // own storage, fails with its error as it is.
+      if (next === 'exhausted') {
+        const cause = decode<unknown>(encodeError(thrown));
+        thrown = new StepRetriesExceededError(execution.workflowUUID, position.operationIndex, step.name, attempt, cause);
       }
     } else {
       try {

@@ -112,6 +112,8 @@ export class TimerWheel {
 
   /** Fires `target` once when the clock reaches `deadlineMs` (epoch ms), unless cancelled first. */
   arm(deadlineMs: number, target: TimerTarget): TimerHandle {
+    // NaN would break the heap's order and delay every other timer: refuse it where it comes in.
+    if (Number.isNaN(deadlineMs)) throw new RangeError('Expected a deadline in epoch milliseconds, got NaN');
     const atMs = Math.ceil(deadlineMs);
     let slot = this.#slots.get(atMs);
     if (slot === undefined) {
