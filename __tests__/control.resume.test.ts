@@ -102,6 +102,16 @@ describe('resumeWorkflow', () => {
     expect(Object.fromEntries(runs)).toEqual({ slow: 1, next: 1 });
   });
 
+  test('a resume while the cancelled run\'s step still runs waits for it: the step runs once and its result is replayed', async () => {
+    const handle = await t.engine.startWorkflow(afterSlow, { workflowUUID: 'resume-mid-step' });
+    while (runs.get('slow') !== 1) await new Promise((resolve) => setImmediate(resolve));
+    await t.engine.cancelWorkflow('resume-mid-step');
+    await t.engine.resumeWorkflow('resume-mid-step');
+    releaseStep('done once');
+    expect(await handle.getResult()).toBe('done once next');
+    expect(runs.get('slow')).toBe(1);
+  });
+
   test('a workflow given up after too many recoveries is resumed with its count at zero', async () => {
     let stuck = true;
     const crashing = registerWorkflow('control.resume.crashing', async (ctxt: WorkflowContext) => {

@@ -6,7 +6,8 @@ import {
   registerStep, registerWorkflow, Workflow, WorkflowCancelledError, WorkflowTimeoutError,
   type StepContext, type WorkflowContext,
 } from '../lib';
-import { TestEngine } from '../lib/testing';
+import { TestEngine, VirtualClock } from '../lib/testing';
+import { tempDatabasePath } from './helpers';
 
 const waiting = registerWorkflow('timeouts.waiting', async (ctxt: WorkflowContext) => ctxt.recv<string>('never', 3600));
 const sleeping = registerWorkflow('timeouts.sleeping', async (ctxt: WorkflowContext) => {
@@ -24,6 +25,11 @@ const afterStep = registerStep('timeouts.after', async () => 'after');
 const inStep = registerWorkflow('timeouts.inStep', async (ctxt: WorkflowContext) => {
   const slow = await ctxt.runStep(slowStep);
   return `${slow} ${await ctxt.runStep(afterStep)}`;
+});
+
+const waitThenStep = registerWorkflow('timeouts.waitThenStep', async (ctxt: WorkflowContext) => {
+  await ctxt.recv<string>('never', 2);
+  return ctxt.runStep(slowStep);
 });
 
 const longChild = registerWorkflow('timeouts.longChild', async (ctxt: WorkflowContext) => ctxt.recv<string>('never', 3600), { timeoutSeconds: 100 });
@@ -111,6 +117,31 @@ describe('workflow timeouts', () => {
     await t.advance(7);
     for (const uuid of ['bounded', 'bounded-0']) {
       expect(await outcome(uuid)).toMatchObject({ status: 'CANCELLED', error: expect.objectContaining({ code: 'WORKFLOW_TIMEOUT', workflowUUID: uuid }) });
+    }
+  });
+
+  test('a deadline already past when the run starts cancels it before any of its code runs (a timeout of 0, a reopen after the deadline)', async () => {
+    stepRuns = 0;
+    await t.engine.startWorkflow(inStep, { workflowUUID: 'zero', timeoutSeconds: 0 });
+    await t.runUntilIdle();
+    expect(stepRuns).toBe(0);
+    expect(await outcome('zero')).toMatchObject({ status: 'CANCELLED', error: expect.any(WorkflowTimeoutError) });
+
+    // The deadline passes while no engine runs: the reopened engine cancels it before its step starts.
+    const database = tempDatabasePath('overdue');
+    const clock = new VirtualClock();
+    const before = await TestEngine.open({ database, clock });
+    await before.engine.startWorkflow(waitThenStep, { workflowUUID: 'overdue', timeoutSeconds: 1 });
+    await before.waitUntilBlocked('overdue', { kind: 'recv' });
+    await before.close();
+    await clock.advance(3);
+    const after = await TestEngine.open({ database, clock });
+    try {
+      await after.runUntilIdle();
+      expect(stepRuns).toBe(0);
+      await expect(after.engine.retrieveWorkflow('overdue').getResult()).rejects.toBeInstanceOf(WorkflowTimeoutError);
+    } finally {
+      await after.close();
     }
   });
 

@@ -195,6 +195,9 @@ export class WorkflowRunner {
     this.#resuming.add(workflowUUID);
     const { store } = this.#env;
     void (previous?.stepsDone() ?? Promise.resolve())
+      // A step that just ended records its outcome in the microtasks that follow (it was running at
+      // the cancel: its outcome is kept): read once those have run, so the step is not run again.
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => store.readCommitted(() => ({ record: store.workflows.get(workflowUUID), operations: store.operations.listForWorkflow(workflowUUID) })))
       .then(
         ({ record, operations }) => {
@@ -354,6 +357,12 @@ export class WorkflowRunner {
     };
     execution.onDurableProgress = how.onDurableProgress ?? null;
     this.#executions.set(workflowUUID, execution);
+    // A deadline already past (a timeout of 0, or one that passed while no engine ran): the timeout
+    // cancels the workflow now, before any of its code runs, rather than when the timer fires.
+    if (this.#isOverdue(execution)) {
+      this.#disarmDeadline(workflowUUID);
+      this.#onDeadline(workflowUUID, deadlineMs!, 0);
+    }
     const context = new WorkflowContextImpl(this.#env, execution, this.#registry);
     void (async () => {
       let failure: unknown;
@@ -433,10 +442,21 @@ export class WorkflowRunner {
     await this.#finish(execution, workflow, 'ERROR', null, encodeError(fatal));
   }
 
+  /** Whether the run's workflow has a deadline that has passed (its timer may not have fired yet). */
+  #isOverdue(execution: WorkflowExecution): boolean {
+    return execution.deadlineMs !== null && execution.deadlineMs <= this.#env.clock.now();
+  }
+
   async #finish(execution: WorkflowExecution, workflow: WorkflowRef, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null): Promise<void> {
     if (this.#finishing.has(execution)) return;
-    this.#finishing.add(execution);
     const { workflowUUID } = execution;
+    // Past its deadline, a workflow times out even if its code returned before the timer fired.
+    if (this.#isOverdue(execution)) {
+      this.#disarmDeadline(workflowUUID);
+      this.#onDeadline(workflowUUID, execution.deadlineMs!, 0);
+      return;
+    }
+    this.#finishing.add(execution);
     const { value: finished, commit } = this.#env.store.finishWorkflow(workflowUUID, status, output, error, this.#env.clock.now());
     await commit.durable;
     this.#env.waiters.notify(workflowKey(workflowUUID));
