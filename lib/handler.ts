@@ -280,23 +280,8 @@ export abstract class HandlerBase extends workflowOnlyBase(
     const records = await readCommitted(this.#env, 'listOperations', () => this.#env.store.operations.listForWorkflow(workflowUUID));
     return records.map((record) => {
       const what = `result of operation #${record.operationIndex} (${record.kind})`;
-      if (record.kind === 'step') {
-        // A step's detail is its failed attempts (see ops/steps.ts), not something it waits on.
-        const failedAttempts = failedAttemptsOf(record, workflowUUID);
-        return {
-          operationIndex: record.operationIndex,
-          kind: record.kind,
-          name: record.name,
-          output: record.error === null ? decodeForListing(record.output, workflowUUID, what) : undefined,
-          error: record.error === null ? null : (decodeForListing(record.error, workflowUUID, `error of ${what}`) as Error),
-          deadlineMs: record.deadlineMs,
-          waitingFor: null,
-          startedAt: record.startedAt,
-          completedAt: record.completedAt,
-          attempts: failedAttempts.length + (record.completedAt === null ? 0 : 1),
-          failedAttempts,
-        };
-      }
+      // A step's detail is its failed attempts (see ops/steps.ts), not something it waits on.
+      const failedAttempts = record.kind === 'step' ? failedAttemptsOf(record, workflowUUID) : null;
       return {
         operationIndex: record.operationIndex,
         kind: record.kind,
@@ -304,11 +289,13 @@ export abstract class HandlerBase extends workflowOnlyBase(
         output: record.error === null ? decodeForListing(record.output, workflowUUID, what) : undefined,
         error: record.error === null ? null : (decodeForListing(record.error, workflowUUID, `error of ${what}`) as Error),
         deadlineMs: record.deadlineMs,
-        waitingFor: record.waitDetail === null ? null : (decodeForListing(record.waitDetail, workflowUUID, `wait of operation #${record.operationIndex}`) as Record<string, unknown>),
+        waitingFor: failedAttempts !== null || record.waitDetail === null
+          ? null
+          : (decodeForListing(record.waitDetail, workflowUUID, `wait of operation #${record.operationIndex}`) as Record<string, unknown>),
         startedAt: record.startedAt,
         completedAt: record.completedAt,
-        attempts: null,
-        failedAttempts: null,
+        attempts: failedAttempts === null ? null : failedAttempts.length + (record.completedAt === null ? 0 : 1),
+        failedAttempts,
       };
     });
   }
