@@ -250,6 +250,30 @@ const families: Family[] = [
     },
   },
   {
+    // A forced delete is two commits (the cancel, then the delete): a retry after the second failed
+    // finds the workflow CANCELLED and deletes it; what was deleted is the same either way.
+    name: 'delete and prune',
+    async drive({ t, call, observe }) {
+      await call(() => t.engine.startWorkflow(cancellable, { workflowUUID: 'fault-deleted' }));
+      await call(() => t.engine.startWorkflow(cancellable, { workflowUUID: 'fault-kept' }));
+      await call(() => t.engine.startWorkflow(cancelledParent, { workflowUUID: 'fault-forced' }));
+      await t.waitUntilBlocked('fault-deleted', { kind: 'recv' });
+      await t.waitUntilBlocked('fault-kept', { kind: 'recv' });
+      await t.waitUntilBlocked('fault-forced-0', { kind: 'recv' });
+      observe(await call(() => t.engine.deleteWorkflow('fault-deleted')).catch((error: { code: string }) => error.code));
+      observe((await call(() => t.engine.deleteWorkflow('fault-forced', { deleteChildren: true, force: true }))).deleted);
+      await call(() => t.engine.send('fault-deleted', 'go', 'go'));
+      await call(() => t.engine.send('fault-kept', 'go', 'go'));
+      return ['fault-deleted', 'fault-kept'];
+    },
+    async after({ t, call, observe }) {
+      observe((await call(() => t.engine.deleteWorkflow('fault-deleted'))).deleted);
+      await call(() => t.engine.cancelWorkflow('fault-kept'));
+      await call(() => t.engine.pruneWorkflows({ finishedBefore: t.clock.now() + 1, statuses: ['CANCELLED'], batchSize: 1 }));
+      observe((await t.engine.listWorkflows()).map((workflow) => workflow.workflowUUID));
+    },
+  },
+  {
     name: 'recv with and without timeout',
     async drive({ t, call }) {
       await call(() => t.engine.startWorkflow(receiver, { workflowUUID: 'fault-receiver' }));

@@ -95,13 +95,18 @@ describe('the schema', () => {
     const upgraded = new Database(database);
     try {
       expect(upgraded.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-      const after = upgraded.prepare('SELECT rowid, * FROM workflows ORDER BY rowid').all() as Record<string, unknown>[];
-      expect(after).toEqual((before as Record<string, unknown>[]).map((row) => ({ ...row, deadline_ms: null })));
+      // Since migration 5 the rowid is the column workflow_id (AUTOINCREMENT), with the same values.
+      const after = upgraded.prepare('SELECT * FROM workflows ORDER BY workflow_id').all() as Record<string, unknown>[];
+      expect(after).toEqual((before as Record<string, unknown>[]).map(({ rowid, ...row }) => ({ ...row, workflow_id: rowid, deadline_ms: null })));
+      // Ids are never handed out again, even once the newest row is deleted (see changes.ts).
+      upgraded.prepare(`DELETE FROM workflows WHERE workflow_id = 42`).run();
+      upgraded.prepare(`INSERT INTO workflows (workflow_uuid, name, status, inputs, created_at, updated_at) VALUES ('new', 'x', 'PENDING', '[]', 5, 5)`).run();
+      expect(upgraded.prepare(`SELECT workflow_id FROM workflows WHERE workflow_uuid = 'new'`).pluck().get()).toBe(43);
       // The new status is allowed, an unknown one still is not.
       upgraded.prepare(`UPDATE workflows SET status = 'CANCELLED' WHERE workflow_uuid = 'done'`).run();
       expect(() => upgraded.prepare(`UPDATE workflows SET status = 'PAUSED' WHERE workflow_uuid = 'done'`).run()).toThrow(/CHECK/);
       expect(upgraded.prepare(`SELECT name FROM sqlite_master WHERE tbl_name = 'workflows' AND type = 'index' ORDER BY name`).pluck().all())
-        .toEqual(['sqlite_autoindex_workflows_1', 'workflows_by_parent', 'workflows_by_status']);
+        .toEqual(['sqlite_autoindex_workflows_1', 'workflows_by_finish', 'workflows_by_parent', 'workflows_by_status']);
     } finally {
       upgraded.close();
     }

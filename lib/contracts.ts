@@ -6,7 +6,7 @@ import type { StorageError } from './errors';
 import type { Clock } from './runtime/clock';
 import type { WaitDescription } from './runtime/waiters';
 import type { SynchronousMode } from './store/database';
-import type { MessageInfo, OperationKind, RecvAnyResult, SelectBranch, SelectResult, SendManyMessage, SendManyResult, StreamInfo, WorkflowStatus } from './types';
+import type { MessageInfo, OperationKind, RecvAnyResult, SelectBranch, SelectResult, SendManyMessage, SendManyResult, StreamInfo, WorkflowStatus, WorkflowStatusName } from './types';
 
 /** A workflow function: deterministic code that calls durable operations on its context. */
 export type WorkflowFunction<Args extends unknown[] = any[], R = any> = (ctxt: WorkflowContext, ...args: Args) => Promise<R>;
@@ -204,6 +204,31 @@ export interface StartWorkflowOptions {
    * @default the workflow's own `timeoutSeconds`, or none
    */
   timeoutSeconds?: number;
+}
+
+/** Options of `deleteWorkflow`. */
+export interface DeleteWorkflowOptions {
+  /** Also delete every descendant (children, their children...). @default false */
+  deleteChildren?: boolean;
+  /**
+   * Cancel the workflow first when it is `PENDING` (and, with `deleteChildren`, its `PENDING`
+   * descendants), as `cancelWorkflow` does, then delete it. Without it a `PENDING` workflow is
+   * refused with WorkflowPendingError. @default false
+   */
+  force?: boolean;
+}
+
+/** Options of `pruneWorkflows`. */
+export interface PruneWorkflowsOptions {
+  /** Delete the workflows whose last change (their finish, for a finished one) is before this time: a Date or epoch ms. */
+  finishedBefore: Date | number;
+  /**
+   * Which statuses to delete; `PENDING` is refused (cancel such workflows first).
+   * @default ['SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'CANCELLED']
+   */
+  statuses?: readonly WorkflowStatusName[];
+  /** Workflows per transaction; each batch is committed alone, and the event loop runs between batches. @default 500 */
+  batchSize?: number;
 }
 
 /** Options of `cancelWorkflow`. */

@@ -71,6 +71,26 @@ export class WorkflowConflictError extends DurabliteError {
   }
 }
 
+/**
+ * `deleteWorkflow` was asked to delete a workflow that is still `PENDING` (it, or one of the
+ * descendants `deleteChildren` reaches): nothing was deleted. `pendingUUIDs` lists them.
+ */
+export class WorkflowPendingError extends DurabliteError {
+  declare readonly workflowUUID: string;
+  readonly pendingUUIDs: string[];
+  constructor(workflowUUID: string, pendingUUIDs: string[]) {
+    const which = pendingUUIDs.length === 1 && pendingUUIDs[0] === workflowUUID
+      ? `Workflow "${workflowUUID}" is still PENDING`
+      : `Workflow "${workflowUUID}" has PENDING workflows among those to delete (${pendingUUIDs.map((uuid) => `"${uuid}"`).join(', ')})`;
+    super(
+      'WORKFLOW_PENDING',
+      `${which}; nothing was deleted. Wait for it to finish, cancel it first, or pass { force: true } to cancel and delete it.`,
+      { workflowUUID },
+    );
+    this.pendingUUIDs = pendingUUIDs;
+  }
+}
+
 /** A workflow called `setEvent` twice with one key; the first value stays. */
 export class DuplicateEventKeyError extends DurabliteError {
   declare readonly workflowUUID: string;
@@ -387,6 +407,7 @@ export const errorClassesByName: ReadonlyMap<string, Function> = new Map<string,
   ['WorkflowNotFoundError', WorkflowNotFoundError],
   ['DuplicateEventKeyError', DuplicateEventKeyError],
   ['WorkflowConflictError', WorkflowConflictError],
+  ['WorkflowPendingError', WorkflowPendingError],
   ['DeterminismError', DeterminismError],
   ['SerializationError', SerializationError],
   ['PayloadTooLargeError', PayloadTooLargeError],

@@ -1,8 +1,9 @@
 // What every handle on a database offers code outside workflows, whether it runs the workflows
 // (Engine) or not (Client): send, getEvent, handles, and read-only listings.
 import { nanoid } from 'nanoid';
-import type { CancelWorkflowOptions, StartWorkflowOptions, WorkflowRef } from './contracts';
+import type { CancelWorkflowOptions, DeleteWorkflowOptions, PruneWorkflowsOptions, StartWorkflowOptions, WorkflowRef } from './contracts';
 import { cancelWorkflow, resumeWorkflow } from './ops/control';
+import { DEFAULT_PRUNE_BATCH_SIZE, deleteWorkflow, FINISHED_STATUSES, pruneWorkflows } from './ops/deletion';
 import type { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, ReadStreamOptions, WorkflowHandle } from './contracts';
 import { WorkflowHandleImpl, toStatus } from './ops/handle';
@@ -14,7 +15,7 @@ import { checkStreamRead, listStreams, StreamReader } from './ops/streams';
 import { workflowOnlyBase } from './ops/workflow-only';
 import type { WaitRecord } from './store/operations';
 import type { WorkflowFilter } from './store/workflows';
-import { WORKFLOW_STATUSES, type CancelResult, type ResumeResult, type MessageInfo, type OperationInfo, type OperationRecord, type StepAttemptInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
+import { WORKFLOW_STATUSES, type CancelResult, type DeleteResult, type PruneResult, type ResumeResult, type MessageInfo, type OperationInfo, type OperationRecord, type StepAttemptInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Filters of `listWorkflows`. */
@@ -120,6 +121,45 @@ export abstract class HandlerBase extends workflowOnlyBase(
   async resumeWorkflow(workflowUUID: string): Promise<ResumeResult> {
     requireNonEmptyString('workflowUUID', workflowUUID);
     return resumeWorkflow(this.#env, workflowUUID);
+  }
+
+  /**
+   * Deletes a finished workflow and everything that is its own, in one commit, before this resolves:
+   * its row, operations, events, streams, the messages addressed to it (consumed or not) and its
+   * cancel/resume records. With `deleteChildren`, its descendants too (their links to it go with
+   * them; without it, they stay, naming a parent that no longer exists). A `PENDING` workflow (or
+   * descendant) is refused, nothing deleted, unless `force`: then it is cancelled first, as
+   * `cancelWorkflow` does (its own commit), then deleted. A deleted UUID is free again: starting it
+   * starts a new workflow.
+   *
+   * @example
+   * const { deleted, rows } = await engine.deleteWorkflow('order-o-1', { deleteChildren: true });
+   * @throws WorkflowNotFoundError when no workflow has this UUID; WorkflowPendingError when one to
+   *   delete is PENDING and `force` is not set; TypeError for bad arguments; StorageError when a
+   *   commit fails (nothing of that commit stays).
+   */
+  async deleteWorkflow(workflowUUID: string, options: DeleteWorkflowOptions = {}): Promise<DeleteResult> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object like { deleteChildren, force } or undefined', options);
+    if (options.deleteChildren !== undefined && typeof options.deleteChildren !== 'boolean') throw typeError('deleteChildren', 'a boolean', options.deleteChildren);
+    if (options.force !== undefined && typeof options.force !== 'boolean') throw typeError('force', 'a boolean', options.force);
+    return deleteWorkflow(this.#env, workflowUUID, { deleteChildren: options.deleteChildren === true, force: options.force === true });
+  }
+
+  /**
+   * Deletes, as `deleteWorkflow` does, every workflow with one of `statuses` whose last change (its
+   * finish) is before `finishedBefore`, in batches of `batchSize` workflows, each its own commit, the
+   * event loop free between them: other work (and other processes' writes) wait at most one batch.
+   * Interrupted (a crash, a failed commit), it leaves whole workflows, deleted or not; run it again.
+   * Descendants are not followed: each workflow is judged on its own status and time.
+   *
+   * @example
+   * const { deleted } = await engine.pruneWorkflows({ finishedBefore: Date.now() - 30 * 24 * 3600_000 });
+   * @throws TypeError/RangeError for bad arguments (PENDING among `statuses` is one); StorageError
+   *   when a batch's commit fails (the batches before it stay deleted).
+   */
+  async pruneWorkflows(options: PruneWorkflowsOptions): Promise<PruneResult> {
+    return pruneWorkflows(this.#env, checkPruneOptions(options));
   }
 
   /** A handle to the workflow with this UUID (which may not exist: see `getStatus`/`getResult`). */
@@ -332,4 +372,27 @@ function toWaitInfo(record: WaitRecord): WaitInfo {
     deadlineMs: record.deadlineMs,
     startedAt: record.startedAt,
   };
+}
+
+/** Checks pruneWorkflows' options; returns them as the ops layer takes them. */
+export function checkPruneOptions(options: PruneWorkflowsOptions): { beforeMs: number; statuses: readonly WorkflowStatusName[]; batchSize: number } {
+  if (typeof options !== 'object' || options === null) throw typeError('options', 'an object like { finishedBefore, statuses }', options);
+  const { finishedBefore } = options;
+  let beforeMs: number;
+  if (finishedBefore instanceof Date) beforeMs = finishedBefore.getTime();
+  else if (typeof finishedBefore === 'number') beforeMs = finishedBefore;
+  else throw typeError('finishedBefore', 'a Date or epoch milliseconds', finishedBefore);
+  if (!Number.isFinite(beforeMs)) throw new RangeError(`Expected \`finishedBefore\` to be a valid Date or finite epoch milliseconds, got \`${String(finishedBefore)}\``);
+  let statuses: readonly WorkflowStatusName[] = FINISHED_STATUSES;
+  if (options.statuses !== undefined) {
+    if (!Array.isArray(options.statuses) || options.statuses.length === 0) throw typeError('statuses', 'a non-empty array of statuses', options.statuses);
+    for (const status of options.statuses as unknown[]) {
+      if (!FINISHED_STATUSES.includes(status as WorkflowStatusName)) {
+        throw new RangeError(`Expected \`statuses\` to hold only ${FINISHED_STATUSES.join(', ')} (a PENDING workflow is cancelled first), got \`${String(status)}\``);
+      }
+    }
+    statuses = [...new Set(options.statuses)];
+  }
+  const batchSize = options.batchSize === undefined ? DEFAULT_PRUNE_BATCH_SIZE : positiveInteger('batchSize', options.batchSize);
+  return { beforeMs, statuses, batchSize };
 }

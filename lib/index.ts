@@ -13,6 +13,8 @@ export type {
   StartWorkflowOptions,
   ReadStreamOptions,
   CancelWorkflowOptions,
+  DeleteWorkflowOptions,
+  PruneWorkflowsOptions,
   WorkflowTarget,
   StepTarget,
   WorkflowInvoker,
@@ -25,6 +27,7 @@ export {
   DurabliteError,
   WorkflowNotFoundError,
   WorkflowConflictError,
+  WorkflowPendingError,
   DuplicateEventKeyError,
   DeterminismError,
   SerializationError,
@@ -50,4 +53,4 @@ export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
 export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult, StreamInfo } from './types';
-export type { WaitInfo, SendManyMessage, SendManyResult, StepAttemptInfo, CancelResult, ResumeResult } from './types';
+export type { WaitInfo, SendManyMessage, SendManyResult, StepAttemptInfo, CancelResult, ResumeResult, DeleteResult, PruneResult, DeletedRows } from './types';

@@ -232,3 +232,34 @@ export interface ResumeResult {
   previousStatus: WorkflowStatusName;
   resumed: boolean;
 }
+
+/** How many rows of each table a `deleteWorkflow` or `pruneWorkflows` removed. */
+export interface DeletedRows {
+  workflows: number;
+  operations: number;
+  events: number;
+  /** Stream rows: one per value written, one per close. */
+  streamEntries: number;
+  /** Messages addressed to the deleted workflows, consumed or not. */
+  messages: number;
+  /** Cancel and resume records (see `workflow_controls`). */
+  controls: number;
+}
+
+/**
+ * What `deleteWorkflow` did: `deleted` lists the workflows removed (the workflow first, then its
+ * descendants with `deleteChildren`, nearest first); `cancelled` those that were `PENDING` and
+ * `force` cancelled (committed) before the delete; `rows` what went from each table.
+ */
+export interface DeleteResult {
+  deleted: string[];
+  cancelled: string[];
+  rows: DeletedRows;
+}
+
+/** What `pruneWorkflows` did: `deleted` workflows in `batches` commits; `rows` what went from each table. */
+export interface PruneResult {
+  deleted: number;
+  batches: number;
+  rows: DeletedRows;
+}

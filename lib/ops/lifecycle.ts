@@ -16,7 +16,7 @@
 // own just before its code runs. So a workflow that kills the process every time is the only one
 // whose count grows, and it is given up after maxRecoveryAttempts while the others run.
 import type { EngineWarning, RecoveryReport, RunCause, WorkflowRef, WorkflowRegistry } from '../contracts';
-import { MaxRecoveryAttemptsExceededError, StorageError, UnreadableRecordError, WorkflowConflictError } from '../errors';
+import { MaxRecoveryAttemptsExceededError, StorageError, UnreadableRecordError, WorkflowCancelledError, WorkflowConflictError } from '../errors';
 import type { TimerHandle } from '../runtime/timer-wheel';
 import { pauseRealTime } from '../runtime/clock';
 import { workflowKey } from '../runtime/waiters';
@@ -172,8 +172,17 @@ export class WorkflowRunner {
         this.#reportStorageFailure(workflowUUID, '?', error, 'is checked again on the next change');
         continue;
       }
-      if (state === undefined) continue;
       const execution = this.#executions.get(workflowUUID);
+      if (state === undefined) {
+        // Deleted (a forced delete, or a cancelled run's steps still going): its run ends here too.
+        this.#disarmDeadline(workflowUUID);
+        if (execution !== undefined && execution.cancel(new WorkflowCancelledError(workflowUUID))) {
+          void execution.stepsDone().then(() => {
+            if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
+          });
+        }
+        continue;
+      }
       if (state.status === 'CANCELLED') {
         this.#disarmDeadline(workflowUUID);
         if (execution !== undefined && execution.cancel(cancellationOf(workflowUUID, state.error))) {

@@ -1,7 +1,9 @@
 // What other processes committed since we last looked. PRAGMA data_version changes only when another
 // connection commits, so an unchanged value costs one cheap call; when it changed, the monotonic ids
 // of messages, events, stream rows, workflows and workflow controls say exactly which queues, keys,
-// streams and workflows are new, and which workflows a cancel or resume changed.
+// streams and workflows are new, and which workflows a cancel or resume changed. Every one of those
+// ids is AUTOINCREMENT (migration 5), so a deleted row's id is never handed out again: a feed that
+// passed it cannot miss the row that would have reused it.
 import type { SqliteDatabase } from './database';
 import { toStoredTopic } from './messages';
 import type { ControlAction } from './workflows';
@@ -31,7 +33,7 @@ export interface FeedPosition {
 const MAX_IDS_SQL = `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id,
                             (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
                             (SELECT coalesce(max(entry_id), 0) FROM streams) AS stream_entry_id,
-                            (SELECT coalesce(max(rowid), 0) FROM workflows) AS workflow_rowid,
+                            (SELECT coalesce(max(workflow_id), 0) FROM workflows) AS workflow_rowid,
                             (SELECT coalesce(max(control_id), 0) FROM workflow_controls) AS control_id`;
 
 type MaxIdsRow = { message_id: number; event_id: number; stream_entry_id: number; workflow_rowid: number; control_id: number };
@@ -74,8 +76,8 @@ export class ChangeFeed {
     this.#newStreamEntries = db.prepare<[number], { entry_id: number; workflow_uuid: string; key: string }>(
       'SELECT max(entry_id) AS entry_id, workflow_uuid, key FROM streams WHERE entry_id > ? GROUP BY workflow_uuid, key',
     );
-    this.#newWorkflows = db.prepare<[number], { rowid: number; workflow_uuid: string; name: string; inputs: string; status: string; deadline_ms: number | null }>(
-      'SELECT rowid, workflow_uuid, name, inputs, status, deadline_ms FROM workflows WHERE rowid > ? ORDER BY rowid',
+    this.#newWorkflows = db.prepare<[number], { workflow_id: number; workflow_uuid: string; name: string; inputs: string; status: string; deadline_ms: number | null }>(
+      'SELECT workflow_id, workflow_uuid, name, inputs, status, deadline_ms FROM workflows WHERE workflow_id > ? ORDER BY workflow_id',
     );
     this.#newControls = db.prepare<[number], { control_id: number; workflow_uuid: string; action: ControlAction }>(
       'SELECT control_id, workflow_uuid, action FROM workflow_controls WHERE control_id > ? ORDER BY control_id',
@@ -110,7 +112,7 @@ export class ChangeFeed {
       changes.streams.push({ workflowUUID: row.workflow_uuid, key: row.key });
     }
     for (const row of this.#newWorkflows.all(this.#lastWorkflowRowId)) {
-      this.#lastWorkflowRowId = row.rowid;
+      this.#lastWorkflowRowId = row.workflow_id;
       if (row.status === 'PENDING') changes.newWorkflows.push({ workflowUUID: row.workflow_uuid, workflowName: row.name, inputs: row.inputs, deadlineMs: row.deadline_ms });
     }
     for (const row of this.#newControls.all(this.#lastControlId)) {

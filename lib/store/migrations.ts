@@ -123,6 +123,65 @@ export const migrations: readonly string[] = [
     created_at    INTEGER NOT NULL
   ) STRICT;
   `,
+  // 5: delete and prune. The change feed finds other processes' new rows by ids greater than the last
+  // it saw; without AUTOINCREMENT SQLite hands out max(id) + 1, so deleting the newest rows would let
+  // the next insert reuse an id a feed already passed, and that row would never be reported. events,
+  // streams and workflows are rebuilt with AUTOINCREMENT ids, each row keeping its id (SQLite sets
+  // sqlite_sequence to the highest copied). workflows gets workflow_id, its rowid made explicit (an
+  // implicit rowid may also be renumbered by VACUUM); workflow_uuid stays unique. workflows_by_finish
+  // finds what a prune removes; workflow_controls_by_workflow, a deleted workflow's controls.
+  `
+  CREATE TABLE events_rebuilt (
+    event_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow_uuid   TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    value           TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    messages_before INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (workflow_uuid, key)
+  ) STRICT;
+  INSERT INTO events_rebuilt (event_id, workflow_uuid, key, value, created_at, messages_before)
+    SELECT event_id, workflow_uuid, key, value, created_at, messages_before FROM events;
+  DROP TABLE events;
+  ALTER TABLE events_rebuilt RENAME TO events;
+
+  CREATE TABLE streams_rebuilt (
+    entry_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow_uuid TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    value         TEXT,
+    created_at    INTEGER NOT NULL,
+    UNIQUE (workflow_uuid, key, position)
+  ) STRICT;
+  INSERT INTO streams_rebuilt (entry_id, workflow_uuid, key, position, value, created_at)
+    SELECT entry_id, workflow_uuid, key, position, value, created_at FROM streams;
+  DROP TABLE streams;
+  ALTER TABLE streams_rebuilt RENAME TO streams;
+
+  CREATE TABLE workflows_rebuilt (
+    workflow_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow_uuid     TEXT NOT NULL UNIQUE,
+    name              TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'CANCELLED')),
+    inputs            TEXT NOT NULL,
+    output            TEXT,
+    error             TEXT,
+    parent_uuid       TEXT,
+    recovery_attempts INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    deadline_ms       INTEGER
+  ) STRICT;
+  INSERT INTO workflows_rebuilt (workflow_id, workflow_uuid, name, status, inputs, output, error, parent_uuid, recovery_attempts, created_at, updated_at, deadline_ms)
+    SELECT rowid, workflow_uuid, name, status, inputs, output, error, parent_uuid, recovery_attempts, created_at, updated_at, deadline_ms FROM workflows;
+  DROP TABLE workflows;
+  ALTER TABLE workflows_rebuilt RENAME TO workflows;
+  CREATE INDEX workflows_by_status ON workflows (status, created_at);
+  CREATE INDEX workflows_by_parent ON workflows (parent_uuid) WHERE parent_uuid IS NOT NULL;
+  CREATE INDEX workflows_by_finish ON workflows (status, updated_at);
+  CREATE INDEX workflow_controls_by_workflow ON workflow_controls (workflow_uuid);
+  `,
 ];
 
 /** The schema version this build writes and understands. */

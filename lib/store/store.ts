@@ -3,6 +3,7 @@
 // or none of it. Writes made in the same turn share one commit (see group-commit.ts); each write
 // returns the Commit of its own batch, which its caller awaits before reporting success.
 import { ChangeFeed, type FeedPosition } from './changes';
+import { DeletionTable, noDeletedRows } from './deletion';
 import { decode } from './codec';
 import { isInMemory, openDatabase, openReadOnlyDatabase, type SqliteDatabase, type SynchronousMode } from './database';
 import { EventTable } from './events';
@@ -12,8 +13,8 @@ import { OperationTable, type WaitPlan, type WaitStart } from './operations';
 import { acquireOwnership, type OwnershipLock } from './ownership';
 import { StreamTable, type AppendResult } from './streams';
 import { WorkflowTable } from './workflows';
-import { WorkflowCancelledError, type StorageError } from '../errors';
-import type { CancelResult, OperationPosition, OperationRecord, ResumeResult, SelectBranch, WorkflowRecord } from '../types';
+import { WorkflowCancelledError, WorkflowNotFoundError, type StorageError } from '../errors';
+import type { CancelResult, DeletedRows, OperationPosition, OperationRecord, ResumeResult, SelectBranch, WorkflowRecord, WorkflowStatusName } from '../types';
 
 
 /**
@@ -68,6 +69,18 @@ export interface RecoverySnapshot<D extends RecoveryDecisions> {
   feedStart: FeedPosition;
 }
 
+/**
+ * What a delete found: no such workflow (undefined), workflows still PENDING that it refused to
+ * delete (nothing deleted), or what it deleted.
+ */
+export type DeleteOutcome = { refused: string[] } | { refused: null; deleted: string[]; rows: DeletedRows };
+
+/** What one batch of a prune deleted. */
+export interface PruneBatch {
+  deleted: string[];
+  rows: DeletedRows;
+}
+
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
 /**
@@ -100,6 +113,7 @@ export class Store {
   readonly events: EventTable;
   readonly messages: MessageTable;
   readonly streams: StreamTable;
+  readonly deletion: DeletionTable;
   readonly #committer: GroupCommitter;
   // Events set in the open transaction (see isEventUncommitted), and which transaction that is.
   readonly #uncommittedEvents = new Set<string>();
@@ -120,6 +134,8 @@ export class Store {
   readonly #recordStepFailure;
   readonly #cancel;
   readonly #resume;
+  readonly #deleteTree;
+  readonly #pruneBatch;
 
   /**
    * Opens (creating if needed) the database `file` (see {@link openDatabase}) for writing.
@@ -159,13 +175,17 @@ export class Store {
     const events = (this.events = new EventTable(db));
     const messages = (this.messages = new MessageTable(db));
     const streams = (this.streams = new StreamTable(db));
+    const deletion = (this.deletion = new DeletionTable(db));
 
     // Every write that records an operation of a workflow checks first, in its transaction, that the
     // workflow is not CANCELLED: whichever process cancelled it, nothing of it is recorded after the
-    // cancel's commit (one primary-key read). The rollback of the savepoint undoes nothing else.
+    // cancel's commit (one primary-key read). The rollback of the savepoint undoes nothing else. A
+    // deleted workflow (a run that has not yet heard of the delete) records nothing either: no row of
+    // it outlives the delete.
     const refuseIfCancelled = (workflowUUID: string): void => {
       const state = workflows.controlState(workflowUUID);
-      if (state?.status === 'CANCELLED') throw cancellationOf(workflowUUID, state.error);
+      if (state === undefined) throw new WorkflowNotFoundError(workflowUUID);
+      if (state.status === 'CANCELLED') throw cancellationOf(workflowUUID, state.error);
     };
     this.#refuseIfCancelled = refuseIfCancelled;
 
@@ -182,6 +202,7 @@ export class Store {
     this.#recordOutcome = db.transaction(
       (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled: boolean): void => {
         if (!evenIfCancelled) refuseIfCancelled(position.workflowUUID);
+        else if (!workflows.exists(position.workflowUUID)) throw new WorkflowNotFoundError(position.workflowUUID);
         record(position, phase, output, error, nowMs);
       },
     );
@@ -337,6 +358,54 @@ export class Store {
       if (resumed) workflows.insertControl(workflowUUID, 'resume', nowMs);
       return { previousStatus: status, resumed };
     });
+
+    this.#deleteTree = db.transaction((workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): DeleteOutcome | undefined => {
+      const status = workflows.statusOf(workflowUUID);
+      if (status === undefined) return undefined;
+      const targets: { workflowUUID: string; status: WorkflowStatusName }[] = [{ workflowUUID, status }];
+      if (withDescendants) targets.push(...workflows.descendants(workflowUUID));
+      const refused = targets.filter((target) => target.status === 'PENDING').map((target) => target.workflowUUID);
+      if (refused.length > 0) return { refused };
+      const deleted = targets.map((target) => target.workflowUUID);
+      return { refused: null, deleted, rows: deletion.deleteAll(deleted, keepControlsOf) };
+    });
+
+    this.#pruneBatch = db.transaction((statuses: readonly WorkflowStatusName[], beforeMs: number, limit: number): PruneBatch => {
+      const deleted = deletion.finishedBefore(statuses, beforeMs, limit);
+      return { deleted, rows: deleted.length === 0 ? noDeletedRows() : deletion.deleteAll(deleted) };
+    });
+  }
+
+  /**
+   * Deletes a workflow that is not PENDING (and, with `withDescendants`, every descendant, none of
+   * which may be PENDING) with all its rows (see deletion.ts), in a commit that lands before this
+   * returns. The controls of `keepControlsOf` stay, for processes that have yet to see that cancel.
+   * Undefined, writing nothing, when there is no such workflow; `{ refused }`, writing nothing, when
+   * some are PENDING.
+   * @throws StorageError when the commit fails (nothing of it stays).
+   */
+  deleteWorkflows(workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): DeleteOutcome | undefined {
+    const { value } = this.#committer.write(() => this.#deleteTree(workflowUUID, withDescendants, keepControlsOf));
+    this.#committer.commitNow();
+    return value;
+  }
+
+  /**
+   * Deletes up to `limit` workflows with one of `statuses` (never PENDING) last changed before
+   * `beforeMs`, with all their rows, in a commit of its own that lands before this returns.
+   * @throws StorageError when the commit fails (nothing of this batch stays).
+   */
+  pruneBatch(statuses: readonly WorkflowStatusName[], beforeMs: number, limit: number): PruneBatch {
+    const { value } = this.#committer.write(() => this.#pruneBatch(statuses, beforeMs, limit));
+    this.#committer.commitNow();
+    return value;
+  }
+
+  /** Deletes, in a commit of its own, the controls older than `beforeMs` of workflows that no longer exist. */
+  pruneStrayControls(beforeMs: number): number {
+    const { value } = this.#committer.write(() => this.deletion.deleteStrayControls(beforeMs));
+    this.#committer.commitNow();
+    return value;
   }
 
   readonly #refuseIfCancelled: (workflowUUID: string) => void;
