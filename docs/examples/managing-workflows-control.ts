@@ -1,6 +1,7 @@
-// docs/managing-workflows.md (cancel, resume, timeouts), runnable: a workflow waiting for approval is
-// cancelled (its wait ends at once), resumed (its first step is replayed, not run again), and a
-// report times out at its deadline, under the testing kit's virtual clock.
+// docs/managing-workflows.md (cancel, resume, timeouts, delete and prune), runnable: a workflow
+// waiting for approval is cancelled (its wait ends at once), resumed (its first step is replayed, not
+// run again), then deleted; reports time out at their deadline and are pruned; under the testing
+// kit's virtual clock.
 //   node --import tsx docs/examples/managing-workflows-control.ts
 import { registerStep, registerWorkflow, WorkflowCancelledError, WorkflowTimeoutError, type WorkflowContext } from 'durablite';
 import { TestEngine } from 'durablite/testing';
@@ -51,6 +52,14 @@ async function main(): Promise<void> {
     await timedOut.getResult().catch((error: unknown) => console.log(error instanceof WorkflowTimeoutError, (error as WorkflowTimeoutError).code));
   }
   // #endregion timeout
+
+  // #region deleteAndPrune
+  const removed = await engine.deleteWorkflow('order-1'); // finished: its rows all go
+  console.log(removed.deleted, removed.rows);
+  const pruned = await engine.pruneWorkflows({ finishedBefore: t.clock.now() + 1 });
+  console.log(pruned.deleted); // 2: the reports that timed out
+  console.log((await engine.listWorkflows()).length); // 0
+  // #endregion deleteAndPrune
   await t.close();
 }
 
