@@ -13,6 +13,7 @@ export type {
   StartWorkflowOptions,
   ReadStreamOptions,
   CancelWorkflowOptions,
+  ForkWorkflowOptions,
   WorkflowTarget,
   StepTarget,
   WorkflowInvoker,

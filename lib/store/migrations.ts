@@ -123,6 +123,16 @@ export const migrations: readonly string[] = [
     created_at    INTEGER NOT NULL
   ) STRICT;
   `,
+  // 5: fork. Which operation of its workflow wrote each event and stream row (a setEvent, a
+  // writeStream or closeStream, or the step that wrote from its StepContext), and which recv or
+  // select consumed each message: forkWorkflow copies the rows of the operations it copies, as the
+  // operation records alone do not name an event's key, a stream's key or a message. Rows written
+  // before this migration have none (NULL), and a fork copies none of them.
+  `
+  ALTER TABLE events ADD COLUMN operation_index INTEGER;
+  ALTER TABLE streams ADD COLUMN operation_index INTEGER;
+  ALTER TABLE messages ADD COLUMN consumed_by INTEGER;
+  `,
 ];
 
 /** The schema version this build writes and understands. */
