@@ -43,6 +43,16 @@ const echo = registerStep('fault.echo', async (ctxt: StepContext, value: unknown
   return { value, at: ctxt.operationIndex };
 });
 
+const forkable = registerWorkflow('fault.forkable', async (ctxt: WorkflowContext) => {
+  const first = await ctxt.runStep(echo, 'first');
+  await ctxt.setEvent('stage', 'one');
+  await ctxt.writeStream('log', 'written');
+  const received = await ctxt.recv<string>('in', 60);
+  const second = await ctxt.runStep(echo, received);
+  await ctxt.closeStream('log');
+  return { first, second };
+});
+
 // --- the scenario families --------------------------------------------------------------------------
 
 const receiver = registerWorkflow('fault.receiver', async (ctxt: WorkflowContext) => {
@@ -271,6 +281,20 @@ const families: Family[] = [
       await call(() => t.engine.cancelWorkflow('fault-kept'));
       await call(() => t.engine.pruneWorkflows({ finishedBefore: t.clock.now() + 1, statuses: ['CANCELLED'], batchSize: 1 }));
       observe((await t.engine.listWorkflows()).map((workflow) => workflow.workflowUUID));
+    },
+  },
+  {
+    name: 'fork',
+    async drive({ t, call, observe }) {
+      await call(() => t.engine.startWorkflow(forkable, { workflowUUID: 'fault-forkable' }));
+      await call(() => t.engine.send('fault-forkable', 'once', 'in'));
+      await t.engine.retrieveWorkflow('fault-forkable').getResult();
+      // From past the recv (copied with its message, event and stream value) and from the top.
+      await call(() => t.engine.forkWorkflow('fault-forkable', { fromOperation: 4, newWorkflowUUID: 'fault-forked-4' }));
+      await call(() => t.engine.forkWorkflow('fault-forkable', { fromOperation: 0, newWorkflowUUID: 'fault-forked-0' }));
+      await call(() => t.engine.send('fault-forked-0', 'again', 'in'));
+      observe(await call(() => t.engine.forkWorkflow('fault-forkable', { fromOperation: 0, newWorkflowUUID: 'fault-forked-4' })).catch((error: { code: string }) => error.code));
+      return ['fault-forkable', 'fault-forked-4', 'fault-forked-0'];
     },
   },
   {

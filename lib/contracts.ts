@@ -237,6 +237,22 @@ export interface CancelWorkflowOptions {
   cancelChildren?: boolean;
 }
 
+/** Options of `forkWorkflow`. */
+export interface ForkWorkflowOptions {
+  /**
+   * How many of the original's operations the fork keeps: those with an index below this (0 keeps
+   * none: the fork runs from the top). An integer from 0 to the number of recorded operations.
+   */
+  fromOperation: number;
+  /** The fork's UUID; one that exists is refused (WorkflowConflictError). @default a new random UUID */
+  newWorkflowUUID?: string;
+  /**
+   * The fork's timeout, from its start; `null` for none.
+   * @default the original's timeout (its deadline as measured from its start), or none
+   */
+  timeoutSeconds?: number | null;
+}
+
 /**
  * A reference to one workflow, by UUID: read its status and await its outcome. Cheap to create;
  * holds no resources.

@@ -1,8 +1,8 @@
 // What every handle on a database offers code outside workflows, whether it runs the workflows
 // (Engine) or not (Client): send, getEvent, handles, and read-only listings.
 import { nanoid } from 'nanoid';
-import type { CancelWorkflowOptions, DeleteWorkflowOptions, PruneWorkflowsOptions, StartWorkflowOptions, WorkflowRef } from './contracts';
-import { cancelWorkflow, resumeWorkflow } from './ops/control';
+import type { CancelWorkflowOptions, DeleteWorkflowOptions, ForkWorkflowOptions, PruneWorkflowsOptions, StartWorkflowOptions, WorkflowRef } from './contracts';
+import { cancelWorkflow, forkWorkflow, resumeWorkflow } from './ops/control';
 import { DEFAULT_PRUNE_BATCH_SIZE, deleteWorkflow, FINISHED_STATUSES, pruneWorkflows } from './ops/deletion';
 import type { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, ReadStreamOptions, WorkflowHandle } from './contracts';
@@ -16,7 +16,7 @@ import { workflowOnlyBase } from './ops/workflow-only';
 import type { WaitRecord } from './store/operations';
 import type { WorkflowFilter } from './store/workflows';
 import { WORKFLOW_STATUSES, type CancelResult, type DeleteResult, type PruneResult, type ResumeResult, type MessageInfo, type OperationInfo, type OperationRecord, type StepAttemptInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
-import { durationMs, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
+import { durationMs, nonNegativeInteger, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Filters of `listWorkflows`. */
 export interface ListWorkflowsOptions {
@@ -160,6 +160,37 @@ export abstract class HandlerBase extends workflowOnlyBase(
    */
   async pruneWorkflows(options: PruneWorkflowsOptions): Promise<PruneResult> {
     return pruneWorkflows(this.#env, checkPruneOptions(options));
+  }
+
+  /**
+   * Forks a workflow: starts a new one with the same name and inputs whose first `fromOperation`
+   * operations are copied from the original's records, with what they wrote (the events set, the
+   * messages consumed, the stream values written). The new workflow replays the copies and runs on
+   * from `fromOperation`: steps below it are not run again, steps from it on are. One commit, landed
+   * before this resolves. The original may be in any status and is not changed. An Engine runs the
+   * fork at once (if its workflow is registered); a Client's fork is run by the owner of the file.
+   * The copies are of completed operations only (a wait under way runs anew in the fork); a copied
+   * child start names the original's child; messages the original had not consumed stay with it.
+   *
+   * @example
+   * // The bug in step 3 is fixed: run the workflow again from there, with steps 0-2 as recorded.
+   * const fork = await engine.forkWorkflow('order-o-1', { fromOperation: 3 });
+   * console.log(await fork.getResult());
+   * @throws WorkflowNotFoundError when no workflow has this UUID; RangeError when `fromOperation` is
+   *   not an integer from 0 to the number of operations the workflow recorded; WorkflowConflictError
+   *   when `newWorkflowUUID` belongs to a workflow already (nothing is overwritten); TypeError for bad
+   *   arguments; StorageError when the commit fails (nothing is written).
+   */
+  async forkWorkflow<R = unknown>(workflowUUID: string, options: ForkWorkflowOptions): Promise<WorkflowHandle<R>> {
+    requireNonEmptyString('workflowUUID', workflowUUID);
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object like { fromOperation }', options);
+    const fromOperation = nonNegativeInteger('fromOperation', options.fromOperation);
+    const newWorkflowUUID = options.newWorkflowUUID === undefined ? nanoid() : requireNonEmptyString('newWorkflowUUID', options.newWorkflowUUID);
+    const timeoutMs = options.timeoutSeconds === undefined || options.timeoutSeconds === null
+      ? options.timeoutSeconds
+      : durationMs('timeoutSeconds', options.timeoutSeconds);
+    await forkWorkflow(this.#env, workflowUUID, { fromOperation, newWorkflowUUID, timeoutMs });
+    return new WorkflowHandleImpl<R>(this.#env, newWorkflowUUID);
   }
 
   /** A handle to the workflow with this UUID (which may not exist: see `getStatus`/`getResult`). */

@@ -15,6 +15,7 @@ export type {
   CancelWorkflowOptions,
   DeleteWorkflowOptions,
   PruneWorkflowsOptions,
+  ForkWorkflowOptions,
   WorkflowTarget,
   StepTarget,
   WorkflowInvoker,

@@ -23,6 +23,7 @@ import { isInMemory } from './store/database';
 import type { Commit, CommitInterceptor } from './store/group-commit';
 import type { OwnershipLock } from './store/ownership';
 import { Store } from './store/store';
+import type { OperationRecord } from './types';
 
 /** A recovery report with nothing in it, for an engine opened with `recover: false`. */
 function emptyReport(): RecoveryReport {
@@ -151,6 +152,10 @@ export class Session implements OperationEnvironment {
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null): void {
     if (this.runner === null) throw new Error('A client never runs workflows.');
     this.runner.launch(workflowUUID, workflow, args, commit, deadlineMs);
+  }
+
+  launchFork(workflowUUID: string, workflowName: string, inputs: string, recorded: OperationRecord[], commit: Commit, deadlineMs: number | null): void {
+    this.runner?.launchFork(workflowUUID, workflowName, inputs, recorded, commit, deadlineMs);
   }
 
   reconcile(workflowUUIDs: readonly string[]): void {

@@ -1,8 +1,8 @@
-// Cancel and resume, shared by Engine, Client and the deadlines of the WorkflowRunner. Each is one
+// Cancel, resume and fork, shared by Engine, Client and the deadlines of the WorkflowRunner. Each is one
 // transaction committed before it returns (see Store.cancelWorkflow): it changes the workflow's row
 // and appends to workflow_controls, which other processes follow through the change feed. Once it
 // committed, this process reconciles what it runs (env.reconcile) and wakes whoever awaits a result.
-import { WorkflowCancelledError, WorkflowNotFoundError, WorkflowTimeoutError } from '../errors';
+import { WorkflowCancelledError, WorkflowConflictError, WorkflowNotFoundError, WorkflowTimeoutError } from '../errors';
 import type { CancelResult, ResumeResult } from '../types';
 import { assertOpen, writeWhenUnlocked, type OperationEnvironment } from './environment';
 import { encodeError } from './payload';
@@ -45,4 +45,44 @@ export async function resumeWorkflow(env: OperationEnvironment, workflowUUID: st
   if (result === undefined) throw new WorkflowNotFoundError(workflowUUID);
   if (result.resumed) env.reconcile([workflowUUID]);
   return result;
+}
+
+/** A fork as asked for, its arguments checked: see ForkWorkflowOptions. */
+export interface ForkRequest {
+  fromOperation: number;
+  newWorkflowUUID: string;
+  /** The fork's timeout in ms (null: none); undefined: the original's. */
+  timeoutMs: number | null | undefined;
+}
+
+/**
+ * Forks a workflow (see Store.forkWorkflow), in one transaction committed before this resolves. An
+ * Engine runs the fork at once, inside that transaction, from its copied records; a Client leaves it
+ * to the owner, as it does its starts.
+ * @throws WorkflowNotFoundError; RangeError when `fromOperation` is past the recorded operations;
+ *   WorkflowConflictError when `newWorkflowUUID` is taken; StorageError (nothing is written).
+ */
+export async function forkWorkflow(env: OperationEnvironment, workflowUUID: string, request: ForkRequest): Promise<void> {
+  assertOpen(env, 'forkWorkflow');
+  const { fromOperation, newWorkflowUUID, timeoutMs } = request;
+  const pending = writeWhenUnlocked(env, () => env.store.forkWorkflow(workflowUUID, newWorkflowUUID, fromOperation, timeoutMs, env.clock.now()));
+  const { value: outcome, commit } = pending instanceof Promise ? await pending : pending;
+  if (outcome.kind === 'forked') {
+    const { original, recorded, deadlineMs } = outcome;
+    env.launchFork(newWorkflowUUID, original.workflowName, original.inputs, recorded, commit, deadlineMs);
+  }
+  // Judged on what committed: a refusal wrote nothing, and is reported once the batch it read in landed.
+  await commit.durable;
+  switch (outcome.kind) {
+    case 'not-found':
+      throw new WorkflowNotFoundError(workflowUUID);
+    case 'out-of-range':
+      throw new RangeError(
+        `Expected \`fromOperation\` to be at most ${outcome.operationCount} (the operations workflow "${workflowUUID}" recorded), got \`${fromOperation}\` (number)`,
+      );
+    case 'conflict':
+      throw new WorkflowConflictError(newWorkflowUUID, outcome.existing.workflowName, `fork of workflow "${workflowUUID}"`, outcome.existing.parentUUID);
+    case 'forked':
+      return;
+  }
 }

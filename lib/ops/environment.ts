@@ -9,7 +9,7 @@ import type { TimerWheel } from '../runtime/timer-wheel';
 import type { Waiters } from '../runtime/waiters';
 import type { Commit } from '../store/group-commit';
 import type { Store } from '../store/store';
-import type { OperationPosition } from '../types';
+import type { OperationPosition, OperationRecord } from '../types';
 
 export interface OperationEnvironment {
   readonly store: Store;
@@ -30,6 +30,12 @@ export interface OperationEnvironment {
    * never runs workflows: its starts never call this.
    */
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null): void;
+  /**
+   * As launch, for a fork: runs workflow `workflowName`, if registered here, from `recorded` (written
+   * with its row in the batch of `commit`), with its serialized `inputs`. A Client does nothing: the
+   * owner picks the fork up as it does a client's start.
+   */
+  launchFork(workflowUUID: string, workflowName: string, inputs: string, recorded: OperationRecord[], commit: Commit, deadlineMs: number | null): void;
   /**
    * After a cancel or resume of these workflows committed: an Engine stops or runs them again (see
    * WorkflowRunner.reconcile); both wake whoever awaits their results here.

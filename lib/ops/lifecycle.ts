@@ -342,6 +342,23 @@ export class WorkflowRunner {
   }
 
   /**
+   * Runs a fork whose row and copied records were just written in the batch of `commit`: it replays
+   * `recorded` and runs on from there. A workflow not registered here is left PENDING, as a client's
+   * start is (the change feed warns); one whose inputs cannot be read is left to the feed as well.
+   */
+  launchFork(workflowUUID: string, workflowName: string, inputs: string, recorded: OperationRecord[], commit: Commit, deadlineMs: number | null): void {
+    const registration = this.#registry.workflowNamed(workflowName);
+    if (registration === undefined) return;
+    let args: unknown[];
+    try {
+      args = decodeRecord<unknown[]>(inputs, workflowUUID, 'inputs');
+    } catch {
+      return;
+    }
+    this.run(workflowUUID, registration, args, { cause: 'started', recorded, startCommit: commit, deadlineMs });
+  }
+
+  /**
    * Runs workflow code to its end and records the outcome; never rejects. When the store fails under
    * the run, the workflow stays PENDING and is resumed from its committed records.
    */

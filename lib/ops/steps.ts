@@ -50,7 +50,7 @@ class StepContextImpl extends workflowOnlyBase(
     try {
       requireNonEmptyString('key', key);
       if (!this.#running) throw new WorkflowContextError('writeStream', `step ${this.stepName} after it returned (a StepContext works only while its step runs)`);
-      return writeStreamFromStep(this.#env, this.workflowUUID, key, value);
+      return writeStreamFromStep(this.#env, this.workflowUUID, this.operationIndex, key, value);
     } catch (error) {
       return Promise.reject(error);
     }

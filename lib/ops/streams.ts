@@ -89,10 +89,10 @@ export function closeStream(env: OperationEnvironment, execution: WorkflowExecut
  * value is appended at call time, in call order, and the promise resolves once it is committed.
  * @throws StreamClosedError when the stream is closed or the workflow finished (nothing is written).
  */
-export async function writeStreamFromStep(env: OperationEnvironment, workflowUUID: string, key: string, value: unknown): Promise<void> {
+export async function writeStreamFromStep(env: OperationEnvironment, workflowUUID: string, operationIndex: number, key: string, value: unknown): Promise<void> {
   assertOpen(env, 'writeStream');
   const text = encodePayload(env, value, what(key));
-  const { value: appended, commit } = env.store.appendStream(workflowUUID, key, text, env.clock.now());
+  const { value: appended, commit } = env.store.appendStream(workflowUUID, key, text, operationIndex, env.clock.now());
   await commit.durable;
   if (appended === 'closed') throw new StreamClosedError(workflowUUID, key);
   env.waiters.notify(streamKey(workflowUUID, key));

@@ -27,12 +27,21 @@ export class EventTable {
   readonly #selectValue;
   readonly #selectPlacement;
   readonly #selectForWorkflow;
+  readonly #copyForFork;
 
   constructor(db: SqliteDatabase) {
-    this.#insert = db.prepare<[string, string, string, number]>(
-      `INSERT INTO events (workflow_uuid, key, value, created_at, messages_before)
-       VALUES (?, ?, ?, ?, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0))
+    this.#insert = db.prepare<[string, string, string, number, number]>(
+      `INSERT INTO events (workflow_uuid, key, value, created_at, operation_index, messages_before)
+       VALUES (?, ?, ?, ?, ?, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0))
        ON CONFLICT (workflow_uuid, key) DO NOTHING`,
+    );
+    // A fork's copies count as written now among messages (messages_before), in their original order.
+    this.#copyForFork = db.prepare<{ fork: string; original: string }>(
+      `INSERT INTO events (workflow_uuid, key, value, created_at, operation_index, messages_before)
+       SELECT :fork, key, value, created_at, operation_index, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0)
+       FROM events WHERE workflow_uuid = :original
+         AND operation_index IN (SELECT operation_index FROM operations WHERE workflow_uuid = :fork)
+       ORDER BY event_id`,
     );
     this.#selectValue = db.prepare<[string, string], { value: string }>(
       'SELECT value FROM events WHERE workflow_uuid = ? AND key = ?',
@@ -45,9 +54,17 @@ export class EventTable {
     );
   }
 
-  /** Inserts the event; returns false (keeping the first value) when the key is already set. */
-  insert(workflowUUID: string, key: string, value: string, nowMs: number): boolean {
-    return this.#insert.run(workflowUUID, key, value, nowMs).changes === 1;
+  /**
+   * Inserts the event set by operation `operationIndex` of its workflow; returns false (keeping the
+   * first value) when the key is already set.
+   */
+  insert(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): boolean {
+    return this.#insert.run(workflowUUID, key, value, nowMs, operationIndex).changes === 1;
+  }
+
+  /** Copies to workflow `fork` the events of `original` set by the operations `fork` has recorded. */
+  copyForFork(original: string, fork: string): number {
+    return this.#copyForFork.run({ fork, original }).changes;
   }
 
   /** The serialized value, or undefined when the key is not set. */

@@ -39,6 +39,7 @@ export class MessageTable {
   readonly #markConsumed;
   readonly #selectForDestination;
   readonly #selectForTopic;
+  readonly #copyForFork;
 
   constructor(db: SqliteDatabase) {
     this.#insert = db.prepare<[string, string, string, string | null, number]>(
@@ -50,7 +51,15 @@ export class MessageTable {
        WHERE destination_uuid = ? AND topic = ? AND consumed_at IS NULL
        ORDER BY message_id LIMIT 1`,
     );
-    this.#markConsumed = db.prepare<[number, number]>('UPDATE messages SET consumed_at = ? WHERE message_id = ?');
+    this.#markConsumed = db.prepare<[number, number, number]>('UPDATE messages SET consumed_at = ?, consumed_by = ? WHERE message_id = ?');
+    // Consumed rows of the fork, in their original queue order; unconsumed messages stay with the original.
+    this.#copyForFork = db.prepare<{ fork: string; original: string }>(
+      `INSERT INTO messages (destination_uuid, topic, message, idempotency_key, consumed_at, consumed_by, created_at)
+       SELECT :fork, topic, message, idempotency_key, consumed_at, consumed_by, created_at
+       FROM messages WHERE destination_uuid = :original
+         AND consumed_by IN (SELECT operation_index FROM operations WHERE workflow_uuid = :fork)
+       ORDER BY message_id`,
+    );
     this.#selectForDestination = db.prepare<[string], MessageRow>(
       'SELECT * FROM messages WHERE destination_uuid = ? ORDER BY message_id',
     );
@@ -64,11 +73,14 @@ export class MessageTable {
     return this.#insert.run(destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs).changes === 1;
   }
 
-  /** Marks the oldest unconsumed message of the queue consumed and returns its payload, or undefined. */
-  consumeOldest(destinationUUID: string, topic: string | null, nowMs: number): string | undefined {
+  /**
+   * Marks the oldest unconsumed message of the queue consumed by operation `operationIndex` of its
+   * destination, and returns its payload, or undefined.
+   */
+  consumeOldest(destinationUUID: string, topic: string | null, operationIndex: number, nowMs: number): string | undefined {
     const oldest = this.#selectOldest.get(destinationUUID, toStoredTopic(topic));
     if (oldest === undefined) return undefined;
-    this.#markConsumed.run(nowMs, oldest.message_id);
+    this.#markConsumed.run(nowMs, operationIndex, oldest.message_id);
     return oldest.message;
   }
 
@@ -78,9 +90,14 @@ export class MessageTable {
     return oldest === undefined ? undefined : { messageId: oldest.message_id, message: oldest.message };
   }
 
-  /** Marks a message consumed (one a peek found, in the same transaction). */
-  markConsumed(messageId: number, nowMs: number): void {
-    this.#markConsumed.run(nowMs, messageId);
+  /** Marks a message consumed by operation `operationIndex` (one a peek found, in the same transaction). */
+  markConsumed(messageId: number, operationIndex: number, nowMs: number): void {
+    this.#markConsumed.run(nowMs, operationIndex, messageId);
+  }
+
+  /** Copies to workflow `fork` the messages of `original` consumed by the operations `fork` has recorded, as consumed. */
+  copyForFork(original: string, fork: string): number {
+    return this.#copyForFork.run({ fork, original }).changes;
   }
 
   /** Whether the queue has an unconsumed message (a cheap check for waking waiters). */

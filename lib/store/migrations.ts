@@ -182,6 +182,16 @@ export const migrations: readonly string[] = [
   CREATE INDEX workflows_by_finish ON workflows (status, updated_at);
   CREATE INDEX workflow_controls_by_workflow ON workflow_controls (workflow_uuid);
   `,
+  // 6: fork. Which operation of its workflow wrote each event and stream row (a setEvent, a
+  // writeStream or closeStream, or the step that wrote from its StepContext), and which recv or
+  // select consumed each message: forkWorkflow copies the rows of the operations it copies, as the
+  // operation records alone do not name an event's key, a stream's key or a message. Rows written
+  // before this migration have none (NULL), and a fork copies none of them.
+  `
+  ALTER TABLE events ADD COLUMN operation_index INTEGER;
+  ALTER TABLE streams ADD COLUMN operation_index INTEGER;
+  ALTER TABLE messages ADD COLUMN consumed_by INTEGER;
+  `,
 ];
 
 /** The schema version this build writes and understands. */

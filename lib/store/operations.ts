@@ -53,8 +53,19 @@ export class OperationTable {
   readonly #selectForPendingWorkflows;
   readonly #selectWaits;
   readonly #selectWaitsOfWorkflow;
+  readonly #selectCount;
+  readonly #copyForFork;
 
   constructor(db: SqliteDatabase) {
+    this.#selectCount = db.prepare<[string], { count: number }>(
+      'SELECT coalesce(max(operation_index) + 1, 0) AS count FROM operations WHERE workflow_uuid = ?',
+    );
+    // Completed operations only: one under way (a wait, a step between retries) runs anew in the fork.
+    this.#copyForFork = db.prepare<{ fork: string; original: string; end: number }>(
+      `INSERT INTO operations (workflow_uuid, operation_index, kind, name, output, error, deadline_ms, wait_detail, started_at, completed_at)
+       SELECT :fork, operation_index, kind, name, output, error, deadline_ms, wait_detail, started_at, completed_at
+       FROM operations WHERE workflow_uuid = :original AND operation_index < :end AND completed_at IS NOT NULL`,
+    );
     this.#insertCompleted = db.prepare<[string, number, string, string, string | null, string | null, number, number]>(
       `INSERT INTO operations (workflow_uuid, operation_index, kind, name, output, error, started_at, completed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -111,6 +122,16 @@ export class OperationTable {
   /** Gives a started wait a new deadline and detail (a step's next attempt); false when there is none under way. */
   continueWait(wait: WaitStart): boolean {
     return this.#continueWait.run(wait.deadlineMs, wait.waitDetail, wait.workflowUUID, wait.operationIndex).changes === 1;
+  }
+
+  /** How many operations the workflow recorded: its highest operation index + 1 (0 for none). */
+  countForWorkflow(workflowUUID: string): number {
+    return this.#selectCount.get(workflowUUID)?.count ?? 0;
+  }
+
+  /** Copies to workflow `fork` the completed operations of `original` with an index below `end`; how many. */
+  copyForFork(original: string, fork: string, end: number): number {
+    return this.#copyForFork.run({ fork, original, end }).changes;
   }
 
   listForWorkflow(workflowUUID: string): OperationRecord[] {

@@ -81,6 +81,16 @@ export interface PruneBatch {
   rows: DeletedRows;
 }
 
+/**
+ * What a fork wrote: nothing when there is no such workflow, `fromOperation` is past its recorded
+ * operations, or the new UUID is taken (by `existing`); else the new workflow, with what it copied.
+ */
+export type ForkOutcome =
+  | { kind: 'not-found' }
+  | { kind: 'out-of-range'; operationCount: number }
+  | { kind: 'conflict'; existing: WorkflowRecord; original: WorkflowRecord }
+  | { kind: 'forked'; original: WorkflowRecord; deadlineMs: number | null; recorded: OperationRecord[] };
+
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
 /**
@@ -136,6 +146,7 @@ export class Store {
   readonly #resume;
   readonly #deleteTree;
   readonly #pruneBatch;
+  readonly #fork;
 
   /**
    * Opens (creating if needed) the database `file` (see {@link openDatabase}) for writing.
@@ -278,7 +289,7 @@ export class Store {
     this.#setEvent = db.transaction(
       (position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean => {
         refuseIfCancelled(position.workflowUUID);
-        const inserted = events.insert(position.workflowUUID, key, value, nowMs);
+        const inserted = events.insert(position.workflowUUID, key, value, position.operationIndex, nowMs);
         operations.insertCompleted({ ...position, output: null, error: inserted ? null : encodeDuplicate() }, nowMs);
         return inserted;
       },
@@ -314,7 +325,7 @@ export class Store {
     );
 
     this.#appendStream = db.transaction(
-      (workflowUUID: string, key: string, value: string, nowMs: number): AppendResult => streams.append(workflowUUID, key, value, nowMs),
+      (workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): AppendResult => streams.append(workflowUUID, key, value, operationIndex, nowMs),
     );
 
     this.#writeStreamFromWorkflow = db.transaction(
@@ -326,7 +337,7 @@ export class Store {
           operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
           return 'closed';
         }
-        const appended = streams.append(workflowUUID, key, value, nowMs);
+        const appended = streams.append(workflowUUID, key, value, position.operationIndex, nowMs);
         const output = appended === 'closed' || value === null ? null : String(appended);
         operations.insertCompleted({ ...position, output, error: appended === 'closed' ? encodeClosed() : null }, nowMs);
         return appended;
@@ -348,6 +359,27 @@ export class Store {
         if (state.status === 'PENDING') cancelOne(workflowUUID);
         if (withDescendants) for (const descendant of workflows.descendants(workflowUUID)) if (descendant.status === 'PENDING') cancelOne(descendant.workflowUUID);
         return { previousStatus: state.status, cancelled };
+      },
+    );
+
+    this.#fork = db.transaction(
+      (original: string, fork: string, fromOperation: number, timeoutMs: number | null | undefined, nowMs: number): ForkOutcome => {
+        const record = workflows.get(original);
+        if (record === undefined) return { kind: 'not-found' };
+        const operationCount = operations.countForWorkflow(original);
+        if (fromOperation > operationCount) return { kind: 'out-of-range', operationCount };
+        // Unset: the original's timeout (its deadline as measured from its start), from now.
+        const lengthMs = timeoutMs !== undefined ? timeoutMs : record.deadlineMs === null ? null : Math.max(0, record.deadlineMs - record.createdAt);
+        const deadlineMs = lengthMs === null ? null : Math.ceil(nowMs + lengthMs);
+        if (!workflows.insert(fork, record.workflowName, record.inputs, null, deadlineMs, nowMs)) {
+          return { kind: 'conflict', existing: workflows.get(fork)!, original: record };
+        }
+        operations.copyForFork(original, fork, fromOperation);
+        // Each copy takes the rows of the operations just copied, and only those.
+        events.copyForFork(original, fork);
+        messages.copyForFork(original, fork);
+        streams.copyForFork(original, fork);
+        return { kind: 'forked', original: record, deadlineMs, recorded: operations.listForWorkflow(fork) };
       },
     );
 
@@ -436,6 +468,16 @@ export class Store {
     const { value } = this.#committer.write(() => this.#resume(workflowUUID, nowMs));
     this.#committer.commitNow();
     return value;
+  }
+
+  /**
+   * Forks workflow `original` as `fork` (see ForkOutcome), in one transaction of the open batch: the
+   * new PENDING row (same name and inputs, no parent, its deadline `timeoutMs` from now, or the
+   * original's timeout when undefined), the original's completed operations with an index below
+   * `fromOperation`, and the events, consumed messages and stream rows those operations wrote.
+   */
+  forkWorkflow(original: string, fork: string, fromOperation: number, timeoutMs: number | null | undefined, nowMs: number): Written<ForkOutcome> {
+    return this.#committer.write(() => this.#fork(original, fork, fromOperation, timeoutMs, nowMs));
   }
 
   /**
@@ -588,7 +630,7 @@ export class Store {
     const messages = this.messages;
     // A wait that continues and finds nothing writes nothing: plain read, no transaction.
     if (phase === 'resumed' && wait !== null && !messages.hasPending(position.workflowUUID, topic)) return NOT_FOUND;
-    return this.#runAttempt(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, nowMs), wait, nowMs);
+    return this.#runAttempt(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, position.operationIndex, nowMs), wait, nowMs);
   }
 
   /** One in-workflow getEvent attempt: read the event and record what was seen, in one commit. */
@@ -626,7 +668,7 @@ export class Store {
       });
       const messageFirst = message !== undefined && (event === undefined || message.messageId <= event.messagesBefore);
       if (messageFirst) {
-        if (consume) messages.markConsumed(message!.messageId, nowMs);
+        if (consume) messages.markConsumed(message!.messageId, position.operationIndex, nowMs);
         return selectOutcome(message!.index, message!.text);
       }
       return event === undefined ? undefined : selectOutcome(event.index, event.text);
@@ -637,11 +679,12 @@ export class Store {
   }
 
   /**
-   * A step's writeStream (not recorded): appends `value` to the stream `key` of `workflowUUID`.
-   * `'closed'`, writing nothing, when the stream is closed or its workflow finished.
+   * A step's writeStream (not recorded): appends `value` to the stream `key` of `workflowUUID`, as
+   * written by the step at `operationIndex`. `'closed'`, writing nothing, when the stream is closed
+   * or its workflow finished.
    */
-  appendStream(workflowUUID: string, key: string, value: string, nowMs: number): Written<AppendResult> {
-    return this.#committer.write(() => this.#appendStream(workflowUUID, key, value, nowMs));
+  appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Written<AppendResult> {
+    return this.#committer.write(() => this.#appendStream(workflowUUID, key, value, operationIndex, nowMs));
   }
 
   /**

@@ -28,10 +28,20 @@ export class StreamTable {
   readonly #selectFrom;
   readonly #selectSummaries;
   readonly #selectWriterStatus;
+  readonly #copyForFork;
 
   constructor(db: SqliteDatabase) {
-    this.#insert = db.prepare<[string, string, number, string | null, number]>(
-      'INSERT INTO streams (workflow_uuid, key, position, value, created_at) VALUES (?, ?, ?, ?, ?)',
+    this.#insert = db.prepare<[string, string, number, string | null, number, number]>(
+      'INSERT INTO streams (workflow_uuid, key, position, value, created_at, operation_index) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    // Positions are numbered again from 0 per stream, so that they run without a gap where a row
+    // of an operation not copied stood between copied ones (operations run concurrently).
+    this.#copyForFork = db.prepare<{ fork: string; original: string }>(
+      `INSERT INTO streams (workflow_uuid, key, position, value, created_at, operation_index)
+       SELECT :fork, key, row_number() OVER (PARTITION BY key ORDER BY position) - 1, value, created_at, operation_index
+       FROM streams WHERE workflow_uuid = :original
+         AND operation_index IN (SELECT operation_index FROM operations WHERE workflow_uuid = :fork)
+       ORDER BY entry_id`,
     );
     this.#selectLast = db.prepare<[string, string], { position: number; value: string | null }>(
       'SELECT position, value FROM streams WHERE workflow_uuid = ? AND key = ? ORDER BY position DESC LIMIT 1',
@@ -50,16 +60,22 @@ export class StreamTable {
   }
 
   /**
-   * Appends a value (`value` null: closes the stream) at the next position. `'closed'`, writing
+   * Appends a value (`value` null: closes the stream) at the next position, written by operation
+   * `operationIndex` of the workflow (a writeStream or closeStream, or the step writing it). `'closed'`, writing
    * nothing, when the stream was closed or its workflow is not PENDING (finished, or unknown).
    */
-  append(workflowUUID: string, key: string, value: string | null, nowMs: number): AppendResult {
+  append(workflowUUID: string, key: string, value: string | null, operationIndex: number, nowMs: number): AppendResult {
     if (this.#selectWriterStatus.get(workflowUUID)?.status !== 'PENDING') return 'closed';
     const last = this.#selectLast.get(workflowUUID, key);
     if (last !== undefined && last.value === null) return 'closed';
     const position = last === undefined ? 0 : last.position + 1;
-    this.#insert.run(workflowUUID, key, position, value, nowMs);
+    this.#insert.run(workflowUUID, key, position, value, nowMs, operationIndex);
     return position;
+  }
+
+  /** Copies to workflow `fork` the stream rows of `original` written by the operations `fork` has recorded. */
+  copyForFork(original: string, fork: string): number {
+    return this.#copyForFork.run({ fork, original }).changes;
   }
 
   /** Whether the stream has a closing row. */
