@@ -2,7 +2,7 @@
 // a PENDING workflow goes only with force; ids stay monotonic, so another process's change feed still
 // sees every row inserted after a delete.
 import Database from 'better-sqlite3';
-import { Client, registerWorkflow, WorkflowNotFoundError, WorkflowPendingError, type Engine, type WorkflowContext } from '../lib';
+import { Client, registerStep, registerWorkflow, WorkflowConflictError, WorkflowNotFoundError, WorkflowPendingError, type Engine, type WorkflowContext } from '../lib';
 import { openTestEngine, spawnFixture, tempDatabasePath } from './helpers';
 import { blockedInRecv } from './wait-helpers';
 
@@ -44,6 +44,40 @@ async function finishChatty(engine: Engine, uuid: string): Promise<void> {
   await engine.send(uuid, 'unread', 'other');
   await engine.retrieveWorkflow(uuid).getResult();
 }
+
+let releaseCharge: (value: string) => void = () => {};
+let charges: string[] = [];
+const charge = registerStep('control.delete.charge', async (_ctxt, customer: string) => {
+  charges.push(customer);
+  return new Promise<string>((resolve) => (releaseCharge = resolve));
+});
+const quick = registerWorkflow('control.delete.quick', async (_ctxt: WorkflowContext, value: string) => value);
+const charging = registerWorkflow('control.delete.charging', async (ctxt: WorkflowContext, customer: string) => ctxt.runStep(charge, customer));
+
+describe('the UUID of a deleted workflow', () => {
+  test('a workflow deleted while cancelled keeps its UUID taken: its step in flight can never write into a new workflow of that UUID', async () => {
+    const engine = await openTestEngine();
+    charges = [];
+    await engine.startWorkflow(charging, { workflowUUID: 'charged' }, 'alice');
+    while (charges.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await engine.deleteWorkflow('charged', { force: true });
+    await expect(engine.startWorkflow(charging, { workflowUUID: 'charged' }, 'bob')).rejects.toBeInstanceOf(WorkflowConflictError);
+    releaseCharge('charged alice');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await engine.listOperations('charged')).toEqual([]);
+    expect(await engine.retrieveWorkflow('charged').getStatus()).toBeNull();
+    expect(charges).toEqual(['alice']);
+    await engine.close();
+  });
+
+  test('a workflow deleted after it finished frees its UUID: starting it again starts a new workflow', async () => {
+    const engine = await openTestEngine();
+    expect(await (await engine.startWorkflow(quick, { workflowUUID: 'again' }, 'first')).getResult()).toBe('first');
+    await engine.deleteWorkflow('again');
+    expect(await (await engine.startWorkflow(quick, { workflowUUID: 'again' }, 'second')).getResult()).toBe('second');
+    await engine.close();
+  });
+});
 
 describe('deleteWorkflow', () => {
   test('removes the workflow and every row of it, in every table, and leaves other workflows untouched', async () => {

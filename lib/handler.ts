@@ -129,7 +129,8 @@ export abstract class HandlerBase extends workflowOnlyBase(
    * cancel/resume records. With `deleteChildren`, its descendants too (their links to it go with
    * them; without it, they stay, naming a parent that no longer exists). A `PENDING` workflow (or
    * descendant) is refused, nothing deleted, unless `force`: then it is cancelled first, as
-   * `cancelWorkflow` does (its own commit), then deleted. A deleted UUID is free again: starting it
+   * `cancelWorkflow` does (its own commit), then deleted. The UUID of a workflow deleted while
+   * CANCELLED stays taken (its run may still be ending); another deleted UUID is free again: starting it
    * starts a new workflow.
    *
    * @example

@@ -81,7 +81,7 @@ export async function forkWorkflow(env: OperationEnvironment, workflowUUID: stri
         `Expected \`fromOperation\` to be at most ${outcome.operationCount} (the operations workflow "${workflowUUID}" recorded), got \`${fromOperation}\` (number)`,
       );
     case 'conflict':
-      throw new WorkflowConflictError(newWorkflowUUID, outcome.existing.workflowName, `fork of workflow "${workflowUUID}"`, outcome.existing.parentUUID);
+      throw new WorkflowConflictError(newWorkflowUUID, outcome.existing?.workflowName ?? 'deleted (cancelled)', `fork of workflow "${workflowUUID}"`, outcome.existing?.parentUUID ?? null);
     case 'forked':
       return;
   }

@@ -60,6 +60,9 @@ export async function startWorkflow(env: OperationEnvironment, workflow: Workflo
 /** Throws WorkflowConflictError when an existing UUID belongs to a workflow of another name. */
 export function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): void {
   const existing = store.workflows.get(workflowUUID);
+  if (existing === undefined && store.workflows.wasDeletedCancelled(workflowUUID)) {
+    throw new WorkflowConflictError(workflowUUID, 'deleted (cancelled)', workflowName);
+  }
   if (existing !== undefined && existing.workflowName !== workflowName) {
     throw new WorkflowConflictError(workflowUUID, existing.workflowName, workflowName, existing.parentUUID);
   }

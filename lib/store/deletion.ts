@@ -27,6 +27,7 @@ export class DeletionTable {
   readonly #deleteStreams;
   readonly #deleteMessages;
   readonly #deleteControls;
+  readonly #keepCancelledUUIDs;
   readonly #selectFinished;
   readonly #countFinished;
   readonly #deleteStrayControls;
@@ -40,6 +41,10 @@ export class DeletionTable {
     this.#deleteStreams = db.prepare<[string]>(of('streams', 'workflow_uuid'));
     this.#deleteMessages = db.prepare<[string]>(of('messages', 'destination_uuid'));
     this.#deleteControls = db.prepare<[string]>(of('workflow_controls', 'workflow_uuid'));
+    this.#keepCancelledUUIDs = db.prepare<[string]>(
+      `INSERT OR IGNORE INTO deleted_workflows (workflow_uuid, cancelled_at)
+       SELECT workflow_uuid, updated_at FROM workflows WHERE workflow_uuid IN (SELECT value FROM json_each(?)) AND status = 'CANCELLED'`,
+    );
     // Served by workflows_by_finish: one range per status.
     this.#selectFinished = db.prepare<[string, number, number], { workflow_uuid: string }>(
       `SELECT workflow_uuid FROM workflows
@@ -62,6 +67,8 @@ export class DeletionTable {
   deleteAll(workflowUUIDs: readonly string[], keepControlsOf: ReadonlySet<string> = new Set()): DeletedRows {
     const list = JSON.stringify(workflowUUIDs);
     const controlsOf = keepControlsOf.size === 0 ? list : JSON.stringify(workflowUUIDs.filter((uuid) => !keepControlsOf.has(uuid)));
+    // A cancelled workflow's UUID stays taken (see migration 7): its run may still be ending.
+    this.#keepCancelledUUIDs.run(list);
     return {
       operations: this.#deleteOperations.run(list).changes,
       events: this.#deleteEvents.run(list).changes,

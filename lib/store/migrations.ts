@@ -192,6 +192,16 @@ export const migrations: readonly string[] = [
   ALTER TABLE streams ADD COLUMN operation_index INTEGER;
   ALTER TABLE messages ADD COLUMN consumed_by INTEGER;
   `,
+  // 7: the UUIDs of deleted workflows that were CANCELLED, which stay taken. A cancelled workflow's
+  // run may still be ending somewhere (a step in flight, or an owner that has not heard of the
+  // cancel); it writes by UUID, so a new workflow under that UUID could receive its late writes.
+  // Finished ones (SUCCESS, ERROR, given up) have no run left: their UUIDs are free again.
+  `
+  CREATE TABLE deleted_workflows (
+    workflow_uuid TEXT PRIMARY KEY,
+    cancelled_at  INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this build writes and understands. */

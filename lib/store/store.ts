@@ -88,7 +88,7 @@ export interface PruneBatch {
 export type ForkOutcome =
   | { kind: 'not-found' }
   | { kind: 'out-of-range'; operationCount: number }
-  | { kind: 'conflict'; existing: WorkflowRecord; original: WorkflowRecord }
+  | { kind: 'conflict'; existing: WorkflowRecord | null; original: WorkflowRecord }
   | { kind: 'forked'; original: WorkflowRecord; deadlineMs: number | null; recorded: OperationRecord[] };
 
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
@@ -372,7 +372,7 @@ export class Store {
         const lengthMs = timeoutMs !== undefined ? timeoutMs : record.deadlineMs === null ? null : Math.max(0, record.deadlineMs - record.createdAt);
         const deadlineMs = lengthMs === null ? null : Math.ceil(nowMs + lengthMs);
         if (!workflows.insert(fork, record.workflowName, record.inputs, null, deadlineMs, nowMs)) {
-          return { kind: 'conflict', existing: workflows.get(fork)!, original: record };
+          return { kind: 'conflict', existing: workflows.get(fork) ?? null, original: record };
         }
         operations.copyForFork(original, fork, fromOperation);
         // Each copy takes the rows of the operations just copied, and only those.

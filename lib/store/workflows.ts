@@ -45,6 +45,7 @@ export type ControlAction = 'cancel' | 'resume';
 
 export class WorkflowTable {
   readonly #insert;
+  readonly #selectDeletedCancelled;
   readonly #selectStatus;
   readonly #cancel;
   readonly #selectDescendants;
@@ -60,6 +61,7 @@ export class WorkflowTable {
   readonly #list;
 
   constructor(db: SqliteDatabase) {
+    this.#selectDeletedCancelled = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM deleted_workflows WHERE workflow_uuid = ?');
     this.#insert = db.prepare<[string, string, string, string | null, number | null, number, number]>(
       `INSERT INTO workflows (workflow_uuid, name, status, inputs, parent_uuid, deadline_ms, created_at, updated_at)
        VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?) ON CONFLICT (workflow_uuid) DO NOTHING`,
@@ -117,7 +119,13 @@ export class WorkflowTable {
 
   /** Inserts a PENDING workflow; returns false (and changes nothing) when the UUID already exists. */
   insert(workflowUUID: string, workflowName: string, inputs: string, parentUUID: string | null, deadlineMs: number | null, nowMs: number): boolean {
+    if (this.wasDeletedCancelled(workflowUUID)) return false;
     return this.#insert.run(workflowUUID, workflowName, inputs, parentUUID, deadlineMs, nowMs, nowMs).changes === 1;
+  }
+
+  /** Whether the UUID belonged to a workflow deleted while CANCELLED: it stays taken (see migration 7). */
+  wasDeletedCancelled(workflowUUID: string): boolean {
+    return this.#selectDeletedCancelled.get(workflowUUID) !== undefined;
   }
 
   /** The workflow's status, or undefined when there is no such workflow. */
