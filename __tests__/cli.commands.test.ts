@@ -179,7 +179,7 @@ describe('the durablite command line, against a database a running owner is usin
     // A negative number is the option's value, not an option: --timeout -1 is judged as -1.
     expect((await cli('get-event', 'deploy-7', 'requested', '--db', database, '--timeout', '-0.5')).stderr).toMatch(/got "-0.5"/);
 
-    for (const command of ['workflows', 'show', 'waits', 'events', 'get-event', 'messages', 'send', 'cancel', 'resume']) {
+    for (const command of ['workflows', 'show', 'waits', 'events', 'get-event', 'messages', 'send', 'cancel', 'resume', 'delete', 'prune', 'fork']) {
       const help = await cli(command, '--help');
       expect(help.code).toBe(0);
       expect(help.stdout).toContain(`Usage: durablite ${command}`);
@@ -231,6 +231,124 @@ describe('cancel and resume from the command line', () => {
   }, 60_000);
 });
 
+const finishAtOnce = registerWorkflow('cli.finishAtOnce', async () => 'done');
+
+describe('delete, prune and fork from the command line', () => {
+  const child = registerWorkflow('cli.manage.child', async () => 'child done');
+  /** Sets an event, runs a child to its end, then waits for 'go'. */
+  const parent = registerWorkflow('cli.manage.parent', async (ctxt: WorkflowContext, label: string) => {
+    await ctxt.setEvent('label', label);
+    const started = await ctxt.startChildWorkflow(child);
+    await started.getResult();
+    const go = await ctxt.recv<string>('go', 60);
+    return `${label} ${go}`;
+  });
+
+  test('delete refuses a PENDING workflow without --force (exit 1), --dry-run says what would go and writes nothing, and delete takes it and its descendants', async () => {
+    const database = tempDatabasePath('cli-delete');
+    const engine = await openTestEngine({ database });
+    const handle = await engine.startWorkflow(parent, { workflowUUID: 'order-1' }, 'a');
+    await blockedInRecv(engine, 'order-1');
+    const [childUUID] = (await engine.listWorkflows({ workflowName: 'cli.manage.child' })).map((workflow) => workflow.workflowUUID);
+
+    const refused = await cli('delete', 'order-1', '--db', database);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('durablite delete: order-1 is PENDING; nothing was deleted. Use --force to cancel and delete, or cancel first (durablite cancel).\n');
+    const plan = await cli('delete', 'order-1', '--children', '--dry-run', '--json', '--db', database);
+    expect(plan.code).toBe(0);
+    expect(JSON.parse(plan.stdout)).toEqual({
+      dryRun: true,
+      workflowUUID: 'order-1',
+      workflows: [{ workflowUUID: 'order-1', status: 'PENDING' }, { workflowUUID: childUUID, status: 'SUCCESS' }],
+      refused: ['order-1'],
+      cancelled: [],
+      rows: expect.objectContaining({ workflows: 2, events: 1 }),
+    });
+    expect((await cli('delete', 'order-1', '--dry-run', '--db', database)).stdout).toMatch(/^Would refuse, deleting nothing: PENDING order-1\. Use --force/);
+    expect((await engine.retrieveWorkflow('order-1').getStatus())?.status).toBe('PENDING');
+
+    await engine.send('order-1', 'go', 'go');
+    expect(await handle.getResult()).toBe('a go');
+    const forked = await cli('fork', 'order-1', '--from', '1', '--new-uuid', 'order-1-again', '--db', database);
+    expect(forked).toMatchObject({ code: 0, stdout: 'Forked order-1 from operation 1: order-1-again (PENDING; the owner runs it).\n' });
+    await blockedInRecv(engine, 'order-1-again');
+    expect(await engine.getEvent('order-1-again', 'label', 0)).toBe('a');
+    const random = JSON.parse((await cli('fork', 'order-1', '--from', '0', '--json', '--db', database)).stdout) as { newWorkflowUUID: string };
+    expect(random).toEqual({ workflowUUID: 'order-1', fromOperation: 0, newWorkflowUUID: expect.any(String) });
+    await blockedInRecv(engine, random.newWorkflowUUID);
+
+    const forced = await cli('delete', 'order-1-again', '--force', '--json', '--db', database);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.stdout)).toEqual({ workflowUUID: 'order-1-again', deleted: ['order-1-again'], cancelled: ['order-1-again'], rows: expect.objectContaining({ workflows: 1 }) });
+    expect(await engine.retrieveWorkflow('order-1-again').getStatus()).toBeNull();
+
+    const deleted = await cli('delete', 'order-1', '--children', '--db', database);
+    expect(deleted).toMatchObject({ code: 0, stderr: '' });
+    expect(deleted.stdout).toMatch(new RegExp(`^Deleted 2 workflows: order-1, ${childUUID!}\\.\nRows: workflows 2, operations \\d+, events 1, stream entries 0, messages 1, controls 0\\.\n$`));
+    expect(await engine.retrieveWorkflow(childUUID!).getStatus()).toBeNull();
+    for (const args of [['delete', 'order-1'], ['delete', 'order-1', '--dry-run'], ['fork', 'order-1', '--from', '0']]) {
+      const unknown = await cli(...args, '--db', database);
+      expect({ args, code: unknown.code }).toEqual({ args, code: 1 });
+      expect(unknown.stderr).toMatch(/No workflow with UUID "order-1"/);
+    }
+    await engine.cancelWorkflow(random.newWorkflowUUID);
+    await engine.close();
+  }, 60_000);
+
+  test('prune --dry-run counts what would go and writes nothing; prune deletes it, in batches', async () => {
+    const database = tempDatabasePath('cli-prune');
+    const engine = await openTestEngine({ database });
+    for (const uuid of ['done-1', 'done-2', 'done-3']) await engine.startWorkflow(finishAtOnce, { workflowUUID: uuid }).then((handle) => handle.getResult());
+    await engine.startWorkflow(parent, { workflowUUID: 'still-running' }, 'b');
+    await blockedInRecv(engine, 'still-running');
+    const finished = (await engine.listWorkflows({ status: 'SUCCESS' })).length; // the three, and the child
+    expect(finished).toBe(4);
+
+    const past = await cli('prune', '--before', '2000-01-01', '--dry-run', '--json', '--db', database);
+    expect(JSON.parse(past.stdout)).toEqual({ dryRun: true, before: '2000-01-01T00:00:00.000Z', statuses: ['SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'CANCELLED'], deleted: 0 });
+    const future = String(Date.now() + 60_000);
+    const counted = await cli('prune', '--before', future, '--status', 'SUCCESS', '--status', 'ERROR', '--dry-run', '--json', '--db', database);
+    expect(JSON.parse(counted.stdout)).toMatchObject({ dryRun: true, statuses: ['SUCCESS', 'ERROR'], deleted: 4 });
+    expect(await engine.listWorkflows({ status: 'SUCCESS' })).toHaveLength(4);
+
+    const pruned = await cli('prune', '--before', future, '--status', 'SUCCESS', '--batch-size', '3', '--json', '--db', database);
+    expect(pruned.code).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ statuses: ['SUCCESS'], deleted: 4, batches: 2, rows: { workflows: 4 } });
+    expect((await engine.listWorkflows()).map((workflow) => workflow.workflowUUID)).toEqual(['still-running']);
+    const again = await cli('prune', '--before', future, '--db', database);
+    expect(again.stdout).toMatch(/^Deleted 0 workflows \(SUCCESS, ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED, CANCELLED\) last changed before .*, in 0 batches\.\nRows: workflows 0/);
+    await engine.cancelWorkflow('still-running');
+    await engine.close();
+  }, 60_000);
+
+  test('bad arguments are exit 2, with one line on stderr, and change nothing', async () => {
+    const database = tempDatabasePath('cli-manage-usage');
+    const engine = await openTestEngine({ database });
+    await engine.startWorkflow(finishAtOnce, { workflowUUID: 'done-1' }).then((handle) => handle.getResult());
+    const usages: [string[], RegExp][] = [
+      [['delete'], /expected UUID, got 0 argument/],
+      [['delete', 'done-1', '--children=yes'], /--children takes no value/],
+      [['prune'], /--before is required/],
+      [['prune', '--before', 'last week'], /--before must be an ISO date like 2026-11-01 or 2026-11-01T12:00:00Z, or epoch milliseconds, got "last week"/],
+      [['prune', '--before', '2026-01-01', '--status', 'PENDING'], /--status PENDING is refused: prune deletes finished workflows only/],
+      [['prune', '--before', '2026-01-01', '--status', 'DONE'], /--status must be one of SUCCESS, ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED, CANCELLED, got "DONE"/],
+      [['prune', '--before', '2999-01-01', '--batch-size', '0'], /--batch-size must be an integer >= 1, got "0"/],
+      [['fork', 'done-1'], /--from N is required/],
+      [['fork', 'done-1', '--from', '-1'], /--from must be a number of operations, an integer >= 0, got "-1"/],
+      [['fork', 'done-1', '--from', '5'], /fromOperation/],
+      [['fork', 'done-1', '--from', '0', '--new-uuid', ''], /--new-uuid must not be empty/],
+    ];
+    for (const [usage, message] of usages) {
+      const result = await cli(...usage, '--db', database);
+      expect({ usage, code: result.code }).toEqual({ usage, code: 2 });
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(message);
+    }
+    expect((await engine.listWorkflows()).map((workflow) => workflow.workflowUUID)).toEqual(['done-1']);
+    await engine.close();
+  }, 60_000);
+});
+
 describe('the command line leaves files it only reads as they were', () => {
   let folder: string;
   beforeEach(() => {
@@ -252,7 +370,7 @@ describe('the command line leaves files it only reads as they were', () => {
     db.close();
     const before = snapshot();
 
-    for (const args of [['workflows'], ['show', 'w-1'], ['waits'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1'], ['send', 'w-1', 'hello'], ['send', 'w-1', '{}', '--json'], ['cancel', 'w-1'], ['resume', 'w-1']]) {
+    for (const args of [['workflows'], ['show', 'w-1'], ['waits'], ['events', 'w-1'], ['get-event', 'w-1', 'k'], ['messages', 'w-1'], ['send', 'w-1', 'hello'], ['send', 'w-1', '{}', '--json'], ['cancel', 'w-1'], ['resume', 'w-1'], ['delete', 'w-1'], ['delete', 'w-1', '--dry-run'], ['prune', '--before', '2026-01-01'], ['fork', 'w-1', '--from', '0']]) {
       const result = await cliIn(folder, ...args, '--db', 'notes.db');
       expect({ args, code: result.code }).toEqual({ args, code: 1 });
       expect(result.stderr).toMatch(/not a durablite database/);
@@ -277,6 +395,20 @@ describe('the command line leaves files it only reads as they were', () => {
       expect({ args, code: result.code }).toEqual({ args, code: ['events', 'messages', 'workflows', 'waits'].includes(args[0]!) ? 0 : 1 });
       expect(fs.readFileSync(database).equals(before)).toBe(true);
     }
+  }, 60_000);
+
+  test('delete --dry-run and prune --dry-run leave a durablite database file byte for byte unchanged', async () => {
+    const database = path.join(folder, 'app.db');
+    const engine = await openTestEngine({ database });
+    await engine.startWorkflow(finishAtOnce, { workflowUUID: 'done-1' }).then((handle) => handle.getResult());
+    await engine.close();
+    const before = fs.readFileSync(database);
+    const deleting = await cliIn(folder, 'delete', 'done-1', '--dry-run', '--db', 'app.db');
+    expect(deleting).toMatchObject({ code: 0, stderr: '' });
+    expect(deleting.stdout).toMatch(/^Would delete 1 workflow: done-1 \(SUCCESS\)\.\nRows: workflows 1, operations 0/);
+    const pruning = await cliIn(folder, 'prune', '--before', '2999-01-01', '--dry-run', '--db', 'app.db');
+    expect(pruning).toMatchObject({ code: 0, stdout: 'Would delete 1 workflow (SUCCESS, ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED, CANCELLED) last changed before 2999-01-01T00:00:00.000Z.\n' });
+    expect(fs.readFileSync(database).equals(before)).toBe(true);
   }, 60_000);
 
   test('a missing file is exit 1 with the way forward, and is not created', async () => {

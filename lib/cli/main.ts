@@ -9,10 +9,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, openClientSession } from '../client';
 import type { Session } from '../session';
-import { DatabaseOpenError, StreamTimeoutError, WorkflowNotFoundError } from '../errors';
+import { DatabaseOpenError, StreamTimeoutError, WorkflowNotFoundError, WorkflowPendingError } from '../errors';
+import { countPrunable, FINISHED_STATUSES, planDelete } from '../ops/deletion';
 import { sendFromHandler } from '../ops/messages';
 import { encodePayload } from '../ops/payload';
-import { WORKFLOW_STATUSES, type MessageInfo, type WaitInfo, type WorkflowStatusName } from '../types';
+import { WORKFLOW_STATUSES, type DeletedRows, type MessageInfo, type WaitInfo, type WorkflowStatusName } from '../types';
 import { MAX_DURATION_SECONDS, optionalIdempotencyKey, optionalTopic, requireNonEmptyString } from '../validate';
 import { runBenchCommand } from './bench';
 import { compact, table, time, toJson } from './format';
@@ -24,13 +25,17 @@ class CliError extends Error {
   }
 }
 
+/** An option's value: a string, true for a flag, every value of an option that may repeat. */
+type OptionValues = Record<string, string | boolean | string[] | undefined>;
+
 interface CommandSpec {
   usage: string;
   summary: string;
-  /** Whether the command writes to the database (it is opened read-only otherwise). */
-  writes?: boolean;
+  /** Whether the command writes to the database (it is opened read-only otherwise), given its options. */
+  writes?: boolean | ((values: OptionValues) => boolean);
   positionals: string[];
-  options: Record<string, { type: 'string' | 'boolean'; description: string }>;
+  /** `multiple`: the option may be given more than once; its value is then the array of them all. */
+  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; description: string }>;
   /** What --json means for this command, when it means more than JSON output. */
   jsonDescription?: string;
   /**
@@ -38,12 +43,12 @@ interface CommandSpec {
    * duplicate flag, events in stored order. `out` prints a line at once, for output that comes over
    * time (a followed stream); what run resolves to is printed last, unless it is empty.
    */
-  run(client: Client, args: string[], values: Record<string, string | boolean | undefined>, json: boolean, session: Session, out: (text: string) => void): Promise<string>;
+  run(client: Client, args: string[], values: OptionValues, json: boolean, session: Session, out: (text: string) => void): Promise<string>;
 }
 
 const statusNames: readonly string[] = WORKFLOW_STATUSES;
 
-function timeoutOption(value: string | boolean | undefined): number | undefined {
+function timeoutOption(value: OptionValues[string]): number | undefined {
   if (value === undefined) return undefined;
   const seconds = Number(value);
   if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
@@ -53,13 +58,55 @@ function timeoutOption(value: string | boolean | undefined): number | undefined 
 }
 
 /** --from: a stream offset, an integer >= 0 (default 0). */
-function offsetOption(value: string | boolean | undefined): number {
+function offsetOption(value: OptionValues[string]): number {
   if (value === undefined) return 0;
   const offset = Number(value);
   if (typeof value !== 'string' || !/^\d+$/.test(value.trim()) || !Number.isSafeInteger(offset)) {
     throw new CliError(2, `--from must be an offset, an integer >= 0, got "${String(value)}"`);
   }
   return offset;
+}
+
+/** An integer >= 0 (`what` says what it is in the message), or undefined when the option is absent. */
+function integerOption(option: string, value: OptionValues[string], what: string, minimum = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < minimum) {
+    throw new CliError(2, `${option} must be ${what}, got "${String(value)}"`);
+  }
+  return number;
+}
+
+/** --before: an ISO 8601 date or time (`2026-11-01`, `2026-11-01T12:00:00Z`), or epoch milliseconds. */
+function beforeOption(value: OptionValues[string]): number {
+  if (value === undefined) throw new CliError(2, '--before is required: an ISO date like 2026-11-01 or 2026-11-01T12:00:00Z, or epoch milliseconds.');
+  const text = typeof value === 'string' ? value.trim() : '';
+  const epochMs = /^\d+$/.test(text) ? Number(text) : /^\d{4}-\d\d-\d\d/.test(text) ? Date.parse(text) : NaN;
+  if (!Number.isSafeInteger(epochMs)) {
+    throw new CliError(2, `--before must be an ISO date like 2026-11-01 or 2026-11-01T12:00:00Z, or epoch milliseconds, got "${String(value)}"`);
+  }
+  return epochMs;
+}
+
+/** --status for prune, as often as needed: finished statuses only (default: all of them). */
+function pruneStatuses(value: OptionValues[string]): WorkflowStatusName[] {
+  if (value === undefined) return [...FINISHED_STATUSES];
+  const given = Array.isArray(value) ? value : [String(value)];
+  for (const status of given) {
+    if (status === 'PENDING') throw new CliError(2, '--status PENDING is refused: prune deletes finished workflows only. Cancel a PENDING workflow first (durablite cancel), or delete it with durablite delete --force.');
+    if (!FINISHED_STATUSES.includes(status as WorkflowStatusName)) throw new CliError(2, `--status must be one of ${FINISHED_STATUSES.join(', ')}, got "${status}"`);
+  }
+  return [...new Set(given)] as WorkflowStatusName[];
+}
+
+/** `workflows 1, operations 3, ...`: the rows of each table a delete or prune takes. */
+function describeRows(rows: DeletedRows): string {
+  return `workflows ${rows.workflows}, operations ${rows.operations}, events ${rows.events}, stream entries ${rows.streamEntries}, messages ${rows.messages}, controls ${rows.controls}`;
+}
+
+/** `1 workflow` or `3 workflows`. */
+function workflowCount(count: number): string {
+  return `${count} workflow${count === 1 ? '' : 's'}`;
 }
 
 /** MESSAGE is JSON with --json (refused when it does not parse), the string as given otherwise. */
@@ -361,6 +408,88 @@ const commands: Record<string, CommandSpec> = {
         : `${uuid} is ${result.previousStatus}: left as it is.`;
     },
   },
+  delete: {
+    usage: 'durablite delete UUID --db FILE [--children] [--force] [--dry-run] [--json]',
+    summary: 'Delete a finished workflow and all its rows; --dry-run says what would go, writing nothing.',
+    writes: (values) => values['dry-run'] !== true,
+    positionals: ['UUID'],
+    options: {
+      children: { type: 'boolean', description: 'also delete every descendant' },
+      force: { type: 'boolean', description: 'cancel PENDING ones first, then delete them (refused otherwise)' },
+      'dry-run': { type: 'boolean', description: 'print what would be deleted, and write nothing (the file is opened read-only)' },
+    },
+    async run(client, [uuid], values, json, session) {
+      const request = { deleteChildren: values.children === true, force: values.force === true };
+      if (values['dry-run'] === true) {
+        const plan = await session.store.readCommitted(() => planDelete(session, uuid!, request));
+        if (plan === undefined) throw new CliError(1, `No workflow with UUID "${uuid}".`);
+        const refused = request.force ? [] : plan.pending;
+        if (json) return toJson({ dryRun: true, workflowUUID: uuid, workflows: plan.workflows, refused, cancelled: request.force ? plan.pending : [], rows: plan.rows });
+        const listed = plan.workflows.map((workflow) => `${workflow.workflowUUID} (${workflow.status})`).join(', ');
+        if (refused.length > 0) {
+          return `Would refuse, deleting nothing: PENDING ${refused.join(', ')}. Use --force to cancel and delete, or cancel first. With --force it would delete ${workflowCount(plan.workflows.length)}: ${listed}.`;
+        }
+        const cancelFirst = plan.pending.length === 0 ? '' : ` (cancelling ${plan.pending.join(', ')} first)`;
+        return `Would delete ${workflowCount(plan.workflows.length)}${cancelFirst}: ${listed}.\nRows: ${describeRows(plan.rows)}.`;
+      }
+      let result;
+      try {
+        result = await client.deleteWorkflow(uuid!, request);
+      } catch (error) {
+        if (!(error instanceof WorkflowPendingError)) throw error;
+        const which = error.pendingUUIDs.length === 1 && error.pendingUUIDs[0] === uuid ? `${uuid} is PENDING` : `PENDING among those to delete: ${error.pendingUUIDs.join(', ')}`;
+        throw new CliError(1, `${which}; nothing was deleted. Use --force to cancel and delete, or cancel first (durablite cancel).`);
+      }
+      if (json) return toJson({ workflowUUID: uuid, ...result });
+      const cancelled = result.cancelled.length === 0 ? '' : `Cancelled first: ${result.cancelled.join(', ')}.\n`;
+      return `${cancelled}Deleted ${workflowCount(result.deleted.length)}: ${result.deleted.join(', ')}.\nRows: ${describeRows(result.rows)}.`;
+    },
+  },
+  prune: {
+    usage: 'durablite prune --db FILE --before DATE [--status S]... [--batch-size N] [--dry-run] [--json]',
+    summary: 'Delete the finished workflows last changed before a time, in batches; --dry-run counts them.',
+    writes: (values) => values['dry-run'] !== true,
+    positionals: [],
+    options: {
+      before: { type: 'string', description: 'an ISO date or time (2026-11-01, 2026-11-01T12:00:00Z) or epoch ms (required)' },
+      status: { type: 'string', multiple: true, description: `only this status, repeatable (default: all of ${FINISHED_STATUSES.join(', ')})` },
+      'batch-size': { type: 'string', description: 'workflows per commit (default 100)' },
+      'dry-run': { type: 'boolean', description: 'count what would be deleted, and write nothing (the file is opened read-only)' },
+    },
+    async run(client, _args, values, json, session) {
+      const beforeMs = beforeOption(values.before);
+      const statuses = pruneStatuses(values.status);
+      const batchSize = integerOption('--batch-size', values['batch-size'], 'an integer >= 1', 1);
+      const before = new Date(beforeMs).toISOString();
+      if (values['dry-run'] === true) {
+        const count = await session.store.readCommitted(() => countPrunable(session, { beforeMs, statuses }));
+        if (json) return toJson({ dryRun: true, before, statuses, deleted: count });
+        return `Would delete ${workflowCount(count)} (${statuses.join(', ')}) last changed before ${before}.`;
+      }
+      const result = await client.pruneWorkflows({ finishedBefore: beforeMs, statuses, ...(batchSize === undefined ? {} : { batchSize }) });
+      if (json) return toJson({ before, statuses, ...result });
+      return `Deleted ${workflowCount(result.deleted)} (${statuses.join(', ')}) last changed before ${before}, in ${result.batches} batch${result.batches === 1 ? '' : 'es'}.\nRows: ${describeRows(result.rows)}.`;
+    },
+  },
+  fork: {
+    usage: 'durablite fork UUID --db FILE --from N [--new-uuid U] [--json]',
+    summary: 'Start a copy of a workflow that keeps its first N operations and runs on from there; the owner runs it.',
+    writes: true,
+    positionals: ['UUID'],
+    options: {
+      from: { type: 'string', description: 'how many recorded operations the fork keeps (0: it runs from the top) (required)' },
+      'new-uuid': { type: 'string', description: 'the fork\'s UUID (default: a new random one)' },
+    },
+    async run(client, [uuid], values, json) {
+      const fromOperation = integerOption('--from', values.from, 'a number of operations, an integer >= 0');
+      if (fromOperation === undefined) throw new CliError(2, '--from N is required: how many of the workflow\'s recorded operations the fork keeps (0 runs it from the top).');
+      const newUUID = values['new-uuid'] as string | undefined;
+      if (newUUID === '') throw new CliError(2, '--new-uuid must not be empty');
+      const handle = await client.forkWorkflow(uuid!, { fromOperation, ...(newUUID === undefined ? {} : { newWorkflowUUID: newUUID }) });
+      if (json) return toJson({ workflowUUID: uuid, fromOperation, newWorkflowUUID: handle.getWorkflowUUID() });
+      return `Forked ${uuid} from operation ${fromOperation}: ${handle.getWorkflowUUID()} (PENDING; the owner runs it).`;
+    },
+  },
 };
 
 /** Options every command (except bench) takes, after its own. */
@@ -409,7 +538,7 @@ export function packageVersion(): string {
  * Parses a command's arguments, with every mistake explained in our own words (exit 2). A negative
  * number after an option that takes a value is that value (`--timeout -1`), not an option.
  */
-function parseCommandArgs(spec: CommandSpec, args: string[]): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+function parseCommandArgs(spec: CommandSpec, args: string[]): { values: OptionValues; positionals: string[] } {
   const options = { ...spec.options, ...commonOptions };
   const joined: string[] = [];
   for (let index = 0; index < args.length; index++) {
@@ -431,7 +560,7 @@ function parseCommandArgs(spec: CommandSpec, args: string[]): { values: Record<s
     tokens: true,
     options: { ...Object.fromEntries(Object.entries(options).map(([option, { type }]) => [option, { type }])), help: { type: 'boolean', short: 'h' } },
   });
-  const values: Record<string, string | boolean | undefined> = {};
+  const values: OptionValues = {};
   const positionals: string[] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
@@ -450,7 +579,12 @@ function parseCommandArgs(spec: CommandSpec, args: string[]): { values: Record<s
     if (option.type === 'boolean' && token.value !== undefined) {
       throw new CliError(2, `${token.rawName} takes no value, got "${token.value}". ${usage}`);
     }
-    values[token.name] = option.type === 'boolean' ? true : token.value;
+    if (option.multiple === true) {
+      const earlier = values[token.name];
+      values[token.name] = [...(Array.isArray(earlier) ? earlier : []), token.value!];
+    } else {
+      values[token.name] = option.type === 'boolean' ? true : token.value;
+    }
   }
   return { values, positionals };
 }
@@ -509,7 +643,7 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     if (positionals.length !== spec.positionals.length) {
       throw new CliError(2, `expected ${spec.positionals.join(' ') || 'no arguments'}, got ${positionals.length} argument(s). Usage: ${spec.usage}`);
     }
-    const session = openForCommand(values.db, spec.writes === true);
+    const session = openForCommand(values.db, typeof spec.writes === 'function' ? spec.writes(values) : spec.writes === true);
     client = new Client(session);
     const output = await spec.run(client, positionals, values, values.json === true, session, out);
     if (output !== '') out(output);

@@ -4,7 +4,7 @@
 // interrupted prune leaves whole workflows, deleted or not.
 import { WorkflowNotFoundError, WorkflowPendingError } from '../errors';
 import { addDeletedRows, noDeletedRows } from '../store/deletion';
-import type { DeleteResult, PruneResult, WorkflowStatusName } from '../types';
+import type { DeletedRows, DeleteResult, PruneResult, WorkflowStatusName } from '../types';
 import { cancelWorkflow } from './control';
 import { assertOpen, writeWhenUnlocked, type OperationEnvironment } from './environment';
 
@@ -84,6 +84,31 @@ export async function pruneWorkflows(env: OperationEnvironment, request: PruneRe
   }
   rows.controls += await write(env, () => env.store.pruneStrayControls(request.beforeMs));
   return { deleted, batches, rows };
+}
+
+/** What a delete would do now (the CLI's --dry-run): see {@link planDelete}. */
+export interface DeletePlan {
+  /** The workflow and, with `deleteChildren`, its descendants, each with its status now. */
+  workflows: { workflowUUID: string; status: WorkflowStatusName }[];
+  /** Those PENDING: refused without `force` (nothing is deleted then), cancelled first with it. */
+  pending: string[];
+  /** The rows the delete would remove, once the PENDING ones are cancelled when `force` is set. */
+  rows: DeletedRows;
+}
+
+/**
+ * What `deleteWorkflow` would delete now, writing nothing: the same set of workflows, and the rows
+ * it would take from each table. Undefined when no workflow has this UUID.
+ */
+export function planDelete(env: OperationEnvironment, workflowUUID: string, request: DeleteRequest): DeletePlan | undefined {
+  const status = env.store.workflows.statusOf(workflowUUID);
+  if (status === undefined) return undefined;
+  const workflows = [{ workflowUUID, status }];
+  if (request.deleteChildren) workflows.push(...env.store.workflows.descendants(workflowUUID));
+  const pending = workflows.filter((workflow) => workflow.status === 'PENDING').map((workflow) => workflow.workflowUUID);
+  // A forced delete keeps the controls of the workflows it cancelled (see deleteWorkflow).
+  const rows = env.store.deletion.countAll(workflows.map((workflow) => workflow.workflowUUID), request.force ? new Set(pending) : new Set());
+  return { workflows, pending, rows };
 }
 
 /** How many workflows a prune would delete now (the CLI's --dry-run). */

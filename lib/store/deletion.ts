@@ -31,6 +31,7 @@ export class DeletionTable {
   readonly #selectFinished;
   readonly #countFinished;
   readonly #deleteStrayControls;
+  readonly #countRows;
 
   constructor(db: SqliteDatabase) {
     // Each takes the workflows as a JSON array: one statement per table, whatever the batch's size.
@@ -52,6 +53,13 @@ export class DeletionTable {
     );
     this.#countFinished = db.prepare<[string, number], { count: number }>(
       `SELECT count(*) AS count FROM workflows WHERE status IN (SELECT value FROM json_each(?)) AND updated_at < ?`,
+    );
+    // What deleteAll would delete, table by table, for a dry run; the same json_each lists.
+    const count = (table: string, column: string): string => `(SELECT count(*) FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?)))`;
+    this.#countRows = db.prepare<[string, string, string, string, string, string], DeletedRows>(
+      `SELECT ${count('workflows', 'workflow_uuid')} AS workflows, ${count('operations', 'workflow_uuid')} AS operations,
+              ${count('events', 'workflow_uuid')} AS events, ${count('streams', 'workflow_uuid')} AS streamEntries,
+              ${count('messages', 'destination_uuid')} AS messages, ${count('workflow_controls', 'workflow_uuid')} AS controls`,
     );
     // Controls a force delete kept for other processes (see Store.deleteWorkflows), once old enough.
     this.#deleteStrayControls = db.prepare<[number]>(
@@ -77,6 +85,13 @@ export class DeletionTable {
       controls: this.#deleteControls.run(controlsOf).changes,
       workflows: this.#deleteWorkflows.run(list).changes,
     };
+  }
+
+  /** The rows {@link deleteAll} would delete now, writing nothing. */
+  countAll(workflowUUIDs: readonly string[], keepControlsOf: ReadonlySet<string> = new Set()): DeletedRows {
+    const list = JSON.stringify(workflowUUIDs);
+    const controlsOf = JSON.stringify(workflowUUIDs.filter((uuid) => !keepControlsOf.has(uuid)));
+    return { ...this.#countRows.get(list, list, list, list, list, controlsOf)! };
   }
 
   /** Up to `limit` workflows with one of `statuses` whose last change is before `beforeMs`. */
