@@ -40,3 +40,16 @@ test('npm run bench -- checkout --quick --json FILE writes one result per durabi
   expect(out.text()).toMatch(/\| checkout +\| NORMAL +\|/);
   fs.rmSync(folder, { recursive: true, force: true });
 }, 180_000);
+
+test('npm run bench -- prune --quick prunes its workflows beside a round trip and reports the batch pause next to the raw one', async () => {
+  const out = collector();
+  const err = collector();
+
+  const code = await runBenchmarks(['prune', '--quick', '--mode', 'NORMAL'], { out: out.stream, err: err.stream });
+
+  expect({ code, errors: code === 0 ? '' : err.text() }).toEqual({ code: 0, errors: '' });
+  expect(out.text()).toMatch(/\| prune +\| NORMAL +\| µs +\|/);
+  expect(out.text()).toMatch(/\| prune-rate +\| NORMAL +\| workflows\/s +\|/);
+  expect(out.text()).toMatch(/\| prune-roundtrip +\| NORMAL +\| µs +\|/);
+  expect(out.text()).toMatch(/prune NORMAL: samples 11, workflows 1,000, batchSize 100, batches 10,/);
+}, 180_000);

@@ -15,7 +15,7 @@ import { describeMachine, machineInfo } from './lib/machine';
 export type { BenchResult, PeerResult } from './lib/harness';
 
 /** Table order for the scenarios we know of; any other file in bench/scenarios/ follows, by name. */
-const PREFERRED_ORDER = ['roundtrip', 'send-throughput', 'event-latency', 'checkout', 'group-commit', 'fanout', 'timers', 'recovery', 'cross-process', 'stream'];
+const PREFERRED_ORDER = ['roundtrip', 'send-throughput', 'event-latency', 'checkout', 'group-commit', 'fanout', 'timers', 'recovery', 'cross-process', 'stream', 'prune'];
 
 const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--mode FULL|NORMAL] [--json FILE] [--list] [--dbos] [--<size> N]
 
