@@ -4,7 +4,7 @@
 // interrupted prune leaves whole workflows, deleted or not.
 import { WorkflowNotFoundError, WorkflowPendingError } from '../errors';
 import { addDeletedRows, noDeletedRows } from '../store/deletion';
-import type { DeletedRows, DeleteResult, PruneResult, WorkflowStatusName } from '../types';
+import { WORKFLOW_STATUSES, type DeletedRows, type DeleteResult, type PruneResult, type WorkflowStatusName } from '../types';
 import { cancelWorkflow } from './control';
 import { assertOpen, writeWhenUnlocked, type OperationEnvironment } from './environment';
 
@@ -22,7 +22,7 @@ export interface PruneRequest {
 }
 
 /** The statuses a prune deletes by default: every finished one. */
-export const FINISHED_STATUSES: readonly WorkflowStatusName[] = Object.freeze(['SUCCESS', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'CANCELLED']);
+export const FINISHED_STATUSES: readonly WorkflowStatusName[] = Object.freeze(WORKFLOW_STATUSES.filter((status) => status !== 'PENDING'));
 
 /**
  * Measured by the `prune` benchmark on 2026-11-30 on a loaded 2-core machine, 200,000 workflows of
@@ -103,10 +103,8 @@ export interface DeletePlan {
  * it would take from each table. Undefined when no workflow has this UUID.
  */
 export function planDelete(env: OperationEnvironment, workflowUUID: string, request: DeleteRequest): DeletePlan | undefined {
-  const status = env.store.workflows.statusOf(workflowUUID);
-  if (status === undefined) return undefined;
-  const workflows = [{ workflowUUID, status }];
-  if (request.deleteChildren) workflows.push(...env.store.workflows.descendants(workflowUUID));
+  const workflows = env.store.workflows.deletionTargets(workflowUUID, request.deleteChildren);
+  if (workflows === undefined) return undefined;
   const pending = workflows.filter((workflow) => workflow.status === 'PENDING').map((workflow) => workflow.workflowUUID);
   // A forced delete keeps the controls of the workflows it cancelled (see deleteWorkflow).
   const rows = env.store.deletion.countAll(workflows.map((workflow) => workflow.workflowUUID), request.force ? new Set(pending) : new Set());

@@ -339,9 +339,10 @@ export class WorkflowRunner {
   }
 
   /** Runs a workflow whose row was just written in the batch of `commit`; the run dies if that commit fails. */
-  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null = null): void {
-    // The run dies if its start does not commit; its steps wait for that commit.
-    this.run(workflowUUID, workflow, args, { cause: 'started', startCommit: commit, deadlineMs });
+  launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null = null, recorded: OperationRecord[] = []): void {
+    // The run dies if its start does not commit; its steps wait for that commit. A fork starts with
+    // the records it copied, replayed.
+    this.run(workflowUUID, workflow, args, { cause: 'started', startCommit: commit, deadlineMs, recorded });
   }
 
   /**
@@ -358,7 +359,7 @@ export class WorkflowRunner {
     } catch {
       return;
     }
-    this.run(workflowUUID, registration, args, { cause: 'started', recorded, startCommit: commit, deadlineMs });
+    this.launch(workflowUUID, registration, args, commit, deadlineMs, recorded);
   }
 
   /**

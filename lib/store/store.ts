@@ -392,10 +392,8 @@ export class Store {
     });
 
     this.#deleteTree = db.transaction((workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): DeleteOutcome | undefined => {
-      const status = workflows.statusOf(workflowUUID);
-      if (status === undefined) return undefined;
-      const targets: { workflowUUID: string; status: WorkflowStatusName }[] = [{ workflowUUID, status }];
-      if (withDescendants) targets.push(...workflows.descendants(workflowUUID));
+      const targets = workflows.deletionTargets(workflowUUID, withDescendants);
+      if (targets === undefined) return undefined;
       const refused = targets.filter((target) => target.status === 'PENDING').map((target) => target.workflowUUID);
       if (refused.length > 0) return { refused };
       const deleted = targets.map((target) => target.workflowUUID);

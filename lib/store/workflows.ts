@@ -62,9 +62,11 @@ export class WorkflowTable {
 
   constructor(db: SqliteDatabase) {
     this.#selectDeletedCancelled = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM deleted_workflows WHERE workflow_uuid = ?');
-    this.#insert = db.prepare<[string, string, string, string | null, number | null, number, number]>(
+    this.#insert = db.prepare<[{ uuid: string; name: string; inputs: string; parent: string | null; deadline: number | null; now: number }]>(
       `INSERT INTO workflows (workflow_uuid, name, status, inputs, parent_uuid, deadline_ms, created_at, updated_at)
-       VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?) ON CONFLICT (workflow_uuid) DO NOTHING`,
+       SELECT @uuid, @name, 'PENDING', @inputs, @parent, @deadline, @now, @now
+       WHERE NOT EXISTS (SELECT 1 FROM deleted_workflows WHERE workflow_uuid = @uuid)
+       ON CONFLICT (workflow_uuid) DO NOTHING`,
     );
     this.#selectStatus = db.prepare<[string], { status: WorkflowStatusName; error: string | null; deadline_ms: number | null }>(
       'SELECT status, error, deadline_ms FROM workflows WHERE workflow_uuid = ?',
@@ -119,8 +121,8 @@ export class WorkflowTable {
 
   /** Inserts a PENDING workflow; returns false (and changes nothing) when the UUID already exists. */
   insert(workflowUUID: string, workflowName: string, inputs: string, parentUUID: string | null, deadlineMs: number | null, nowMs: number): boolean {
-    if (this.wasDeletedCancelled(workflowUUID)) return false;
-    return this.#insert.run(workflowUUID, workflowName, inputs, parentUUID, deadlineMs, nowMs, nowMs).changes === 1;
+    // Refused too, as taken, when the UUID belonged to a workflow deleted while CANCELLED (migration 7).
+    return this.#insert.run({ uuid: workflowUUID, name: workflowName, inputs, parent: parentUUID, deadline: deadlineMs, now: nowMs }).changes === 1;
   }
 
   /** Whether the UUID belonged to a workflow deleted while CANCELLED: it stays taken (see migration 7). */
@@ -147,6 +149,16 @@ export class WorkflowTable {
   /** Every descendant of the workflow (children, their children...), nearest first, with its status. */
   descendants(workflowUUID: string): { workflowUUID: string; status: WorkflowStatusName }[] {
     return this.#selectDescendants.all(workflowUUID).map((row) => ({ workflowUUID: row.workflow_uuid, status: row.status }));
+  }
+
+  /**
+   * The workflow with its status and, with `withDescendants`, every descendant's: what a delete
+   * reaches. Undefined when there is no such workflow.
+   */
+  deletionTargets(workflowUUID: string, withDescendants: boolean): { workflowUUID: string; status: WorkflowStatusName }[] | undefined {
+    const status = this.statusOf(workflowUUID);
+    if (status === undefined) return undefined;
+    return withDescendants ? [{ workflowUUID, status }, ...this.descendants(workflowUUID)] : [{ workflowUUID, status }];
   }
 
   /**
