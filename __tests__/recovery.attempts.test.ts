@@ -6,7 +6,7 @@ import {
   type WorkflowContext,
 } from '../lib';
 import { encode } from '../lib/store/codec';
-import { Store } from '../lib/store/store';
+import { SqliteStore } from '../lib/store/sqlite-store';
 import { openTestEngine, readLog, spawnFixture, tempDatabasePath } from './helpers';
 import { blockedInRecv } from './wait-helpers';
 
@@ -26,7 +26,7 @@ const waitsForApproval = registerWorkflow('recovery.waitsForApproval', async (ct
 
 /** Writes a PENDING workflow row straight into the store, as a crashed process would have left it. */
 function writePendingWorkflow(database: string, workflowUUID: string, workflowName: string, inputs: unknown[], recoveryAttempts = 0): void {
-  const store = Store.open(database, 'FULL');
+  const store = SqliteStore.open(database, 'FULL');
   try {
     store.startWorkflow(workflowUUID, workflowName, encode(inputs), Date.now());
     store.workflows.setRecoveryAttempts(workflowUUID, recoveryAttempts, Date.now());

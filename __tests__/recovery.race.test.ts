@@ -11,7 +11,7 @@ import {
   type WorkflowContext,
 } from '../lib';
 import { encode } from '../lib/store/codec';
-import { Store } from '../lib/store/store';
+import { SqliteStore } from '../lib/store/sqlite-store';
 import { TestEngine } from '../lib/testing';
 import { openTestEngine, readLog, removeTempFolder, spawnFixture, tempDatabasePath } from './helpers';
 import { blockedInRecv } from './wait-helpers';
@@ -23,7 +23,7 @@ const waitsForGo = registerWorkflow('recoveryRace.waitsForGo', async (ctxt: Work
 
 /** Writes PENDING workflow rows straight into the store, in one commit, as a crashed process would have left them. */
 function writePendingWorkflows(database: string, workflows: { uuid: string; name: string; inputs: unknown[] }[]): void {
-  const store = Store.open(database, 'NORMAL');
+  const store = SqliteStore.open(database, 'NORMAL');
   try {
     const nowMs = Date.now();
     for (const { uuid, name, inputs } of workflows) store.startWorkflow(uuid, name, encode(inputs), nowMs);

@@ -13,7 +13,7 @@ import { resolveOptions } from './options';
 import { SystemClock, type Clock } from './runtime/clock';
 import { Session } from './session';
 import { isInMemory, type SynchronousMode } from './store/database';
-import { Store } from './store/store';
+import { SqliteStore } from './store/sqlite-store';
 import { requireNonEmptyString, typeError } from './validate';
 
 /** Options of {@link Client.open}. */
@@ -60,13 +60,13 @@ export function openClientSession(options: ClientOptions): Session {
   });
   if (options.readOnly === true) {
     if (options.create === true) throw typeError('create', 'false or absent with `readOnly: true`', options.create);
-    return Session.forClient(resolved, Store.openReadOnly(resolved.database));
+    return Session.forClient(resolved, SqliteStore.openReadOnly(resolved.database));
   }
   if (options.create !== true && !fs.existsSync(resolved.database)) {
     throw new DatabaseOpenError(resolved.database, 'the file does not exist. Check the path, or pass `create: true` to create it.');
   }
   // Each write of a client commits at once and never waits for the lock blocking the thread: see CommitMode.
-  return Session.forClient(resolved, Store.open(resolved.database, resolved.synchronous, null, 'alone'));
+  return Session.forClient(resolved, SqliteStore.open(resolved.database, resolved.synchronous, null, 'alone'));
 }
 
 /**

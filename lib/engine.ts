@@ -10,7 +10,7 @@ import { startWorkflow } from './ops/lifecycle';
 import { invokerOf, requireWorkflow } from './ops/targets';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { Session } from './session';
-import type { CommitInterceptor } from './store/group-commit';
+import type { CommitInterceptor } from './store/store';
 
 /**
  * Opens an engine on `options.database`, with `interceptor` called around each of its commits (the

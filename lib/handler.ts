@@ -13,8 +13,8 @@ import { prepareSendMany, sendFromHandler, sendManyFromHandler } from './ops/mes
 import { decodeForListing, encodePayload } from './ops/payload';
 import { checkStreamRead, listStreams, StreamReader } from './ops/streams';
 import { workflowOnlyBase } from './ops/workflow-only';
-import type { WaitRecord } from './store/operations';
-import type { WorkflowFilter } from './store/workflows';
+import type { WaitRecord } from './store/store';
+import type { WorkflowFilter } from './store/store';
 import { WORKFLOW_STATUSES, type CancelResult, type DeleteResult, type PruneResult, type ResumeResult, type MessageInfo, type OperationInfo, type OperationRecord, type StepAttemptInfo, type SendManyMessage, type SendManyResult, type StreamInfo, type WaitInfo, type WorkflowStatus, type WorkflowStatusName } from './types';
 import { durationMs, nonNegativeInteger, optionalIdempotencyKey, optionalTopic, positiveInteger, requireNonEmptyString, typeError } from './validate';
 

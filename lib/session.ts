@@ -10,6 +10,7 @@
 //   applications and the testing kit. The store and the waiters tell them through observers set
 //   here, and with no listener an event costs one check. Waits are reported only once someone
 //   listens to a wait event (EngineEventEmitter), so that a wait costs nothing extra before.
+import { isPromise } from './awaitable';
 import { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, RecoveryReport, ResolvedOptions, WorkflowRef, WorkflowRegistry } from './contracts';
 import { EngineClosedError } from './errors';
@@ -20,9 +21,9 @@ import type { Clock } from './runtime/clock';
 import { TimerWheel } from './runtime/timer-wheel';
 import { Waiters, workflowKey } from './runtime/waiters';
 import { isInMemory } from './store/database';
-import type { Commit, CommitInterceptor } from './store/group-commit';
+import type { Commit, CommitInterceptor } from './store/store';
 import type { OwnershipLock } from './store/ownership';
-import { Store } from './store/store';
+import { SqliteStore } from './store/sqlite-store';
 import type { OperationRecord } from './types';
 
 /** A recovery report with nothing in it, for an engine opened with `recover: false`. */
@@ -64,7 +65,7 @@ class EngineEventEmitter extends EventEmitter<EngineEvents> {
 }
 
 export class Session implements OperationEnvironment {
-  readonly store: Store;
+  readonly store: SqliteStore;
   readonly clock: Clock;
   readonly wheel: TimerWheel;
   readonly waiters: Waiters;
@@ -80,7 +81,7 @@ export class Session implements OperationEnvironment {
   #external: ExternalChangeSync | null = null;
   #watchingWaits = false;
 
-  private constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry | null) {
+  private constructor(options: ResolvedOptions, store: SqliteStore, lock: OwnershipLock | null, registry: WorkflowRegistry | null) {
     this.options = options;
     this.store = store;
     this.clock = options.clock;
@@ -106,8 +107,8 @@ export class Session implements OperationEnvironment {
    * each commit (the testing kit's fault injection, crash tests).
    * @throws DatabaseOpenError, SchemaVersionError, DatabaseOwnedError; nothing stays open then.
    */
-  static openOwnedStore(options: ResolvedOptions, interceptor: CommitInterceptor | null): { store: Store; lock: OwnershipLock | null } {
-    const store = Store.open(options.database, options.synchronous, interceptor);
+  static openOwnedStore(options: ResolvedOptions, interceptor: CommitInterceptor | null): { store: SqliteStore; lock: OwnershipLock | null } {
+    const store = SqliteStore.open(options.database, options.synchronous, interceptor);
     try {
       return { store, lock: store.takeOwnership(options.clock.now()) };
     } catch (error) {
@@ -121,11 +122,14 @@ export class Session implements OperationEnvironment {
    * `options.recover` is false), starts hearing other processes, and runs the workflows `registry`
    * names. If anything fails, everything the open took is released before the error is thrown.
    */
-  static startOwner(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry): Session {
+  static startOwner(options: ResolvedOptions, store: SqliteStore, lock: OwnershipLock | null, registry: WorkflowRegistry): Session {
     const session = new Session(options, store, lock, registry);
     const runner = session.runner!;
     try {
-      const { report, feedStart, suspects } = options.recover ? runner.recover() : { report: emptyReport(), feedStart: undefined, suspects: [] };
+      const recovered = options.recover ? runner.recover() : { report: emptyReport(), feedStart: undefined, suspects: [] };
+      // A SqliteStore runs the pass synchronously, within Engine.open.
+      if (isPromise(recovered)) throw new Error('A SQLite session recovers synchronously; this store answered with a promise.');
+      const { report, feedStart, suspects } = recovered;
       session.recovery = report;
       if (!isInMemory(options.database)) {
         session.#external = new ExternalChangeSync(session, feedStart, (workflow) => runner.runStartedElsewhere(workflow), (uuids) => runner.reconcile(uuids));
@@ -143,7 +147,7 @@ export class Session implements OperationEnvironment {
   }
 
   /** The session of a Client on `store`: it hears other processes' commits while something waits. */
-  static forClient(options: ResolvedOptions, store: Store): Session {
+  static forClient(options: ResolvedOptions, store: SqliteStore): Session {
     const session = new Session(options, store, null, null);
     session.#external = new ExternalChangeSync(session, undefined, null);
     return session;

@@ -3,13 +3,14 @@
 import { workflowRegistry } from './decorators';
 import { Engine } from './engine';
 import { Session } from './session';
-import { simulatedSqliteError, type CommitInterceptor } from './store/group-commit';
+import { simulatedSqliteError } from './store/group-commit';
+import type { CommitInterceptor } from './store/store';
 import { resolveOptions, type EngineOptions, type ResolvedOptions } from './options';
 import { VirtualClock, yieldToEventLoop } from './runtime/virtual-clock';
 import type { WaitDescription } from './runtime/waiters';
 import { isInMemory } from './store/database';
 import type { OwnershipLock } from './store/ownership';
-import type { Store } from './store/store';
+import type { SqliteStore } from './store/sqlite-store';
 import { nonNegativeInteger, positiveInteger, typeError } from './validate';
 
 export { VirtualClock } from './runtime/virtual-clock';
@@ -138,7 +139,7 @@ export class TestEngine {
   }
 
   /** Starts an engine (recovery included) on an opened store, and counts what it does. */
-  #start(store: Store, lock: OwnershipLock | null): Engine {
+  #start(store: SqliteStore, lock: OwnershipLock | null): Engine {
     this.#session = Session.startOwner(this.#options, store, lock, workflowRegistry);
     return this.#watch(new Engine(this.#session));
   }

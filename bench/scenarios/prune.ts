@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
 import { DEFAULT_PRUNE_BATCH_SIZE, FINISHED_STATUSES } from '../../lib/ops/deletion';
 import { openDatabase } from '../../lib/store/database';
-import { Store } from '../../lib/store/store';
+import { SqliteStore } from '../../lib/store/sqlite-store';
 import { figureResult, latencyResult, nowUs, round, runScenario, summarize, yieldToEventLoop, type Mode } from '../lib/harness';
 
 const RECV_TIMEOUT_SECONDS = 86_400;
@@ -135,8 +135,8 @@ runScenario('prune', async (context) => {
 
   // Each batch's time, around the store's pruneBatch (its transaction and commit, synchronous).
   const batchesUs: number[] = [];
-  const pruneBatch = Store.prototype.pruneBatch;
-  Store.prototype.pruneBatch = function timedPruneBatch(this: Store, ...args: Parameters<Store['pruneBatch']>) {
+  const pruneBatch = SqliteStore.prototype.pruneBatch;
+  SqliteStore.prototype.pruneBatch = function timedPruneBatch(this: SqliteStore, ...args: Parameters<SqliteStore['pruneBatch']>) {
     const startUs = nowUs();
     try {
       return pruneBatch.apply(this, args);
@@ -177,7 +177,7 @@ runScenario('prune', async (context) => {
   pruning = false;
   await driver;
   await engine.close();
-  Store.prototype.pruneBatch = pruneBatch;
+  SqliteStore.prototype.pruneBatch = pruneBatch;
   if (result.deleted !== workflows) throw new Error(`The prune deleted ${result.deleted} workflows, expected ${workflows}.`);
 
   const floor = await rawPrune(floorFile, context.mode, batchSize, beforeMs);

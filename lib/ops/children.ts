@@ -3,6 +3,7 @@
 // either way it is recorded, so a replayed parent finds the same child and no user-chosen UUID can
 // ever be taken over.
 import { nanoid } from 'nanoid';
+import { isPromise } from '../awaitable';
 import type { WorkflowRef } from '../contracts';
 import { WorkflowConflictError } from '../errors';
 import { decode } from '../store/codec';
@@ -22,12 +23,13 @@ export async function startChild(env: OperationEnvironment, execution: WorkflowE
   const ownDeadlineMs = workflow.timeoutSeconds === undefined ? null : Math.ceil(nowMs + workflow.timeoutSeconds * 1000);
   const parentDeadlineMs = execution.deadlineMs;
   const deadlineMs = ownDeadlineMs === null ? parentDeadlineMs : parentDeadlineMs === null ? ownDeadlineMs : Math.min(ownDeadlineMs, parentDeadlineMs);
-  const { value: childUUID, commit } = env.store.startChildWorkflow(
+  const written = env.store.startChildWorkflow(
     position, [derivedUUID, `${derivedUUID}-${nanoid(12)}`], workflow.name, inputs, deadlineMs, nowMs,
   );
+  const { value: childUUID, commit } = isPromise(written) ? await written : written;
   if (childUUID === null) {
     // Both the derived UUID and a random one are taken: practically impossible. Nothing was recorded.
-    const existing = env.store.workflows.get(derivedUUID);
+    const existing = await env.store.workflows.get(derivedUUID);
     throw new WorkflowConflictError(derivedUUID, existing?.workflowName ?? 'unknown', workflow.name, existing?.parentUUID ?? null);
   }
   execution.progressed();

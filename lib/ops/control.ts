@@ -2,6 +2,7 @@
 // transaction committed before it returns (see Store.cancelWorkflow): it changes the workflow's row
 // and appends to workflow_controls, which other processes follow through the change feed. Once it
 // committed, this process reconciles what it runs (env.reconcile) and wakes whoever awaits a result.
+import { isPromise } from '../awaitable';
 import { WorkflowCancelledError, WorkflowConflictError, WorkflowNotFoundError, WorkflowTimeoutError } from '../errors';
 import type { CancelResult, ResumeResult } from '../types';
 import { assertOpen, writeWhenUnlocked, type OperationEnvironment } from './environment';
@@ -25,7 +26,7 @@ export async function cancelWorkflow(env: OperationEnvironment, workflowUUID: st
   const { deadlineMs } = request;
   const reason = (uuid: string): string => encodeError(deadlineMs === undefined ? new WorkflowCancelledError(uuid) : new WorkflowTimeoutError(uuid, deadlineMs));
   const pending = writeWhenUnlocked(env, () => env.store.cancelWorkflow(workflowUUID, request.cancelChildren, reason, deadlineMs ?? null, env.clock.now()));
-  const result = pending instanceof Promise ? await pending : pending;
+  const result = isPromise(pending) ? await pending : pending;
   if (result === undefined) throw new WorkflowNotFoundError(workflowUUID);
   // Committed: the runs of these workflows stop at once, and their result waits wake.
   if (result.cancelled.length > 0) env.reconcile(result.cancelled);
@@ -41,7 +42,7 @@ export async function cancelWorkflow(env: OperationEnvironment, workflowUUID: st
 export async function resumeWorkflow(env: OperationEnvironment, workflowUUID: string): Promise<ResumeResult> {
   assertOpen(env, 'resumeWorkflow');
   const pending = writeWhenUnlocked(env, () => env.store.resumeWorkflow(workflowUUID, env.clock.now()));
-  const result = pending instanceof Promise ? await pending : pending;
+  const result = isPromise(pending) ? await pending : pending;
   if (result === undefined) throw new WorkflowNotFoundError(workflowUUID);
   if (result.resumed) env.reconcile([workflowUUID]);
   return result;
@@ -66,7 +67,7 @@ export async function forkWorkflow(env: OperationEnvironment, workflowUUID: stri
   assertOpen(env, 'forkWorkflow');
   const { fromOperation, newWorkflowUUID, timeoutMs } = request;
   const pending = writeWhenUnlocked(env, () => env.store.forkWorkflow(workflowUUID, newWorkflowUUID, fromOperation, timeoutMs, env.clock.now()));
-  const { value: outcome, commit } = pending instanceof Promise ? await pending : pending;
+  const { value: outcome, commit } = isPromise(pending) ? await pending : pending;
   if (outcome.kind === 'forked') {
     const { original, recorded, deadlineMs } = outcome;
     env.launchFork(newWorkflowUUID, original.workflowName, original.inputs, recorded, commit, deadlineMs);

@@ -2,6 +2,7 @@
 // returns; a prune is many, each a batch committed alone with the event loop free between them, so a
 // prune of a million workflows never holds the write lock (or this process) for long, and an
 // interrupted prune leaves whole workflows, deleted or not.
+import { andThen, type Awaitable } from '../awaitable';
 import { WorkflowNotFoundError, WorkflowPendingError } from '../errors';
 import { addDeletedRows, noDeletedRows } from '../store/deletion';
 import { WORKFLOW_STATUSES, type DeletedRows, type DeleteResult, type PruneResult, type WorkflowStatusName } from '../types';
@@ -33,9 +34,8 @@ export const FINISHED_STATUSES: readonly WorkflowStatusName[] = Object.freeze(WO
  */
 export const DEFAULT_PRUNE_BATCH_SIZE = 100;
 
-async function write<T>(env: OperationEnvironment, action: () => T): Promise<T> {
-  const pending = writeWhenUnlocked(env, action);
-  return pending instanceof Promise ? await pending : pending;
+async function write<T>(env: OperationEnvironment, action: () => Awaitable<T>): Promise<T> {
+  return await writeWhenUnlocked(env, action);
 }
 
 /**
@@ -102,16 +102,17 @@ export interface DeletePlan {
  * What `deleteWorkflow` would delete now, writing nothing: the same set of workflows, and the rows
  * it would take from each table. Undefined when no workflow has this UUID.
  */
-export function planDelete(env: OperationEnvironment, workflowUUID: string, request: DeleteRequest): DeletePlan | undefined {
-  const workflows = env.store.workflows.deletionTargets(workflowUUID, request.deleteChildren);
-  if (workflows === undefined) return undefined;
-  const pending = workflows.filter((workflow) => workflow.status === 'PENDING').map((workflow) => workflow.workflowUUID);
-  // A forced delete keeps the controls of the workflows it cancelled (see deleteWorkflow).
-  const rows = env.store.deletion.countAll(workflows.map((workflow) => workflow.workflowUUID), request.force ? new Set(pending) : new Set());
-  return { workflows, pending, rows };
+export function planDelete(env: OperationEnvironment, workflowUUID: string, request: DeleteRequest): Awaitable<DeletePlan | undefined> {
+  return andThen(env.store.workflows.deletionTargets(workflowUUID, request.deleteChildren), (workflows) => {
+    if (workflows === undefined) return undefined;
+    const pending = workflows.filter((workflow) => workflow.status === 'PENDING').map((workflow) => workflow.workflowUUID);
+    // A forced delete keeps the controls of the workflows it cancelled (see deleteWorkflow).
+    const rows = env.store.deletion.countAll(workflows.map((workflow) => workflow.workflowUUID), request.force ? new Set(pending) : new Set());
+    return andThen(rows, (counted) => ({ workflows, pending, rows: counted }));
+  });
 }
 
 /** How many workflows a prune would delete now (the CLI's --dry-run). */
-export function countPrunable(env: OperationEnvironment, request: Pick<PruneRequest, 'beforeMs' | 'statuses'>): number {
+export function countPrunable(env: OperationEnvironment, request: Pick<PruneRequest, 'beforeMs' | 'statuses'>): Awaitable<number> {
   return env.store.deletion.countFinishedBefore(request.statuses, request.beforeMs);
 }

@@ -7,7 +7,8 @@ import { EngineClosedError, safeString } from '../errors';
 import { pauseRealTime, type Clock } from '../runtime/clock';
 import type { TimerWheel } from '../runtime/timer-wheel';
 import type { Waiters } from '../runtime/waiters';
-import type { Commit } from '../store/group-commit';
+import type { Awaitable } from '../awaitable';
+import type { Commit } from '../store/store';
 import type { Store } from '../store/store';
 import type { OperationPosition, OperationRecord } from '../types';
 
@@ -48,7 +49,7 @@ export interface OperationEnvironment {
  * a write of the same turn whose commit later fails is never shown.
  * @throws EngineClosedError when the engine is closed.
  */
-export function readCommitted<T>(env: OperationEnvironment, what: string, read: () => T): Promise<T> {
+export function readCommitted<T>(env: OperationEnvironment, what: string, read: () => Awaitable<T>): Promise<T> {
   assertOpen(env, what);
   return env.store.readCommitted(read);
 }
@@ -88,7 +89,7 @@ export const LOCK_WAIT_MS = 5000;
  * Returns the write's value itself when it could write at once, else a promise of it.
  * @throws StorageError (SQLITE_BUSY) when the lock stays held for LOCK_WAIT_MS.
  */
-export function writeWhenUnlocked<T>(env: OperationEnvironment, write: () => T): T | Promise<T> {
+export function writeWhenUnlocked<T>(env: OperationEnvironment, write: () => Awaitable<T>): Awaitable<T> {
   if (env.lockQueue === null) {
     // Written at once when it can be, synchronously: an owner's start launches its workflow inside
     // the very transaction that records it.
@@ -108,14 +109,14 @@ export function writeWhenUnlocked<T>(env: OperationEnvironment, write: () => T):
   return mine;
 }
 
-async function retryWhileLocked<T>(env: OperationEnvironment, write: () => T): Promise<T> {
+async function retryWhileLocked<T>(env: OperationEnvironment, write: () => Awaitable<T>): Promise<T> {
   let waitedMs = 0;
   for (let pauseMs = 1; ; pauseMs = Math.min(2 * pauseMs, 50)) {
     await pauseRealTime(pauseMs);
     waitedMs += pauseMs;
     assertOpen(env, 'A write waiting for the database lock');
     try {
-      return write();
+      return await write();
     } catch (error) {
       if (!env.store.isLockHeld(error) || waitedMs >= LOCK_WAIT_MS) throw error;
     }

@@ -1,11 +1,14 @@
 // setEvent and getEvent. An event is immutable: the first value for a (workflow, key) is kept and a
 // second setEvent of that key is a recorded DuplicateEventKeyError. getEvent waits for the key.
 import { DuplicateEventKeyError } from '../errors';
-import { eventKey } from '../runtime/waiters';
+import { andThen, isPromise, type Awaitable } from '../awaitable';
+import { eventKey, type Attempt } from '../runtime/waiters';
 import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { decodeRecord, encodeError, encodePayload } from './payload';
 import { runRecordedWait } from './wait';
+
+const NOT_YET = Object.freeze({ done: false as const });
 
 export async function setEvent(env: OperationEnvironment, execution: WorkflowExecution, key: string, value: unknown): Promise<void> {
   assertOpen(env, 'setEvent');
@@ -13,9 +16,10 @@ export async function setEvent(env: OperationEnvironment, execution: WorkflowExe
   const { position, recorded } = execution.begin('setEvent', 'setEvent');
   if (recorded !== undefined) return execution.replay<void>(recorded);
   const workflowUUID = execution.workflowUUID;
-  const { value: inserted, commit } = env.store.setEvent(
+  const written = env.store.setEvent(
     position, key, text, () => encodeError(new DuplicateEventKeyError(workflowUUID, key)), env.clock.now(),
   );
+  const { value: inserted, commit } = isPromise(written) ? await written : written;
   execution.progressed();
   await execution.committed(commit);
   operationRecorded(env, position);
@@ -44,18 +48,22 @@ export function getEventInWorkflow<T>(env: OperationEnvironment, execution: Work
 export async function getEventFromHandler<T>(env: OperationEnvironment, targetUUID: string, key: string, timeoutMs: number): Promise<T | null> {
   assertOpen(env, 'getEvent');
   const { store } = env;
-  const read = (): string | undefined => store.events.getValue(targetUUID, key);
+  const read = (): Awaitable<string | undefined> => store.events.getValue(targetUUID, key);
   // Named only on failure, by a builder made once per call: ten thousand waiters woken on one key
   // then decode on the wake-up path without allocating anything more each.
   const recordName = (): string => `value of event "${key}"`;
   // Events are immutable, so a stored value is a committed one, unless it was set in the very
   // transaction still waiting to commit: only then is the answer held back until that commit.
-  let found = read();
+  const first = read();
+  // A synchronous store's answer is taken in this turn: the wait below then subscribes in it too.
+  let found = isPromise(first) ? await first : first;
   if (found !== undefined && store.isEventUncommitted(targetUUID, key)) found = await store.readCommitted(read);
   if (found !== undefined) return decodeRecord<T>(found, targetUUID, recordName);
   if (timeoutMs === 0) return null;
   const wakeKey = eventKey(targetUUID, key);
-  const text = await env.waiters.wait<string | null>({
+  const look = (): Awaitable<Attempt<string | null>> => andThen(read(), (value) => (value === undefined ? NOT_YET : { done: true, value }));
+  // An asynchronous store's answer came turns ago: the wait looks once more as it subscribes (see waiters.ts).
+  const text = await env.waiters.waitUnlessDone<string | null>(isPromise(first) ? look() : NOT_YET, {
     description: { workflowUUID: null, kind: 'getEvent', targetUUID, key, deadlineMs: env.clock.now() + timeoutMs },
     keys: [wakeKey],
     attempt: (payload) => {
@@ -67,10 +75,9 @@ export async function getEventFromHandler<T>(env: OperationEnvironment, targetUU
         store.afterSettle(() => env.waiters.notify(wakeKey));
         return { done: false };
       }
-      const value = read();
-      return value === undefined ? { done: false } : { done: true, value };
+      return look();
     },
-    onTimeout: () => (store.isEventUncommitted(targetUUID, key) ? null : read() ?? null),
+    onTimeout: () => (store.isEventUncommitted(targetUUID, key) ? null : andThen(read(), (value) => value ?? null)),
   });
   return text === null ? null : decodeRecord<T>(text, targetUUID, recordName);
 }

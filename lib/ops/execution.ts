@@ -9,7 +9,7 @@ import { DeterminismError, StorageError, UnreadableRecordError, WorkflowCancelle
 import type { StartedWait } from '../runtime/waiters';
 import type { OperationKind, OperationPosition, OperationRecord } from '../types';
 import type { OperationEnvironment } from './environment';
-import type { Commit } from '../store/group-commit';
+import type { Commit } from '../store/store';
 import { decodeRecord } from './payload';
 
 /**

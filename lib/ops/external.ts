@@ -5,7 +5,7 @@
 // clients started.
 import { FileWatcher } from '../runtime/file-watcher';
 import { eventKey, messageKey, streamKey, WORKFLOW_KEY_PREFIX } from '../runtime/waiters';
-import type { ChangeFeed, FeedPosition } from '../store/changes';
+import type { ChangeFeed, FeedPosition } from '../store/store';
 import type { OperationEnvironment } from './environment';
 
 /** Safety re-check periods (the kernel's file notifications normally arrive first). */

@@ -2,9 +2,12 @@
 import { MaxRecoveryAttemptsExceededError, WorkflowNotFoundError } from '../errors';
 import { assertOpen, readCommitted, type OperationEnvironment } from './environment';
 import { decodeForListing, outcomeOf } from './payload';
-import { workflowKey, type StartedWait } from '../runtime/waiters';
+import { andThen, type Awaitable } from '../awaitable';
+import { workflowKey, type Attempt, type StartedWait } from '../runtime/waiters';
 import type { WorkflowHandle } from '../contracts';
 import type { WorkflowRecord, WorkflowStatus } from '../types';
+
+const NOT_YET = Object.freeze({ done: false as const });
 
 /** The {@link WorkflowHandle} of a workflow in this engine's (or client's) database. */
 export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
@@ -68,12 +71,7 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
     const key = workflowKey(this.#workflowUUID);
     // Only a committed outcome counts: while writes of this process wait to commit, a row read now
     // might be one of them, so the check runs again once they settled.
-    const check = (): { done: true; value: R } | { done: false } => {
-      if (store.hasUncommittedWrites) {
-        store.afterSettle(() => waiters.notify(key));
-        return { done: false };
-      }
-      const record = store.workflows.get(this.#workflowUUID);
+    const decide = (record: WorkflowRecord | undefined): Attempt<R> => {
       if (record === undefined) throw new WorkflowNotFoundError(this.#workflowUUID);
       switch (record.status) {
         case 'PENDING':
@@ -84,13 +82,18 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
           return { done: true, value: outcomeOf<R>(record.output, record.error, this.#workflowUUID, 'result') };
       }
     };
+    const check = (): Awaitable<Attempt<R>> => {
+      if (store.hasUncommittedWrites) {
+        store.afterSettle(() => waiters.notify(key));
+        return NOT_YET;
+      }
+      return andThen(store.workflows.get(this.#workflowUUID), decide);
+    };
     assertOpen(this.#env, 'getResult');
-    // Check, then subscribe, in one turn: no notification can fall between them.
-    const first = check();
-    if (first.done) return first.value;
+    // Check, then subscribe, with no notification able to fall between them (see waiters.ts).
     let untrack = (): void => {};
     try {
-      return await waiters.wait<R>({
+      return await waiters.waitUnlessDone<R>(check(), {
         description: { workflowUUID: this.#waiterUUID, kind: 'result', targetUUID: this.#workflowUUID, deadlineMs: null },
         keys: [key],
         attempt: check,

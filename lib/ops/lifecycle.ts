@@ -15,15 +15,14 @@
 // an open that did not end well already counted, run one at a time, each counted in a commit of its
 // own just before its code runs. So a workflow that kills the process every time is the only one
 // whose count grows, and it is given up after maxRecoveryAttempts while the others run.
+import { andThen, isPromise, type Awaitable } from '../awaitable';
 import type { EngineWarning, RecoveryReport, RunCause, WorkflowRef, WorkflowRegistry } from '../contracts';
 import { MaxRecoveryAttemptsExceededError, StorageError, UnreadableRecordError, WorkflowCancelledError, WorkflowConflictError } from '../errors';
 import type { TimerHandle } from '../runtime/timer-wheel';
 import { pauseRealTime } from '../runtime/clock';
 import { workflowKey } from '../runtime/waiters';
-import type { FeedPosition } from '../store/changes';
 import { decode } from '../store/codec';
-import type { Commit } from '../store/group-commit';
-import { cancellationOf, type RecoveryDecisions, type Store } from '../store/store';
+import { cancellationOf, type Commit, type ControlState, type FeedPosition, type RecoveryDecisions, type RecoverySnapshot, type Store, type Written } from '../store/store';
 import type { OperationRecord } from '../types';
 import { cancelWorkflow } from './control';
 import { assertOpen, emitEvent, writeWhenUnlocked, type OperationEnvironment } from './environment';
@@ -47,20 +46,21 @@ export async function startWorkflow(env: OperationEnvironment, workflow: Workflo
   // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a workflow never times out early.
   const deadlineMs = timeoutMs === null ? null : Math.ceil(env.clock.now() + timeoutMs);
   const pending = writeWhenUnlocked(env, () => env.store.startWorkflow(workflowUUID, workflowName, inputs, env.clock.now(), deadlineMs));
-  const { value: inserted, commit } = pending instanceof Promise ? await pending : pending;
+  // Taken in this turn when the store answered at once (see below).
+  const { value: inserted, commit } = isPromise(pending) ? await pending : pending;
   // The workflow sees its inputs as recorded, exactly as a recovered run would. It starts at once,
   // inside the transaction that records it; if that commit fails, the run is abandoned before it can
   // record anything, or start a step, for a workflow that does not exist.
   if (inserted && typeof workflow !== 'string') env.launch(workflowUUID, workflow, decode<unknown[]>(inputs), commit, deadlineMs);
   await commit.durable;
   // The UUID existed: judged on the committed row, never on one that might still roll back.
-  if (!inserted) checkSameWorkflow(env.store, workflowUUID, workflowName);
+  if (!inserted) await checkSameWorkflow(env.store, workflowUUID, workflowName);
 }
 
 /** Throws WorkflowConflictError when an existing UUID belongs to a workflow of another name. */
-export function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): void {
-  const existing = store.workflows.get(workflowUUID);
-  if (existing === undefined && store.workflows.wasDeletedCancelled(workflowUUID)) {
+export async function checkSameWorkflow(store: Store, workflowUUID: string, workflowName: string): Promise<void> {
+  const existing = await store.workflows.get(workflowUUID);
+  if (existing === undefined && await store.workflows.wasDeletedCancelled(workflowUUID)) {
     throw new WorkflowConflictError(workflowUUID, 'deleted (cancelled)', workflowName);
   }
   if (existing !== undefined && existing.workflowName !== workflowName) {
@@ -147,15 +147,19 @@ export class WorkflowRunner {
       return;
     }
     // Started elsewhere, but possibly run here before (and resumed since): replay what it recorded.
-    let recorded: OperationRecord[];
+    // If that read fails, the feed has moved past it: resume it like any workflow whose storage failed.
+    const run = (recorded: OperationRecord[]): void => {
+      this.run(workflowUUID, registration, args, { recorded, cause: 'started', deadlineMs: workflow.deadlineMs });
+    };
+    let recorded: Awaitable<OperationRecord[]>;
     try {
       recorded = this.#env.store.operations.listForWorkflow(workflowUUID);
     } catch (error) {
-      // The feed has moved past it: resume it like any workflow whose storage failed.
       this.#scheduleResume(workflowUUID, registration, error);
       return;
     }
-    this.run(workflowUUID, registration, args, { recorded, cause: 'started', deadlineMs: workflow.deadlineMs });
+    if (isPromise(recorded)) recorded.then(run, (error: unknown) => this.#scheduleResume(workflowUUID, registration, error));
+    else run(recorded);
   }
 
   /**
@@ -168,37 +172,44 @@ export class WorkflowRunner {
    */
   reconcile(workflowUUIDs: readonly string[]): void {
     for (const workflowUUID of workflowUUIDs) {
-      let state: ReturnType<Store['workflows']['controlState']>;
+      const unread = (error: unknown): void => this.#reportStorageFailure(workflowUUID, '?', error, 'is checked again on the next change');
+      let state: Awaitable<ControlState | undefined>;
       try {
         state = this.#env.store.workflows.controlState(workflowUUID);
       } catch (error) {
-        this.#reportStorageFailure(workflowUUID, '?', error, 'is checked again on the next change');
+        unread(error);
         continue;
       }
-      const execution = this.#executions.get(workflowUUID);
-      if (state === undefined) {
-        // Deleted (a forced delete, or a cancelled run's steps still going): its run ends here too.
-        this.#disarmDeadline(workflowUUID);
-        if (execution !== undefined && execution.cancel(new WorkflowCancelledError(workflowUUID))) {
-          void execution.stepsDone().then(() => {
-            if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
-          });
-        }
-        continue;
+      if (isPromise(state)) state.then((read) => this.#reconcileOne(workflowUUID, read), unread);
+      else this.#reconcileOne(workflowUUID, state);
+    }
+  }
+
+  /** reconcile() of one workflow, once its row is read. */
+  #reconcileOne(workflowUUID: string, state: ControlState | undefined): void {
+    const execution = this.#executions.get(workflowUUID);
+    if (state === undefined) {
+      // Deleted (a forced delete, or a cancelled run's steps still going): its run ends here too.
+      this.#disarmDeadline(workflowUUID);
+      if (execution !== undefined && execution.cancel(new WorkflowCancelledError(workflowUUID))) {
+        void execution.stepsDone().then(() => {
+          if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
+        });
       }
-      if (state.status === 'CANCELLED') {
-        this.#disarmDeadline(workflowUUID);
-        if (execution !== undefined && execution.cancel(cancellationOf(workflowUUID, state.error))) {
-          emitEvent(this.#env.events, 'workflowFinished', { workflowUUID, workflowName: execution.workflowName, status: 'CANCELLED' });
-          // Its code may never return: forget the run once its steps in flight have ended.
-          void execution.stepsDone().then(() => {
-            if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
-          });
-        }
-      } else if (state.status === 'PENDING') {
-        if ((execution !== undefined && execution.isLive) || this.#resumes.has(workflowUUID) || this.#resuming.has(workflowUUID)) continue;
-        this.#runResumed(workflowUUID, execution);
+      return;
+    }
+    if (state.status === 'CANCELLED') {
+      this.#disarmDeadline(workflowUUID);
+      if (execution !== undefined && execution.cancel(cancellationOf(workflowUUID, state.error))) {
+        emitEvent(this.#env.events, 'workflowFinished', { workflowUUID, workflowName: execution.workflowName, status: 'CANCELLED' });
+        // Its code may never return: forget the run once its steps in flight have ended.
+        void execution.stepsDone().then(() => {
+          if (this.#executions.get(workflowUUID) === execution) this.#executions.delete(workflowUUID);
+        });
       }
+    } else if (state.status === 'PENDING') {
+      if ((execution !== undefined && execution.isLive) || this.#resumes.has(workflowUUID) || this.#resuming.has(workflowUUID)) return;
+      this.#runResumed(workflowUUID, execution);
     }
   }
 
@@ -210,7 +221,7 @@ export class WorkflowRunner {
       // A step that just ended records its outcome in the microtasks that follow (it was running at
       // the cancel: its outcome is kept): read once those have run, so the step is not run again.
       .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-      .then(() => store.readCommitted(() => ({ record: store.workflows.get(workflowUUID), operations: store.operations.listForWorkflow(workflowUUID) })))
+      .then(() => store.readCommitted(() => store.snapshotOf(workflowUUID)))
       .then(
         ({ record, operations }) => {
           this.#resuming.delete(workflowUUID);
@@ -282,7 +293,7 @@ export class WorkflowRunner {
    * and returns the report, where the change feed must start, and the suspects for runSuspects.
    * @throws StorageError when the pass cannot be committed; no workflow ran then.
    */
-  recover(): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
+  recover(): Awaitable<RecoveryOutcome> {
     return recoverPendingWorkflows(this.#env, this.#registry, (workflowUUID, workflow, args, recorded, deadlineMs) =>
       this.run(workflowUUID, workflow, args, { recorded, cause: 'recovered', owesProgress: true, deadlineMs }));
   }
@@ -298,7 +309,7 @@ export class WorkflowRunner {
       if (!this.#env.isOpen) return;
       if (this.#executions.has(workflowUUID)) continue;
       try {
-        this.#env.store.countRecoveryAttempt(workflowUUID, suspect.attempt, this.#env.clock.now());
+        await this.#env.store.countRecoveryAttempt(workflowUUID, suspect.attempt, this.#env.clock.now());
       } catch (error) {
         // Its code must not run uncounted: count it (then run it) again after a pause.
         const tries = (suspect.countTries ?? 0) + 1;
@@ -325,14 +336,14 @@ export class WorkflowRunner {
       workflowName,
       message: `${error.message} Workflow "${workflowUUID}" is marked ERROR.`,
     });
-    let commit: Commit;
+    let written: Awaitable<Written<boolean>>;
     try {
-      commit = this.#env.store.finishWorkflow(workflowUUID, 'ERROR', null, encodeError(error), this.#env.clock.now()).commit;
+      written = this.#env.store.finishWorkflow(workflowUUID, 'ERROR', null, encodeError(error), this.#env.clock.now());
     } catch (failure) {
       this.#reportStorageFailure(workflowUUID, workflowName, failure, 'stays PENDING');
       return;
     }
-    commit.durable.then(
+    Promise.resolve(written).then(({ commit }) => commit.durable).then(
       () => this.#env.waiters.notify(workflowKey(workflowUUID)),
       (failure: unknown) => this.#reportStorageFailure(workflowUUID, workflowName, failure, 'stays PENDING'),
     );
@@ -487,7 +498,8 @@ export class WorkflowRunner {
       return;
     }
     this.#finishing.add(execution);
-    const { value: finished, commit } = this.#env.store.finishWorkflow(workflowUUID, status, output, error, this.#env.clock.now());
+    const written = this.#env.store.finishWorkflow(workflowUUID, status, output, error, this.#env.clock.now());
+    const { value: finished, commit } = isPromise(written) ? await written : written;
     await commit.durable;
     this.#env.waiters.notify(workflowKey(workflowUUID));
     // Not PENDING any more: another process cancelled it before this run heard of it.
@@ -540,7 +552,7 @@ export class WorkflowRunner {
   #resume(workflowUUID: string, workflow: WorkflowRef): void {
     if (!this.#env.isOpen || this.#hasLiveRun(workflowUUID)) return;
     const { store } = this.#env;
-    store.readCommitted(() => ({ record: store.workflows.get(workflowUUID), operations: store.operations.listForWorkflow(workflowUUID) })).then(
+    store.readCommitted(() => store.snapshotOf(workflowUUID)).then(
       ({ record, operations }) => {
         if (!this.#env.isOpen || this.#hasLiveRun(workflowUUID)) return;
         // Gone (its start never committed) or finished meanwhile: nothing to resume.
@@ -599,6 +611,13 @@ export interface SuspectRun {
   countTries?: number;
 }
 
+/** What the recovery pass did, where the change feed must start, and the suspects for runSuspects. */
+export interface RecoveryOutcome {
+  report: RecoveryReport;
+  feedStart: FeedPosition;
+  suspects: SuspectRun[];
+}
+
 interface Plan extends RecoveryDecisions {
   attempts: [string, number][];
   givenUp: [string, string][];
@@ -620,9 +639,9 @@ function recoverPendingWorkflows(
   env: OperationEnvironment,
   registry: WorkflowRegistry,
   run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[], deadlineMs: number | null) => void,
-): { report: RecoveryReport; feedStart: FeedPosition; suspects: SuspectRun[] } {
+): Awaitable<RecoveryOutcome> {
   const { store, options } = env;
-  const snapshot = store.recover((pending) => {
+  const pass = store.recover((pending) => {
     const plan: Plan = {
       attempts: [], givenUp: [], failed: [], toRun: [], suspects: [], warnings: [], readOperations: false,
       report: { resumed: [], unregistered: [], givenUp: [], failed: [] },
@@ -670,9 +689,17 @@ function recoverPendingWorkflows(
     plan.readOperations = plan.toRun.length > 0 || plan.suspects.length > 0;
     return plan;
   }, env.clock.now());
+  return andThen(pass, (snapshot) => runRecovered(env, snapshot, run));
+}
 
-  // Committed: now tell, wake whoever awaits the workflows that ended, and run the others.
+/** The recovery pass committed: now tell, wake whoever awaits the workflows that ended, and run the others. */
+function runRecovered(
+  env: OperationEnvironment,
+  snapshot: RecoverySnapshot<Plan>,
+  run: (workflowUUID: string, workflow: WorkflowRef, args: unknown[], recorded: OperationRecord[], deadlineMs: number | null) => void,
+): RecoveryOutcome {
   const { report, warnings, toRun, suspects } = snapshot.decisions;
+  const { options } = env;
   for (const warning of warnings) options.onWarning(warning);
   for (const uuid of report.givenUp) env.waiters.notify(workflowKey(uuid));
   for (const uuid of report.failed) env.waiters.notify(workflowKey(uuid));

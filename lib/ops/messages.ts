@@ -1,6 +1,7 @@
 // send and recv. A message is appended to its (destination, topic) queue in insertion order; recv
 // consumes the oldest and records it as its result in the same commit, so a crash can neither lose
 // nor repeat it. Waiting receivers are woken right after the commit that queued their message.
+import { isPromise } from '../awaitable';
 import { PayloadTooLargeError, WorkflowCancelledError, WorkflowNotFoundError } from '../errors';
 import { messageKey } from '../runtime/waiters';
 import type { OutgoingMessage } from '../store/store';
@@ -111,11 +112,12 @@ export async function sendFromWorkflow(env: OperationEnvironment, execution: Wor
   const text = encodePayload(env, message, 'message');
   const { position, recorded } = execution.begin('send', 'send');
   if (recorded !== undefined) return execution.replay<void>(recorded);
-  const { value: result, commit } = env.store.sendFromWorkflow(
+  const written = env.store.sendFromWorkflow(
     position, destinationUUID, text, topic,
     (refusal) => encodeError(refusal === 'not-found' ? new WorkflowNotFoundError(destinationUUID) : refusedAsCancelled(destinationUUID)),
     env.clock.now(),
   );
+  const { value: result, commit } = isPromise(written) ? await written : written;
   execution.progressed();
   await execution.committed(commit);
   operationRecorded(env, position);

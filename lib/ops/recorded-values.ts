@@ -2,6 +2,7 @@
 // a replay after a crash gets the very same value and takes the same path. Each is an operation like
 // any other: one row in the group commit, resolved once that commit landed.
 import { randomUUID } from 'node:crypto';
+import { isPromise } from '../awaitable';
 import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 
@@ -12,7 +13,8 @@ async function recordedValue<T extends number | string>(env: OperationEnvironmen
   if (recorded !== undefined) return execution.replay<T>(recorded);
   const value = take();
   // A finite number or a string: plain JSON is the codec's own form for both.
-  const commit = env.store.recordOutcome(position, 'first', JSON.stringify(value), null, env.clock.now());
+  const written = env.store.recordOutcome(position, 'first', JSON.stringify(value), null, env.clock.now());
+  const commit = isPromise(written) ? await written : written;
   execution.progressed();
   await execution.committed(commit);
   operationRecorded(env, position);

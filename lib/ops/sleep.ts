@@ -1,6 +1,7 @@
 // Durable sleep: the wake-up time is recorded when the sleep starts, so after a crash only the time
 // that remained is slept. The sleep ends once its end is committed.
-import { ALREADY_COMMITTED, type Commit } from '../store/group-commit';
+import { isPromise } from '../awaitable';
+import { ALREADY_COMMITTED, type Commit } from '../store/store';
 import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 
@@ -15,7 +16,8 @@ export async function sleep(env: OperationEnvironment, execution: WorkflowExecut
   } else {
     // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a sleep never ends early.
     deadlineMs = Math.ceil(env.clock.now() + durationMs);
-    started = env.store.startWait({ ...position, deadlineMs, waitDetail: '{}' }, env.clock.now());
+    const written = env.store.startWait({ ...position, deadlineMs, waitDetail: '{}' }, env.clock.now());
+    started = isPromise(written) ? await written : written;
   }
   execution.progressed();
   await execution.committed(started);

@@ -7,6 +7,7 @@
 // completed), with the next attempt's time as its deadline and the failed attempts as its detail, as
 // a sleep records its wake-up time. A resumed run finds that row and carries on at the next attempt,
 // at the recorded time; the next attempt runs only once the failure's commit has landed.
+import { isPromise } from '../awaitable';
 import type { StepContext, StepRef, StepRetryPolicy } from '../contracts';
 import { PayloadTooLargeError, SerializationError, StepRetriesExceededError, WorkflowContextError } from '../errors';
 import { decode } from '../store/codec';
@@ -158,7 +159,8 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
         failures.push(failureText(attempt, failedAtMs, failureError(thrown)));
         // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a pause never ends early.
         nextAttemptMs = Math.ceil(failedAtMs + retryDelayMs(policy!, attempt));
-        const commit = env.store.recordStepFailure({ ...position, deadlineMs: nextAttemptMs, waitDetail: failuresDetail(failures) }, phase, failedAtMs);
+        const written = env.store.recordStepFailure({ ...position, deadlineMs: nextAttemptMs, waitDetail: failuresDetail(failures) }, phase, failedAtMs);
+        const commit = isPromise(written) ? await written : written;
         phase = 'resumed';
         execution.progressed();
         // The next attempt starts only once this failure is durable: its count survives a crash.
@@ -186,7 +188,8 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     const error = failed ? encodeError(thrown) : null;
     // A step that was running when its workflow was cancelled still has its outcome recorded: a
     // resumed workflow then replays it instead of running it again.
-    const commit = env.store.recordOutcome(position, phase, output, error, env.clock.now(), true);
+    const written = env.store.recordOutcome(position, phase, output, error, env.clock.now(), true);
+    const commit = isPromise(written) ? await written : written;
     execution.progressed();
     await execution.committed(commit);
     operationRecorded(env, position);
@@ -204,11 +207,18 @@ async function runAttempt<R>(
   const earlierCommits = execution.beforeSideEffects();
   if (earlierCommits !== undefined) await earlierCommits;
   // Again, in the same turn as the step starts: a commit may have failed, or the engine closed, since.
-  execution.assertAlive();
-  assertOpen(env, `Step ${step.name}`);
+  const startable = (): void => {
+    execution.assertAlive();
+    assertOpen(env, `Step ${step.name}`);
+    if (execution.cancellation !== null) throw execution.cancellation;
+  };
+  startable();
   // No step starts after a cancel's commit, whichever process cancelled (one primary-key read).
-  if (execution.cancellation !== null) throw execution.cancellation;
-  env.store.refuseIfCancelled(execution.workflowUUID);
+  const refused = env.store.refuseIfCancelled(execution.workflowUUID);
+  if (isPromise(refused)) {
+    await refused;
+    startable();
+  }
   const stepEvent = { workflowUUID: execution.workflowUUID, operationIndex: position.operationIndex, name: step.name };
   emitEvent(env.events, 'stepStarted', stepEvent);
   execution.stepStarted();

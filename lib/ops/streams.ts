@@ -5,8 +5,9 @@
 // read, so a replay reads the same values and resumes at the same offset.
 import type { ReadStreamOptions } from '../contracts';
 import { StreamClosedError, StreamTimeoutError } from '../errors';
-import { streamKey, workflowKey, type StartedWait } from '../runtime/waiters';
-import type { StreamEntry } from '../store/streams';
+import { andThen, isPromise, type Awaitable } from '../awaitable';
+import { streamKey, workflowKey, type Attempt, type StartedWait } from '../runtime/waiters';
+import type { StreamBatch, StreamEntry } from '../store/store';
 import type { StreamInfo } from '../types';
 import { durationMs, nonNegativeInteger, requireNonEmptyString, typeError } from '../validate';
 import { assertOpen, operationRecorded, readCommitted, type OperationEnvironment } from './environment';
@@ -46,6 +47,7 @@ function what(key: string): string {
 }
 
 const DONE: IteratorResult<never> = Object.freeze({ done: true, value: undefined });
+const NOT_YET = Object.freeze({ done: false as const });
 
 // ---- writing ----
 
@@ -57,9 +59,10 @@ async function appendFromWorkflow(env: OperationEnvironment, execution: Workflow
     return;
   }
   const workflowUUID = execution.workflowUUID;
-  const { value: appended, commit } = env.store.writeStreamFromWorkflow(
+  const written = env.store.writeStreamFromWorkflow(
     position, key, text, () => encodeError(new StreamClosedError(workflowUUID, key)), env.clock.now(),
   );
+  const { value: appended, commit } = isPromise(written) ? await written : written;
   execution.progressed();
   await execution.committed(commit);
   operationRecorded(env, position);
@@ -92,7 +95,8 @@ export function closeStream(env: OperationEnvironment, execution: WorkflowExecut
 export async function writeStreamFromStep(env: OperationEnvironment, workflowUUID: string, operationIndex: number, key: string, value: unknown): Promise<void> {
   assertOpen(env, 'writeStream');
   const text = encodePayload(env, value, what(key));
-  const { value: appended, commit } = env.store.appendStream(workflowUUID, key, text, operationIndex, env.clock.now());
+  const written = env.store.appendStream(workflowUUID, key, text, operationIndex, env.clock.now());
+  const { value: appended, commit } = isPromise(written) ? await written : written;
   await commit.durable;
   if (appended === 'closed') throw new StreamClosedError(workflowUUID, key);
   env.waiters.notify(streamKey(workflowUUID, key));
@@ -101,10 +105,7 @@ export async function writeStreamFromStep(env: OperationEnvironment, workflowUUI
 // ---- reading, outside workflows ----
 
 /** The rows a reader loaded, and whether the stream ends after them. */
-interface Loaded {
-  entries: StreamEntry[];
-  ended: boolean;
-}
+type Loaded = StreamBatch;
 
 /**
  * A reader outside workflows (Engine, Client): an AsyncIterableIterator of the stream's committed
@@ -197,36 +198,34 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
     const timeout = (): StreamTimeoutError => new StreamTimeoutError(this.#workflowUUID, this.#key, this.#offset, this.#timeoutMs / 1000);
     const progressed = (found: Loaded): boolean => found.entries.length > 0 || found.ended;
     // Only committed rows count: while writes of this process wait to commit, look again after.
-    const check = (): Loaded | null => {
+    const check = (): Awaitable<Attempt<Loaded>> => {
       if (store.hasUncommittedWrites) {
         store.afterSettle(() => waiters.notify(wakeKey));
-        return null;
+        return NOT_YET;
       }
-      const found = this.#load();
-      return progressed(found) ? found : null;
+      return andThen(this.#load(), (found) => (progressed(found) ? { done: true, value: found } : NOT_YET));
     };
-    let loaded: Loaded | null;
+    let loaded: Loaded;
     if (this.#timeoutMs === 0) {
       loaded = await store.readCommitted(() => this.#load());
       if (!progressed(loaded)) throw timeout();
-    } else if ((loaded = check()) === null) {
-      // Checked and subscribed in one synchronous run: no wake-up can fall between them.
+    } else {
+      // Checked and subscribed with no gap for a wake-up to fall into (see waiters.ts).
       try {
-        loaded = await waiters.wait<Loaded>({
+        loaded = await waiters.waitUnlessDone<Loaded>(check(), {
           description: {
             workflowUUID: null, kind: 'readStream', targetUUID: this.#workflowUUID, key: this.#key, offset: this.#offset,
             deadlineMs: env.clock.now() + this.#timeoutMs,
           },
           // The stream's own writes, and its workflow's end (which ends the stream too).
           keys: [wakeKey, workflowKey(this.#workflowUUID)],
-          attempt: () => {
-            const found = check();
-            return found === null ? { done: false } : { done: true, value: found };
-          },
+          attempt: check,
           onTimeout: () => {
-            const found = store.hasUncommittedWrites ? null : this.#load();
-            if (found !== null && progressed(found)) return found;
-            throw timeout();
+            if (store.hasUncommittedWrites) throw timeout();
+            return andThen(this.#load(), (found) => {
+              if (progressed(found)) return found;
+              throw timeout();
+            });
           },
           onStarted: (wait) => (this.#wait = wait),
         });
@@ -240,15 +239,13 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
     return loaded.entries.length > 0;
   }
 
-  /** Reads committed rows from the reader's offset (the caller makes sure no uncommitted write is visible). */
-  #load(): Loaded {
-    const { streams } = this.#env.store;
-    // The end first, then the rows: a workflow seen finished, or a stream seen closed, committed every
-    // row before, so rows missing after that never come. (Read the other way round, a value and the
-    // close committed by another process between the two reads would be skipped.)
-    const ended = streams.writerFinished(this.#workflowUUID) || streams.isClosed(this.#workflowUUID, this.#key);
-    const entries = streams.readFrom(this.#workflowUUID, this.#key, this.#offset, STREAM_READ_BATCH, STREAM_READ_BYTES);
-    return { entries, ended: entries.length === 0 && ended };
+  /**
+   * Reads committed rows from the reader's offset (the caller makes sure no uncommitted write is
+   * visible); the stream has ended only when it had before these rows were read and none is left.
+   */
+  #load(): Awaitable<Loaded> {
+    const batch = this.#env.store.streams.readBatch(this.#workflowUUID, this.#key, this.#offset, STREAM_READ_BATCH, STREAM_READ_BYTES);
+    return andThen(batch, ({ entries, ended }) => ({ entries, ended: entries.length === 0 && ended }));
   }
 }
 
@@ -260,10 +257,7 @@ const READER_RETURNED = new Error('The stream reader was returned.');
  * it ended (closed, or its workflow finished). Committed rows only.
  */
 export async function listStreams(env: OperationEnvironment, workflowUUID: string): Promise<StreamInfo[]> {
-  const { finished, streams } = await readCommitted(env, 'listStreams', () => {
-    const table = env.store.streams;
-    return { finished: table.writerFinished(workflowUUID), streams: table.list(workflowUUID) };
-  });
+  const { finished, streams } = await readCommitted(env, 'listStreams', () => env.store.streams.listWithEnd(workflowUUID));
   return streams.map((stream) => ({ key: stream.key, length: stream.length, closed: stream.closedByWriter || finished }));
 }
 
@@ -324,22 +318,14 @@ export class WorkflowStreamReader<T> implements AsyncIterableIterator<T> {
     const env = this.#env;
     const target = this.#workflowUUID;
     const key = this.#key;
-    const { streams } = env.store;
-    // Runs in the attempt's transaction: the row at `offset`, or the stream's end, as the text to record.
-    const read = (): string | undefined => {
-      const finished = streams.writerFinished(target);
-      const entry = streams.entryAt(target, key, offset);
-      if (entry !== undefined && entry.value !== null) return `{"offset":${offset},"value":${entry.value}}`;
-      if (entry !== undefined || finished || streams.isClosed(target, key)) return `{"offset":${offset},"end":true}`;
-      return undefined;
-    };
+    const cursor = { workflowUUID: target, key, offset };
     const record = await runRecordedWait<ReadRecord<T>>(env, this.#execution, {
       kind: 'readStream',
       timeoutMs: this.#timeoutMs,
       wakeKeys: [streamKey(target, key), workflowKey(target)],
       waitDetail: { workflowUUID: target, key, offset },
       description: { targetUUID: target, key, offset },
-      attempt: (position, phase, wait, nowMs) => env.store.readStreamEntry(position, phase, read, wait, nowMs, `{"offset":${offset},"timeout":true}`),
+      attempt: (position, phase, wait, nowMs) => env.store.readStreamEntry(position, phase, cursor, wait, nowMs),
     });
     if (record !== null && 'value' in record) return { done: false, value: record.value };
     this.#ended = true;

@@ -3,9 +3,9 @@
 // A recovered wait resumes with the deadline recorded before the crash. Whatever ends the wait (a
 // wake-up's attempt, or the deadline's) writes into some batch: the wait resolves only after that
 // batch's commit, and a failed commit (of the start, or of the outcome) ends the run.
-import type { WaitPlan } from '../store/operations';
-import type { AttemptPhase, AttemptResult } from '../store/store';
-import type { WaitDescription } from '../runtime/waiters';
+import { andThen, isPromise, type Awaitable } from '../awaitable';
+import type { AttemptPhase, AttemptResult, WaitPlan } from '../store/store';
+import type { Attempt, WaitDescription } from '../runtime/waiters';
 import type { OperationKind, OperationPosition } from '../types';
 import { assertOpen, operationRecorded, type OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
@@ -18,7 +18,7 @@ export interface RecordedWait {
   waitDetail: Record<string, unknown>;
   description: Omit<WaitDescription, 'deadlineMs' | 'workflowUUID' | 'kind'>;
   /** One attempt in one transaction: read (or consume) and record, or start/continue waiting. */
-  attempt(position: OperationPosition, phase: AttemptPhase, wait: WaitPlan | null, nowMs: number): AttemptResult;
+  attempt(position: OperationPosition, phase: AttemptPhase, wait: WaitPlan | null, nowMs: number): Awaitable<AttemptResult>;
 }
 
 type Found = AttemptResult & { found: true };
@@ -40,35 +40,42 @@ export async function runRecordedWait<T>(env: OperationEnvironment, execution: W
   }
   const waitDetail = JSON.stringify(wait.waitDetail);
   // `outOfTime` records the outcome at the deadline (null unless something arrived just then).
-  const attempt = (outOfTime: boolean): AttemptResult => {
+  const attempt = (outOfTime: boolean): Awaitable<AttemptResult> => {
     // A run that died (a commit of its failed) writes nothing more.
     execution.assertAlive();
     const nowMs = env.clock.now();
     const plan = !outOfTime && nowMs < deadlineMs ? { deadlineMs, waitDetail } : null;
-    const result = wait.attempt(position, phase, plan, nowMs);
-    phase = 'resumed';
-    void execution.committed(result.commit);
-    return result;
+    return andThen(wait.attempt(position, phase, plan, nowMs), (result) => {
+      phase = 'resumed';
+      void execution.committed(result.commit);
+      return result;
+    });
   };
+  const toAttempt = (result: AttemptResult): Attempt<Found> => (result.found ? { done: true, value: result } : KEEP_WAITING);
 
   const first = attempt(false);
-  execution.progressed();
   let found: Found;
-  if (first.found) {
+  if (!isPromise(first) && first.found) {
+    execution.progressed();
     found = first;
   } else {
-    // Subscribe in the same turn as the check, so no wake-up can fall between them. If the commit
-    // recording the wait's start fails, the run dies and this wait ends with it.
+    // On a synchronous store, subscribe in the same turn as the check, so no wake-up can fall between
+    // them; on an asynchronous one, the wait subscribes before the check completes (see waiters.ts).
+    // If the commit recording the wait's start fails, the run dies and this wait ends with it.
+    if (!isPromise(first)) execution.progressed();
     let untrack = (): void => {};
     try {
       found = await env.waiters.wait<Found>({
         description: { ...wait.description, workflowUUID: execution.workflowUUID, kind: wait.kind, deadlineMs },
         keys: wait.wakeKeys,
-        attempt: () => {
-          const result = attempt(false);
-          return result.found ? { done: true, value: result } : KEEP_WAITING;
-        },
-        onTimeout: () => attempt(true) as Found,
+        attempt: () => andThen(attempt(false), toAttempt),
+        initial: isPromise(first)
+          ? first.then((result) => {
+            execution.progressed();
+            return toAttempt(result);
+          })
+          : undefined,
+        onTimeout: () => attempt(true) as Awaitable<Found>,
         onStarted: (started) => (untrack = execution.trackWait(started)),
       });
     } finally {

@@ -1,12 +1,16 @@
 // The one owner of wake-ups. A commit that may satisfy someone calls notify(key) right after it
-// commits; every wait re-tries its (synchronous) attempt when one of its keys is notified, and gives up
-// through the timer wheel at its deadline. Attempts are synchronous, so "check, then subscribe" has
-// no gap in which a notification could be lost.
+// commits; every wait re-tries its attempt when one of its keys is notified, and gives up through the
+// timer wheel at its deadline. On a synchronous store the attempts are synchronous, so "check, then
+// subscribe" has no gap in which a notification could be lost. On an asynchronous store the wait
+// subscribes first and takes its first check as an attempt already under way (`initial`); a wait
+// runs one attempt at a time, and a notification that comes during one runs another after it, so
+// none is lost either.
 //
 // Wake-ups go straight from notify() to the waits of that key, found in a Map: the fastest dispatch,
 // O(1) per wait even with ten thousand on one key. Observability is the engine's typed emitter
 // (engine.events), told of each wait's start and end through the WaitObserver; it is not on the
 // wake-up path.
+import { isPromise, type Awaitable } from '../awaitable';
 import type { SelectBranch } from '../types';
 import type { TimerHandle, TimerWheel } from './timer-wheel';
 
@@ -67,13 +71,18 @@ export interface WaitOptions<T> {
   /** Keys whose notification may satisfy the wait. */
   keys: readonly string[];
   /**
-   * Re-checks the condition; synchronous. `payload` is what the notifier passed along (e.g. the
-   * event's stored value), so many waiters on one key need not each read it again. A throw rejects
-   * the wait.
+   * Re-checks the condition. `payload` is what the notifier passed along (e.g. the event's stored
+   * value), so many waiters on one key need not each read it again. A throw (or a rejection)
+   * rejects the wait.
    */
-  attempt: (payload?: string) => Attempt<T>;
+  attempt: (payload?: string) => Awaitable<Attempt<T>>;
+  /**
+   * The first check, already under way when the wait starts (on an asynchronous store, subscribing
+   * before checking): it counts as the wait's attempt in flight.
+   */
+  initial?: Promise<Attempt<T>>;
   /** Called once at the deadline (a last attempt belongs inside it); its value resolves the wait. */
-  onTimeout: () => T;
+  onTimeout: () => Awaitable<T>;
   /** Receives the wait once it is subscribed, to end it early (e.g. when recording its start failed). */
   onStarted?: (wait: StartedWait) => void;
 }
@@ -93,6 +102,11 @@ class Wait<T> implements StartedWait {
   readonly #reject: (error: unknown) => void;
   timer: TimerHandle | null = null;
   settled = false;
+  // An asynchronous attempt under way; what came meanwhile: a notification (and its payload), the deadline.
+  #inFlight = false;
+  #notifiedMeanwhile = false;
+  #payloadMeanwhile: string | undefined;
+  #deadlineMeanwhile = false;
 
   constructor(waiters: Waiters, options: WaitOptions<T>, resolve: (value: T) => void, reject: (error: unknown) => void) {
     this.#waiters = waiters;
@@ -104,26 +118,64 @@ class Wait<T> implements StartedWait {
   /** A notification of one of its keys. */
   wake(payload: string | undefined): void {
     if (this.settled) return;
-    let result: Attempt<T>;
+    if (this.#inFlight) {
+      this.#notifiedMeanwhile = true;
+      if (payload !== undefined) this.#payloadMeanwhile = payload;
+      return;
+    }
+    let result: Awaitable<Attempt<T>>;
     try {
       result = this.options.attempt(payload);
     } catch (error) {
       this.fail(error as Error);
       return;
     }
-    if (result.done) {
-      this.#waiters.finish(this, 'satisfied');
-      this.#resolve(result.value);
-    }
+    if (isPromise(result)) this.follow(result);
+    else if (result.done) this.#succeed(result.value);
+  }
+
+  /** Takes `attempt`, under way, as this wait's attempt in flight. */
+  follow(attempt: Promise<Attempt<T>>): void {
+    this.#inFlight = true;
+    attempt.then(
+      (result) => {
+        this.#inFlight = false;
+        if (this.settled) return;
+        if (result.done) this.#succeed(result.value);
+        else if (this.#deadlineMeanwhile) this.fire();
+        else if (this.#notifiedMeanwhile) {
+          const payload = this.#payloadMeanwhile;
+          this.#notifiedMeanwhile = false;
+          this.#payloadMeanwhile = undefined;
+          this.wake(payload);
+        }
+      },
+      (error: unknown) => {
+        this.#inFlight = false;
+        this.fail(error as Error);
+      },
+    );
+  }
+
+  #succeed(value: T): void {
+    this.#waiters.finish(this, 'satisfied');
+    this.#resolve(value);
   }
 
   /** The deadline (called by the timer wheel). */
   fire(): void {
     if (this.settled) return;
     this.timer = null;
+    // The attempt under way may still find what was awaited: the deadline is met after it.
+    if (this.#inFlight) {
+      this.#deadlineMeanwhile = true;
+      return;
+    }
     this.#waiters.finish(this, 'timeout');
     try {
-      this.#resolve(this.options.onTimeout());
+      const value = this.options.onTimeout();
+      if (isPromise(value)) value.then(this.#resolve, this.#reject);
+      else this.#resolve(value);
     } catch (error) {
       this.#reject(error);
     }
@@ -198,7 +250,18 @@ export class Waiters {
     if (deadlineMs !== null) wait.timer = this.#wheel.arm(deadlineMs, wait);
     options.onStarted?.(wait);
     this.#observer?.started(options.description);
+    if (options.initial !== undefined) wait.follow(options.initial);
     return promise;
+  }
+
+  /**
+   * Waits unless `first` (the caller's first check) found what is awaited. A synchronous check that
+   * did not find it subscribes in the same turn; a check still under way becomes the wait's first
+   * attempt (`initial`).
+   */
+  waitUnlessDone<T>(first: Awaitable<Attempt<T>>, options: WaitOptions<T>): Promise<T> {
+    if (isPromise(first)) return this.wait({ ...options, initial: first });
+    return first.done ? Promise.resolve(first.value) : this.wait(options);
   }
 
   /** Rejects every wait under way with `error` (used when the engine closes). */

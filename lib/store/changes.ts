@@ -6,29 +6,7 @@
 // passed it cannot miss the row that would have reused it.
 import type { SqliteDatabase } from './database';
 import { toStoredTopic } from './messages';
-import type { ControlAction } from './workflows';
-
-export interface ExternalChanges {
-  /** (destination, topic) of messages inserted since the last look; topic null for none. */
-  messages: { destinationUUID: string; topic: string | null }[];
-  /** (workflow, key) of events set since the last look. */
-  events: { workflowUUID: string; key: string }[];
-  /** (workflow, key) of streams written to or closed since the last look, each once. */
-  streams: { workflowUUID: string; key: string }[];
-  /** Workflows inserted since the last look that are still PENDING. */
-  newWorkflows: { workflowUUID: string; workflowName: string; inputs: string; deadlineMs: number | null }[];
-  /** Workflows cancelled or resumed since the last look, in commit order (a workflow may repeat). */
-  controls: { workflowUUID: string; action: ControlAction }[];
-}
-
-/** The newest message, event and workflow a feed has seen: it reports only what comes after. */
-export interface FeedPosition {
-  readonly messageId: number;
-  readonly eventId: number;
-  readonly streamEntryId: number;
-  readonly workflowRowId: number;
-  readonly controlId: number;
-}
+import type { ChangeFeed, ControlAction, ExternalChanges, FeedPosition } from './store';
 
 const MAX_IDS_SQL = `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id,
                             (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
@@ -42,7 +20,7 @@ function toPosition(row: MaxIdsRow): FeedPosition {
   return { messageId: row.message_id, eventId: row.event_id, streamEntryId: row.stream_entry_id, workflowRowId: row.workflow_rowid, controlId: row.control_id };
 }
 
-export class ChangeFeed {
+export class SqliteChangeFeed implements ChangeFeed {
   readonly #dataVersion;
   readonly #newMessages;
   readonly #newEvents;
@@ -85,7 +63,7 @@ export class ChangeFeed {
     // From an earlier snapshot, commits may already have come since: the first poll reads the ids
     // whatever data_version says.
     this.#lastDataVersion = start === undefined ? this.#dataVersion.get()!.data_version : null;
-    const position = start ?? ChangeFeed.positionOf(db);
+    const position = start ?? SqliteChangeFeed.positionOf(db);
     this.#lastMessageId = position.messageId;
     this.#lastEventId = position.eventId;
     this.#lastStreamEntryId = position.streamEntryId;

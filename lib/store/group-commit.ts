@@ -8,46 +8,7 @@
 // error), the batch fails as one.
 import { StorageError, StorageFullError } from '../errors';
 import type { SqliteDatabase } from './database';
-
-/**
- * Called around every commit of one store (never process-wide): fault injection in the testing kit,
- * commit counting and crash points in durablite's own tests. A throw from `beforeCommit` fails that
- * commit as SQLite's own failure would: the transaction rolls back and every caller of it rejects.
- */
-export interface CommitInterceptor {
-  /** Called with the commit's 1-based sequence number just before COMMIT. */
-  beforeCommit?(commitNumber: number): void;
-  /** Called just after COMMIT succeeded. */
-  afterCommit?(commitNumber: number): void;
-}
-
-/** Told of each commit and each failure of one store (the engine's typed events listen here). */
-export interface CommitObserver {
-  /** A commit landed, holding `writes` writes; COMMIT (the fsync, in FULL mode) took `durationMs`. */
-  committed(commitNumber: number, writes: number, durationMs: number): void;
-  /** A write or a commit failed with this StorageError. */
-  failed(error: StorageError): void;
-}
-
-/** The commit of the batch a write joined. */
-export interface Commit {
-  /** Resolves once the batch is committed; rejects with StorageError when its commit failed. */
-  readonly durable: Promise<void>;
-  /** Whether the batch has committed or failed already. */
-  readonly settled: boolean;
-  /**
-   * Calls `listener` synchronously as this batch fails, before any code awaiting it resumes, so
-   * whoever depends on the batch stops before it can act on what was rolled back. Never called
-   * when the batch commits.
-   */
-  onFailure(listener: (error: unknown) => void): void;
-}
-
-/** What a write returned, and the commit it must await before reporting it. */
-export interface Written<T> {
-  readonly value: T;
-  readonly commit: Commit;
-}
+import { ALREADY_COMMITTED, type Commit, type CommitInterceptor, type CommitObserver, type Written } from './store';
 
 class Batch implements Commit {
   readonly durable: Promise<void>;
@@ -73,8 +34,6 @@ class Batch implements Commit {
   }
 }
 
-/** A commit that has already happened: for callers that wrote nothing new. */
-export const ALREADY_COMMITTED: Commit = Object.freeze({ durable: Promise.resolve(), settled: true, onFailure: () => {} });
 
 /**
  * How a store commits. `'grouped'` (an owner): writes of one turn share a commit, and a write that

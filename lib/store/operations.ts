@@ -2,6 +2,7 @@
 // A row with completed_at NULL is a wait under way; its deadline_ms is what recovery re-arms.
 import type { SqliteDatabase } from './database';
 import type { OperationKind, OperationPosition, OperationRecord } from '../types';
+import type { WaitRecord, WaitStart } from './store';
 
 interface OperationRow {
   workflow_uuid: string;
@@ -15,9 +16,6 @@ interface OperationRow {
   started_at: number;
   completed_at: number | null;
 }
-
-/** A wait under way, with the name of its workflow (see listWaits). */
-export type WaitRecord = OperationRecord & { workflowName: string };
 
 function toOperationRecord(row: OperationRow): OperationRecord {
   return {
@@ -36,12 +34,6 @@ function toOperationRecord(row: OperationRow): OperationRecord {
 
 /** One operation to record; `output`/`error` are already serialized. */
 export type OperationOutcome = OperationPosition & Pick<OperationRecord, 'output' | 'error'>;
-
-/** What a wait records as it starts: its absolute deadline and what it waits on (both set, for a wait). */
-export type WaitPlan = { [Field in 'deadlineMs' | 'waitDetail']: NonNullable<OperationRecord[Field]> };
-
-/** A wait being started: its position and its plan. */
-export type WaitStart = OperationPosition & WaitPlan;
 
 export class OperationTable {
   readonly #insertCompleted;

@@ -1,21 +1,80 @@
-// The store: every write durablite makes, each built once and run synchronously (never an await
-// inside). Each operation both acts and records in one atomic unit, so a crash leaves either all of it
-// or none of it. Writes made in the same turn share one commit (see group-commit.ts); each write
-// returns the Commit of its own batch, which its caller awaits before reporting success.
-import { ChangeFeed, type FeedPosition } from './changes';
-import { DeletionTable, noDeletedRows } from './deletion';
+// The store: the one seam between durablite's operations and a database. Every durable operation
+// of ops/ acts and records through one method of this interface, in one atomic unit, so a crash
+// leaves all of it or none of it.
+//
+// Two kinds of store implement it:
+// - SqliteStore (sqlite-store.ts) runs each method synchronously on one connection and hands back
+//   plain values. Its writes of one turn share a group commit: a write returns the Commit of its
+//   batch, which the caller awaits before it reports success.
+// - An asynchronous store (a database server shared by several engines) runs each write as a
+//   transaction of its own and hands back a promise that settles once that transaction committed
+//   (its Commit is ALREADY_COMMITTED) or failed (a StorageError, nothing of it kept).
+//
+// So every method returns an Awaitable. Callers take a plain value in the same turn and await only a
+// promise (`isPromise(x) ? await x : x`): SqliteStore's group commit runs in a microtask queued as its
+// batch opens, so an `await` of a plain value would let the batch commit, or fail, before the caller
+// has tied itself to that commit.
+//
+// Reads come in two kinds. The read views (`workflows`, `operations`...) see what is committed
+// only when no write of this process waits to commit: callers wrap them in readCommitted(). A read
+// that needs several facts at once (a workflow and its operations; a stream and its end) is one
+// method, so that it is one snapshot on every store.
+import type { Awaitable } from '../awaitable';
+import { WorkflowCancelledError, type StorageError } from '../errors';
+import type {
+  CancelResult, DeletedRows, EventRecord, MessageRecord, OperationPosition, OperationRecord, ResumeResult,
+  SelectBranch, WorkflowRecord, WorkflowStatusName,
+} from '../types';
 import { decode } from './codec';
-import { isInMemory, openDatabase, openReadOnlyDatabase, type SqliteDatabase, type SynchronousMode } from './database';
-import { EventTable } from './events';
-import { ALREADY_COMMITTED, GroupCommitter, type Commit, type CommitInterceptor, type CommitMode, type CommitObserver, type Written } from './group-commit';
-import { MessageTable } from './messages';
-import { OperationTable, type WaitPlan, type WaitStart } from './operations';
-import { acquireOwnership, type OwnershipLock } from './ownership';
-import { StreamTable, type AppendResult } from './streams';
-import { WorkflowTable } from './workflows';
-import { WorkflowCancelledError, WorkflowNotFoundError, type StorageError } from '../errors';
-import type { CancelResult, DeletedRows, OperationPosition, OperationRecord, ResumeResult, SelectBranch, WorkflowRecord, WorkflowStatusName } from '../types';
+import type { OwnershipLock } from './ownership';
 
+
+// ---- commits ----------------------------------------------------------------------------------------
+
+/** The commit of the batch a write joined. */
+export interface Commit {
+  /** Resolves once the batch is committed; rejects with StorageError when its commit failed. */
+  readonly durable: Promise<void>;
+  /** Whether the batch has committed or failed already. */
+  readonly settled: boolean;
+  /**
+   * Calls `listener` synchronously as this batch fails, before any code awaiting it resumes, so
+   * whoever depends on the batch stops before it can act on what was rolled back. Never called
+   * when the batch commits.
+   */
+  onFailure(listener: (error: unknown) => void): void;
+}
+
+/** What a write returned, and the commit it must await before reporting it. */
+export interface Written<T> {
+  readonly value: T;
+  readonly commit: Commit;
+}
+
+/** A commit that has already happened: for writes whose transaction committed before they returned. */
+export const ALREADY_COMMITTED: Commit = Object.freeze({ durable: Promise.resolve(), settled: true, onFailure: () => {} });
+
+/**
+ * Called around every commit of one store (never process-wide): fault injection in the testing kit,
+ * commit counting and crash points in durablite's own tests. A throw from `beforeCommit` fails that
+ * commit as the database's own failure would: the transaction rolls back and every caller of it rejects.
+ */
+export interface CommitInterceptor {
+  /** Called with the commit's 1-based sequence number just before COMMIT. */
+  beforeCommit?(commitNumber: number): void;
+  /** Called just after COMMIT succeeded. */
+  afterCommit?(commitNumber: number): void;
+}
+
+/** Told of each commit and each failure of one store (the engine's typed events listen here). */
+export interface CommitObserver {
+  /** A commit landed, holding `writes` writes; COMMIT (the fsync, with durable commits) took `durationMs`. */
+  committed(commitNumber: number, writes: number, durationMs: number): void;
+  /** A write or a commit failed with this StorageError. */
+  failed(error: StorageError): void;
+}
+
+// ---- what the operations write and read -------------------------------------------------------------
 
 /**
  * How a recv or in-workflow getEvent attempt records itself: `first` inserts the operation row,
@@ -28,6 +87,15 @@ export type AttemptPhase = 'first' | 'resumed';
  * wait was started or continues). `commit` is the batch holding what the attempt wrote.
  */
 export type AttemptResult = { found: true; value: string; commit: Commit } | { found: false; commit: Commit };
+
+/** What a wait records as it starts: its absolute deadline and what it waits on (both set, for a wait). */
+export type WaitPlan = { [Field in 'deadlineMs' | 'waitDetail']: NonNullable<OperationRecord[Field]> };
+
+/** A wait being started: its position and its plan. */
+export type WaitStart = OperationPosition & WaitPlan;
+
+/** A wait under way, with the name of its workflow (see listWaits). */
+export type WaitRecord = OperationRecord & { workflowName: string };
 
 export type SendResult = 'sent' | 'duplicate' | 'not-found' | 'cancelled';
 
@@ -47,6 +115,61 @@ export interface OutgoingMessage {
  * per message, whether it was inserted (false: its idempotency key was used for that destination).
  */
 export type SendManyOutcome = { notFound: string } | { cancelled: string; notFound: null } | { notFound: null; cancelled?: undefined; inserted: boolean[] };
+
+/** One row of a stream, value still serialized; `value` null is the row that closed it. */
+export interface StreamEntry {
+  position: number;
+  value: string | null;
+}
+
+/** One stream of a workflow, as `listStreams` reports it (before the workflow's status is applied). */
+export interface StreamSummary {
+  key: string;
+  /** Values written (the closing row is not one). */
+  length: number;
+  /** Whether closeStream closed it. */
+  closedByWriter: boolean;
+}
+
+/** Where an append went: the position of its row, or `'closed'` when the stream takes no more. */
+export type AppendResult = number | 'closed';
+
+/** The position a workflow's stream read reads: the stream (`workflowUUID`, `key`) at `offset`. */
+export interface StreamCursor {
+  readonly workflowUUID: string;
+  readonly key: string;
+  readonly offset: number;
+}
+
+/** What a batch read of a stream found: its rows from the offset asked, and whether it had ended before them. */
+export interface StreamBatch {
+  /** The stream was closed, or its workflow finished, before these rows were read: no row comes after them. */
+  ended: boolean;
+  entries: StreamEntry[];
+}
+
+/** Filters for listing workflows. */
+export interface WorkflowFilter {
+  status?: WorkflowStatusName;
+  workflowName?: string;
+  limit?: number;
+}
+
+/** What a cancel or resume asks of the processes that run workflows. */
+export type ControlAction = 'cancel' | 'resume';
+
+/** What decides whether a workflow may still record: its status, its recorded outcome, its deadline. */
+export interface ControlState {
+  status: WorkflowStatusName;
+  error: string | null;
+  deadlineMs: number | null;
+}
+
+/** A workflow, with its recorded operations, read as one snapshot. */
+export interface WorkflowSnapshot {
+  record: WorkflowRecord | undefined;
+  operations: OperationRecord[];
+}
 
 /** What a recovery pass decided for the PENDING workflows it read, to write in the same transaction. */
 export interface RecoveryDecisions {
@@ -91,7 +214,7 @@ export type ForkOutcome =
   | { kind: 'conflict'; existing: WorkflowRecord | null; original: WorkflowRecord }
   | { kind: 'forked'; original: WorkflowRecord; deadlineMs: number | null; recorded: OperationRecord[] };
 
-const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
+// ---- records every store writes alike ----------------------------------------------------------------
 
 /**
  * The error a CANCELLED workflow's operations meet: its recorded reason (a WorkflowCancelledError or
@@ -110,669 +233,255 @@ export function cancellationOf(workflowUUID: string, recordedError: string | nul
 }
 
 /** A select's recorded result: the winning branch's index and its stored value, as one stored value. */
-function selectOutcome(index: number, storedValue: string): string {
+export function selectRecord(index: number, storedValue: string): string {
   return `{"index":${index},"value":${storedValue}}`;
 }
 
-export class Store {
-  // The connection never leaves the store: every statement run on it is in store/.
-  readonly #db: SqliteDatabase;
-  readonly #file: string;
-  readonly workflows: WorkflowTable;
-  readonly operations: OperationTable;
-  readonly events: EventTable;
-  readonly messages: MessageTable;
-  readonly streams: StreamTable;
-  readonly deletion: DeletionTable;
-  readonly #committer: GroupCommitter;
-  // Events set in the open transaction (see isEventUncommitted), and which transaction that is.
-  readonly #uncommittedEvents = new Set<string>();
-  #pendingResets: string[] = [];
-  #resetAtMs = 0;
-  #uncommittedEventsBatch: Commit | null = null;
+/**
+ * A workflow's stream read's recorded result: the row found at `offset` (its stored value, or null
+ * for the row that closed the stream), the stream's end (`'end'`), or a timeout (`'timeout'`).
+ */
+export function streamReadRecord(offset: number, found: { value: string | null } | 'end' | 'timeout'): string {
+  if (found === 'end' || (typeof found === 'object' && found.value === null)) return `{"offset":${offset},"end":true}`;
+  if (found === 'timeout') return `{"offset":${offset},"timeout":true}`;
+  return `{"offset":${offset},"value":${found.value}}`;
+}
 
-  readonly #startChildWorkflow;
-  readonly #recordOutcome;
-  readonly #send;
-  readonly #sendFromWorkflow;
-  readonly #sendMany;
-  readonly #setEvent;
-  readonly #attempt;
-  readonly #recover;
-  readonly #appendStream;
-  readonly #writeStreamFromWorkflow;
-  readonly #recordStepFailure;
-  readonly #cancel;
-  readonly #resume;
-  readonly #deleteTree;
-  readonly #pruneBatch;
-  readonly #fork;
+// ---- other processes' commits -------------------------------------------------------------------------
 
-  /**
-   * Opens (creating if needed) the database `file` (see {@link openDatabase}) for writing.
-   * @param interceptor called around every commit (fault injection, crash tests); one per store.
-   * @param mode `'grouped'` for an owner, `'alone'` for a client (see CommitMode).
-   * @throws DatabaseOpenError, SchemaVersionError as openDatabase does.
-   */
-  static open(file: string, synchronous: SynchronousMode, interceptor: CommitInterceptor | null = null, mode: CommitMode = 'grouped'): Store {
-    return new Store(openDatabase(file, synchronous), file, interceptor, mode);
-  }
+export interface ExternalChanges {
+  /** (destination, topic) of messages inserted since the last look; topic null for none. */
+  messages: { destinationUUID: string; topic: string | null }[];
+  /** (workflow, key) of events set since the last look. */
+  events: { workflowUUID: string; key: string }[];
+  /** (workflow, key) of streams written to or closed since the last look, each once. */
+  streams: { workflowUUID: string; key: string }[];
+  /** Workflows inserted since the last look that are still PENDING. */
+  newWorkflows: { workflowUUID: string; workflowName: string; inputs: string; deadlineMs: number | null }[];
+  /** Workflows cancelled or resumed since the last look, in commit order (a workflow may repeat). */
+  controls: { workflowUUID: string; action: ControlAction }[];
+}
 
-  /**
-   * Opens an existing database `file` for reading only (see {@link openReadOnlyDatabase}): every
-   * write of this store fails.
-   * @throws DatabaseOpenError, SchemaVersionError as openReadOnlyDatabase does.
-   */
-  static openReadOnly(file: string): Store {
-    return new Store(openReadOnlyDatabase(file), file, null, 'grouped');
-  }
+/** The newest message, event and workflow a feed has seen: it reports only what comes after. */
+export interface FeedPosition {
+  readonly messageId: number;
+  readonly eventId: number;
+  readonly streamEntryId: number;
+  readonly workflowRowId: number;
+  readonly controlId: number;
+}
 
-  private constructor(db: SqliteDatabase, file: string, interceptor: CommitInterceptor | null, mode: CommitMode) {
-    this.#db = db;
-    this.#file = file;
-    this.#committer = new GroupCommitter(db, interceptor, mode);
-    this.#committer.setBeforeCommit(() => {
-      if (this.#pendingResets.length === 0) return;
-      const resets = this.#pendingResets;
-      this.#pendingResets = [];
-      this.workflows.resetRecoveryAttempts(resets, this.#resetAtMs);
-      // The commit failed: these resets were rolled back with it; they go with the next commit.
-      return () => {
-        this.#pendingResets.push(...resets);
-      };
-    });
-    const workflows = (this.workflows = new WorkflowTable(db));
-    const operations = (this.operations = new OperationTable(db));
-    const events = (this.events = new EventTable(db));
-    const messages = (this.messages = new MessageTable(db));
-    const streams = (this.streams = new StreamTable(db));
-    const deletion = (this.deletion = new DeletionTable(db));
+/** What other processes committed since the feed last looked (see changes.ts for SQLite's). */
+export interface ChangeFeed {
+  /** What is new since the last poll, or null when nothing is. */
+  poll(): ExternalChanges | null;
+}
 
-    // Every write that records an operation of a workflow checks first, in its transaction, that the
-    // workflow is not CANCELLED: whichever process cancelled it, nothing of it is recorded after the
-    // cancel's commit (one primary-key read). The rollback of the savepoint undoes nothing else. A
-    // deleted workflow (a run that has not yet heard of the delete) records nothing either: no row of
-    // it outlives the delete.
-    const refuseIfCancelled = (workflowUUID: string): void => {
-      const state = workflows.controlState(workflowUUID);
-      if (state === undefined) throw new WorkflowNotFoundError(workflowUUID);
-      if (state.status === 'CANCELLED') throw cancellationOf(workflowUUID, state.error);
-    };
-    this.#refuseIfCancelled = refuseIfCancelled;
+// ---- the read views ------------------------------------------------------------------------------------
 
-    const record = (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): void => {
-      if (phase === 'first') {
-        operations.insertCompleted({ ...position, output, error }, nowMs);
-      } else if (!operations.complete(position.workflowUUID, position.operationIndex, output, error, nowMs)) {
-        // The wait's start record is gone (its commit failed): completing nothing would let the
-        // caller act (consume a message) with no record of it. Throwing rolls this attempt back.
-        throw new Error(`Operation #${position.operationIndex} of workflow "${position.workflowUUID}" has no started wait to complete.`);
-      }
-    };
+export interface WorkflowReads {
+  get(workflowUUID: string): Awaitable<WorkflowRecord | undefined>;
+  /** Newest first. */
+  list(filter?: WorkflowFilter): Awaitable<WorkflowRecord[]>;
+  controlState(workflowUUID: string): Awaitable<ControlState | undefined>;
+  /** Whether a workflow of this UUID was deleted while CANCELLED (its UUID can never start again). */
+  wasDeletedCancelled(workflowUUID: string): Awaitable<boolean>;
+  /** The workflow and (with `withDescendants`) every descendant, with their statuses; undefined when there is no such workflow. */
+  deletionTargets(workflowUUID: string, withDescendants: boolean): Awaitable<{ workflowUUID: string; status: WorkflowStatusName }[] | undefined>;
+}
 
-    this.#recordOutcome = db.transaction(
-      (position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled: boolean): void => {
-        if (!evenIfCancelled) refuseIfCancelled(position.workflowUUID);
-        else if (!workflows.exists(position.workflowUUID)) throw new WorkflowNotFoundError(position.workflowUUID);
-        record(position, phase, output, error, nowMs);
-      },
-    );
-    this.#startWait = db.transaction((wait: WaitStart, nowMs: number): void => {
-      refuseIfCancelled(wait.workflowUUID);
-      operations.insertStarted(wait, nowMs);
-    });
+export interface OperationReads {
+  /** In operation order. */
+  listForWorkflow(workflowUUID: string): Awaitable<OperationRecord[]>;
+  /** Every wait under way (of one workflow, when given), soonest deadline first. */
+  listWaits(workflowUUID?: string): Awaitable<WaitRecord[]>;
+}
 
-    this.#recordStepFailure = db.transaction((wait: WaitStart, phase: AttemptPhase, nowMs: number): void => {
-      // A cancelled workflow's step is not retried: the failure is not recorded, and a resume runs
-      // the attempt again.
-      refuseIfCancelled(wait.workflowUUID);
-      if (phase === 'first') operations.insertStarted(wait, nowMs);
-      else if (!operations.continueWait(wait)) {
-        // As in record(): the earlier failure's record is gone (its commit failed); roll this back.
-        throw new Error(`Operation #${wait.operationIndex} of workflow "${wait.workflowUUID}" has no started step to continue.`);
-      }
-    });
+export interface EventReads {
+  /** The stored (serialized) value, or undefined when the event is not set. */
+  getValue(workflowUUID: string, key: string): Awaitable<string | undefined>;
+  listForWorkflow(workflowUUID: string): Awaitable<EventRecord[]>;
+}
 
-    this.#startChildWorkflow = db.transaction(
-      (position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): string | null => {
-        refuseIfCancelled(position.workflowUUID);
-        // The child row and the parent's record are written together, so on a first run a candidate
-        // UUID can only exist already if some other workflow took it: try the next one. The UUID
-        // taken is the parent's recorded result, so a replay finds the same child.
-        for (const childUUID of candidateUUIDs) {
-          if (!workflows.insert(childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs)) continue;
-          operations.insertCompleted({ ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
-          return childUUID;
-        }
-        return null;
-      },
-    );
+export interface MessageReads {
+  /** The workflow's messages (on one topic when given), consumed or not, in queue order. */
+  list(destinationUUID: string, topic?: string | null): Awaitable<MessageRecord[]>;
+}
 
-    this.#send = db.transaction(
-      (destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): SendResult => {
-        const destination = workflows.statusOf(destinationUUID);
-        if (destination === undefined) return 'not-found';
-        if (destination === 'CANCELLED') return 'cancelled';
-        return messages.insert(destinationUUID, message, topic, idempotencyKey, nowMs) ? 'sent' : 'duplicate';
-      },
-    );
+export interface StreamReads {
+  /** Up to `limit` rows (and `maxBytes` of values) from `position`, with whether the stream had ended before them. */
+  readBatch(workflowUUID: string, key: string, position: number, limit: number, maxBytes: number): Awaitable<StreamBatch>;
+  /** The workflow's streams in the order first written, and whether the workflow finished (which ends them all). */
+  listWithEnd(workflowUUID: string): Awaitable<{ finished: boolean; streams: StreamSummary[] }>;
+}
 
-    this.#sendMany = db.transaction((batch: readonly OutgoingMessage[], nowMs: number): SendManyOutcome => {
-      // Every destination is checked before anything is inserted: one unknown refuses the batch.
-      const checked = new Set<string>();
-      for (const { destinationUUID } of batch) {
-        if (checked.has(destinationUUID)) continue;
-        const destination = workflows.statusOf(destinationUUID);
-        if (destination === undefined) return { notFound: destinationUUID };
-        if (destination === 'CANCELLED') return { notFound: null, cancelled: destinationUUID };
-        checked.add(destinationUUID);
-      }
-      const inserted = batch.map((outgoing) => messages.insert(outgoing.destinationUUID, outgoing.message, outgoing.topic, outgoing.idempotencyKey, nowMs));
-      return { notFound: null, inserted };
-    });
+export interface DeletionReads {
+  /** The rows a delete of these workflows would remove. */
+  countAll(workflowUUIDs: readonly string[], keepControlsOf?: ReadonlySet<string>): Awaitable<DeletedRows>;
+  /** How many workflows with one of `statuses` were last changed before `beforeMs`. */
+  countFinishedBefore(statuses: readonly WorkflowStatusName[], beforeMs: number): Awaitable<number>;
+}
 
-    this.#sendFromWorkflow = db.transaction(
-      (position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): SendResult => {
-        refuseIfCancelled(position.workflowUUID);
-        const destination = workflows.statusOf(destinationUUID);
-        if (destination === undefined || destination === 'CANCELLED') {
-          const refusal = destination === undefined ? 'not-found' : 'cancelled';
-          operations.insertCompleted({ ...position, output: null, error: encodeRefusal(refusal) }, nowMs);
-          return refusal;
-        }
-        messages.insert(destinationUUID, message, topic, null, nowMs);
-        operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
-        return 'sent';
-      },
-    );
+// ---- the store --------------------------------------------------------------------------------------------
 
-    this.#setEvent = db.transaction(
-      (position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): boolean => {
-        refuseIfCancelled(position.workflowUUID);
-        const inserted = events.insert(position.workflowUUID, key, value, position.operationIndex, nowMs);
-        operations.insertCompleted({ ...position, output: null, error: inserted ? null : encodeDuplicate() }, nowMs);
-        return inserted;
-      },
-    );
+export interface Store {
+  readonly workflows: WorkflowReads;
+  readonly operations: OperationReads;
+  readonly events: EventReads;
+  readonly messages: MessageReads;
+  readonly streams: StreamReads;
+  readonly deletion: DeletionReads;
 
-    this.#recover = db.transaction(
-      <D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): RecoverySnapshot<D> => {
-        const decisions = decide(workflows.listPending());
-        for (const [workflowUUID, attempt] of decisions.attempts) workflows.setRecoveryAttempts(workflowUUID, attempt, nowMs);
-        for (const [workflowUUID, error] of decisions.givenUp) workflows.giveUp(workflowUUID, error, nowMs);
-        for (const [workflowUUID, error] of decisions.failed) workflows.finish(workflowUUID, 'ERROR', null, error, nowMs);
-        const operationsByWorkflow = decisions.readOperations ? operations.listForPendingWorkflows() : new Map<string, OperationRecord[]>();
-        return { decisions, operations: operationsByWorkflow, feedStart: ChangeFeed.positionOf(db) };
-      },
-    );
+  /** A workflow and its recorded operations, as one snapshot (call it through readCommitted). */
+  snapshotOf(workflowUUID: string): Awaitable<WorkflowSnapshot>;
 
-    this.#attempt = db.transaction(
-      (position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number, timeoutOutput: string): boolean | string => {
-        refuseIfCancelled(position.workflowUUID);
-        const value = read();
-        if (value !== undefined) {
-          record(position, phase, value, null, nowMs);
-          return value;
-        }
-        if (wait === null) {
-          // Out of time (timeout 0, or the deadline passed): the wait's outcome is recorded (null, for recv and getEvent).
-          record(position, phase, timeoutOutput, null, nowMs);
-          return timeoutOutput;
-        }
-        if (phase === 'first') operations.insertStarted({ ...position, ...wait }, nowMs);
-        return phase === 'first';
-      },
-    );
-
-    this.#appendStream = db.transaction(
-      (workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): AppendResult => streams.append(workflowUUID, key, value, operationIndex, nowMs),
-    );
-
-    this.#writeStreamFromWorkflow = db.transaction(
-      (position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): AppendResult => {
-        const { workflowUUID } = position;
-        refuseIfCancelled(workflowUUID);
-        // Closing a closed stream is a no-op (recorded as done); writing to one is a recorded error.
-        if (value === null && streams.isClosed(workflowUUID, key)) {
-          operations.insertCompleted({ ...position, output: null, error: null }, nowMs);
-          return 'closed';
-        }
-        const appended = streams.append(workflowUUID, key, value, position.operationIndex, nowMs);
-        const output = appended === 'closed' || value === null ? null : String(appended);
-        operations.insertCompleted({ ...position, output, error: appended === 'closed' ? encodeClosed() : null }, nowMs);
-        return appended;
-      },
-    );
-
-    this.#cancel = db.transaction(
-      (workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): CancelResult | undefined => {
-        const state = workflows.controlState(workflowUUID);
-        if (state === undefined) return undefined;
-        // A deadline's cancel: only while that deadline stands (a resume clears it).
-        if (dueByMs !== null && (state.deadlineMs === null || state.deadlineMs > dueByMs)) return { previousStatus: state.status, cancelled: [] };
-        const cancelled: string[] = [];
-        const cancelOne = (uuid: string): void => {
-          if (!workflows.cancel(uuid, reason(uuid), nowMs)) return;
-          workflows.insertControl(uuid, 'cancel', nowMs);
-          cancelled.push(uuid);
-        };
-        if (state.status === 'PENDING') cancelOne(workflowUUID);
-        if (withDescendants) for (const descendant of workflows.descendants(workflowUUID)) if (descendant.status === 'PENDING') cancelOne(descendant.workflowUUID);
-        return { previousStatus: state.status, cancelled };
-      },
-    );
-
-    this.#fork = db.transaction(
-      (original: string, fork: string, fromOperation: number, timeoutMs: number | null | undefined, nowMs: number): ForkOutcome => {
-        const record = workflows.get(original);
-        if (record === undefined) return { kind: 'not-found' };
-        const operationCount = operations.countForWorkflow(original);
-        if (fromOperation > operationCount) return { kind: 'out-of-range', operationCount };
-        // Unset: the original's timeout (its deadline as measured from its start), from now.
-        const lengthMs = timeoutMs !== undefined ? timeoutMs : record.deadlineMs === null ? null : Math.max(0, record.deadlineMs - record.createdAt);
-        const deadlineMs = lengthMs === null ? null : Math.ceil(nowMs + lengthMs);
-        if (!workflows.insert(fork, record.workflowName, record.inputs, null, deadlineMs, nowMs)) {
-          return { kind: 'conflict', existing: workflows.get(fork) ?? null, original: record };
-        }
-        operations.copyForFork(original, fork, fromOperation);
-        // Each copy takes the rows of the operations just copied, and only those.
-        events.copyForFork(original, fork);
-        messages.copyForFork(original, fork);
-        streams.copyForFork(original, fork);
-        return { kind: 'forked', original: record, deadlineMs, recorded: operations.listForWorkflow(fork) };
-      },
-    );
-
-    this.#resume = db.transaction((workflowUUID: string, nowMs: number): ResumeResult | undefined => {
-      const status = workflows.statusOf(workflowUUID);
-      if (status === undefined) return undefined;
-      const resumed = workflows.resume(workflowUUID, nowMs);
-      if (resumed) workflows.insertControl(workflowUUID, 'resume', nowMs);
-      return { previousStatus: status, resumed };
-    });
-
-    this.#deleteTree = db.transaction((workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): DeleteOutcome | undefined => {
-      const targets = workflows.deletionTargets(workflowUUID, withDescendants);
-      if (targets === undefined) return undefined;
-      const refused = targets.filter((target) => target.status === 'PENDING').map((target) => target.workflowUUID);
-      if (refused.length > 0) return { refused };
-      const deleted = targets.map((target) => target.workflowUUID);
-      return { refused: null, deleted, rows: deletion.deleteAll(deleted, keepControlsOf) };
-    });
-
-    this.#pruneBatch = db.transaction((statuses: readonly WorkflowStatusName[], beforeMs: number, limit: number): PruneBatch => {
-      const deleted = deletion.finishedBefore(statuses, beforeMs, limit);
-      return { deleted, rows: deleted.length === 0 ? noDeletedRows() : deletion.deleteAll(deleted) };
-    });
-  }
-
-  /**
-   * Deletes a workflow that is not PENDING (and, with `withDescendants`, every descendant, none of
-   * which may be PENDING) with all its rows (see deletion.ts), in a commit that lands before this
-   * returns. The controls of `keepControlsOf` stay, for processes that have yet to see that cancel.
-   * Undefined, writing nothing, when there is no such workflow; `{ refused }`, writing nothing, when
-   * some are PENDING.
-   * @throws StorageError when the commit fails (nothing of it stays).
-   */
-  deleteWorkflows(workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): DeleteOutcome | undefined {
-    const { value } = this.#committer.write(() => this.#deleteTree(workflowUUID, withDescendants, keepControlsOf));
-    this.#committer.commitNow();
-    return value;
-  }
-
-  /**
-   * Deletes up to `limit` workflows with one of `statuses` (never PENDING) last changed before
-   * `beforeMs`, with all their rows, in a commit of its own that lands before this returns.
-   * @throws StorageError when the commit fails (nothing of this batch stays).
-   */
-  pruneBatch(statuses: readonly WorkflowStatusName[], beforeMs: number, limit: number): PruneBatch {
-    const { value } = this.#committer.write(() => this.#pruneBatch(statuses, beforeMs, limit));
-    this.#committer.commitNow();
-    return value;
-  }
-
-  /** Deletes, in a commit of its own, the controls older than `beforeMs` of workflows that no longer exist. */
-  pruneStrayControls(beforeMs: number): number {
-    const { value } = this.#committer.write(() => this.deletion.deleteStrayControls(beforeMs));
-    this.#committer.commitNow();
-    return value;
-  }
-
-  readonly #refuseIfCancelled: (workflowUUID: string) => void;
-  readonly #startWait;
-
-  /**
-   * Cancels the workflow (and, with `withDescendants`, every PENDING descendant), recording
-   * `reason(uuid)` as each one's outcome, in a commit that lands before this returns. With `dueByMs`
-   * (a deadline's cancel), only when the workflow's recorded deadline is at most that. Undefined,
-   * writing nothing, when there is no such workflow.
-   * @throws StorageError when the commit fails (nothing of it stays).
-   */
-  cancelWorkflow(workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): CancelResult | undefined {
-    // Committed at once, not with the turn's batch: from the moment the cancel is visible to this
-    // connection it is durable, so no run can act on a cancel that then rolls back.
-    const { value } = this.#committer.write(() => this.#cancel(workflowUUID, withDescendants, reason, dueByMs, nowMs));
-    this.#committer.commitNow();
-    return value;
-  }
-
-  /**
-   * Returns a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow to PENDING (outcome,
-   * recovery count and deadline cleared), in a commit that lands before this returns. Undefined when
-   * there is no such workflow.
-   * @throws StorageError when the commit fails.
-   */
-  resumeWorkflow(workflowUUID: string, nowMs: number): ResumeResult | undefined {
-    const { value } = this.#committer.write(() => this.#resume(workflowUUID, nowMs));
-    this.#committer.commitNow();
-    return value;
-  }
-
-  /**
-   * Forks workflow `original` as `fork` (see ForkOutcome), in one transaction of the open batch: the
-   * new PENDING row (same name and inputs, no parent, its deadline `timeoutMs` from now, or the
-   * original's timeout when undefined), the original's completed operations with an index below
-   * `fromOperation`, and the events, consumed messages and stream rows those operations wrote.
-   */
-  forkWorkflow(original: string, fork: string, fromOperation: number, timeoutMs: number | null | undefined, nowMs: number): Written<ForkOutcome> {
-    return this.#committer.write(() => this.#fork(original, fork, fromOperation, timeoutMs, nowMs));
-  }
-
-  /**
-   * Throws the workflow's cancellation (WorkflowCancelledError or WorkflowTimeoutError) when it is
-   * CANCELLED: a step checks this before it starts, so that none starts after a cancel's commit.
-   */
-  refuseIfCancelled(workflowUUID: string): void {
-    this.#refuseIfCancelled(workflowUUID);
-  }
-
-  /**
-   * The recovery pass's transaction, committed before this returns: reads every PENDING workflow,
-   * writes what `decide` made of them, and reads their recorded operations and the change feed's
-   * starting point, all under the write lock, so no commit of another process falls between them.
-   * @throws StorageError when SQLite fails; nothing of the pass stays then.
-   */
-  recover<D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): RecoverySnapshot<D> {
-    const { value } = this.#committer.write(() => this.#recover(decide, nowMs));
-    this.#committer.commitNow();
-    return value as RecoverySnapshot<D>;
-  }
-
-  /**
-   * Counts a recovery attempt of one workflow in a commit that lands before this returns (with any
-   * writes already waiting in the open transaction).
-   * @throws StorageError when that commit fails.
-   */
-  countRecoveryAttempt(workflowUUID: string, attempt: number, nowMs: number): void {
-    this.#committer.write(() => this.workflows.setRecoveryAttempts(workflowUUID, attempt, nowMs));
-    this.#committer.commitNow();
-  }
-
-  /** A change feed of other processes' commits, from `start` (default: now). */
-  openChangeFeed(start?: FeedPosition): ChangeFeed {
-    return new ChangeFeed(this.#db, start);
-  }
-
-  /**
-   * Takes ownership of this store's file (see ownership.ts) and records this process as its owner;
-   * null for an in-memory database, which no other process can open.
-   * @throws DatabaseOwnedError naming the live owner; DatabaseOpenError when the lock file cannot be
-   *   opened or the file cannot be written.
-   */
-  takeOwnership(nowMs: number): OwnershipLock | null {
-    return isInMemory(this.#file) ? null : acquireOwnership(this.#file, this.#db, nowMs);
-  }
-
-  /**
-   * A new store on this halted store's connection, as the next process would open after a crash
-   * (the testing kit's crash()). For an in-memory database only: such a database lives only in its
-   * connection, so reopening the file would find it empty. What this store had committed is there;
-   * what it had not was rolled back by halt().
-   */
-  reopenAfterHalt(interceptor: CommitInterceptor | null): Store {
-    if (!isInMemory(this.#file)) throw new Error('reopenAfterHalt is for an in-memory database; open a file again with Store.open.');
-    return new Store(this.#db, this.#file, interceptor, 'grouped');
-  }
+  // Writes of workflows and their operations. Each acts and records in one atomic unit; those that
+  // record an operation of a workflow refuse (WorkflowCancelledError, WorkflowNotFoundError) when
+  // their workflow is CANCELLED or gone, writing nothing.
 
   /** Inserts a new PENDING workflow, with its deadline if it has one; false when the UUID exists (nothing is changed then). */
-  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Written<boolean> {
-    return this.#committer.write(() => this.workflows.insert(workflowUUID, workflowName, inputs, null, deadlineMs, nowMs));
-  }
-
+  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs?: number | null): Awaitable<Written<boolean>>;
   /**
    * Inserts the child workflow under the first free UUID of `candidateUUIDs` and records the
    * parent's operation (whose result is that UUID), atomically. null, writing nothing, when every
    * candidate is taken.
    */
-  startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): Written<string | null> {
-    return this.#committer.write(() => this.#startChildWorkflow(position, candidateUUIDs, childName, inputs, deadlineMs, nowMs));
-  }
-
+  startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): Awaitable<Written<string | null>>;
   /**
    * Records the outcome of a PENDING workflow; the value is false when it was not PENDING (finished,
    * or CANCELLED: a cancel is never overwritten).
    */
-  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Written<boolean> {
-    return this.#committer.write(() => this.workflows.finish(workflowUUID, status, output, error, nowMs));
-  }
-
+  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Awaitable<Written<boolean>>;
   /**
-   * Records a completed operation (a step's result or error, a sleep's end...). Refused with the
-   * workflow's WorkflowCancelledError when it is CANCELLED, unless `evenIfCancelled` (the outcome of
-   * a step that was already running when the cancel committed).
+   * Records a completed operation (a step's result or error, a sleep's end...), unless
+   * `evenIfCancelled` refused when the workflow is CANCELLED (the outcome of a step that was already
+   * running when the cancel committed is kept).
    */
-  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled = false): Commit {
-    return this.#committer.write(() => this.#recordOutcome(position, phase, output, error, nowMs, evenIfCancelled)).commit;
-  }
-
+  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled?: boolean): Awaitable<Commit>;
   /** Records the start of a wait with no read attempt (sleep). */
-  startWait(wait: WaitStart, nowMs: number): Commit {
-    return this.#committer.write(() => this.#startWait(wait, nowMs)).commit;
-  }
-
+  startWait(wait: WaitStart, nowMs: number): Awaitable<Commit>;
   /**
    * Records a failed attempt of a step with retries: the step's row stays started (not completed),
-   * with the time of its next attempt as its deadline and the attempts so far as its detail. `first`
-   * inserts the row, `resumed` updates the row an earlier failed attempt wrote.
+   * with the time of its next attempt as its deadline and the attempts so far as its detail.
    */
-  recordStepFailure(wait: WaitStart, phase: AttemptPhase, nowMs: number): Commit {
-    return this.#committer.write(() => this.#recordStepFailure(wait, phase, nowMs)).commit;
-  }
-
+  recordStepFailure(wait: WaitStart, phase: AttemptPhase, nowMs: number): Awaitable<Commit>;
   /** Handler-side send: appends the message unless its idempotency key was used for this destination. */
-  send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Written<SendResult> {
-    return this.#committer.write(() => this.#send(destinationUUID, message, topic, idempotencyKey, nowMs));
-  }
-
+  send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Awaitable<Written<SendResult>>;
   /**
    * Handler-side sendMany: appends every message, in array order, unless one destination does not
-   * exist (then nothing). A message whose idempotency key was used for its destination (earlier, or
-   * by an earlier message of the batch) is skipped.
+   * exist or is CANCELLED (then nothing). A message whose idempotency key was used for its
+   * destination (earlier, or by an earlier message of the batch) is skipped.
    */
-  sendMany(batch: readonly OutgoingMessage[], nowMs: number): Written<SendManyOutcome> {
-    return this.#committer.write(() => this.#sendMany(batch, nowMs));
-  }
-
-  /** Workflow-side send: appends the message and records the operation in one commit. */
-  sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Written<SendResult> {
-    return this.#committer.write(() => this.#sendFromWorkflow(position, destinationUUID, message, topic, encodeRefusal, nowMs));
-  }
-
-  /** Sets an event and records the operation in one commit; false (first value kept) for a duplicate key. */
-  setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): Written<boolean> {
-    const written = this.#committer.write(() => this.#setEvent(position, key, value, encodeDuplicate, nowMs));
-    if (written.value) {
-      if (written.commit !== this.#uncommittedEventsBatch) {
-        this.#uncommittedEventsBatch = written.commit;
-        this.#uncommittedEvents.clear();
-      }
-      this.#uncommittedEvents.add(`${position.workflowUUID}\u0000${key}`);
-    }
-    return written;
-  }
-
-  /**
-   * Whether the event was set in the transaction still waiting to commit. A reader can return any
-   * other event it finds at once: events are immutable, so a stored one is a committed one.
-   */
-  isEventUncommitted(workflowUUID: string, key: string): boolean {
-    const open = this.#committer.open;
-    return open !== null && open === this.#uncommittedEventsBatch && this.#uncommittedEvents.has(`${workflowUUID}\u0000${key}`);
-  }
-
+  sendMany(batch: readonly OutgoingMessage[], nowMs: number): Awaitable<Written<SendManyOutcome>>;
+  /** Workflow-side send: appends the message and records the operation (or the refusal `encodeRefusal` makes) in one unit. */
+  sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Awaitable<Written<SendResult>>;
+  /** Sets an event and records the operation in one unit; false (first value kept, `encodeDuplicate()` recorded) for a duplicate key. */
+  setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): Awaitable<Written<boolean>>;
   /**
    * One recv attempt: consume the oldest message of the queue and record it as the operation's result,
-   * in one commit. With nothing to consume, starts the wait (`wait`) or records a timeout (`wait` null).
+   * in one unit. With nothing to consume, starts the wait (`wait`) or records a timeout (`wait` null).
    */
-  receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): AttemptResult {
-    const messages = this.messages;
-    // A wait that continues and finds nothing writes nothing: plain read, no transaction.
-    if (phase === 'resumed' && wait !== null && !messages.hasPending(position.workflowUUID, topic)) return NOT_FOUND;
-    return this.#runAttempt(position, phase, () => messages.consumeOldest(position.workflowUUID, topic, position.operationIndex, nowMs), wait, nowMs);
-  }
-
-  /** One in-workflow getEvent attempt: read the event and record what was seen, in one commit. */
-  readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): AttemptResult {
-    const events = this.events;
-    if (phase === 'resumed' && wait !== null && events.getValue(targetUUID, key) === undefined) return NOT_FOUND;
-    return this.#runAttempt(position, phase, () => events.getValue(targetUUID, key), wait, nowMs);
-  }
-
+  receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): Awaitable<AttemptResult>;
+  /** One in-workflow getEvent attempt: read the event and record what was seen, in one unit. */
+  readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): Awaitable<AttemptResult>;
   /**
    * One select attempt: finds the branch that completes first and records `{ index, value }` as the
-   * operation's result, in one commit; a recv branch's message is consumed then, and nothing else.
-   * The oldest message across the recv branches wins among messages (strict commit order); the
-   * event with the lowest id among events; between the two, whichever committed first. With
-   * nothing there, starts the wait (`wait`) or records a timeout (`wait` null).
+   * operation's result, in one unit; a recv branch's message is consumed then, and nothing else.
+   * Between candidates, whichever committed first wins. With nothing there, starts the wait
+   * (`wait`) or records a timeout (`wait` null).
    */
-  select(position: OperationPosition, phase: AttemptPhase, branches: readonly SelectBranch[], wait: WaitPlan | null, nowMs: number): AttemptResult {
-    const { messages, events } = this;
-    const selfUUID = position.workflowUUID;
-    const read = (consume: boolean): string | undefined => {
-      let message: { index: number; messageId: number; text: string } | undefined;
-      let event: { index: number; eventId: number; messagesBefore: number; text: string } | undefined;
-      branches.forEach((branch, index) => {
-        if ('recv' in branch) {
-          const oldest = messages.peekOldest(selfUUID, branch.recv);
-          if (oldest !== undefined && (message === undefined || oldest.messageId < message.messageId)) {
-            message = { index, messageId: oldest.messageId, text: oldest.message };
-          }
-        } else {
-          const found = events.getPlacement(branch.getEvent.workflowUUID, branch.getEvent.key);
-          if (found !== undefined && (event === undefined || found.eventId < event.eventId)) {
-            event = { index, eventId: found.eventId, messagesBefore: found.messagesBefore, text: found.value };
-          }
-        }
-      });
-      const messageFirst = message !== undefined && (event === undefined || message.messageId <= event.messagesBefore);
-      if (messageFirst) {
-        if (consume) messages.markConsumed(message!.messageId, position.operationIndex, nowMs);
-        return selectOutcome(message!.index, message!.text);
-      }
-      return event === undefined ? undefined : selectOutcome(event.index, event.text);
-    };
-    // A wait that continues and finds nothing writes nothing: plain read, no transaction.
-    if (phase === 'resumed' && wait !== null && read(false) === undefined) return NOT_FOUND;
-    return this.#runAttempt(position, phase, () => read(true), wait, nowMs);
-  }
-
+  select(position: OperationPosition, phase: AttemptPhase, branches: readonly SelectBranch[], wait: WaitPlan | null, nowMs: number): Awaitable<AttemptResult>;
   /**
    * A step's writeStream (not recorded): appends `value` to the stream `key` of `workflowUUID`, as
    * written by the step at `operationIndex`. `'closed'`, writing nothing, when the stream is closed
    * or its workflow finished.
    */
-  appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Written<AppendResult> {
-    return this.#committer.write(() => this.#appendStream(workflowUUID, key, value, operationIndex, nowMs));
-  }
-
+  appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Awaitable<Written<AppendResult>>;
   /**
    * A workflow's writeStream (`value` a serialized value) or closeStream (`value` null), recorded in
-   * the same commit. The position written, or `'closed'`: for a write, the stream was closed (the
+   * the same unit. The position written, or `'closed'`: for a write, the stream was closed (the
    * recorded outcome is `encodeClosed()`); for a close, it already was (nothing more is written).
    */
-  writeStreamFromWorkflow(position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): Written<AppendResult> {
-    return this.#committer.write(() => this.#writeStreamFromWorkflow(position, key, value, encodeClosed, nowMs));
-  }
+  writeStreamFromWorkflow(position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): Awaitable<Written<AppendResult>>;
+  /**
+   * One attempt of a workflow's stream read at `cursor`: the row there (recorded as
+   * `{"offset":n,"value":v}`) or the stream's end (`{"offset":n,"end":true}`), recorded as the
+   * operation's result in one unit; with nothing there, the wait starts (`wait`) or a timeout
+   * (`{"offset":n,"timeout":true}`) is recorded (`wait` null).
+   */
+  readStreamEntry(position: OperationPosition, phase: AttemptPhase, cursor: StreamCursor, wait: WaitPlan | null, nowMs: number): Awaitable<AttemptResult>;
+  /** Sets a recovered workflow's attempt count back to zero once it shows progress (joins a later commit; never fails its caller). */
+  resetRecoveryAttempts(workflowUUID: string, nowMs: number): void;
+
+  // Control, committed before they return.
 
   /**
-   * One attempt of a workflow's stream read: what `read` finds (the row at the reader's position, or
-   * the stream's end) recorded as the operation's result, in one commit; with nothing there, the wait
-   * starts (`wait`) or `timeoutOutput` is recorded (`wait` null).
+   * Cancels the workflow (and, with `withDescendants`, every PENDING descendant), recording
+   * `reason(uuid)` as each one's outcome. With `dueByMs` (a deadline's cancel), only when the
+   * workflow's recorded deadline is at most that. Undefined, writing nothing, when there is no such workflow.
    */
-  readStreamEntry(position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number, timeoutOutput: string): AttemptResult {
-    if (phase === 'resumed' && wait !== null && read() === undefined) return NOT_FOUND;
-    return this.#runAttempt(position, phase, read, wait, nowMs, timeoutOutput);
-  }
+  cancelWorkflow(workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): Awaitable<CancelResult | undefined>;
+  /** Returns a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow to PENDING. Undefined when there is no such workflow. */
+  resumeWorkflow(workflowUUID: string, nowMs: number): Awaitable<ResumeResult | undefined>;
+  /**
+   * Forks workflow `original` as `fork` (see ForkOutcome): the new PENDING row (same name and
+   * inputs, its deadline `timeoutMs` from now, or the original's timeout when undefined), the
+   * original's completed operations below `fromOperation`, and the events, consumed messages and
+   * stream rows those operations wrote.
+   */
+  forkWorkflow(original: string, fork: string, fromOperation: number, timeoutMs: number | null | undefined, nowMs: number): Awaitable<Written<ForkOutcome>>;
+  /**
+   * Deletes a workflow that is not PENDING (and, with `withDescendants`, every descendant, none of
+   * which may be PENDING) with all its rows; the controls of `keepControlsOf` stay.
+   */
+  deleteWorkflows(workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): Awaitable<DeleteOutcome | undefined>;
+  /** Deletes up to `limit` workflows with one of `statuses` (never PENDING) last changed before `beforeMs`, with all their rows. */
+  pruneBatch(statuses: readonly WorkflowStatusName[], beforeMs: number, limit: number): Awaitable<PruneBatch>;
+  /** Deletes the controls older than `beforeMs` of workflows that no longer exist. */
+  pruneStrayControls(beforeMs: number): Awaitable<number>;
+  /**
+   * Throws the workflow's cancellation (WorkflowCancelledError or WorkflowTimeoutError) when it is
+   * CANCELLED: a step checks this before it starts, so that none starts after a cancel's commit.
+   */
+  refuseIfCancelled(workflowUUID: string): Awaitable<void>;
+  /**
+   * The recovery pass's transaction: reads every PENDING workflow, writes what `decide` made of
+   * them, and reads their recorded operations and the change feed's starting point, all as one unit.
+   */
+  recover<D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): Awaitable<RecoverySnapshot<D>>;
+  /** Counts a recovery attempt of one workflow, committed before this returns. */
+  countRecoveryAttempt(workflowUUID: string, attempt: number, nowMs: number): Awaitable<void>;
 
-  #runAttempt(position: OperationPosition, phase: AttemptPhase, read: () => string | undefined, wait: WaitPlan | null, nowMs: number, timeoutOutput = 'null'): AttemptResult {
-    const { value, commit } = this.#committer.write(() => this.#attempt(position, phase, read, wait, nowMs, timeoutOutput));
-    if (typeof value === 'string') return { found: true, value, commit };
-    // A wait that continued wrote nothing: its start was committed (or failed) long ago.
-    return value ? { found: false, commit } : NOT_FOUND;
-  }
-
-  /** Sets a recovered workflow's attempt count back to zero once it shows progress. */
-  resetRecoveryAttempts(workflowUUID: string, nowMs: number): void {
-    // Gathered and written as one statement at commit: a recovery pass resets thousands at once.
-    this.#committer.write(() => this.#pendingResets.push(workflowUUID));
-    this.#resetAtMs = nowMs;
-  }
+  // Visibility. A store whose reads can see writes not yet committed (SqliteStore, between a write
+  // and its group commit) says so here; a store whose reads see committed rows only answers false
+  // and runs its listeners at once.
 
   /**
    * Runs `read` when it can see committed rows only: at once when no write is waiting to commit,
    * else right after that commit (or its rollback), before any other code runs.
    */
-  readCommitted<T>(read: () => T): Promise<T> {
-    return this.#committer.readCommitted(read);
-  }
-
+  readCommitted<T>(read: () => Awaitable<T>): Promise<T>;
   /** Calls `listener` once no uncommitted write is visible: at once, or after the open commit settles. */
-  afterSettle(listener: () => void): void {
-    this.#committer.afterSettle(listener);
-  }
-
+  afterSettle(listener: () => void): void;
   /** Whether writes are waiting to commit (reads now would see them). */
-  get hasUncommittedWrites(): boolean {
-    return this.#committer.open !== null;
-  }
+  readonly hasUncommittedWrites: boolean;
+  /** Whether the event was set in a write still waiting to commit (any other stored event is committed: events are immutable). */
+  isEventUncommitted(workflowUUID: string, key: string): boolean;
 
-  /**
-   * Whether `error` is a failure of this store, raised in this process (as opposed to a StorageError
-   * decoded from a record, or raised by another database a step used).
-   */
-  isOwnFailure(error: unknown): error is StorageError {
-    return this.#committer.raised(error);
-  }
+  // Other processes, failures, the end.
 
-  /**
-   * Whether `error` means another connection held the write lock, on a store whose writes fail at
-   * once then (a client's): the caller may wait asynchronously and write again.
-   */
-  isLockHeld(error: unknown): boolean {
-    return this.#committer.failsFastOnLock && this.isOwnFailure(error) && error.sqliteCode.startsWith('SQLITE_BUSY');
-  }
-
+  /** A change feed of other processes' commits, from `start` (default: now). */
+  openChangeFeed(start?: FeedPosition): ChangeFeed;
+  /** Takes ownership of the database for this process; null where no other process can open it. */
+  takeOwnership(nowMs: number): OwnershipLock | null;
+  /** Whether `error` is a failure of this store, raised in this process (not one decoded from a record, or raised by another database a step used). */
+  isOwnFailure(error: unknown): error is StorageError;
+  /** Whether `error` means another connection held the write lock on a store whose writes then fail at once: the caller may wait and write again. */
+  isLockHeld(error: unknown): boolean;
   /** Tells `observer` of every commit and failure from now on. */
-  setObserver(observer: CommitObserver | null): void {
-    this.#committer.setObserver(observer);
-  }
-
-  /** Commits pending writes now (recovery-count resets a failed commit gave back included), then closes the database. */
-  close(): void {
-    if (!this.#db.open) return;
-    if (this.#pendingResets.length > 0) {
-      try {
-        this.#committer.write(() => undefined);
-      } catch {
-        // The store is failing: the resets stay undone, and the next open counts these workflows once more.
-      }
-    }
-    this.#committer.flush();
-    this.#db.close();
-  }
-
-  /** Stops writing at once, dropping uncommitted writes, as a killed process would. The connection stays open. */
-  halt(): void {
-    this.#committer.halt();
-  }
+  setObserver(observer: CommitObserver | null): void;
+  /** Commits pending writes, then closes. */
+  close(): void;
+  /** Stops writing at once, dropping uncommitted writes, as a killed process would. */
+  halt(): void;
 }

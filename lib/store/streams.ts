@@ -3,24 +3,9 @@
 // workflow too, so whatever a reader saw stays true.
 import type { SqliteDatabase } from './database';
 import type { WorkflowStatusName } from '../types';
+import type { AppendResult, StreamBatch, StreamEntry, StreamSummary } from './store';
 
-/** One row of a stream, value still serialized; `value` null is the row that closed it. */
-export interface StreamEntry {
-  position: number;
-  value: string | null;
-}
-
-/** One stream of a workflow, as `listStreams` reports it (before the workflow's status is applied). */
-export interface StreamSummary {
-  key: string;
-  /** Values written (the closing row is not one). */
-  length: number;
-  /** Whether closeStream closed it. */
-  closedByWriter: boolean;
-}
-
-/** Where an append went: the position of its row, or `'closed'` when the stream takes no more. */
-export type AppendResult = number | 'closed';
+export type { AppendResult } from './store';
 
 export class StreamTable {
   readonly #insert;
@@ -119,5 +104,21 @@ export class StreamTable {
   /** The workflow's streams in the order they were first written to. */
   list(workflowUUID: string): StreamSummary[] {
     return this.#selectSummaries.all(workflowUUID).map((row) => ({ key: row.key, length: row.length, closedByWriter: row.closed > 0 }));
+  }
+
+  /**
+   * Up to `limit` rows (see readFrom) from `position`, and whether the stream had ended before they
+   * were read. The end first, then the rows: a workflow seen finished, or a stream seen closed,
+   * committed every row before, so rows missing after that never come. (Read the other way round, a
+   * value and the close committed by another process between the two reads would be skipped.)
+   */
+  readBatch(workflowUUID: string, key: string, position: number, limit: number, maxBytes: number): StreamBatch {
+    const ended = this.writerFinished(workflowUUID) || this.isClosed(workflowUUID, key);
+    return { ended, entries: this.readFrom(workflowUUID, key, position, limit, maxBytes) };
+  }
+
+  /** The workflow's streams (see list), and whether it finished, which ends them all. */
+  listWithEnd(workflowUUID: string): { finished: boolean; streams: StreamSummary[] } {
+    return { finished: this.writerFinished(workflowUUID), streams: this.list(workflowUUID) };
   }
 }

@@ -2,6 +2,7 @@
 // and workflow_controls, the ordered log of cancels and resumes that other processes follow.
 import type { SqliteDatabase } from './database';
 import type { WorkflowRecord, WorkflowStatusName } from '../types';
+import type { ControlAction, ControlState, WorkflowFilter } from './store';
 
 interface WorkflowRow {
   workflow_uuid: string;
@@ -32,16 +33,6 @@ function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     updatedAt: row.updated_at,
   };
 }
-
-/** Filters for {@link WorkflowTable.list}. */
-export interface WorkflowFilter {
-  status?: WorkflowStatusName;
-  workflowName?: string;
-  limit?: number;
-}
-
-/** What a cancel or resume asks of the processes that run workflows (see workflow_controls). */
-export type ControlAction = 'cancel' | 'resume';
 
 export class WorkflowTable {
   readonly #insert;
@@ -136,7 +127,7 @@ export class WorkflowTable {
   }
 
   /** What a cancel or an operation's check needs of the row (not its payloads), or undefined. */
-  controlState(workflowUUID: string): { status: WorkflowStatusName; error: string | null; deadlineMs: number | null } | undefined {
+  controlState(workflowUUID: string): ControlState | undefined {
     const row = this.#selectStatus.get(workflowUUID);
     return row === undefined ? undefined : { status: row.status, error: row.error, deadlineMs: row.deadline_ms };
   }
@@ -169,7 +160,7 @@ export class WorkflowTable {
     return this.#resume.run(nowMs, workflowUUID).changes === 1;
   }
 
-  /** Appends a cancel or resume to the log other processes follow (see ChangeFeed). */
+  /** Appends a cancel or resume to the log other processes follow (see SqliteChangeFeed). */
   insertControl(workflowUUID: string, action: ControlAction, nowMs: number): void {
     this.#insertControl.run(workflowUUID, action, nowMs);
   }
