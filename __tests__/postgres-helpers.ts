@@ -7,8 +7,10 @@
 // does. Creating one costs a few tens of milliseconds.
 import crypto from 'node:crypto';
 import pg from 'pg';
+import { openPostgresDatabase, type PostgresDatabase, type PostgresOptions } from '../lib/postgres/database';
 
 const createdDatabases: string[] = [];
+const openedDatabases: PostgresDatabase[] = [];
 
 /** A database of one test, on the run's server. */
 export interface TestPostgresDatabase {
@@ -46,7 +48,7 @@ async function onServer(statement: string): Promise<void> {
  *
  * @example
  * const { url } = await createTestDatabase();
- * await withClient(url, (client) => client.query('CREATE TABLE t (id INTEGER)'));
+ * const database = await openTestPostgres(url);
  */
 export async function createTestDatabase(): Promise<TestPostgresDatabase> {
   const name = `durablite_test_${crypto.randomBytes(6).toString('hex')}`;
@@ -55,6 +57,13 @@ export async function createTestDatabase(): Promise<TestPostgresDatabase> {
   await onServer(`CREATE DATABASE ${name} TEMPLATE template0 STRATEGY FILE_COPY`);
   createdDatabases.push(name);
   return { name, url: withDatabase(testPostgresServerUrl(), name) };
+}
+
+/** Opens durablite's PostgreSQL database at `url`, closed after the test if the test did not. */
+export async function openTestPostgres(url: string, options: PostgresOptions = {}): Promise<PostgresDatabase> {
+  const database = await openPostgresDatabase(url, options);
+  openedDatabases.push(database);
+  return database;
 }
 
 /** Runs `action` with a plain client of its own on `url` (no schema set), and closes it. */
@@ -69,5 +78,6 @@ export async function withClient<T>(url: string, action: (client: pg.Client) => 
 }
 
 afterEach(async () => {
+  await Promise.all(openedDatabases.splice(0).map((database) => database.close()));
   for (const name of createdDatabases.splice(0)) await onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 });
