@@ -21,7 +21,8 @@ const ownNodeModules = '<rootDir>/node_modules/';
 
 /** @type {import('jest').Config} */
 module.exports = {
-  // One temporary folder per run, removed at the end (see __tests__/global/temp-setup.js).
+  // One temporary folder and one PostgreSQL server per run, both removed at the end (see
+  // __tests__/global/temp-setup.js and postgres-server.js).
   globalSetup: '<rootDir>/__tests__/global/temp-setup.js',
   globalTeardown: '<rootDir>/__tests__/global/temp-teardown.js',
   projects: [
