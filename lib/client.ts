@@ -128,6 +128,6 @@ export class Client extends HandlerBase {
 
   /** Closes the client; its waiting calls reject with EngineClosedError. Idempotent. */
   async close(): Promise<void> {
-    this.#session.close();
+    await this.#session.close();
   }
 }

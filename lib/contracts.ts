@@ -3,6 +3,7 @@
 // and the engine's resolved options. Implementations live in ops/ (workflow-context.ts, handle.ts) and options.ts;
 // ops/ depends on these shapes only, so that the layers import one way.
 import type { StorageError } from './errors';
+import type { ResolvedPostgresOptions } from './postgres/database';
 import type { Clock } from './runtime/clock';
 import type { WaitDescription } from './runtime/waiters';
 import type { SynchronousMode } from './store/database';
@@ -300,6 +301,8 @@ export interface EngineWarning {
 
 export interface ResolvedOptions {
   readonly database: string;
+  /** The PostgreSQL options, checked, when `database` is a postgres:// URL; null for SQLite. */
+  readonly postgres: ResolvedPostgresOptions | null;
   readonly synchronous: SynchronousMode;
   readonly clock: Clock;
   readonly maxRecoveryAttempts: number;

@@ -1,6 +1,7 @@
 // Engine: the face of a Session that runs workflows. It owns a database file (one per file), runs
 // recovery at open, starts workflows, and is the HandlerContext for code outside workflows.
 // Everything hangs off an instance: two engines on two databases can live in one process.
+import { isPromise } from './awaitable';
 import type { HandlerContext, HandlerInvoker, RecoveryReport, StartWorkflowOptions, WorkflowHandle, WorkflowTarget } from './contracts';
 import { workflowRegistry } from './decorators';
 import { HandlerBase, startOptionsTimeoutMs, startOptionsUUID } from './handler';
@@ -13,13 +14,16 @@ import { Session } from './session';
 import type { CommitInterceptor } from './store/store';
 
 /**
- * Opens an engine on `options.database`, with `interceptor` called around each of its commits (the
- * testing kit's fault injection, crash tests). Engine.open is this without an interceptor.
+ * Opens an engine on the SQLite `options.database`, synchronously (its recovery pass included), with
+ * `interceptor` called around each of its commits (the testing kit's fault injection, crash tests).
+ * Engine.open is this without an interceptor.
  * @internal
  */
 export function openEngine(options: ResolvedOptions, interceptor: CommitInterceptor | null): Engine {
   const { store, lock } = Session.openOwnedStore(options, interceptor);
-  return new Engine(Session.startOwner(options, store, lock, workflowRegistry));
+  const session = Session.startOwner(options, store, lock, workflowRegistry);
+  if (isPromise(session)) throw new Error('A SQLite session starts synchronously.');
+  return new Engine(session);
 }
 
 /**
@@ -94,7 +98,7 @@ export class Engine extends HandlerBase implements HandlerContext {
    * promises still waiting on this engine reject with EngineClosedError. Idempotent.
    */
   async close(): Promise<void> {
-    this.#session.close();
+    await this.#session.close();
   }
 }
 

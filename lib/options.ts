@@ -1,6 +1,7 @@
 // Engine options, each with its default, resolved and checked once into a frozen object.
 import type { EngineWarning, ResolvedOptions } from './contracts';
 import { safeString } from './errors';
+import { isPostgresUrl, resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from './postgres/database';
 import { SystemClock, type Clock } from './runtime/clock';
 
 export type { EngineWarning, ResolvedOptions } from './contracts';
@@ -9,10 +10,21 @@ import { positiveInteger, requireNonEmptyString, typeError } from './validate';
 
 /** Options of {@link Engine.open}. */
 export interface EngineOptions {
-  /** Path of the SQLite file (created if missing; its folder must exist), or `':memory:'`. */
+  /**
+   * Where the workflows are kept: the path of a SQLite file (created if missing; its folder must
+   * exist), `':memory:'`, or a PostgreSQL URL (`postgres://user:password@host:5432/dbname`), where
+   * several engines on several machines can share one database.
+   */
   database: string;
   /**
-   * Durability of each commit.
+   * For a PostgreSQL `database` only: the schema durablite's tables live in (default `'durablite'`),
+   * how long connecting may take, and the size of the connection pool (see {@link PostgresOptions}).
+   * Refused with a TypeError for a SQLite database.
+   */
+  postgres?: PostgresOptions;
+  /**
+   * Durability of each commit (SQLite; a PostgreSQL server's own `synchronous_commit` setting
+   * decides there).
    * - `'FULL'`: the WAL is synced to disk on every commit: a resolved promise survives power loss.
    * - `'NORMAL'`: synced at checkpoints only: survives a process crash; on power loss the latest
    *   commits may roll back. Several times faster per commit.
@@ -78,8 +90,13 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
     throw typeError('onWarning', 'a function', options.onWarning);
   }
+  const database = requireNonEmptyString('database', options.database);
+  let postgres: ResolvedPostgresOptions | null = null;
+  if (isPostgresUrl(database)) postgres = resolvePostgresOptions(options.postgres ?? {});
+  else if (options.postgres !== undefined) throw typeError('postgres', 'absent for a SQLite database (it applies to a postgres:// URL only)', options.postgres);
   return Object.freeze({
-    database: requireNonEmptyString('database', options.database),
+    database,
+    postgres,
     synchronous,
     clock,
     maxRecoveryAttempts: positiveInteger('maxRecoveryAttempts', options.maxRecoveryAttempts ?? 10),

@@ -10,18 +10,18 @@
 //   applications and the testing kit. The store and the waiters tell them through observers set
 //   here, and with no listener an event costs one check. Waits are reported only once someone
 //   listens to a wait event (EngineEventEmitter), so that a wait costs nothing extra before.
-import { isPromise } from './awaitable';
+import { isPromise, type Awaitable } from './awaitable';
 import { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, RecoveryReport, ResolvedOptions, WorkflowRef, WorkflowRegistry } from './contracts';
 import { EngineClosedError } from './errors';
 import { emitEvent, type OperationEnvironment } from './ops/environment';
 import { ExternalChangeSync } from './ops/external';
-import { WorkflowRunner } from './ops/lifecycle';
+import { WorkflowRunner, type SuspectRun } from './ops/lifecycle';
 import type { Clock } from './runtime/clock';
 import { TimerWheel } from './runtime/timer-wheel';
 import { Waiters, workflowKey } from './runtime/waiters';
 import { isInMemory } from './store/database';
-import type { Commit, CommitInterceptor } from './store/store';
+import type { Commit, CommitInterceptor, FeedPosition, Store } from './store/store';
 import type { OwnershipLock } from './store/ownership';
 import { SqliteStore } from './store/sqlite-store';
 import type { OperationRecord } from './types';
@@ -65,7 +65,7 @@ class EngineEventEmitter extends EventEmitter<EngineEvents> {
 }
 
 export class Session implements OperationEnvironment {
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly clock: Clock;
   readonly wheel: TimerWheel;
   readonly waiters: Waiters;
@@ -81,7 +81,7 @@ export class Session implements OperationEnvironment {
   #external: ExternalChangeSync | null = null;
   #watchingWaits = false;
 
-  private constructor(options: ResolvedOptions, store: SqliteStore, lock: OwnershipLock | null, registry: WorkflowRegistry | null) {
+  private constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry | null) {
     this.options = options;
     this.store = store;
     this.clock = options.clock;
@@ -122,32 +122,45 @@ export class Session implements OperationEnvironment {
    * `options.recover` is false), starts hearing other processes, and runs the workflows `registry`
    * names. If anything fails, everything the open took is released before the error is thrown.
    */
-  static startOwner(options: ResolvedOptions, store: SqliteStore, lock: OwnershipLock | null, registry: WorkflowRegistry): Session {
+  static startOwner(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry): Awaitable<Session> {
     const session = new Session(options, store, lock, registry);
     const runner = session.runner!;
+    const failed = (error: unknown): never => {
+      session.abort();
+      throw error;
+    };
     try {
       const recovered = options.recover ? runner.recover() : { report: emptyReport(), feedStart: undefined, suspects: [] };
-      // A SqliteStore runs the pass synchronously, within Engine.open.
-      if (isPromise(recovered)) throw new Error('A SQLite session recovers synchronously; this store answered with a promise.');
-      const { report, feedStart, suspects } = recovered;
-      session.recovery = report;
-      if (!isInMemory(options.database)) {
-        session.#external = new ExternalChangeSync(session, feedStart, (workflow) => runner.runStartedElsewhere(workflow), (uuids) => runner.reconcile(uuids));
+      // On SQLite the pass runs synchronously, within this call; a database server's answers later.
+      return isPromise(recovered) ? recovered.then((outcome) => session.#begin(outcome), failed) : session.#begin(recovered);
+    } catch (error) {
+      return failed(error);
+    }
+  }
+
+  /** An owner's session once its recovery pass committed: hears other processes, runs the suspects. */
+  #begin({ report, feedStart, suspects }: { report: RecoveryReport; feedStart: FeedPosition | undefined; suspects: SuspectRun[] }): Session {
+    const { options } = this;
+    const runner = this.runner!;
+    try {
+      this.recovery = report;
+      if (options.postgres === null && !isInMemory(options.database)) {
+        this.#external = new ExternalChangeSync(this, feedStart, (workflow) => runner.runStartedElsewhere(workflow), (uuids) => runner.reconcile(uuids));
         // Commits that came between the snapshot and the watch are not announced: look once now.
-        session.#external.check();
+        this.#external.check();
       }
       if (suspects.length > 0) void runner.runSuspects(suspects);
       // At the first turn after Engine.open resolved: a listener added right after `await` hears it.
-      if (options.recover) setImmediate(() => session.isOpen && emitEvent(session.events, 'recovery', report));
-      return session;
+      if (options.recover) setImmediate(() => this.isOpen && emitEvent(this.events, 'recovery', report));
+      return this;
     } catch (error) {
-      session.abort();
+      this.abort();
       throw error;
     }
   }
 
   /** The session of a Client on `store`: it hears other processes' commits while something waits. */
-  static forClient(options: ResolvedOptions, store: SqliteStore): Session {
+  static forClient(options: ResolvedOptions, store: Store): Session {
     const session = new Session(options, store, null, null);
     session.#external = new ExternalChangeSync(session, undefined, null);
     return session;
@@ -202,14 +215,26 @@ export class Session implements OperationEnvironment {
     if (!isInMemory(this.options.database)) this.store.close();
   }
 
-  /** Graceful close: pending writes commit, waiting callers are rejected with EngineClosedError. Idempotent. */
-  close(): void {
+  /**
+   * Graceful close: pending writes commit, waiting callers are rejected with EngineClosedError.
+   * Idempotent. Resolves once the store let go of its connections.
+   */
+  close(): Awaitable<void> {
     if (!this.isOpen) return;
     this.isOpen = false;
     this.wheel.clear();
     this.#external?.close();
     this.waiters.failAll(new EngineClosedError());
-    this.store.close();
-    this.#lock?.release();
+    const release = (): void => this.#lock?.release();
+    let closed: Awaitable<void>;
+    try {
+      closed = this.store.close();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    // SQLite's file is free the moment close() returns, even to a caller that does not await it.
+    if (!isPromise(closed)) return release();
+    return closed.finally(release);
   }
 }

@@ -1,5 +1,6 @@
 // durablite/testing: the real engine on the real SQLite store (in memory by default) under a virtual
 // clock, with controls to move time, run until idle, see what workflows wait on, and crash.
+import { isPromise } from './awaitable';
 import { workflowRegistry } from './decorators';
 import { Engine } from './engine';
 import { Session } from './session';
@@ -114,6 +115,8 @@ export class TestEngine {
   #engine: Engine;
   /** The session under the current engine: this kit composed it, so it may look inside. */
   #session!: Session;
+  /** That session's store (SQLite's: the kit's crash reopens it as the next process would). */
+  #store!: SqliteStore;
   #activity = { events: 0, stepsRunning: 0 };
   #autoSkip = false;
   #autoSkipRunning = false;
@@ -140,8 +143,12 @@ export class TestEngine {
 
   /** Starts an engine (recovery included) on an opened store, and counts what it does. */
   #start(store: SqliteStore, lock: OwnershipLock | null): Engine {
-    this.#session = Session.startOwner(this.#options, store, lock, workflowRegistry);
-    return this.#watch(new Engine(this.#session));
+    this.#store = store;
+    const session = Session.startOwner(this.#options, store, lock, workflowRegistry);
+    // SQLite's recovery pass runs within the call: the engine is there at once.
+    if (isPromise(session)) throw new Error('A SQLite session starts synchronously.');
+    this.#session = session;
+    return this.#watch(new Engine(session));
   }
 
   /** The current engine. A new one after each {@link crash}: handles from the old one are dead. */
@@ -244,10 +251,10 @@ export class TestEngine {
     const session = this.#session;
     session.halt();
     if (isInMemory(this.#options.database)) {
-      this.#engine = this.#start(session.store.reopenAfterHalt(this.#faults), null);
+      this.#engine = this.#start(this.#store.reopenAfterHalt(this.#faults), null);
     } else {
       // A killed process's connection is closed by the operating system; nothing else of it survives.
-      session.store.close();
+      this.#store.close();
       const { store, lock } = Session.openOwnedStore(this.#options, this.#faults);
       this.#engine = this.#start(store, lock);
     }

@@ -480,8 +480,8 @@ export interface Store {
   isLockHeld(error: unknown): boolean;
   /** Tells `observer` of every commit and failure from now on. */
   setObserver(observer: CommitObserver | null): void;
-  /** Commits pending writes, then closes. */
-  close(): void;
+  /** Commits pending writes, then closes (a server's connections end once the promise resolves). */
+  close(): Awaitable<void>;
   /** Stops writing at once, dropping uncommitted writes, as a killed process would. */
   halt(): void;
 }
