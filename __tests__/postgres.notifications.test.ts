@@ -339,12 +339,13 @@ describe('a listener', () => {
     });
     expect(encodeChanges(workflows(300)).length).toBeGreaterThan(1);
     await transaction(notifier, channel, workflows(300));
+    // Usually in one callback; a read of the socket may cut between the payloads, never inside one.
     await recording.until(() => merged(recording.batches).newWorkflows.length === 300);
-    expect(recording.batches).toHaveLength(1);
     expect(recording.resyncs).toBe(1);
+    const batches = recording.batches.length;
     await transaction(notifier, channel, workflows(10_000));
     await recording.until(() => recording.resyncs === 2);
-    expect(recording.batches).toHaveLength(1);
+    expect(recording.batches).toHaveLength(batches);
   });
 
   test('treats a payload it cannot read as a resync, and reports it', async () => {
