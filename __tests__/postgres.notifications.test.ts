@@ -144,6 +144,48 @@ async function listenerBackends(client: pg.Client): Promise<number[]> {
   return rows.map((row) => row.pid);
 }
 
+/**
+ * A TCP proxy to the server whose open connections can be made to go silent, as a connection cut by
+ * a NAT or a firewall does: nothing passes either way, and neither end is told.
+ */
+async function silenceableProxy(target: URL): Promise<{ url: string; silenceOpenConnections(): void; close(): Promise<void> }> {
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(Number(target.port), target.hostname);
+    const pair: [net.Socket, net.Socket] = [inbound, outbound];
+    pairs.add(pair);
+    const drop = (): void => {
+      pairs.delete(pair);
+      inbound.destroy();
+      outbound.destroy();
+    };
+    for (const socket of pair) socket.on('error', drop).on('close', drop);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(target);
+  proxied.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    url: proxied.toString(),
+    silenceOpenConnections: () => {
+      for (const [inbound, outbound] of pairs) {
+        inbound.unpipe(outbound);
+        outbound.unpipe(inbound);
+        inbound.pause();
+        outbound.pause();
+      }
+    },
+    close: async () => {
+      for (const [inbound, outbound] of pairs) {
+        inbound.destroy();
+        outbound.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 afterEach(async () => {
   await Promise.all(openListeners.splice(0).map((listener) => listener.close()));
   await Promise.all(openClients.splice(0).map((client) => client.end()));
@@ -389,6 +431,22 @@ describe('a listener', () => {
     expect(backends[0]).not.toBe(pid);
     await transaction(notifier, channel, eventOf('after the reconnect'));
     await recording.until(() => eventsSeen(recording).includes('after the reconnect'));
+  });
+
+  test('whose connection goes silent notices it on the liveness check, and reconnects', async () => {
+    const proxy = await silenceableProxy(new URL(url));
+    try {
+      const recording = await listen(proxy.url, channel, { safetyIntervalMs: 50, connectTimeoutMs: 300 });
+      proxy.silenceOpenConnections();
+      await recording.until(() => recording.errors.length > 0 && recording.listener.listening);
+      expect(recording.errors[0]!.message).toContain('did not answer a liveness check within 300 ms');
+      const notifier = await connect(url);
+      await transaction(notifier, channel, eventOf('after the silence'));
+      await recording.until(() => eventsSeen(recording).includes('after the silence'));
+      await recording.listener.close();
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('re-checks every safetyIntervalMs', async () => {
