@@ -145,7 +145,10 @@ export class Session implements OperationEnvironment {
     try {
       this.recovery = report;
       if (options.postgres === null && !isInMemory(options.database)) {
-        this.#external = new ExternalChangeSync(this, feedStart, (workflow) => runner.runStartedElsewhere(workflow), (uuids) => runner.reconcile(uuids));
+        this.#external = new ExternalChangeSync(this, feedStart, {
+          onNewWorkflow: (workflow) => runner.runStartedElsewhere(workflow),
+          onControls: (uuids) => runner.reconcile(uuids),
+        });
         // Commits that came between the snapshot and the watch are not announced: look once now.
         this.#external.check();
       }

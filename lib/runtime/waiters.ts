@@ -221,6 +221,11 @@ export class Waiters {
     this.#onBusyChange = listener;
   }
 
+  /** Wakes every wait under way (after notifications may have been lost: each re-checks). */
+  notifyAll(): void {
+    for (const key of [...this.#byKey.keys()]) this.notify(key);
+  }
+
   /** Wakes every wait subscribed to a key that starts with `prefix` (e.g. every result wait). */
   notifyPrefix(prefix: string): void {
     for (const key of [...this.#byKey.keys()]) if (key.startsWith(prefix)) this.notify(key);
