@@ -2,14 +2,14 @@
 import type { SqliteDatabase } from './database';
 import type { EventRecord } from '../types';
 
-interface EventRow {
+export interface EventRow {
   workflow_uuid: string;
   key: string;
   value: string;
   created_at: number;
 }
 
-function toEventRecord(row: EventRow): EventRecord {
+export function toEventRecord(row: EventRow): EventRecord {
   return { workflowUUID: row.workflow_uuid, key: row.key, value: row.value, createdAt: row.created_at };
 }
 

@@ -10,7 +10,7 @@ export function toStoredTopic(topic: string | null): string {
   return topic ?? NO_TOPIC;
 }
 
-interface MessageRow {
+export interface MessageRow {
   message_id: number;
   destination_uuid: string;
   topic: string;
@@ -20,7 +20,7 @@ interface MessageRow {
   created_at: number;
 }
 
-function toMessageRecord(row: MessageRow): MessageRecord {
+export function toMessageRecord(row: MessageRow): MessageRecord {
   return {
     messageId: row.message_id,
     destinationUUID: row.destination_uuid,

@@ -4,7 +4,7 @@ import type { SqliteDatabase } from './database';
 import type { OperationKind, OperationPosition, OperationRecord } from '../types';
 import type { WaitRecord, WaitStart } from './store';
 
-interface OperationRow {
+export interface OperationRow {
   workflow_uuid: string;
   operation_index: number;
   kind: OperationKind;
@@ -17,7 +17,7 @@ interface OperationRow {
   completed_at: number | null;
 }
 
-function toOperationRecord(row: OperationRow): OperationRecord {
+export function toOperationRecord(row: OperationRow): OperationRecord {
   return {
     workflowUUID: row.workflow_uuid,
     operationIndex: row.operation_index,

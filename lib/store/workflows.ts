@@ -4,7 +4,7 @@ import type { SqliteDatabase } from './database';
 import type { WorkflowRecord, WorkflowStatusName } from '../types';
 import type { ControlAction, ControlState, WorkflowFilter } from './store';
 
-interface WorkflowRow {
+export interface WorkflowRow {
   workflow_uuid: string;
   name: string;
   status: WorkflowStatusName;
@@ -18,7 +18,7 @@ interface WorkflowRow {
   updated_at: number;
 }
 
-function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
+export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
   return {
     workflowUUID: row.workflow_uuid,
     workflowName: row.name,

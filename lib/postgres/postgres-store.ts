@@ -1,0 +1,739 @@
+// The PostgreSQL store: the Store of one PostgreSQL schema, shared by many engines. Every write is one
+// transaction on a connection of the pool (BEGIN ... COMMIT, ROLLBACK on any error), and its promise
+// settles only once that transaction committed (commit: ALREADY_COMMITTED) or failed (a StorageError
+// this store raised; nothing of the write kept). Reads run on the pool and see committed rows only.
+//
+// Commit order. SQLite has one writer, so its ids are handed out in commit order. Here ids come from
+// sequences at insert, and two transactions may commit in the other order than they took their ids.
+// What the store decides about it:
+// - A workflow's row is its lock. Every transaction that records for a workflow, sends to it,
+//   appends to its streams, cancels, resumes, forks or deletes it first locks its row (FOR NO KEY
+//   UPDATE; several rows in UUID order, so lockers wait rather than deadlock; see lockWorkflows). So
+//   per workflow the writes are serial, as on SQLite: a cancel's commit comes wholly before or after
+//   an operation's record, and a step's writeStream and the workflow's take stream positions one after
+//   the other (and none after the workflow's finish).
+// - Queues are FIFO in commit order: a sender takes its message ids while it holds the destination's
+//   lock, so after the previous sender committed; the destination consumes under the same lock.
+// - Between messages of one workflow's queues, a select's "oldest" is therefore the first committed.
+//   Between an event and a message, the event's messages_before is the highest message id its insert
+//   could see: a message committed before the event was set wins over it, and an event committed
+//   before a message was sent wins over that message; a message in flight while the event committed
+//   (no order was observable between the two) may go either way. Among events, the lowest id wins:
+//   insert order, which for two events of different workflows committing at once may differ from
+//   their commit order.
+// - A deadlock or serialization failure the server reports (SQLSTATE 40P01, 40001) rolls the
+//   transaction back whole, and it is run again, a few times, before it fails.
+// - A connection lost during COMMIT leaves the outcome unknown: the write rejects with a StorageError
+//   that says so, and the workflow resumes from whatever its records show.
+//
+// Not here yet: a change feed of other engines' commits (LISTEN/NOTIFY, the multi-engine stage) and
+// ownership, which engines on one server share through leases (same stage).
+import pg from 'pg';
+import { DurabliteError, StorageError, StorageFullError, WorkflowNotFoundError } from '../errors';
+import { noDeletedRows } from '../store/deletion';
+import type { OwnershipLock } from '../store/ownership';
+import {
+  ALREADY_COMMITTED, cancellationOf, selectRecord, streamReadRecord,
+  type AppendResult, type AttemptPhase, type AttemptResult, type ChangeFeed, type Commit, type CommitInterceptor, type CommitObserver,
+  type ControlState, type DeleteOutcome, type FeedPosition, type ForkOutcome, type OutgoingMessage, type PruneBatch, type RecoveryDecisions,
+  type RecoverySnapshot, type SendManyOutcome, type SendRefusal, type SendResult, type Store, type StreamCursor, type WaitPlan, type WaitStart,
+  type WorkflowSnapshot, type Written,
+} from '../store/store';
+import type { CancelResult, OperationPosition, OperationRecord, ResumeResult, SelectBranch, WorkflowRecord, WorkflowStatusName } from '../types';
+import { openPostgresDatabase, type PostgresDatabase, type PostgresOptions } from './database';
+import { deleteAll, deleteStrayControls, lockFinishedBefore, PostgresDeletionReads } from './deletion';
+import { copyEventsForFork, getEventPlacement, getEventValue, insertEvent, PostgresEventReads } from './events';
+import { consumeOldest, copyMessagesForFork, insertMessage, markConsumed, peekOldest, PostgresMessageReads } from './messages';
+import {
+  completeOperation, continueWait, copyOperationsForFork, countOperations, insertCompleted, insertStarted, listForPendingWorkflows, listOperations,
+  PostgresOperationReads,
+} from './operations';
+import { firstRow, type Sql } from './sql';
+import { appendToStream, copyStreamsForFork, isStreamClosed, PostgresStreamReads, streamEntryAt } from './streams';
+import {
+  cancelWorkflow, controlStateOf, deletionTargets, descendantsOf, finishWorkflow, getWorkflow, giveUp, insertControl, insertWorkflow,
+  lockPendingWorkflows, lockWorkflow, lockWorkflows, PostgresWorkflowReads, resetRecoveryAttempts, resumeWorkflow, setRecoveryAttempts,
+} from './workflows';
+
+const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
+
+/** How many times a transaction runs when the server rolls it back as a deadlock's or serialization's victim. */
+const MAX_ATTEMPTS = 5;
+/** SQLSTATEs after which the whole transaction was rolled back and may simply run again. */
+const RETRYABLE = new Set(['PG_40P01', 'PG_40001']);
+
+/** Options of {@link PostgresStore.open}: the database's, and the store's own. */
+export interface PostgresStoreOptions extends PostgresOptions {
+  /** Called around every commit of this store (fault injection, crash tests). */
+  interceptor?: CommitInterceptor | null;
+}
+
+/** Where a transaction failed: before COMMIT was sent (nothing kept), or during it (outcome unknown if the connection broke). */
+type FailurePhase = 'work' | 'commit';
+
+export class PostgresStore implements Store {
+  readonly #database: PostgresDatabase;
+  readonly #reader: Sql;
+  readonly #interceptor: CommitInterceptor | null;
+  readonly #raised = new WeakSet<object>();
+  readonly workflows: PostgresWorkflowReads;
+  readonly operations: PostgresOperationReads;
+  readonly events: PostgresEventReads;
+  readonly messages: PostgresMessageReads;
+  readonly streams: PostgresStreamReads;
+  readonly deletion: PostgresDeletionReads;
+  #observer: CommitObserver | null = null;
+  #commits = 0;
+  #halted = false;
+  #closing: Promise<void> | null = null;
+  #pendingResets = new Map<string, number>();
+  #flushingResets: Promise<void> | null = null;
+
+  /**
+   * Connects to the PostgreSQL database of `url`, brings its schema up to date (see
+   * openPostgresDatabase) and returns a store that owns it: closing the store closes the pool.
+   * @throws DatabaseOpenError, SchemaVersionError, TypeError/RangeError as openPostgresDatabase does.
+   * @example
+   * const store = await PostgresStore.open('postgres://app@db.internal/app', { schema: 'billing' });
+   * await store.startWorkflow(uuid, 'Checkout', '[]', Date.now());
+   * await store.closeAsync();
+   */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const { interceptor = null, ...databaseOptions } = options;
+    return new PostgresStore(await openPostgresDatabase(url, databaseOptions), interceptor);
+  }
+
+  /** A store over a database already opened with openPostgresDatabase; the store takes it over (its close ends the pool). */
+  constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null = null) {
+    this.#database = database;
+    this.#interceptor = interceptor;
+    const pool = database.pool;
+    this.#reader = {
+      query: async (text, values) => {
+        try {
+          return await pool.query(text, values);
+        } catch (error) {
+          throw this.#toFailure(error, 'work');
+        }
+      },
+    };
+    this.workflows = new PostgresWorkflowReads(this.#reader);
+    this.operations = new PostgresOperationReads(this.#reader);
+    this.events = new PostgresEventReads(this.#reader);
+    this.messages = new PostgresMessageReads(this.#reader);
+    this.streams = new PostgresStreamReads(this.#reader);
+    this.deletion = new PostgresDeletionReads(this.#reader);
+  }
+
+  /** The database's description, without its password (for messages). */
+  get name(): string {
+    return this.#database.name;
+  }
+
+  // ---- transactions ---------------------------------------------------------------------------------
+
+  /**
+   * Runs `work` in one transaction on a pooled connection and resolves once it committed. Rejects with
+   * what `work` threw (after the ROLLBACK), or with this store's StorageError when the server or the
+   * connection failed; a deadlock's victim runs again (see RETRYABLE).
+   */
+  async #transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#transactionOnce(work);
+      } catch (error) {
+        const own = this.isOwnFailure(error);
+        if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
+        if (own) this.#observer?.failed(error);
+        throw error;
+      }
+    }
+  }
+
+  async #transactionOnce<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    this.#refuseIfStopped();
+    const client = await this.#connect();
+    let phase: FailurePhase = 'work';
+    const sql: Sql = {
+      query: async (text, values) => {
+        try {
+          return await client.query(text, values);
+        } catch (error) {
+          throw this.#toFailure(error, phase);
+        }
+      },
+    };
+    let broken = false;
+    try {
+      await sql.query('BEGIN');
+      const value = await work(sql);
+      await this.#joinResets(sql);
+      // Halted meanwhile: as in a process killed before its COMMIT, none of it stays.
+      this.#refuseIfStopped(false);
+      const commitNumber = ++this.#commits;
+      try {
+        this.#interceptor?.beforeCommit?.(commitNumber);
+      } catch (error) {
+        throw this.#toFailure(error, 'work', true);
+      }
+      phase = 'commit';
+      const startedAt = performance.now();
+      await sql.query('COMMIT');
+      const durationMs = performance.now() - startedAt;
+      this.#interceptor?.afterCommit?.(commitNumber);
+      this.#observer?.committed(commitNumber, 1, durationMs);
+      return value;
+    } catch (error) {
+      this.#returnResets();
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw error;
+    } finally {
+      // A connection that cannot even roll back is closed rather than handed to the next write.
+      client.off('error', ignoreConnectionError);
+      client.release(broken);
+    }
+  }
+
+  /**
+   * A connection of the pool. While it is out, its 'error' event (the server ended it) has a listener:
+   * the query under way rejects with the same failure, which is what reaches the caller.
+   */
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      const client = await this.#database.pool.connect();
+      client.on('error', ignoreConnectionError);
+      return client;
+    } catch (error) {
+      throw this.#toFailure(error, 'work');
+    }
+  }
+
+  #refuseIfStopped(orClosing = true): void {
+    if (this.#halted) throw this.#mark(new StorageError('PG_HALTED', 'This store was halted: it writes nothing more. Open the database again.'));
+    if (orClosing && this.#closing !== null) throw this.#mark(new StorageError('PG_CLOSED', 'This store is closed: it writes nothing more. Open the database again.'));
+  }
+
+  #mark<E extends StorageError>(error: E): E {
+    this.#raised.add(error);
+    return error;
+  }
+
+  /**
+   * pg's and the server's errors as this store's StorageError (StorageFullError for a full disk), its
+   * code the SQLSTATE (or the connection's error code) after `PG_`. Errors of durablite's own (a
+   * refusal of the transaction's work) pass as they are, unless `always` (a commit interceptor's
+   * throw, which fails the commit as the server's failure would).
+   */
+  #toFailure(error: unknown, phase: FailurePhase, always = false): unknown {
+    if (error instanceof StorageError) return this.#raised.has(error) ? error : this.#mark(error);
+    if (error instanceof DurabliteError && !always) return error;
+    const { code, message = String(error) } = (error ?? {}) as { code?: unknown; message?: string };
+    const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+    const pgCode = `PG_${sqlState ?? (typeof code === 'string' ? code : always ? 'INTERCEPTED' : 'CONNECTION')}`;
+    if (sqlState === '53100') return this.#mark(new StorageFullError(pgCode, { cause: error }));
+    // A connection broken during COMMIT: the server may have committed before it went.
+    const unknownOutcome = phase === 'commit' && (sqlState === undefined || sqlState.startsWith('08') || sqlState.startsWith('57'));
+    const consequence = unknownOutcome
+      ? 'The connection was lost while committing: the operation may or may not have been recorded; the workflow resumes from what its records show.'
+      : 'The operation was not recorded; what was committed before is intact.';
+    return this.#mark(new StorageError(pgCode, `PostgreSQL failed: ${message} (${pgCode}). ${consequence}`, { cause: error }));
+  }
+
+  /** Locks the workflow's row and refuses (WorkflowCancelledError, WorkflowNotFoundError) when it is CANCELLED or gone. */
+  async #lockRecording(sql: Sql, workflowUUID: string): Promise<ControlState> {
+    return refuse(workflowUUID, await lockWorkflow(sql, workflowUUID));
+  }
+
+  async #record(sql: Sql, position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): Promise<void> {
+    if (phase === 'first') await insertCompleted(sql, { ...position, output, error }, nowMs);
+    else if (!(await completeOperation(sql, position.workflowUUID, position.operationIndex, output, error, nowMs))) {
+      // The wait's start record is gone (its commit failed): completing nothing would let the caller
+      // act (consume a message) with no record of it. Throwing rolls this attempt back.
+      throw new Error(`Operation #${position.operationIndex} of workflow "${position.workflowUUID}" has no started wait to complete.`);
+    }
+  }
+
+  async #written<T>(work: (sql: Sql) => Promise<T>): Promise<Written<T>> {
+    return { value: await this.#transaction(work), commit: ALREADY_COMMITTED };
+  }
+
+  async #committed(work: (sql: Sql) => Promise<unknown>): Promise<Commit> {
+    await this.#transaction(work);
+    return ALREADY_COMMITTED;
+  }
+
+  // ---- writes of workflows and their operations ---------------------------------------------------------
+
+  startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Promise<Written<boolean>> {
+    return this.#written((sql) => insertWorkflow(sql, workflowUUID, workflowName, inputs, null, deadlineMs, nowMs));
+  }
+
+  startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): Promise<Written<string | null>> {
+    return this.#written(async (sql) => {
+      await this.#lockRecording(sql, position.workflowUUID);
+      for (const childUUID of candidateUUIDs) {
+        if (!(await insertWorkflow(sql, childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs))) continue;
+        await insertCompleted(sql, { ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
+        return childUUID;
+      }
+      return null;
+    });
+  }
+
+  finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Promise<Written<boolean>> {
+    return this.#written((sql) => finishWorkflow(sql, workflowUUID, status, output, error, nowMs));
+  }
+
+  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled = false): Promise<Commit> {
+    return this.#committed(async (sql) => {
+      const state = await lockWorkflow(sql, position.workflowUUID);
+      if (!evenIfCancelled) refuse(position.workflowUUID, state);
+      else if (state === undefined) throw new WorkflowNotFoundError(position.workflowUUID);
+      await this.#record(sql, position, phase, output, error, nowMs);
+    });
+  }
+
+  startWait(wait: WaitStart, nowMs: number): Promise<Commit> {
+    return this.#committed(async (sql) => {
+      await this.#lockRecording(sql, wait.workflowUUID);
+      await insertStarted(sql, wait, nowMs);
+    });
+  }
+
+  recordStepFailure(wait: WaitStart, phase: AttemptPhase, nowMs: number): Promise<Commit> {
+    return this.#committed(async (sql) => {
+      await this.#lockRecording(sql, wait.workflowUUID);
+      if (phase === 'first') await insertStarted(sql, wait, nowMs);
+      else if (!(await continueWait(sql, wait))) {
+        throw new Error(`Operation #${wait.operationIndex} of workflow "${wait.workflowUUID}" has no started step to continue.`);
+      }
+    });
+  }
+
+  send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Promise<Written<SendResult>> {
+    return this.#written(async (sql) => {
+      const destination = await lockWorkflow(sql, destinationUUID);
+      if (destination === undefined) return 'not-found';
+      if (destination.status === 'CANCELLED') return 'cancelled';
+      return (await insertMessage(sql, destinationUUID, message, topic, idempotencyKey, nowMs)) ? 'sent' : 'duplicate';
+    });
+  }
+
+  sendMany(batch: readonly OutgoingMessage[], nowMs: number): Promise<Written<SendManyOutcome>> {
+    return this.#written(async (sql): Promise<SendManyOutcome> => {
+      // Every destination is locked and checked before anything is inserted; the first refused one,
+      // in array order, refuses the batch.
+      const states = await lockWorkflows(sql, batch.map((outgoing) => outgoing.destinationUUID));
+      for (const { destinationUUID } of batch) {
+        const state = states.get(destinationUUID);
+        if (state === undefined) return { notFound: destinationUUID };
+        if (state.status === 'CANCELLED') return { notFound: null, cancelled: destinationUUID };
+      }
+      const inserted: boolean[] = [];
+      for (const outgoing of batch) inserted.push(await insertMessage(sql, outgoing.destinationUUID, outgoing.message, outgoing.topic, outgoing.idempotencyKey, nowMs));
+      return { notFound: null, inserted };
+    });
+  }
+
+  sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Promise<Written<SendResult>> {
+    return this.#written(async (sql): Promise<SendResult> => {
+      const states = await lockWorkflows(sql, [position.workflowUUID, destinationUUID]);
+      refuse(position.workflowUUID, states.get(position.workflowUUID));
+      const destination = states.get(destinationUUID);
+      if (destination === undefined || destination.status === 'CANCELLED') {
+        const refusal = destination === undefined ? 'not-found' : 'cancelled';
+        await insertCompleted(sql, { ...position, output: null, error: encodeRefusal(refusal) }, nowMs);
+        return refusal;
+      }
+      await insertMessage(sql, destinationUUID, message, topic, null, nowMs);
+      await insertCompleted(sql, { ...position, output: null, error: null }, nowMs);
+      return 'sent';
+    });
+  }
+
+  setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): Promise<Written<boolean>> {
+    return this.#written(async (sql) => {
+      await this.#lockRecording(sql, position.workflowUUID);
+      const inserted = await insertEvent(sql, position.workflowUUID, key, value, position.operationIndex, nowMs);
+      await insertCompleted(sql, { ...position, output: null, error: inserted ? null : encodeDuplicate() }, nowMs);
+      return inserted;
+    });
+  }
+
+  receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {
+    const { workflowUUID, operationIndex } = position;
+    return this.#attempt(position, phase, wait, nowMs, {
+      peek: async (sql) => (await peekOldest(sql, workflowUUID, topic)) !== undefined,
+      read: (sql) => consumeOldest(sql, workflowUUID, topic, operationIndex, nowMs),
+    });
+  }
+
+  readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {
+    return this.#attempt(position, phase, wait, nowMs, {
+      peek: async (sql) => (await getEventValue(sql, targetUUID, key)) !== undefined,
+      read: (sql) => getEventValue(sql, targetUUID, key),
+    });
+  }
+
+  /** One select attempt (see the header for what "first" means between an event and a message here). */
+  select(position: OperationPosition, phase: AttemptPhase, branches: readonly SelectBranch[], wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {
+    const selfUUID = position.workflowUUID;
+    const read = async (sql: Sql, consume: boolean): Promise<string | undefined> => {
+      let message: { index: number; messageId: number; text: string } | undefined;
+      let event: { index: number; eventId: number; messagesBefore: number; text: string } | undefined;
+      for (const [index, branch] of branches.entries()) {
+        if ('recv' in branch) {
+          const oldest = await peekOldest(sql, selfUUID, branch.recv);
+          if (oldest !== undefined && (message === undefined || oldest.messageId < message.messageId)) message = { index, messageId: oldest.messageId, text: oldest.message };
+        } else {
+          const found = await getEventPlacement(sql, branch.getEvent.workflowUUID, branch.getEvent.key);
+          if (found !== undefined && (event === undefined || found.eventId < event.eventId)) event = { index, eventId: found.eventId, messagesBefore: found.messagesBefore, text: found.value };
+        }
+      }
+      if (message !== undefined && (event === undefined || message.messageId <= event.messagesBefore)) {
+        if (consume) await markConsumed(sql, message.messageId, position.operationIndex, nowMs);
+        return selectRecord(message.index, message.text);
+      }
+      return event === undefined ? undefined : selectRecord(event.index, event.text);
+    };
+    return this.#attempt(position, phase, wait, nowMs, {
+      peek: async (sql) => (await read(sql, false)) !== undefined,
+      read: (sql) => read(sql, true),
+    });
+  }
+
+  appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Promise<Written<AppendResult>> {
+    return this.#written(async (sql) => appendToStream(sql, (await lockWorkflow(sql, workflowUUID))?.status, workflowUUID, key, value, operationIndex, nowMs));
+  }
+
+  writeStreamFromWorkflow(position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): Promise<Written<AppendResult>> {
+    return this.#written(async (sql) => {
+      const { workflowUUID } = position;
+      const state = await this.#lockRecording(sql, workflowUUID);
+      // Closing a closed stream is a no-op (recorded as done); writing to one is a recorded error.
+      if (value === null && (await isStreamClosed(sql, workflowUUID, key))) {
+        await insertCompleted(sql, { ...position, output: null, error: null }, nowMs);
+        return 'closed';
+      }
+      const appended = await appendToStream(sql, state.status, workflowUUID, key, value, position.operationIndex, nowMs);
+      const output = appended === 'closed' || value === null ? null : String(appended);
+      await insertCompleted(sql, { ...position, output, error: appended === 'closed' ? encodeClosed() : null }, nowMs);
+      return appended;
+    });
+  }
+
+  readStreamEntry(position: OperationPosition, phase: AttemptPhase, cursor: StreamCursor, wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {
+    const { workflowUUID, key, offset } = cursor;
+    const read = async (sql: Sql): Promise<string | undefined> => {
+      const { entry, ended } = await streamEntryAt(sql, workflowUUID, key, offset);
+      if (entry !== undefined) return streamReadRecord(offset, entry);
+      return ended ? streamReadRecord(offset, 'end') : undefined;
+    };
+    return this.#attempt(position, phase, wait, nowMs, { peek: async (sql) => (await read(sql)) !== undefined, read }, streamReadRecord(offset, 'timeout'));
+  }
+
+  /**
+   * One attempt of a recorded read: `read` (in the transaction, the workflow's row locked) finds the
+   * value, which is recorded; else the wait starts, or the timeout is recorded. A wait that continues
+   * first peeks with a plain read, and writes nothing when there is nothing.
+   */
+  async #attempt(
+    position: OperationPosition, phase: AttemptPhase, wait: WaitPlan | null, nowMs: number,
+    reads: { peek: (sql: Sql) => Promise<boolean>; read: (sql: Sql) => Promise<string | undefined> },
+    timeoutOutput = 'null',
+  ): Promise<AttemptResult> {
+    if (phase === 'resumed' && wait !== null && !(await reads.peek(this.#reader))) return NOT_FOUND;
+    const outcome = await this.#transaction(async (sql): Promise<string | boolean> => {
+      await this.#lockRecording(sql, position.workflowUUID);
+      const value = await reads.read(sql);
+      if (value !== undefined || wait === null) {
+        const recorded = value ?? timeoutOutput;
+        await this.#record(sql, position, phase, recorded, null, nowMs);
+        return recorded;
+      }
+      if (phase === 'first') await insertStarted(sql, { ...position, ...wait }, nowMs);
+      return phase === 'first';
+    });
+    if (typeof outcome === 'string') return { found: true, value: outcome, commit: ALREADY_COMMITTED };
+    return outcome ? { found: false, commit: ALREADY_COMMITTED } : NOT_FOUND;
+  }
+
+  /** A workflow and its recorded operations, read in one REPEATABLE READ snapshot. */
+  async snapshotOf(workflowUUID: string): Promise<WorkflowSnapshot> {
+    const client = await this.#connect();
+    const sql: Sql = {
+      query: async (text, values) => {
+        try {
+          return await client.query(text, values);
+        } catch (error) {
+          throw this.#toFailure(error, 'work');
+        }
+      },
+    };
+    let broken = false;
+    try {
+      await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const snapshot = { record: await getWorkflow(sql, workflowUUID), operations: await listOperations(sql, workflowUUID) };
+      await sql.query('COMMIT');
+      return snapshot;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw error;
+    } finally {
+      client.off('error', ignoreConnectionError);
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Sets a recovered workflow's attempt count back to zero: joins the next transaction of this store,
+   * or one of its own started now. Never fails its caller; a failed reset stays for the next commit
+   * (and at worst the next recovery counts the workflow once more).
+   */
+  resetRecoveryAttempts(workflowUUID: string, nowMs: number): void {
+    this.#pendingResets.set(workflowUUID, nowMs);
+    if (this.#flushingResets !== null || this.#halted || this.#closing !== null) return;
+    this.#flushingResets = (async () => {
+      // After the current turn: resets asked for together go in one statement.
+      await Promise.resolve();
+      if (this.#pendingResets.size > 0) await this.#transaction(async () => {}).catch(() => {});
+    })().finally(() => {
+      this.#flushingResets = null;
+    });
+  }
+
+  // The resets a transaction took, until it commits (given back when it fails).
+  #takenResets: Map<string, number> | null = null;
+
+  async #joinResets(sql: Sql): Promise<void> {
+    if (this.#pendingResets.size === 0) return;
+    const taken = this.#pendingResets;
+    this.#pendingResets = new Map();
+    this.#takenResets = taken;
+    await resetRecoveryAttempts(sql, [...taken.keys()], Math.max(...taken.values()));
+  }
+
+  #returnResets(): void {
+    const taken = this.#takenResets;
+    this.#takenResets = null;
+    if (taken !== null) for (const [uuid, nowMs] of taken) if (!this.#pendingResets.has(uuid)) this.#pendingResets.set(uuid, nowMs);
+  }
+
+  // ---- control ---------------------------------------------------------------------------------------------
+
+  cancelWorkflow(workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): Promise<CancelResult | undefined> {
+    return this.#transaction(async (sql): Promise<CancelResult | undefined> => {
+      const state = await lockWorkflow(sql, workflowUUID);
+      if (state === undefined) return undefined;
+      // A deadline's cancel: only while that deadline stands (a resume clears it).
+      if (dueByMs !== null && (state.deadlineMs === null || state.deadlineMs > dueByMs)) return { previousStatus: state.status, cancelled: [] };
+      const cancelled: string[] = [];
+      const cancelOne = async (uuid: string): Promise<void> => {
+        if (!(await cancelWorkflow(sql, uuid, reason(uuid), nowMs))) return;
+        await insertControl(sql, uuid, 'cancel', nowMs);
+        cancelled.push(uuid);
+      };
+      if (state.status === 'PENDING') await cancelOne(workflowUUID);
+      if (withDescendants) for (const descendant of await descendantsOf(sql, workflowUUID)) if (descendant.status === 'PENDING') await cancelOne(descendant.workflowUUID);
+      return { previousStatus: state.status, cancelled };
+    });
+  }
+
+  resumeWorkflow(workflowUUID: string, nowMs: number): Promise<ResumeResult | undefined> {
+    return this.#transaction(async (sql): Promise<ResumeResult | undefined> => {
+      const state = await lockWorkflow(sql, workflowUUID);
+      if (state === undefined) return undefined;
+      const resumed = await resumeWorkflow(sql, workflowUUID, nowMs);
+      if (resumed) await insertControl(sql, workflowUUID, 'resume', nowMs);
+      return { previousStatus: state.status, resumed };
+    });
+  }
+
+  forkWorkflow(original: string, fork: string, fromOperation: number, timeoutMs: number | null | undefined, nowMs: number): Promise<Written<ForkOutcome>> {
+    return this.#written(async (sql): Promise<ForkOutcome> => {
+      // The original's row locked: its operations, events and messages hold still while they are copied.
+      if ((await lockWorkflow(sql, original)) === undefined) return { kind: 'not-found' };
+      const record = (await getWorkflow(sql, original))!;
+      const operationCount = await countOperations(sql, original);
+      if (fromOperation > operationCount) return { kind: 'out-of-range', operationCount };
+      const lengthMs = timeoutMs !== undefined ? timeoutMs : record.deadlineMs === null ? null : Math.max(0, record.deadlineMs - record.createdAt);
+      const deadlineMs = lengthMs === null ? null : Math.ceil(nowMs + lengthMs);
+      if (!(await insertWorkflow(sql, fork, record.workflowName, record.inputs, null, deadlineMs, nowMs))) {
+        return { kind: 'conflict', existing: (await getWorkflow(sql, fork)) ?? null, original: record };
+      }
+      await copyOperationsForFork(sql, original, fork, fromOperation);
+      await copyEventsForFork(sql, original, fork);
+      await copyMessagesForFork(sql, original, fork);
+      await copyStreamsForFork(sql, original, fork);
+      return { kind: 'forked', original: record, deadlineMs, recorded: await listOperations(sql, fork) };
+    });
+  }
+
+  deleteWorkflows(workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): Promise<DeleteOutcome | undefined> {
+    return this.#transaction(async (sql): Promise<DeleteOutcome | undefined> => {
+      const found = await deletionTargets(sql, workflowUUID, withDescendants);
+      if (found === undefined) return undefined;
+      // Locked, then read again: a status that changed before the lock was had is the one that counts.
+      const states = await lockWorkflows(sql, found.map((target) => target.workflowUUID));
+      const targets = found.filter((target) => states.has(target.workflowUUID));
+      const refused = targets.filter((target) => states.get(target.workflowUUID)!.status === 'PENDING').map((target) => target.workflowUUID);
+      if (refused.length > 0) return { refused };
+      const deleted = targets.map((target) => target.workflowUUID);
+      return { refused: null, deleted, rows: await deleteAll(sql, deleted, keepControlsOf) };
+    });
+  }
+
+  pruneBatch(statuses: readonly WorkflowStatusName[], beforeMs: number, limit: number): Promise<PruneBatch> {
+    return this.#transaction(async (sql) => {
+      const deleted = await lockFinishedBefore(sql, statuses.filter((status) => status !== 'PENDING'), beforeMs, limit);
+      return { deleted, rows: deleted.length === 0 ? noDeletedRows() : await deleteAll(sql, deleted) };
+    });
+  }
+
+  pruneStrayControls(beforeMs: number): Promise<number> {
+    return this.#transaction((sql) => deleteStrayControls(sql, beforeMs));
+  }
+
+  async refuseIfCancelled(workflowUUID: string): Promise<void> {
+    refuse(workflowUUID, await controlStateOf(this.#reader, workflowUUID));
+  }
+
+  /**
+   * The recovery pass's transaction: every PENDING workflow read and its row locked (no operation of
+   * it can commit meanwhile), `decide`'s writes, their operations and the feed's starting point.
+   * `decide` runs again if the server picks the pass as a deadlock's victim.
+   */
+  recover<D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): Promise<RecoverySnapshot<D>> {
+    return this.#transaction(async (sql) => {
+      const decisions = decide(await lockPendingWorkflows(sql));
+      for (const [workflowUUID, attempt] of decisions.attempts) await setRecoveryAttempts(sql, workflowUUID, attempt, nowMs);
+      for (const [workflowUUID, error] of decisions.givenUp) await giveUp(sql, workflowUUID, error, nowMs);
+      for (const [workflowUUID, error] of decisions.failed) await finishWorkflow(sql, workflowUUID, 'ERROR', null, error, nowMs);
+      const operations = decisions.readOperations ? await listForPendingWorkflows(sql) : new Map<string, OperationRecord[]>();
+      return { decisions, operations, feedStart: await feedPosition(sql) };
+    });
+  }
+
+  async countRecoveryAttempt(workflowUUID: string, attempt: number, nowMs: number): Promise<void> {
+    await this.#transaction((sql) => setRecoveryAttempts(sql, workflowUUID, attempt, nowMs));
+  }
+
+  // ---- visibility: reads here see committed rows only ------------------------------------------------------
+
+  async readCommitted<T>(read: () => T | Promise<T>): Promise<T> {
+    return read();
+  }
+
+  afterSettle(listener: () => void): void {
+    listener();
+  }
+
+  get hasUncommittedWrites(): boolean {
+    return false;
+  }
+
+  isEventUncommitted(): boolean {
+    return false;
+  }
+
+  // ---- other engines, failures, the end ---------------------------------------------------------------------
+
+  /**
+   * Not yet: the change feed of a PostgreSQL store comes with the multi-engine stage of #16
+   * (LISTEN/NOTIFY). Store.poll() answers synchronously, which a server cannot; and ids here are
+   * handed out at insert, so "every id above the last seen" would miss a row whose lower id commits
+   * later (see the header): the feed must track what is in flight, not a high-water mark alone.
+   */
+  openChangeFeed(): ChangeFeed {
+    throw new Error('The PostgreSQL store has no change feed yet: it comes with the multi-engine stage of #16 (LISTEN/NOTIFY wake-ups, executors and leases).');
+  }
+
+  /** Null: engines on one server coordinate by leases (the multi-engine stage of #16), not by owning the database. */
+  takeOwnership(): OwnershipLock | null {
+    return null;
+  }
+
+  isOwnFailure(error: unknown): error is StorageError {
+    return typeof error === 'object' && error !== null && this.#raised.has(error);
+  }
+
+  /** False: a write here waits for a row lock instead of failing at once. */
+  isLockHeld(): boolean {
+    return false;
+  }
+
+  setObserver(observer: CommitObserver | null): void {
+    this.#observer = observer;
+  }
+
+  /** Starts closing (see closeAsync); the interface's close() cannot wait, so a failure of it is dropped. */
+  close(): void {
+    this.closeAsync().catch(() => {});
+  }
+
+  /**
+   * Refuses new writes, commits the recovery-count resets still waiting, lets the transactions under
+   * way finish, then ends the pool. Idempotent.
+   */
+  closeAsync(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#flushingResets;
+      if (this.#pendingResets.size > 0 && !this.#halted) {
+        // One last transaction of its own, past the closing check.
+        await this.#transactionOnceForClose().catch(() => {});
+      }
+      await this.#database.close();
+    })();
+    return this.#closing;
+  }
+
+  async #transactionOnceForClose(): Promise<void> {
+    const client = await this.#database.pool.connect();
+    try {
+      const taken = [...this.#pendingResets];
+      this.#pendingResets.clear();
+      await client.query('BEGIN');
+      await resetRecoveryAttempts({ query: (text, values) => client.query(text, values) }, taken.map(([uuid]) => uuid), Math.max(...taken.map(([, nowMs]) => nowMs)));
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Stops writing at once, as a killed process would: new writes reject, and a transaction under way
+   * rolls back instead of committing (one whose COMMIT was already sent may still land). Reads go on.
+   */
+  halt(): void {
+    this.#halted = true;
+  }
+}
+
+function ignoreConnectionError(): void {}
+
+/** Throws the workflow's cancellation when it is CANCELLED, WorkflowNotFoundError when it is gone; else its state. */
+function refuse(workflowUUID: string, state: ControlState | undefined): ControlState {
+  if (state === undefined) throw new WorkflowNotFoundError(workflowUUID);
+  if (state.status === 'CANCELLED') throw cancellationOf(workflowUUID, state.error);
+  return state;
+}
+
+/** The highest id of each table the change feed follows (see openChangeFeed for why it is only a start). */
+async function feedPosition(sql: Sql): Promise<FeedPosition> {
+  const row = (await firstRow<{ message_id: number; event_id: number; entry_id: number; workflow_id: number; control_id: number }>(
+    sql,
+    `SELECT (SELECT coalesce(max(message_id), 0) FROM messages) AS message_id, (SELECT coalesce(max(event_id), 0) FROM events) AS event_id,
+            (SELECT coalesce(max(entry_id), 0) FROM streams) AS entry_id, (SELECT coalesce(max(workflow_id), 0) FROM workflows) AS workflow_id,
+            (SELECT coalesce(max(control_id), 0) FROM workflow_controls) AS control_id`,
+  ))!;
+  return { messageId: row.message_id, eventId: row.event_id, streamEntryId: row.entry_id, workflowRowId: row.workflow_id, controlId: row.control_id };
+}
