@@ -589,6 +589,25 @@ describe('PostgresStore', () => {
     expect(await valueOf(store.send('a', '2', null, null, NOW))).toBe('sent');
   });
 
+  test('a throw of the commit interceptor fails that commit, which keeps nothing; the observer hears of each commit', async () => {
+    const intercepted = await PostgresStore.open(url, { interceptor: { beforeCommit: (commitNumber) => { if (commitNumber === 2) throw new Error('injected'); } } });
+    try {
+      const commits: number[] = [];
+      const failures: StorageError[] = [];
+      intercepted.setObserver({ committed: (commitNumber, writes) => commits.push(commitNumber * 10 + writes), failed: (error) => failures.push(error) });
+      await valueOf(intercepted.startWorkflow('i', 'W', '[]', NOW));
+      const error = await call(() => intercepted.send('i', '1', null, null, NOW)).catch((caught: unknown) => caught);
+      expect(intercepted.isOwnFailure(error)).toBe(true);
+      expect((error as StorageError).sqliteCode).toBe('PG_INTERCEPTED');
+      expect(await valueOf(intercepted.send('i', '2', null, null, NOW))).toBe('sent');
+      expect((await intercepted.messages.list('i')).map((m) => m.message)).toEqual(['2']);
+      expect(commits).toEqual([11, 31]);
+      expect(failures).toEqual([error]);
+    } finally {
+      await intercepted.closeAsync();
+    }
+  });
+
   test('halt rejects every later write; reads go on', async () => {
     await valueOf(store.startWorkflow('a', 'W', '[]', NOW));
     store.halt();

@@ -1,5 +1,5 @@
 // The PostgreSQL store: the Store of one PostgreSQL schema, shared by many engines. Every write is one
-// transaction on a connection of the pool (BEGIN ... COMMIT, ROLLBACK on any error), and its promise
+// transaction on a connection of the pool (BEGIN ... COMMIT, ROLLBACK on any error; see transactions.ts), and its promise
 // settles only once that transaction committed (commit: ALREADY_COMMITTED) or failed (a StorageError
 // this store raised; nothing of the write kept). Reads run on the pool and see committed rows only.
 //
@@ -28,8 +28,7 @@
 //
 // Not here yet: a change feed of other engines' commits (LISTEN/NOTIFY, the multi-engine stage) and
 // ownership, which engines on one server share through leases (same stage).
-import pg from 'pg';
-import { DurabliteError, StorageError, StorageFullError, WorkflowNotFoundError } from '../errors';
+import { WorkflowNotFoundError, type StorageError } from '../errors';
 import { noDeletedRows } from '../store/deletion';
 import type { OwnershipLock } from '../store/ownership';
 import {
@@ -50,6 +49,7 @@ import {
 } from './operations';
 import { firstRow, type Sql } from './sql';
 import { appendToStream, copyStreamsForFork, isStreamClosed, PostgresStreamReads, streamEntryAt } from './streams';
+import { TransactionRunner } from './transactions';
 import {
   cancelWorkflow, controlStateOf, deletionTargets, descendantsOf, finishWorkflow, getWorkflow, giveUp, insertControl, insertWorkflow,
   lockPendingWorkflows, lockWorkflow, lockWorkflows, PostgresWorkflowReads, resetRecoveryAttempts, resumeWorkflow, setRecoveryAttempts,
@@ -57,35 +57,23 @@ import {
 
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
-/** How many times a transaction runs when the server rolls it back as a deadlock's or serialization's victim. */
-const MAX_ATTEMPTS = 5;
-/** SQLSTATEs after which the whole transaction was rolled back and may simply run again. */
-const RETRYABLE = new Set(['PG_40P01', 'PG_40001']);
-
 /** Options of {@link PostgresStore.open}: the database's, and the store's own. */
 export interface PostgresStoreOptions extends PostgresOptions {
   /** Called around every commit of this store (fault injection, crash tests). */
   interceptor?: CommitInterceptor | null;
 }
 
-/** Where a transaction failed: before COMMIT was sent (nothing kept), or during it (outcome unknown if the connection broke). */
-type FailurePhase = 'work' | 'commit';
-
 export class PostgresStore implements Store {
   readonly #database: PostgresDatabase;
-  readonly #reader: Sql;
-  readonly #interceptor: CommitInterceptor | null;
-  readonly #raised = new WeakSet<object>();
+  readonly #transactions: TransactionRunner;
   readonly workflows: PostgresWorkflowReads;
   readonly operations: PostgresOperationReads;
   readonly events: PostgresEventReads;
   readonly messages: PostgresMessageReads;
   readonly streams: PostgresStreamReads;
   readonly deletion: PostgresDeletionReads;
-  #observer: CommitObserver | null = null;
-  #commits = 0;
-  #halted = false;
   #closing: Promise<void> | null = null;
+  // Recovery-count resets waiting for a commit (see resetRecoveryAttempts), by workflow, with their time.
   #pendingResets = new Map<string, number>();
   #flushingResets: Promise<void> | null = null;
 
@@ -106,141 +94,29 @@ export class PostgresStore implements Store {
   /** A store over a database already opened with openPostgresDatabase; the store takes it over (its close ends the pool). */
   constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null = null) {
     this.#database = database;
-    this.#interceptor = interceptor;
-    const pool = database.pool;
-    this.#reader = {
-      query: async (text, values) => {
-        try {
-          return await pool.query(text, values);
-        } catch (error) {
-          throw this.#toFailure(error, 'work');
-        }
-      },
-    };
-    this.workflows = new PostgresWorkflowReads(this.#reader);
-    this.operations = new PostgresOperationReads(this.#reader);
-    this.events = new PostgresEventReads(this.#reader);
-    this.messages = new PostgresMessageReads(this.#reader);
-    this.streams = new PostgresStreamReads(this.#reader);
-    this.deletion = new PostgresDeletionReads(this.#reader);
+    const transactions = (this.#transactions = new TransactionRunner(database, interceptor));
+    transactions.setBeforeCommit(async (sql) => {
+      if (this.#pendingResets.size === 0) return undefined;
+      const taken = this.#pendingResets;
+      this.#pendingResets = new Map();
+      await resetRecoveryAttempts(sql, [...taken.keys()], Math.max(...taken.values()));
+      // The commit failed: these resets were rolled back with it; they go with the next commit.
+      return () => {
+        for (const [workflowUUID, nowMs] of taken) if (!this.#pendingResets.has(workflowUUID)) this.#pendingResets.set(workflowUUID, nowMs);
+      };
+    });
+    const reader = transactions.reader;
+    this.workflows = new PostgresWorkflowReads(reader);
+    this.operations = new PostgresOperationReads(reader);
+    this.events = new PostgresEventReads(reader);
+    this.messages = new PostgresMessageReads(reader);
+    this.streams = new PostgresStreamReads(reader);
+    this.deletion = new PostgresDeletionReads(reader);
   }
 
   /** The database's description, without its password (for messages). */
   get name(): string {
     return this.#database.name;
-  }
-
-  // ---- transactions ---------------------------------------------------------------------------------
-
-  /**
-   * Runs `work` in one transaction on a pooled connection and resolves once it committed. Rejects with
-   * what `work` threw (after the ROLLBACK), or with this store's StorageError when the server or the
-   * connection failed; a deadlock's victim runs again (see RETRYABLE).
-   */
-  async #transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#transactionOnce(work);
-      } catch (error) {
-        const own = this.isOwnFailure(error);
-        if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
-        if (own) this.#observer?.failed(error);
-        throw error;
-      }
-    }
-  }
-
-  async #transactionOnce<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    this.#refuseIfStopped();
-    const client = await this.#connect();
-    let phase: FailurePhase = 'work';
-    const sql: Sql = {
-      query: async (text, values) => {
-        try {
-          return await client.query(text, values);
-        } catch (error) {
-          throw this.#toFailure(error, phase);
-        }
-      },
-    };
-    let broken = false;
-    try {
-      await sql.query('BEGIN');
-      const value = await work(sql);
-      await this.#joinResets(sql);
-      // Halted meanwhile: as in a process killed before its COMMIT, none of it stays.
-      this.#refuseIfStopped(false);
-      const commitNumber = ++this.#commits;
-      try {
-        this.#interceptor?.beforeCommit?.(commitNumber);
-      } catch (error) {
-        throw this.#toFailure(error, 'work', true);
-      }
-      phase = 'commit';
-      const startedAt = performance.now();
-      await sql.query('COMMIT');
-      const durationMs = performance.now() - startedAt;
-      this.#interceptor?.afterCommit?.(commitNumber);
-      this.#observer?.committed(commitNumber, 1, durationMs);
-      return value;
-    } catch (error) {
-      this.#returnResets();
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw error;
-    } finally {
-      // A connection that cannot even roll back is closed rather than handed to the next write.
-      client.off('error', ignoreConnectionError);
-      client.release(broken);
-    }
-  }
-
-  /**
-   * A connection of the pool. While it is out, its 'error' event (the server ended it) has a listener:
-   * the query under way rejects with the same failure, which is what reaches the caller.
-   */
-  async #connect(): Promise<pg.PoolClient> {
-    try {
-      const client = await this.#database.pool.connect();
-      client.on('error', ignoreConnectionError);
-      return client;
-    } catch (error) {
-      throw this.#toFailure(error, 'work');
-    }
-  }
-
-  #refuseIfStopped(orClosing = true): void {
-    if (this.#halted) throw this.#mark(new StorageError('PG_HALTED', 'This store was halted: it writes nothing more. Open the database again.'));
-    if (orClosing && this.#closing !== null) throw this.#mark(new StorageError('PG_CLOSED', 'This store is closed: it writes nothing more. Open the database again.'));
-  }
-
-  #mark<E extends StorageError>(error: E): E {
-    this.#raised.add(error);
-    return error;
-  }
-
-  /**
-   * pg's and the server's errors as this store's StorageError (StorageFullError for a full disk), its
-   * code the SQLSTATE (or the connection's error code) after `PG_`. Errors of durablite's own (a
-   * refusal of the transaction's work) pass as they are, unless `always` (a commit interceptor's
-   * throw, which fails the commit as the server's failure would).
-   */
-  #toFailure(error: unknown, phase: FailurePhase, always = false): unknown {
-    if (error instanceof StorageError) return this.#raised.has(error) ? error : this.#mark(error);
-    if (error instanceof DurabliteError && !always) return error;
-    const { code, message = String(error) } = (error ?? {}) as { code?: unknown; message?: string };
-    const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-    const pgCode = `PG_${sqlState ?? (typeof code === 'string' ? code : always ? 'INTERCEPTED' : 'CONNECTION')}`;
-    if (sqlState === '53100') return this.#mark(new StorageFullError(pgCode, { cause: error }));
-    // A connection broken during COMMIT: the server may have committed before it went.
-    const unknownOutcome = phase === 'commit' && (sqlState === undefined || sqlState.startsWith('08') || sqlState.startsWith('57'));
-    const consequence = unknownOutcome
-      ? 'The connection was lost while committing: the operation may or may not have been recorded; the workflow resumes from what its records show.'
-      : 'The operation was not recorded; what was committed before is intact.';
-    return this.#mark(new StorageError(pgCode, `PostgreSQL failed: ${message} (${pgCode}). ${consequence}`, { cause: error }));
   }
 
   /** Locks the workflow's row and refuses (WorkflowCancelledError, WorkflowNotFoundError) when it is CANCELLED or gone. */
@@ -258,11 +134,11 @@ export class PostgresStore implements Store {
   }
 
   async #written<T>(work: (sql: Sql) => Promise<T>): Promise<Written<T>> {
-    return { value: await this.#transaction(work), commit: ALREADY_COMMITTED };
+    return { value: await this.#transactions.run(work), commit: ALREADY_COMMITTED };
   }
 
   async #committed(work: (sql: Sql) => Promise<unknown>): Promise<Commit> {
-    await this.#transaction(work);
+    await this.#transactions.run(work);
     return ALREADY_COMMITTED;
   }
 
@@ -446,8 +322,8 @@ export class PostgresStore implements Store {
     reads: { peek: (sql: Sql) => Promise<boolean>; read: (sql: Sql) => Promise<string | undefined> },
     timeoutOutput = 'null',
   ): Promise<AttemptResult> {
-    if (phase === 'resumed' && wait !== null && !(await reads.peek(this.#reader))) return NOT_FOUND;
-    const outcome = await this.#transaction(async (sql): Promise<string | boolean> => {
+    if (phase === 'resumed' && wait !== null && !(await reads.peek(this.#transactions.reader))) return NOT_FOUND;
+    const outcome = await this.#transactions.run(async (sql): Promise<string | boolean> => {
       await this.#lockRecording(sql, position.workflowUUID);
       const value = await reads.read(sql);
       if (value !== undefined || wait === null) {
@@ -463,32 +339,8 @@ export class PostgresStore implements Store {
   }
 
   /** A workflow and its recorded operations, read in one REPEATABLE READ snapshot. */
-  async snapshotOf(workflowUUID: string): Promise<WorkflowSnapshot> {
-    const client = await this.#connect();
-    const sql: Sql = {
-      query: async (text, values) => {
-        try {
-          return await client.query(text, values);
-        } catch (error) {
-          throw this.#toFailure(error, 'work');
-        }
-      },
-    };
-    let broken = false;
-    try {
-      await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const snapshot = { record: await getWorkflow(sql, workflowUUID), operations: await listOperations(sql, workflowUUID) };
-      await sql.query('COMMIT');
-      return snapshot;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      client.off('error', ignoreConnectionError);
-      client.release(broken);
-    }
+  snapshotOf(workflowUUID: string): Promise<WorkflowSnapshot> {
+    return this.#transactions.snapshot(async (sql) => ({ record: await getWorkflow(sql, workflowUUID), operations: await listOperations(sql, workflowUUID) }));
   }
 
   /**
@@ -498,37 +350,21 @@ export class PostgresStore implements Store {
    */
   resetRecoveryAttempts(workflowUUID: string, nowMs: number): void {
     this.#pendingResets.set(workflowUUID, nowMs);
-    if (this.#flushingResets !== null || this.#halted || this.#closing !== null) return;
+    if (this.#flushingResets !== null || this.#transactions.halted || this.#closing !== null) return;
     this.#flushingResets = (async () => {
       // After the current turn: resets asked for together go in one statement.
       await Promise.resolve();
-      if (this.#pendingResets.size > 0) await this.#transaction(async () => {}).catch(() => {});
+      // An empty transaction: the resets join it before its COMMIT.
+      if (this.#pendingResets.size > 0) await this.#transactions.run(async () => {}).catch(() => {});
     })().finally(() => {
       this.#flushingResets = null;
     });
   }
 
-  // The resets a transaction took, until it commits (given back when it fails).
-  #takenResets: Map<string, number> | null = null;
-
-  async #joinResets(sql: Sql): Promise<void> {
-    if (this.#pendingResets.size === 0) return;
-    const taken = this.#pendingResets;
-    this.#pendingResets = new Map();
-    this.#takenResets = taken;
-    await resetRecoveryAttempts(sql, [...taken.keys()], Math.max(...taken.values()));
-  }
-
-  #returnResets(): void {
-    const taken = this.#takenResets;
-    this.#takenResets = null;
-    if (taken !== null) for (const [uuid, nowMs] of taken) if (!this.#pendingResets.has(uuid)) this.#pendingResets.set(uuid, nowMs);
-  }
-
   // ---- control ---------------------------------------------------------------------------------------------
 
   cancelWorkflow(workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): Promise<CancelResult | undefined> {
-    return this.#transaction(async (sql): Promise<CancelResult | undefined> => {
+    return this.#transactions.run(async (sql): Promise<CancelResult | undefined> => {
       const state = await lockWorkflow(sql, workflowUUID);
       if (state === undefined) return undefined;
       // A deadline's cancel: only while that deadline stands (a resume clears it).
@@ -546,7 +382,7 @@ export class PostgresStore implements Store {
   }
 
   resumeWorkflow(workflowUUID: string, nowMs: number): Promise<ResumeResult | undefined> {
-    return this.#transaction(async (sql): Promise<ResumeResult | undefined> => {
+    return this.#transactions.run(async (sql): Promise<ResumeResult | undefined> => {
       const state = await lockWorkflow(sql, workflowUUID);
       if (state === undefined) return undefined;
       const resumed = await resumeWorkflow(sql, workflowUUID, nowMs);
@@ -576,7 +412,7 @@ export class PostgresStore implements Store {
   }
 
   deleteWorkflows(workflowUUID: string, withDescendants: boolean, keepControlsOf: ReadonlySet<string>): Promise<DeleteOutcome | undefined> {
-    return this.#transaction(async (sql): Promise<DeleteOutcome | undefined> => {
+    return this.#transactions.run(async (sql): Promise<DeleteOutcome | undefined> => {
       const found = await deletionTargets(sql, workflowUUID, withDescendants);
       if (found === undefined) return undefined;
       // Locked, then read again: a status that changed before the lock was had is the one that counts.
@@ -590,18 +426,18 @@ export class PostgresStore implements Store {
   }
 
   pruneBatch(statuses: readonly WorkflowStatusName[], beforeMs: number, limit: number): Promise<PruneBatch> {
-    return this.#transaction(async (sql) => {
+    return this.#transactions.run(async (sql) => {
       const deleted = await lockFinishedBefore(sql, statuses.filter((status) => status !== 'PENDING'), beforeMs, limit);
       return { deleted, rows: deleted.length === 0 ? noDeletedRows() : await deleteAll(sql, deleted) };
     });
   }
 
   pruneStrayControls(beforeMs: number): Promise<number> {
-    return this.#transaction((sql) => deleteStrayControls(sql, beforeMs));
+    return this.#transactions.run((sql) => deleteStrayControls(sql, beforeMs));
   }
 
   async refuseIfCancelled(workflowUUID: string): Promise<void> {
-    refuse(workflowUUID, await controlStateOf(this.#reader, workflowUUID));
+    refuse(workflowUUID, await controlStateOf(this.#transactions.reader, workflowUUID));
   }
 
   /**
@@ -610,7 +446,7 @@ export class PostgresStore implements Store {
    * `decide` runs again if the server picks the pass as a deadlock's victim.
    */
   recover<D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): Promise<RecoverySnapshot<D>> {
-    return this.#transaction(async (sql) => {
+    return this.#transactions.run(async (sql) => {
       const decisions = decide(await lockPendingWorkflows(sql));
       for (const [workflowUUID, attempt] of decisions.attempts) await setRecoveryAttempts(sql, workflowUUID, attempt, nowMs);
       for (const [workflowUUID, error] of decisions.givenUp) await giveUp(sql, workflowUUID, error, nowMs);
@@ -621,7 +457,7 @@ export class PostgresStore implements Store {
   }
 
   async countRecoveryAttempt(workflowUUID: string, attempt: number, nowMs: number): Promise<void> {
-    await this.#transaction((sql) => setRecoveryAttempts(sql, workflowUUID, attempt, nowMs));
+    await this.#transactions.run((sql) => setRecoveryAttempts(sql, workflowUUID, attempt, nowMs));
   }
 
   // ---- visibility: reads here see committed rows only ------------------------------------------------------
@@ -660,7 +496,7 @@ export class PostgresStore implements Store {
   }
 
   isOwnFailure(error: unknown): error is StorageError {
-    return typeof error === 'object' && error !== null && this.#raised.has(error);
+    return this.#transactions.raised(error);
   }
 
   /** False: a write here waits for a row lock instead of failing at once. */
@@ -669,7 +505,7 @@ export class PostgresStore implements Store {
   }
 
   setObserver(observer: CommitObserver | null): void {
-    this.#observer = observer;
+    this.#transactions.observer = observer;
   }
 
   /** Starts closing (see closeAsync); the interface's close() cannot wait, so a failure of it is dropped. */
@@ -683,30 +519,14 @@ export class PostgresStore implements Store {
    */
   closeAsync(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#transactions.stop('closed');
       await this.#flushingResets;
-      if (this.#pendingResets.size > 0 && !this.#halted) {
-        // One last transaction of its own, past the closing check.
-        await this.#transactionOnceForClose().catch(() => {});
-      }
+      // One last transaction, past the closed check; the resets join it. A failure leaves them undone:
+      // the next recovery counts those workflows once more.
+      if (this.#pendingResets.size > 0) await this.#transactions.run(async () => {}, true).catch(() => {});
       await this.#database.close();
     })();
     return this.#closing;
-  }
-
-  async #transactionOnceForClose(): Promise<void> {
-    const client = await this.#database.pool.connect();
-    try {
-      const taken = [...this.#pendingResets];
-      this.#pendingResets.clear();
-      await client.query('BEGIN');
-      await resetRecoveryAttempts({ query: (text, values) => client.query(text, values) }, taken.map(([uuid]) => uuid), Math.max(...taken.map(([, nowMs]) => nowMs)));
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
   }
 
   /**
@@ -714,11 +534,9 @@ export class PostgresStore implements Store {
    * rolls back instead of committing (one whose COMMIT was already sent may still land). Reads go on.
    */
   halt(): void {
-    this.#halted = true;
+    this.#transactions.stop('halted');
   }
 }
-
-function ignoreConnectionError(): void {}
 
 /** Throws the workflow's cancellation when it is CANCELLED, WorkflowNotFoundError when it is gone; else its state. */
 function refuse(workflowUUID: string, state: ControlState | undefined): ControlState {

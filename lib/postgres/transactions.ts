@@ -1,0 +1,200 @@
+// How the PostgreSQL store runs its statements: each write one transaction on a connection of the pool,
+// which settles only once COMMIT answered; reads on the pool. Every failure of the server or of a
+// connection becomes a StorageError this runner raised (and only those count as the store's own).
+import type pg from 'pg';
+import { DurabliteError, StorageError, StorageFullError } from '../errors';
+import type { CommitInterceptor, CommitObserver } from '../store/store';
+import type { PostgresDatabase } from './database';
+import type { Sql } from './sql';
+
+/** How many times a transaction runs when the server rolls it back as a deadlock's or serialization's victim. */
+const MAX_ATTEMPTS = 5;
+/** SQLSTATEs after which the whole transaction was rolled back and may simply run again. */
+const RETRYABLE = new Set(['PG_40P01', 'PG_40001']);
+
+/** Where a transaction failed: before COMMIT was sent (nothing kept), or during it (outcome unknown if the connection broke). */
+type FailurePhase = 'work' | 'commit';
+
+/**
+ * Runs just before COMMIT in every transaction: writes that join the next commit (the recovery-count
+ * resets). Returns what to undo if that commit then fails.
+ */
+export type BeforeCommit = (sql: Sql) => Promise<(() => void) | undefined>;
+
+export class TransactionRunner {
+  readonly #database: PostgresDatabase;
+  readonly #interceptor: CommitInterceptor | null;
+  readonly #raised = new WeakSet<object>();
+  /** Plain queries on the pool: committed rows only. */
+  readonly reader: Sql;
+  observer: CommitObserver | null = null;
+  #beforeCommit: BeforeCommit | null = null;
+  #commits = 0;
+  #stopped: 'halted' | 'closed' | null = null;
+
+  constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null) {
+    this.#database = database;
+    this.#interceptor = interceptor;
+    const pool = database.pool;
+    this.reader = {
+      query: async (text, values) => {
+        try {
+          return await pool.query(text, values);
+        } catch (error) {
+          throw this.#toFailure(error, 'work');
+        }
+      },
+    };
+  }
+
+  setBeforeCommit(hook: BeforeCommit | null): void {
+    this.#beforeCommit = hook;
+  }
+
+  /** Whether this runner raised `error` (a failure of this store, in this process). */
+  raised(error: unknown): error is StorageError {
+    return typeof error === 'object' && error !== null && this.#raised.has(error);
+  }
+
+  get halted(): boolean {
+    return this.#stopped === 'halted';
+  }
+
+  /** Refuses every later write; `'halted'` also rolls back those under way rather than commit them. */
+  stop(how: 'halted' | 'closed'): void {
+    if (this.#stopped !== 'halted') this.#stopped = how;
+  }
+
+  /**
+   * Runs `work` in one transaction and resolves once it committed. Rejects with what `work` threw
+   * (after the ROLLBACK), or with this runner's StorageError when the server or the connection
+   * failed; a deadlock's victim runs again (see RETRYABLE). `evenIfClosed`: the last writes of a close.
+   */
+  async run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#runOnce(work, evenIfClosed);
+      } catch (error) {
+        const own = this.raised(error);
+        if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
+        if (own) this.observer?.failed(error);
+        throw error;
+      }
+    }
+  }
+
+  /** Runs `read` in one REPEATABLE READ, READ ONLY transaction: several statements, one snapshot. */
+  async snapshot<T>(read: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.#withConnection(async (sql) => {
+      await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const value = await read(sql);
+      await sql.query('COMMIT');
+      return value;
+    });
+  }
+
+  async #runOnce<T>(work: (sql: Sql) => Promise<T>, evenIfClosed: boolean): Promise<T> {
+    this.#refuseIfStopped(evenIfClosed);
+    let undo: (() => void) | undefined;
+    try {
+      return await this.#withConnection(async (sql, setPhase) => {
+        await sql.query('BEGIN');
+        const value = await work(sql);
+        undo = await this.#beforeCommit?.(sql);
+        // Halted meanwhile: as in a process killed before its COMMIT, none of it stays.
+        this.#refuseIfStopped(true);
+        const commitNumber = ++this.#commits;
+        try {
+          this.#interceptor?.beforeCommit?.(commitNumber);
+        } catch (error) {
+          throw this.#toFailure(error, 'work', true);
+        }
+        setPhase('commit');
+        const startedAt = performance.now();
+        await sql.query('COMMIT');
+        const durationMs = performance.now() - startedAt;
+        this.#interceptor?.afterCommit?.(commitNumber);
+        this.observer?.committed(commitNumber, 1, durationMs);
+        return value;
+      });
+    } catch (error) {
+      undo?.();
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `use` on a connection of the pool, rolling back whatever it left open when it throws. While
+   * the connection is out, its 'error' event (the server ended it) has a listener: the query under way
+   * rejects with the same failure, which is what reaches the caller.
+   */
+  async #withConnection<T>(use: (sql: Sql, setPhase: (phase: FailurePhase) => void) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#database.pool.connect();
+    } catch (error) {
+      throw this.#toFailure(error, 'work');
+    }
+    client.on('error', ignoreConnectionError);
+    let phase: FailurePhase = 'work';
+    const sql: Sql = {
+      query: async (text, values) => {
+        try {
+          return await client.query(text, values);
+        } catch (error) {
+          throw this.#toFailure(error, phase);
+        }
+      },
+    };
+    let broken = false;
+    try {
+      return await use(sql, (next) => {
+        phase = next;
+      });
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw error;
+    } finally {
+      client.off('error', ignoreConnectionError);
+      // A connection that cannot even roll back is closed rather than handed to the next write.
+      client.release(broken);
+    }
+  }
+
+  #refuseIfStopped(evenIfClosed: boolean): void {
+    if (this.#stopped === 'halted') throw this.#mark(new StorageError('PG_HALTED', 'This store was halted: it writes nothing more. Open the database again.'));
+    if (this.#stopped === 'closed' && !evenIfClosed) throw this.#mark(new StorageError('PG_CLOSED', 'This store is closed: it writes nothing more. Open the database again.'));
+  }
+
+  #mark<E extends StorageError>(error: E): E {
+    this.#raised.add(error);
+    return error;
+  }
+
+  /**
+   * pg's and the server's errors as this runner's StorageError (StorageFullError for a full disk), its
+   * code the SQLSTATE (or the connection's error code) after `PG_`. Errors of durablite's own (a
+   * refusal of the transaction's work) pass as they are, unless `always` (a commit interceptor's
+   * throw, which fails the commit as the server's failure would).
+   */
+  #toFailure(error: unknown, phase: FailurePhase, always = false): unknown {
+    if (error instanceof StorageError) return this.raised(error) ? error : this.#mark(error);
+    if (error instanceof DurabliteError && !always) return error;
+    const { code, message = String(error) } = (error ?? {}) as { code?: unknown; message?: string };
+    const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+    const pgCode = `PG_${sqlState ?? (typeof code === 'string' ? code : always ? 'INTERCEPTED' : 'CONNECTION')}`;
+    if (sqlState === '53100') return this.#mark(new StorageFullError(pgCode, { cause: error }));
+    // A connection broken during COMMIT: the server may have committed before it went.
+    const unknownOutcome = phase === 'commit' && (sqlState === undefined || sqlState.startsWith('08') || sqlState.startsWith('57'));
+    const consequence = unknownOutcome
+      ? 'The connection was lost while committing: the operation may or may not have been recorded; the workflow resumes from what its records show.'
+      : 'The operation was not recorded; what was committed before is intact.';
+    return this.#mark(new StorageError(pgCode, `PostgreSQL failed: ${message} (${pgCode}). ${consequence}`, { cause: error }));
+  }
+}
+
+function ignoreConnectionError(): void {}
