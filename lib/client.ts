@@ -2,6 +2,7 @@
 // in another process owns; workflows it starts are picked up and run by the owner. Any number of
 // clients may be open at once.
 import fs from 'node:fs';
+import type { Awaitable } from './awaitable';
 import type { StartWorkflowOptions, WorkflowHandle, WorkflowTarget } from './contracts';
 import { registrationOf, type WorkflowRef } from './decorators';
 import { DatabaseOpenError } from './errors';
@@ -10,6 +11,7 @@ import { assertOpen } from './ops/environment';
 import { WorkflowHandleImpl } from './ops/handle';
 import { startWorkflow } from './ops/lifecycle';
 import { resolveOptions } from './options';
+import type { PostgresOptions } from './postgres/database';
 import { SystemClock, type Clock } from './runtime/clock';
 import { Session } from './session';
 import { isInMemory, type SynchronousMode } from './store/database';
@@ -18,8 +20,13 @@ import { requireNonEmptyString, typeError } from './validate';
 
 /** Options of {@link Client.open}. */
 export interface ClientOptions {
-  /** Path of the database file an Engine owns (or will own). Not `':memory:'`. */
+  /**
+   * Path of the database file an Engine owns (or will own), not `':memory:'`; or the PostgreSQL URL
+   * its engines share.
+   */
   database: string;
+  /** For a PostgreSQL `database` only: its schema and connection settings (see EngineOptions.postgres). */
+  postgres?: PostgresOptions;
   /** Durability of the client's own commits (sends, starts). @default 'FULL' */
   synchronous?: SynchronousMode;
   /** The source of time for getEvent deadlines and timestamps. @default a SystemClock */
@@ -46,7 +53,7 @@ export interface ClientOptions {
  * @internal
  * @throws as {@link Client.open}.
  */
-export function openClientSession(options: ClientOptions): Session {
+export function openClientSession(options: ClientOptions): Awaitable<Session> {
   if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
   if (typeof options.database === 'string' && isInMemory(options.database)) {
     throw typeError('database', 'a file path (an in-memory database cannot be shared between processes)', options.database);
@@ -56,8 +63,13 @@ export function openClientSession(options: ClientOptions): Session {
     synchronous: options.synchronous ?? 'FULL',
     clock: options.clock ?? new SystemClock(),
     ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    ...(options.postgres === undefined ? {} : { postgres: options.postgres }),
     recover: false,
   });
+  if (resolved.postgres !== null) {
+    if (options.readOnly === true) throw typeError('readOnly', 'false or absent for a PostgreSQL database (grant its user read-only rights instead)', options.readOnly);
+    return Session.openPostgresClient(resolved);
+  }
   if (options.readOnly === true) {
     if (options.create === true) throw typeError('create', 'false or absent with `readOnly: true`', options.create);
     return Session.forClient(resolved, SqliteStore.openReadOnly(resolved.database));
@@ -92,7 +104,7 @@ export class Client extends HandlerBase {
    *   durablite database of the current schema); SchemaVersionError.
    */
   static async open(options: ClientOptions): Promise<Client> {
-    return new Client(openClientSession(options));
+    return new Client(await openClientSession(options));
   }
 
   /** @internal Use {@link Client.open}. */

@@ -49,7 +49,9 @@ export class Engine extends HandlerBase implements HandlerContext {
    *   DatabaseOwnedError when another live process owns the file.
    */
   static async open(options: EngineOptions): Promise<Engine> {
-    return openEngine(resolveOptions(options), null);
+    const resolved = resolveOptions(options);
+    if (resolved.postgres !== null) return new Engine(await Session.openPostgresOwner(resolved, workflowRegistry));
+    return openEngine(resolved, null);
   }
 
   /** @internal Use {@link Engine.open}. */

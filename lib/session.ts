@@ -15,11 +15,13 @@ import { EventEmitter } from 'eventemitter3';
 import type { EngineEvents, RecoveryReport, ResolvedOptions, WorkflowRef, WorkflowRegistry } from './contracts';
 import { EngineClosedError } from './errors';
 import { emitEvent, type OperationEnvironment } from './ops/environment';
-import { ExternalChangeSync } from './ops/external';
+import { AnnouncedChangeSync, ExternalChangeSync } from './ops/external';
 import { WorkflowRunner, type SuspectRun } from './ops/lifecycle';
 import type { Clock } from './runtime/clock';
 import { TimerWheel } from './runtime/timer-wheel';
 import { Waiters, workflowKey } from './runtime/waiters';
+import { acquirePostgresOwnership } from './postgres/ownership';
+import { PostgresStore } from './postgres/postgres-store';
 import { isInMemory } from './store/database';
 import type { Commit, CommitInterceptor, FeedPosition, Store } from './store/store';
 import type { OwnershipLock } from './store/ownership';
@@ -78,7 +80,7 @@ export class Session implements OperationEnvironment {
   isOpen = true;
   lockQueue: Promise<void> | null = null;
   readonly #lock: OwnershipLock | null;
-  #external: ExternalChangeSync | null = null;
+  #external: ExternalChangeSync | AnnouncedChangeSync | null = null;
   #watchingWaits = false;
 
   private constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry | null) {
@@ -162,11 +164,71 @@ export class Session implements OperationEnvironment {
     }
   }
 
-  /** The session of a Client on `store`: it hears other processes' commits while something waits. */
-  static forClient(options: ResolvedOptions, store: Store): Session {
+  /** The session of a Client on the SQLite `store`: it hears other processes' commits while something waits. */
+  static forClient(options: ResolvedOptions, store: SqliteStore): Session {
     const session = new Session(options, store, null, null);
     session.#external = new ExternalChangeSync(session, undefined, null);
     return session;
+  }
+
+  /**
+   * The session of an Engine on a PostgreSQL database: opens the pool (migrating the schema), takes
+   * ownership of the schema (see postgres/ownership.ts), runs the recovery pass, then hears other
+   * processes' commits. If anything fails, everything the open took is released before the error is thrown.
+   * @throws DatabaseOpenError, SchemaVersionError, DatabaseOwnedError.
+   */
+  static async openPostgresOwner(options: ResolvedOptions, registry: WorkflowRegistry): Promise<Session> {
+    const postgres = options.postgres!;
+    const store = await PostgresStore.open(options.database, postgres);
+    let session: Session | undefined;
+    let lock: OwnershipLock;
+    try {
+      lock = await acquirePostgresOwnership(options.database, postgres.schema, postgres.connectTimeoutMs, (error) => {
+        if (session !== undefined) session.#ownershipLost(error);
+      });
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    session = await Session.startOwner(options, store, lock, registry);
+    const runner = session.runner!;
+    try {
+      session.#external = await AnnouncedChangeSync.open(session, postgres.schema, {
+        onNewWorkflow: (workflow) => runner.runStartedElsewhere(workflow),
+        onControls: (uuids) => runner.reconcile(uuids),
+        onResync: () => runner.resync(),
+      }, postgres.connectTimeoutMs);
+    } catch (error) {
+      session.abort();
+      throw error;
+    }
+    return session;
+  }
+
+  /**
+   * The session of a Client on a PostgreSQL database: it hears other processes' commits as they announce them.
+   * @throws DatabaseOpenError, SchemaVersionError.
+   */
+  static async openPostgresClient(options: ResolvedOptions): Promise<Session> {
+    const postgres = options.postgres!;
+    const session = new Session(options, await PostgresStore.open(options.database, postgres), null, null);
+    try {
+      session.#external = await AnnouncedChangeSync.open(session, postgres.schema, null, postgres.connectTimeoutMs);
+    } catch (error) {
+      session.abort();
+      throw error;
+    }
+    return session;
+  }
+
+  /** The connection holding a PostgreSQL owner's lock broke: another engine may take its workflows now, so this one stops. */
+  #ownershipLost(error: Error): void {
+    if (!this.isOpen) return;
+    this.options.onWarning({
+      code: 'STORAGE_FAILED',
+      message: `Lost the connection that holds this engine's ownership of the database (${error.message}); the engine stopped, and its workflows run on the next Engine.open.`,
+    });
+    this.abort();
   }
 
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null): void {
@@ -226,9 +288,9 @@ export class Session implements OperationEnvironment {
     if (!this.isOpen) return;
     this.isOpen = false;
     this.wheel.clear();
-    this.#external?.close();
+    const listening = this.#external?.close();
     this.waiters.failAll(new EngineClosedError());
-    const release = (): void => this.#lock?.release();
+    const release = (): void | Promise<void> => this.#lock?.release();
     let closed: Awaitable<void>;
     try {
       closed = this.store.close();
@@ -237,7 +299,10 @@ export class Session implements OperationEnvironment {
       throw error;
     }
     // SQLite's file is free the moment close() returns, even to a caller that does not await it.
-    if (!isPromise(closed)) return release();
-    return closed.finally(release);
+    if (!isPromise(closed) && !isPromise(listening)) return release();
+    return Promise.all([closed, listening]).then(release, async (error: unknown) => {
+      await release();
+      throw error;
+    });
   }
 }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, openClientSession } from '../client';
+import { isPostgresUrl } from '../postgres/database';
 import type { Session } from '../session';
 import { DatabaseOpenError, StreamTimeoutError, WorkflowNotFoundError, WorkflowPendingError } from '../errors';
 import { countPrunable, FINISHED_STATUSES, planDelete } from '../ops/deletion';
@@ -600,15 +601,20 @@ function missingDatabase(file: string): CliError {
   );
 }
 
-/** Opens the database for a command: read-only unless it writes, and never creating, converting or upgrading a file. */
-function openForCommand(file: string, writes: boolean): Session {
-  if (!fs.existsSync(file)) throw missingDatabase(file);
+/**
+ * Opens the database for a command: a SQLite file read-only unless the command writes, and never
+ * creating, converting or upgrading it; a PostgreSQL URL as a client (its schema is created or
+ * brought up to date as an Engine would).
+ */
+async function openForCommand(database: string, writes: boolean): Promise<Session> {
+  if (isPostgresUrl(database)) return openClientSession({ database });
+  if (!fs.existsSync(database)) throw missingDatabase(database);
   // Even a writing command checks read-only first that the file is a durablite database: a
   // read-write open would add durablite's tables to any other SQLite file.
-  const reader = openClientSession({ database: file, readOnly: true });
+  const reader = await openClientSession({ database, readOnly: true });
   if (!writes) return reader;
-  reader.close();
-  return openClientSession({ database: file });
+  await reader.close();
+  return openClientSession({ database });
 }
 
 /** Runs the command line; resolves to the exit code. Output goes to `out`, errors to `err`. */
@@ -643,7 +649,7 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
     if (positionals.length !== spec.positionals.length) {
       throw new CliError(2, `expected ${spec.positionals.join(' ') || 'no arguments'}, got ${positionals.length} argument(s). Usage: ${spec.usage}`);
     }
-    const session = openForCommand(values.db, typeof spec.writes === 'function' ? spec.writes(values) : spec.writes === true);
+    const session = await openForCommand(values.db, typeof spec.writes === 'function' ? spec.writes(values) : spec.writes === true);
     client = new Client(session);
     const output = await spec.run(client, positionals, values, values.json === true, session, out);
     if (output !== '') out(output);

@@ -23,7 +23,7 @@ import { pauseRealTime } from '../runtime/clock';
 import { workflowKey } from '../runtime/waiters';
 import { decode } from '../store/codec';
 import { cancellationOf, type Commit, type ControlState, type FeedPosition, type RecoveryDecisions, type RecoverySnapshot, type Store, type Written } from '../store/store';
-import type { OperationRecord } from '../types';
+import type { OperationRecord, WorkflowRecord } from '../types';
 import { cancelWorkflow } from './control';
 import { assertOpen, emitEvent, writeWhenUnlocked, type OperationEnvironment } from './environment';
 import { WorkflowExecution } from './execution';
@@ -123,6 +123,37 @@ export class WorkflowRunner {
   constructor(env: OperationEnvironment, registry: WorkflowRegistry) {
     this.#env = env;
     this.#registry = registry;
+  }
+
+  /**
+   * After changes may have gone unannounced (see ops/external.ts): the workflows running here look
+   * at their rows again (a cancel or resume), and PENDING workflows that run nowhere here are run
+   * (started by another process). Failures are reported; the next resync tries again.
+   */
+  resync(): void {
+    if (!this.#env.isOpen) return;
+    this.reconcile([...this.#executions.keys()]);
+    const report = (error: unknown): void => this.#env.options.onWarning({
+      code: 'STORAGE_FAILED',
+      message: `Could not list the PENDING workflows (${(error as Error)?.message}); they are looked at again on the next resync.`,
+    });
+    let pending: Awaitable<WorkflowRecord[]>;
+    try {
+      pending = this.#env.store.workflows.list({ status: 'PENDING' });
+    } catch (error) {
+      report(error);
+      return;
+    }
+    const runNew = (records: WorkflowRecord[]): void => {
+      for (const record of records) {
+        if (!this.#env.isOpen) return;
+        const { workflowUUID, workflowName, inputs, deadlineMs } = record;
+        if (this.#executions.has(workflowUUID) || this.#resumes.has(workflowUUID) || this.#resuming.has(workflowUUID)) continue;
+        this.runStartedElsewhere({ workflowUUID, workflowName, inputs, deadlineMs });
+      }
+    };
+    if (isPromise(pending)) pending.then(runNew, report);
+    else runNew(pending);
   }
 
   /** Runs a workflow another process (a client) started, unless it already runs or awaits its resume here. */

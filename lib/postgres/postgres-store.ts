@@ -47,6 +47,7 @@ import {
   completeOperation, continueWait, copyOperationsForFork, countOperations, insertCompleted, insertStarted, listForPendingWorkflows, listOperations,
   PostgresOperationReads,
 } from './operations';
+import { announceChanges, changeChannel, type AnnouncedChanges } from './notifications';
 import { firstRow, type Sql } from './sql';
 import { appendToStream, copyStreamsForFork, isStreamClosed, PostgresStreamReads, streamEntryAt } from './streams';
 import { TransactionRunner } from './transactions';
@@ -66,6 +67,8 @@ export interface PostgresStoreOptions extends PostgresOptions {
 export class PostgresStore implements Store {
   readonly #database: PostgresDatabase;
   readonly #transactions: TransactionRunner;
+  /** Where each write transaction announces what it changed (see notifications.ts). */
+  readonly #channel: string;
   readonly workflows: PostgresWorkflowReads;
   readonly operations: PostgresOperationReads;
   readonly events: PostgresEventReads;
@@ -94,6 +97,7 @@ export class PostgresStore implements Store {
   /** A store over a database already opened with openPostgresDatabase; the store takes it over (its close ends the pool). */
   constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null = null) {
     this.#database = database;
+    this.#channel = changeChannel(database.schema);
     const transactions = (this.#transactions = new TransactionRunner(database, interceptor));
     transactions.setBeforeCommit(async (sql) => {
       if (this.#pendingResets.size === 0) return undefined;
@@ -133,6 +137,11 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Announces `changes` to every listener, in the transaction of `sql`: delivered at its commit, dropped with its rollback. */
+  #announce(sql: Sql, changes: Partial<AnnouncedChanges>): Promise<void> {
+    return announceChanges(sql, this.#channel, changes);
+  }
+
   async #written<T>(work: (sql: Sql) => Promise<T>): Promise<Written<T>> {
     return { value: await this.#transactions.run(work), commit: ALREADY_COMMITTED };
   }
@@ -145,7 +154,11 @@ export class PostgresStore implements Store {
   // ---- writes of workflows and their operations ---------------------------------------------------------
 
   startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Promise<Written<boolean>> {
-    return this.#written((sql) => insertWorkflow(sql, workflowUUID, workflowName, inputs, null, deadlineMs, nowMs));
+    return this.#written(async (sql) => {
+      const inserted = await insertWorkflow(sql, workflowUUID, workflowName, inputs, null, deadlineMs, nowMs);
+      if (inserted) await this.#announce(sql, { newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] });
+      return inserted;
+    });
   }
 
   startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): Promise<Written<string | null>> {
@@ -154,6 +167,7 @@ export class PostgresStore implements Store {
       for (const childUUID of candidateUUIDs) {
         if (!(await insertWorkflow(sql, childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs))) continue;
         await insertCompleted(sql, { ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
+        await this.#announce(sql, { newWorkflows: [{ workflowUUID: childUUID, workflowName: childName, deadlineMs }] });
         return childUUID;
       }
       return null;
@@ -161,7 +175,11 @@ export class PostgresStore implements Store {
   }
 
   finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Promise<Written<boolean>> {
-    return this.#written((sql) => finishWorkflow(sql, workflowUUID, status, output, error, nowMs));
+    return this.#written(async (sql) => {
+      const finished = await finishWorkflow(sql, workflowUUID, status, output, error, nowMs);
+      if (finished) await this.#announce(sql, { outcomes: [{ workflowUUID }] });
+      return finished;
+    });
   }
 
   recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled = false): Promise<Commit> {
@@ -195,7 +213,9 @@ export class PostgresStore implements Store {
       const destination = await lockWorkflow(sql, destinationUUID);
       if (destination === undefined) return 'not-found';
       if (destination.status === 'CANCELLED') return 'cancelled';
-      return (await insertMessage(sql, destinationUUID, message, topic, idempotencyKey, nowMs)) ? 'sent' : 'duplicate';
+      if (!(await insertMessage(sql, destinationUUID, message, topic, idempotencyKey, nowMs))) return 'duplicate';
+      await this.#announce(sql, { messages: [{ destinationUUID, topic }] });
+      return 'sent';
     });
   }
 
@@ -211,6 +231,8 @@ export class PostgresStore implements Store {
       }
       const inserted: boolean[] = [];
       for (const outgoing of batch) inserted.push(await insertMessage(sql, outgoing.destinationUUID, outgoing.message, outgoing.topic, outgoing.idempotencyKey, nowMs));
+      const sent = batch.filter((_outgoing, index) => inserted[index]).map(({ destinationUUID, topic }) => ({ destinationUUID, topic }));
+      await this.#announce(sql, { messages: sent });
       return { notFound: null, inserted };
     });
   }
@@ -227,6 +249,7 @@ export class PostgresStore implements Store {
       }
       await insertMessage(sql, destinationUUID, message, topic, null, nowMs);
       await insertCompleted(sql, { ...position, output: null, error: null }, nowMs);
+      await this.#announce(sql, { messages: [{ destinationUUID, topic }] });
       return 'sent';
     });
   }
@@ -236,6 +259,7 @@ export class PostgresStore implements Store {
       await this.#lockRecording(sql, position.workflowUUID);
       const inserted = await insertEvent(sql, position.workflowUUID, key, value, position.operationIndex, nowMs);
       await insertCompleted(sql, { ...position, output: null, error: inserted ? null : encodeDuplicate() }, nowMs);
+      if (inserted) await this.#announce(sql, { events: [{ workflowUUID: position.workflowUUID, key }] });
       return inserted;
     });
   }
@@ -283,7 +307,11 @@ export class PostgresStore implements Store {
   }
 
   appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Promise<Written<AppendResult>> {
-    return this.#written(async (sql) => appendToStream(sql, (await lockWorkflow(sql, workflowUUID))?.status, workflowUUID, key, value, operationIndex, nowMs));
+    return this.#written(async (sql) => {
+      const appended = await appendToStream(sql, (await lockWorkflow(sql, workflowUUID))?.status, workflowUUID, key, value, operationIndex, nowMs);
+      if (appended !== 'closed') await this.#announce(sql, { streams: [{ workflowUUID, key }] });
+      return appended;
+    });
   }
 
   writeStreamFromWorkflow(position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): Promise<Written<AppendResult>> {
@@ -298,6 +326,7 @@ export class PostgresStore implements Store {
       const appended = await appendToStream(sql, state.status, workflowUUID, key, value, position.operationIndex, nowMs);
       const output = appended === 'closed' || value === null ? null : String(appended);
       await insertCompleted(sql, { ...position, output, error: appended === 'closed' ? encodeClosed() : null }, nowMs);
+      if (appended !== 'closed') await this.#announce(sql, { streams: [{ workflowUUID, key }] });
       return appended;
     });
   }
@@ -377,6 +406,11 @@ export class PostgresStore implements Store {
       };
       if (state.status === 'PENDING') await cancelOne(workflowUUID);
       if (withDescendants) for (const descendant of await descendantsOf(sql, workflowUUID)) if (descendant.status === 'PENDING') await cancelOne(descendant.workflowUUID);
+      // A cancel ends the workflows' waits and runs (a control) and their result waits (an outcome).
+      await this.#announce(sql, {
+        controls: cancelled.map((uuid) => ({ workflowUUID: uuid, action: 'cancel' as const })),
+        outcomes: cancelled.map((uuid) => ({ workflowUUID: uuid })),
+      });
       return { previousStatus: state.status, cancelled };
     });
   }
@@ -386,7 +420,10 @@ export class PostgresStore implements Store {
       const state = await lockWorkflow(sql, workflowUUID);
       if (state === undefined) return undefined;
       const resumed = await resumeWorkflow(sql, workflowUUID, nowMs);
-      if (resumed) await insertControl(sql, workflowUUID, 'resume', nowMs);
+      if (resumed) {
+        await insertControl(sql, workflowUUID, 'resume', nowMs);
+        await this.#announce(sql, { controls: [{ workflowUUID, action: 'resume' }] });
+      }
       return { previousStatus: state.status, resumed };
     });
   }
@@ -407,6 +444,7 @@ export class PostgresStore implements Store {
       await copyEventsForFork(sql, original, fork);
       await copyMessagesForFork(sql, original, fork);
       await copyStreamsForFork(sql, original, fork);
+      await this.#announce(sql, { newWorkflows: [{ workflowUUID: fork, workflowName: record.workflowName, deadlineMs }] });
       return { kind: 'forked', original: record, deadlineMs, recorded: await listOperations(sql, fork) };
     });
   }
@@ -421,7 +459,10 @@ export class PostgresStore implements Store {
       const refused = targets.filter((target) => states.get(target.workflowUUID)!.status === 'PENDING').map((target) => target.workflowUUID);
       if (refused.length > 0) return { refused };
       const deleted = targets.map((target) => target.workflowUUID);
-      return { refused: null, deleted, rows: await deleteAll(sql, deleted, keepControlsOf) };
+      const rows = await deleteAll(sql, deleted, keepControlsOf);
+      // Whoever awaits a deleted workflow's result looks again (and finds no such workflow).
+      await this.#announce(sql, { outcomes: deleted.map((uuid) => ({ workflowUUID: uuid })) });
+      return { refused: null, deleted, rows };
     });
   }
 
@@ -451,6 +492,7 @@ export class PostgresStore implements Store {
       for (const [workflowUUID, attempt] of decisions.attempts) await setRecoveryAttempts(sql, workflowUUID, attempt, nowMs);
       for (const [workflowUUID, error] of decisions.givenUp) await giveUp(sql, workflowUUID, error, nowMs);
       for (const [workflowUUID, error] of decisions.failed) await finishWorkflow(sql, workflowUUID, 'ERROR', null, error, nowMs);
+      await this.#announce(sql, { outcomes: [...decisions.givenUp, ...decisions.failed].map(([workflowUUID]) => ({ workflowUUID })) });
       const operations = decisions.readOperations ? await listForPendingWorkflows(sql) : new Map<string, OperationRecord[]>();
       return { decisions, operations, feedStart: await feedPosition(sql) };
     });
@@ -508,9 +550,9 @@ export class PostgresStore implements Store {
     this.#transactions.observer = observer;
   }
 
-  /** Starts closing (see closeAsync); the interface's close() cannot wait, so a failure of it is dropped. */
-  close(): void {
-    this.closeAsync().catch(() => {});
+  /** Closes (see closeAsync), resolving once the pool ended; a failure of it is dropped. */
+  close(): Promise<void> {
+    return this.closeAsync().catch(() => {});
   }
 
   /**

@@ -12,9 +12,9 @@ export interface OwnerRecord {
   startedAt: number;
 }
 
-/** The held lock; release() is idempotent. */
+/** The held lock; release() is idempotent (a lock held on a server's connection resolves once that ended). */
 export interface OwnershipLock {
-  release(): void;
+  release(): void | Promise<void>;
 }
 
 export function lockFileOf(database: string): string {

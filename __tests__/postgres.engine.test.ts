@@ -1,0 +1,116 @@
+// The engine on PostgreSQL, end to end: the same workflows and API as on SQLite (steps, events,
+// messages, select, streams, recovery at open), one owning Engine per schema, and Clients whose waits
+// wake from the NOTIFY the engine's transactions send at commit, with no polling.
+import { Client, DatabaseOwnedError, Engine, registerStep, registerWorkflow, type WorkflowContext } from '../lib';
+import { createTestDatabase, withClient } from './postgres-helpers';
+
+const double = registerStep('pg.double', async (_ctxt, n: number) => n * 2);
+
+const conversation = registerWorkflow('pg.conversation', async (ctxt: WorkflowContext, start: number) => {
+  const doubled = await ctxt.runStep(double, start);
+  await ctxt.setEvent('doubled', doubled);
+  await ctxt.writeStream('progress', 'half');
+  const greeting = await ctxt.recv<string>('greeting', 60);
+  const chosen = await ctxt.select([{ recv: 'left' }, { recv: 'right' }], 60);
+  await ctxt.writeStream('progress', 'done');
+  return { doubled, greeting, chosen };
+});
+
+const waiter = registerWorkflow('pg.waiter', async (ctxt: WorkflowContext) => ctxt.recv<string>('wake', 600));
+
+/** Resolves once `read()` gives `expected` (compared as JSON), looking every 10 ms for up to 5 s. */
+async function eventually<T>(read: () => Promise<T>, expected: T): Promise<void> {
+  let seen: T | undefined;
+  for (let tries = 0; tries < 500; tries++) {
+    seen = await read();
+    if (JSON.stringify(seen) === JSON.stringify(expected)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  expect(seen).toEqual(expected);
+}
+
+/** An engine on a fresh database of this test; closed by the test. */
+async function openEngine(url: string): Promise<Engine> {
+  return Engine.open({ database: url, onWarning: () => {} });
+}
+
+describe('an Engine on PostgreSQL', () => {
+  test('runs steps, events, messages, select and streams as on SQLite, and its records say so', async () => {
+    const { url } = await createTestDatabase();
+    const engine = await openEngine(url);
+    try {
+      const handle = await engine.startWorkflow(conversation, { workflowUUID: 'c-1' }, 21);
+      expect(await engine.getEvent('c-1', 'doubled', 5)).toBe(42);
+      await engine.send('c-1', 'hello', 'greeting');
+      await engine.send('c-1', 'R', 'right');
+      await engine.send('c-1', 'L', 'left');
+      expect(await handle.getResult()).toEqual({ doubled: 42, greeting: 'hello', chosen: { index: 1, value: 'R' } });
+      const progress: unknown[] = [];
+      for await (const value of engine.readStream('c-1', 'progress')) progress.push(value);
+      expect(progress).toEqual(['half', 'done']);
+      // The loser's message stays, unconsumed.
+      expect((await engine.listMessages('c-1', 'left')).map(({ message, consumed }) => ({ message, consumed }))).toEqual([{ message: 'L', consumed: false }]);
+      expect((await engine.listOperations('c-1')).map((operation) => operation.kind)).toEqual(['step', 'setEvent', 'writeStream', 'recv', 'select', 'writeStream']);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('one Engine runs a schema\'s workflows: a second is refused until the first closes', async () => {
+    const { url } = await createTestDatabase();
+    const engine = await openEngine(url);
+    await expect(openEngine(url)).rejects.toThrow(DatabaseOwnedError);
+    await engine.close();
+    const next = await openEngine(url);
+    await next.close();
+  });
+
+  test('a workflow waiting when its engine closed resumes at the next open, and finishes', async () => {
+    const { url } = await createTestDatabase();
+    const first = await openEngine(url);
+    await first.startWorkflow(waiter, { workflowUUID: 'w-1' });
+    await eventually(async () => (await first.listWaits()).length, 1);
+    await first.close();
+    const second = await openEngine(url);
+    try {
+      expect(second.recovery.resumed).toEqual(['w-1']);
+      await second.send('w-1', 'up', 'wake');
+      expect(await second.retrieveWorkflow('w-1').getResult()).toBe('up');
+      // Recorded once: the recv of the first run's wait, completed by the second.
+      expect((await second.listOperations('w-1')).map((operation) => operation.kind)).toEqual(['recv']);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('a Client sends and starts, the engine hears it at once, and the client\'s result wait wakes from the engine\'s commit', async () => {
+    const { url } = await createTestDatabase();
+    const engine = await openEngine(url);
+    const client = await Client.open({ database: url });
+    try {
+      const started = await client.startWorkflow<string>('pg.waiter', { workflowUUID: 'from-client' });
+      // The engine picks up the client's start from its announcement and reaches the recv.
+      await eventually(async () => (await client.listWaits()).map((wait) => wait.workflowUUID), ['from-client']);
+      const sentAt = performance.now();
+      await client.send('from-client', 'over the wire', 'wake');
+      expect(await started.getResult()).toBe('over the wire');
+      // Two commits and two announcements, well under the 5 s safety re-check.
+      expect(performance.now() - sentAt).toBeLessThan(2000);
+    } finally {
+      await client.close();
+      await engine.close();
+    }
+  });
+
+  test('closing leaves no connection of the engine or the client open on the server', async () => {
+    const { url, name } = await createTestDatabase();
+    const engine = await openEngine(url);
+    const client = await Client.open({ database: url });
+    await client.close();
+    await engine.close();
+    const left = await withClient(url, async (raw) => (await raw.query<{ application_name: string }>(
+      "SELECT application_name FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'durablite%' AND application_name <> 'durablite tests'", [name],
+    )).rows.map((row) => row.application_name));
+    expect(left).toEqual([]);
+  });
+});
