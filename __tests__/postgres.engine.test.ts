@@ -1,7 +1,8 @@
 // The engine on PostgreSQL, end to end: the same workflows and API as on SQLite (steps, events,
 // messages, select, streams, recovery at open), one owning Engine per schema, and Clients whose waits
 // wake from the NOTIFY the engine's transactions send at commit, with no polling.
-import { Client, DatabaseOwnedError, Engine, registerStep, registerWorkflow, type WorkflowContext } from '../lib';
+import { Client, Engine, registerStep, registerWorkflow, type WorkflowContext } from '../lib';
+import { spawnFixture } from './helpers';
 import { createTestDatabase, withClient } from './postgres-helpers';
 
 const double = registerStep('pg.double', async (_ctxt, n: number) => n * 2);
@@ -56,15 +57,6 @@ describe('an Engine on PostgreSQL', () => {
     }
   });
 
-  test('one Engine runs a schema\'s workflows: a second is refused until the first closes', async () => {
-    const { url } = await createTestDatabase();
-    const engine = await openEngine(url);
-    await expect(openEngine(url)).rejects.toThrow(DatabaseOwnedError);
-    await engine.close();
-    const next = await openEngine(url);
-    await next.close();
-  });
-
   test('a workflow waiting when its engine closed resumes at the next open, and finishes', async () => {
     const { url } = await createTestDatabase();
     const first = await openEngine(url);
@@ -114,3 +106,75 @@ describe('an Engine on PostgreSQL', () => {
     expect(left).toEqual([]);
   });
 });
+
+registerWorkflow('pg.multi.collect', async (ctxt: WorkflowContext, count: number) => {
+  const received: unknown[] = [];
+  for (let index = 0; index < count; index++) received.push(await ctxt.recv('in', 600));
+  return received;
+});
+
+/** Which executor holds each workflow, read from the server. */
+async function holders(url: string): Promise<Record<string, string | null>> {
+  return withClient(url, async (raw) => Object.fromEntries((await raw.query<{ workflow_uuid: string; executor_id: string | null }>(
+    'SELECT workflow_uuid, executor_id FROM durablite.workflows ORDER BY workflow_uuid',
+  )).rows.map((row) => [row.workflow_uuid, row.executor_id])));
+}
+
+describe('many engines on one PostgreSQL schema', () => {
+  test('workflows a Client starts are each run by exactly one of the live engines', async () => {
+    const { url } = await createTestDatabase();
+    const engines = [
+      await Engine.open({ database: url, postgres: { executorId: 'engine-1' }, onWarning: () => {} }),
+      await Engine.open({ database: url, postgres: { executorId: 'engine-2' }, onWarning: () => {} }),
+    ];
+    const finished: string[] = [];
+    for (const engine of engines) engine.events.on('workflowFinished', ({ workflowUUID }) => finished.push(workflowUUID));
+    const client = await Client.open({ database: url });
+    try {
+      const uuids = Array.from({ length: 20 }, (_, index) => `job-${String(index).padStart(2, '0')}`);
+      const handles = await Promise.all(uuids.map((uuid) => client.startWorkflow<unknown[]>('pg.multi.collect', { workflowUUID: uuid }, 1)));
+      await eventually(async () => (await client.listWaits()).length, uuids.length);
+      for (const uuid of uuids) await client.send(uuid, `for ${uuid}`, 'in');
+      expect(await Promise.all(handles.map((handle) => handle.getResult()))).toEqual(uuids.map((uuid) => [`for ${uuid}`]));
+      await eventually(async () => finished.length, uuids.length);
+      expect([...finished].sort()).toEqual(uuids);
+      const held = Object.values(await holders(url));
+      console.log(`20 client starts: engine-1 ran ${held.filter((id) => id === 'engine-1').length}, engine-2 ran ${held.filter((id) => id === 'engine-2').length}`);
+      expect(held.every((id) => id === 'engine-1' || id === 'engine-2')).toBe(true);
+    } finally {
+      await client.close();
+      for (const engine of engines) await engine.close();
+    }
+  }, 30_000);
+
+  test('an engine SIGKILLed mid-wait: the others leave its workflow alone while its lease holds, then one takes it over and finishes it', async () => {
+    const { url } = await createTestDatabase();
+    const doomed = spawnFixture('postgres-engine', [url, 'doomed', 'k-1:2']);
+    try {
+      await doomed.waitForLine('ready');
+      await doomed.waitForLine('waiting k-1');
+      const survivor = await Engine.open({ database: url, postgres: { executorId: 'survivor', leaseSeconds: 2 }, onWarning: () => {} });
+      try {
+        // The doomed engine is alive: recovery at open claims none of its workflows.
+        expect(survivor.recovery.resumed).toEqual([]);
+        await survivor.send('k-1', 'one', 'in');
+        await eventually(async () => doomed.lines.filter((line) => line === 'waiting k-1').length, 2);
+        await doomed.kill();
+        const killedAt = performance.now();
+        await survivor.send('k-1', 'two', 'in');
+        expect(await survivor.retrieveWorkflow('k-1').getResult()).toEqual(['one', 'two']);
+        const takeoverMs = performance.now() - killedAt;
+        console.log(`takeover after SIGKILL: the workflow finished ${Math.round(takeoverMs)} ms after the kill (lease 2 s, beat 1 s)`);
+        expect((await holders(url))['k-1']).toBe('survivor');
+        // Each message consumed once, by the recv that recorded it.
+        expect((await survivor.listOperations('k-1')).map((operation) => [operation.kind, operation.output])).toEqual([['recv', 'one'], ['recv', 'two']]);
+        expect((await survivor.listMessages('k-1')).every((message) => message.consumed)).toBe(true);
+      } finally {
+        await survivor.close();
+      }
+    } finally {
+      await doomed.kill();
+    }
+  }, 30_000);
+});
+

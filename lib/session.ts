@@ -12,15 +12,17 @@
 //   listens to a wait event (EngineEventEmitter), so that a wait costs nothing extra before.
 import { isPromise, type Awaitable } from './awaitable';
 import { EventEmitter } from 'eventemitter3';
+import { nanoid } from 'nanoid';
 import type { EngineEvents, RecoveryReport, ResolvedOptions, WorkflowRef, WorkflowRegistry } from './contracts';
 import { EngineClosedError } from './errors';
 import { emitEvent, type OperationEnvironment } from './ops/environment';
+import { ExecutorBeat } from './ops/executor-beat';
 import { AnnouncedChangeSync, ExternalChangeSync } from './ops/external';
 import { WorkflowRunner, type SuspectRun } from './ops/lifecycle';
 import type { Clock } from './runtime/clock';
 import { TimerWheel } from './runtime/timer-wheel';
 import { Waiters, workflowKey } from './runtime/waiters';
-import { acquirePostgresOwnership } from './postgres/ownership';
+import { defaultExecutorId } from './postgres/executors';
 import { PostgresStore } from './postgres/postgres-store';
 import { isInMemory } from './store/database';
 import type { Commit, CommitInterceptor, FeedPosition, Store } from './store/store';
@@ -81,6 +83,8 @@ export class Session implements OperationEnvironment {
   lockQueue: Promise<void> | null = null;
   readonly #lock: OwnershipLock | null;
   #external: ExternalChangeSync | AnnouncedChangeSync | null = null;
+  /** A PostgreSQL engine's heartbeat and takeovers; null otherwise. */
+  #executor: ExecutorBeat | null = null;
   #watchingWaits = false;
 
   private constructor(options: ResolvedOptions, store: Store, lock: OwnershipLock | null, registry: WorkflowRegistry | null) {
@@ -172,36 +176,39 @@ export class Session implements OperationEnvironment {
   }
 
   /**
-   * The session of an Engine on a PostgreSQL database: opens the pool (migrating the schema), takes
-   * ownership of the schema (see postgres/ownership.ts), runs the recovery pass, then hears other
-   * processes' commits. If anything fails, everything the open took is released before the error is thrown.
-   * @throws DatabaseOpenError, SchemaVersionError, DatabaseOwnedError.
+   * The session of an Engine on a PostgreSQL database, one of the engines sharing its schema (see
+   * postgres/executors.ts): opens the pool (migrating the schema), registers as an executor, runs the
+   * recovery pass over what it may claim (its own and abandoned workflows, never another live
+   * engine's), then hears other processes' commits, beats its heartbeat and takes over abandoned
+   * workflows every second. If anything fails, everything the open took is released before the error is thrown.
+   * @throws DatabaseOpenError, SchemaVersionError.
    */
   static async openPostgresOwner(options: ResolvedOptions, registry: WorkflowRegistry): Promise<Session> {
     const postgres = options.postgres!;
-    const store = await PostgresStore.open(options.database, postgres);
-    let session: Session | undefined;
-    let lock: OwnershipLock;
+    const executorId = postgres.executorId ?? defaultExecutorId(nanoid(8));
+    const store = await PostgresStore.open(options.database, { ...postgres, executorId, leaseMs: postgres.leaseMs });
     try {
-      lock = await acquirePostgresOwnership(options.database, postgres.schema, postgres.connectTimeoutMs, (error) => {
-        if (session !== undefined) session.#ownershipLost(error);
-      });
+      await store.registerExecutor();
     } catch (error) {
       await store.close();
       throw error;
     }
-    session = await Session.startOwner(options, store, lock, registry);
+    const session = await Session.startOwner(options, store, null, registry);
     const runner = session.runner!;
     try {
       session.#external = await AnnouncedChangeSync.open(session, postgres.schema, {
         onNewWorkflow: (workflow) => runner.runStartedElsewhere(workflow),
         onControls: (uuids) => runner.reconcile(uuids),
-        onResync: () => runner.resync(),
+        onResync: () => {
+          runner.reconcileRunning();
+          void session.#executor?.beat();
+        },
       }, postgres.connectTimeoutMs);
     } catch (error) {
       session.abort();
       throw error;
     }
+    session.#executor = new ExecutorBeat(session, store, runner, () => session.abort());
     return session;
   }
 
@@ -219,16 +226,6 @@ export class Session implements OperationEnvironment {
       throw error;
     }
     return session;
-  }
-
-  /** The connection holding a PostgreSQL owner's lock broke: another engine may take its workflows now, so this one stops. */
-  #ownershipLost(error: Error): void {
-    if (!this.isOpen) return;
-    this.options.onWarning({
-      code: 'STORAGE_FAILED',
-      message: `Lost the connection that holds this engine's ownership of the database (${error.message}); the engine stopped, and its workflows run on the next Engine.open.`,
-    });
-    this.abort();
   }
 
   launch(workflowUUID: string, workflow: WorkflowRef, args: unknown[], commit: Commit, deadlineMs: number | null): void {
@@ -262,6 +259,7 @@ export class Session implements OperationEnvironment {
    */
   halt(): void {
     this.isOpen = false;
+    this.#executor?.stop();
     this.store.halt();
     this.wheel.clear();
     this.#external?.close();
@@ -288,12 +286,17 @@ export class Session implements OperationEnvironment {
     if (!this.isOpen) return;
     this.isOpen = false;
     this.wheel.clear();
+    this.#executor?.stop();
     const listening = this.#external?.close();
     this.waiters.failAll(new EngineClosedError());
     const release = (): void | Promise<void> => this.#lock?.release();
     let closed: Awaitable<void>;
     try {
-      closed = this.store.close();
+      // An engine sharing a PostgreSQL schema leaves it: what it still holds is for the others to take at once.
+      const store = this.store;
+      closed = store instanceof PostgresStore && store.executorId !== null
+        ? store.retireExecutor().catch(() => {}).then(() => store.close())
+        : store.close();
     } catch (error) {
       release();
       throw error;

@@ -22,8 +22,8 @@ import type { TimerHandle } from '../runtime/timer-wheel';
 import { pauseRealTime } from '../runtime/clock';
 import { workflowKey } from '../runtime/waiters';
 import { decode } from '../store/codec';
-import { cancellationOf, type Commit, type ControlState, type FeedPosition, type RecoveryDecisions, type RecoverySnapshot, type Store, type Written } from '../store/store';
-import type { OperationRecord, WorkflowRecord } from '../types';
+import { cancellationOf, type Commit, type ControlState, type FeedPosition, type RecoveryDecisions, type RecoverySnapshot, type Store, type WorkflowSnapshot, type Written } from '../store/store';
+import type { OperationRecord } from '../types';
 import { cancelWorkflow } from './control';
 import { assertOpen, emitEvent, writeWhenUnlocked, type OperationEnvironment } from './environment';
 import { WorkflowExecution } from './execution';
@@ -69,6 +69,9 @@ export async function checkSameWorkflow(store: Store, workflowUUID: string, work
 }
 
 // ---- run and finish ----
+
+/** What #claimedSnapshot gives for a workflow another engine holds. */
+const HELD_ELSEWHERE: WorkflowSnapshot = Object.freeze({ record: undefined, operations: [] });
 
 /** After a storage failure, the first resume is at the next turn; later ones back off, doubling from this. */
 export const RESUME_FIRST_BACKOFF_MS = 100;
@@ -119,6 +122,8 @@ export class WorkflowRunner {
   readonly #deadlines = new Map<string, { deadlineMs: number; timer: TimerHandle }>();
   /** Workflows a resume is about to run again (between its request and the run's start). */
   readonly #resuming = new Set<string>();
+  /** Workflows started elsewhere being claimed and read, before their run starts here. */
+  readonly #claiming = new Set<string>();
 
   constructor(env: OperationEnvironment, registry: WorkflowRegistry) {
     this.#env = env;
@@ -127,39 +132,17 @@ export class WorkflowRunner {
 
   /**
    * After changes may have gone unannounced (see ops/external.ts): the workflows running here look
-   * at their rows again (a cancel or resume), and PENDING workflows that run nowhere here are run
-   * (started by another process). Failures are reported; the next resync tries again.
+   * at their rows again (a cancel or resume by another process). Workflows started elsewhere that
+   * nobody runs are found by the executor's takeover (ops/executor-beat.ts).
    */
-  resync(): void {
-    if (!this.#env.isOpen) return;
-    this.reconcile([...this.#executions.keys()]);
-    const report = (error: unknown): void => this.#env.options.onWarning({
-      code: 'STORAGE_FAILED',
-      message: `Could not list the PENDING workflows (${(error as Error)?.message}); they are looked at again on the next resync.`,
-    });
-    let pending: Awaitable<WorkflowRecord[]>;
-    try {
-      pending = this.#env.store.workflows.list({ status: 'PENDING' });
-    } catch (error) {
-      report(error);
-      return;
-    }
-    const runNew = (records: WorkflowRecord[]): void => {
-      for (const record of records) {
-        if (!this.#env.isOpen) return;
-        const { workflowUUID, workflowName, inputs, deadlineMs } = record;
-        if (this.#executions.has(workflowUUID) || this.#resumes.has(workflowUUID) || this.#resuming.has(workflowUUID)) continue;
-        this.runStartedElsewhere({ workflowUUID, workflowName, inputs, deadlineMs });
-      }
-    };
-    if (isPromise(pending)) pending.then(runNew, report);
-    else runNew(pending);
+  reconcileRunning(): void {
+    if (this.#env.isOpen) this.reconcile([...this.#executions.keys()]);
   }
 
   /** Runs a workflow another process (a client) started, unless it already runs or awaits its resume here. */
-  runStartedElsewhere(workflow: NewWorkflow): void {
+  runStartedElsewhere(workflow: NewWorkflow, alreadyClaimed = false): void {
     const { workflowUUID, workflowName } = workflow;
-    if (this.#executions.has(workflowUUID) || this.#resumes.has(workflowUUID)) return;
+    if (this.#executions.has(workflowUUID) || this.#resumes.has(workflowUUID) || this.#claiming.has(workflowUUID)) return;
     const registration = this.#registry.workflowNamed(workflowName);
     if (registration === undefined) {
       this.#env.options.onWarning({
@@ -180,17 +163,41 @@ export class WorkflowRunner {
     // Started elsewhere, but possibly run here before (and resumed since): replay what it recorded.
     // If that read fails, the feed has moved past it: resume it like any workflow whose storage failed.
     const run = (recorded: OperationRecord[]): void => {
+      this.#claiming.delete(workflowUUID);
+      if (!this.#env.isOpen || this.#executions.has(workflowUUID)) return;
       this.run(workflowUUID, registration, args, { recorded, cause: 'started', deadlineMs: workflow.deadlineMs });
     };
-    let recorded: Awaitable<OperationRecord[]>;
-    try {
-      recorded = this.#env.store.operations.listForWorkflow(workflowUUID);
-    } catch (error) {
+    const failed = (error: unknown): void => {
+      this.#claiming.delete(workflowUUID);
       this.#scheduleResume(workflowUUID, registration, error);
+    };
+    const readAndRun = (): void => {
+      let recorded: Awaitable<OperationRecord[]>;
+      try {
+        recorded = this.#env.store.operations.listForWorkflow(workflowUUID);
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      if (isPromise(recorded)) recorded.then(run, failed);
+      else run(recorded);
+    };
+    this.#claiming.add(workflowUUID);
+    if (alreadyClaimed) return readAndRun();
+    // Engines sharing a database: only the one that claims it runs it (see Store.claim).
+    let claimed: Awaitable<boolean>;
+    try {
+      claimed = this.#env.store.claim(workflowUUID);
+    } catch (error) {
+      failed(error);
       return;
     }
-    if (isPromise(recorded)) recorded.then(run, (error: unknown) => this.#scheduleResume(workflowUUID, registration, error));
-    else run(recorded);
+    const afterClaim = (held: boolean): void => {
+      if (held) return readAndRun();
+      this.#claiming.delete(workflowUUID);
+    };
+    if (isPromise(claimed)) claimed.then(afterClaim, failed);
+    else afterClaim(claimed);
   }
 
   /**
@@ -244,15 +251,23 @@ export class WorkflowRunner {
     }
   }
 
+  /**
+   * The workflow and its committed records, once this engine holds it (Store.claim); as if it did
+   * not exist when another engine holds it, so that it is left to that one.
+   */
+  #claimedSnapshot(workflowUUID: string): Awaitable<WorkflowSnapshot> {
+    const { store } = this.#env;
+    return andThen(store.claim(workflowUUID), (held) => (held ? store.readCommitted(() => store.snapshotOf(workflowUUID)) : HELD_ELSEWHERE));
+  }
+
   /** Runs a workflow a resume returned to PENDING, from its committed records. */
   #runResumed(workflowUUID: string, previous: WorkflowExecution | undefined): void {
     this.#resuming.add(workflowUUID);
-    const { store } = this.#env;
     void (previous?.stepsDone() ?? Promise.resolve())
       // A step that just ended records its outcome in the microtasks that follow (it was running at
       // the cancel: its outcome is kept): read once those have run, so the step is not run again.
       .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-      .then(() => store.readCommitted(() => store.snapshotOf(workflowUUID)))
+      .then(() => this.#claimedSnapshot(workflowUUID))
       .then(
         ({ record, operations }) => {
           this.#resuming.delete(workflowUUID);
@@ -582,8 +597,7 @@ export class WorkflowRunner {
 
   #resume(workflowUUID: string, workflow: WorkflowRef): void {
     if (!this.#env.isOpen || this.#hasLiveRun(workflowUUID)) return;
-    const { store } = this.#env;
-    store.readCommitted(() => store.snapshotOf(workflowUUID)).then(
+    Promise.resolve(this.#claimedSnapshot(workflowUUID)).then(
       ({ record, operations }) => {
         if (!this.#env.isOpen || this.#hasLiveRun(workflowUUID)) return;
         // Gone (its start never committed) or finished meanwhile: nothing to resume.

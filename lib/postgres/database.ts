@@ -10,6 +10,8 @@ import { migrations, SCHEMA_VERSION } from './migrations';
 export const DEFAULT_SCHEMA = 'durablite';
 /** How long a connection may take before the open fails: long enough for a server across a network. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** How long an Engine's heartbeat holds its workflows, in seconds (see PostgresOptions.leaseSeconds). */
+export const DEFAULT_LEASE_SECONDS = 5;
 /** The most connections one pool opens (pg's own default). */
 export const DEFAULT_MAX_CONNECTIONS = 10;
 
@@ -32,6 +34,20 @@ export interface PostgresOptions {
   connectTimeoutMs?: number;
   /** The most connections the pool opens. @default 10 */
   maxConnections?: number;
+  /**
+   * An Engine's name among the engines sharing the schema (its row of `executors`; the CLI and
+   * error messages show it). Give a stable one per deployment slot (e.g. the pod's name) so that a
+   * restarted engine takes its own workflows back at once, without waiting for their lease.
+   * @default `<hostname>:<pid>:<random>`
+   */
+  executorId?: string;
+  /**
+   * How long an Engine's heartbeat (every second) holds its workflows: once it is older, another
+   * engine takes them over. Shorter: a dead engine's workflows move sooner; longer: a stalled (not
+   * dead) engine keeps them through a longer pause.
+   * @default 5
+   */
+  leaseSeconds?: number;
 }
 
 /** The options, checked and with their defaults. */
@@ -39,6 +55,9 @@ export interface ResolvedPostgresOptions {
   readonly schema: string;
   readonly connectTimeoutMs: number;
   readonly maxConnections: number;
+  /** undefined: the engine makes one (see PostgresOptions.executorId). */
+  readonly executorId: string | undefined;
+  readonly leaseMs: number;
 }
 
 /** Whether `database` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a SQLite file. */
@@ -59,10 +78,19 @@ export function resolvePostgresOptions(options: PostgresOptions = {}): ResolvedP
   if (typeof schema !== 'string' || !PLAIN_IDENTIFIER.test(schema)) {
     throw typeError('schema', 'a plain lowercase identifier (a letter or _, then letters, digits or _, at most 63 characters, not starting with pg_)', schema);
   }
+  const { executorId, leaseSeconds } = options;
+  if (executorId !== undefined && (typeof executorId !== 'string' || executorId.length === 0 || executorId.length > 200 || executorId.includes('\u0000'))) {
+    throw typeError('executorId', 'a non-empty string of at most 200 characters, without NUL', executorId);
+  }
+  if (leaseSeconds !== undefined && (typeof leaseSeconds !== 'number' || !Number.isFinite(leaseSeconds) || leaseSeconds < 2 || leaseSeconds > 3600)) {
+    throw typeError('leaseSeconds', 'a number of seconds from 2 to 3600 (the heartbeat beats every second)', leaseSeconds);
+  }
   return Object.freeze({
     schema,
     connectTimeoutMs: options.connectTimeoutMs === undefined ? DEFAULT_CONNECT_TIMEOUT_MS : positiveInteger('connectTimeoutMs', options.connectTimeoutMs),
     maxConnections: options.maxConnections === undefined ? DEFAULT_MAX_CONNECTIONS : positiveInteger('maxConnections', options.maxConnections),
+    executorId,
+    leaseMs: leaseSeconds === undefined ? DEFAULT_LEASE_SECONDS * 1000 : Math.round(leaseSeconds * 1000),
   });
 }
 

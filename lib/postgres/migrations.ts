@@ -141,6 +141,16 @@ export const migrations: readonly string[] = [
     heartbeat_at BIGINT NOT NULL
   );
   `,
+  // 2: one lease per executor, not one per workflow. An executor's heartbeat (one row, every second
+  // or so) keeps every workflow it holds; a workflow is abandoned once its executor's heartbeat is
+  // older than the lease, or its executor's row is gone (it closed). executor_id NULL: never claimed
+  // (started, resumed or forked by a Client). Renewing a per-workflow lease would rewrite every row an
+  // engine holds at every beat.
+  `
+  DROP INDEX workflows_claimable;
+  ALTER TABLE workflows DROP COLUMN lease_until_ms;
+  CREATE INDEX workflows_unclaimed ON workflows (created_at) WHERE status = 'PENDING' AND executor_id IS NULL;
+  `,
 ];
 
 /** The schema version this build writes and understands. */

@@ -28,7 +28,7 @@
 //
 // Not here yet: a change feed of other engines' commits (LISTEN/NOTIFY, the multi-engine stage) and
 // ownership, which engines on one server share through leases (same stage).
-import { WorkflowNotFoundError, type StorageError } from '../errors';
+import { StorageError, WorkflowNotFoundError } from '../errors';
 import { noDeletedRows } from '../store/deletion';
 import type { OwnershipLock } from '../store/ownership';
 import {
@@ -39,7 +39,7 @@ import {
   type WorkflowSnapshot, type Written,
 } from '../store/store';
 import type { CancelResult, OperationPosition, OperationRecord, ResumeResult, SelectBranch, WorkflowRecord, WorkflowStatusName } from '../types';
-import { openPostgresDatabase, type PostgresDatabase, type PostgresOptions } from './database';
+import { DEFAULT_LEASE_SECONDS, openPostgresDatabase, type PostgresDatabase, type PostgresOptions } from './database';
 import { deleteAll, deleteStrayControls, lockFinishedBefore, PostgresDeletionReads } from './deletion';
 import { copyEventsForFork, getEventPlacement, getEventValue, insertEvent, PostgresEventReads } from './events';
 import { consumeOldest, copyMessagesForFork, insertMessage, markConsumed, peekOldest, PostgresMessageReads } from './messages';
@@ -48,6 +48,7 @@ import {
   PostgresOperationReads,
 } from './operations';
 import { announceChanges, changeChannel, type AnnouncedChanges } from './notifications';
+import { claimAbandoned, claimWorkflow, heartbeat, registerExecutor, retireExecutor } from './executors';
 import { firstRow, type Sql } from './sql';
 import { appendToStream, copyStreamsForFork, isStreamClosed, PostgresStreamReads, streamEntryAt } from './streams';
 import { TransactionRunner } from './transactions';
@@ -59,9 +60,17 @@ import {
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
 /** Options of {@link PostgresStore.open}: the database's, and the store's own. */
-export interface PostgresStoreOptions extends PostgresOptions {
+export interface PostgresStoreOptions extends Omit<PostgresOptions, 'executorId' | 'leaseSeconds'> {
   /** Called around every commit of this store (fault injection, crash tests). */
   interceptor?: CommitInterceptor | null;
+  /**
+   * The executor this store writes for (an Engine's, see executors.ts): the workflows it starts are
+   * held by it, and each operation it records is refused unless it holds the workflow. null (a
+   * Client's store): it runs nothing; what it starts is for any engine to claim.
+   */
+  executorId?: string | null;
+  /** How long an executor's heartbeat holds its workflows, in ms. @default 5000 */
+  leaseMs?: number;
 }
 
 export class PostgresStore implements Store {
@@ -69,6 +78,9 @@ export class PostgresStore implements Store {
   readonly #transactions: TransactionRunner;
   /** Where each write transaction announces what it changed (see notifications.ts). */
   readonly #channel: string;
+  /** The executor this store writes for; null for a Client's. */
+  readonly executorId: string | null;
+  readonly #leaseMs: number;
   readonly workflows: PostgresWorkflowReads;
   readonly operations: PostgresOperationReads;
   readonly events: PostgresEventReads;
@@ -90,13 +102,15 @@ export class PostgresStore implements Store {
    * await store.closeAsync();
    */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const { interceptor = null, ...databaseOptions } = options;
-    return new PostgresStore(await openPostgresDatabase(url, databaseOptions), interceptor);
+    const { interceptor = null, executorId = null, leaseMs = DEFAULT_LEASE_SECONDS * 1000, ...databaseOptions } = options;
+    return new PostgresStore(await openPostgresDatabase(url, databaseOptions), interceptor, executorId, leaseMs);
   }
 
   /** A store over a database already opened with openPostgresDatabase; the store takes it over (its close ends the pool). */
-  constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null = null) {
+  constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null = null, executorId: string | null = null, leaseMs = DEFAULT_LEASE_SECONDS * 1000) {
     this.#database = database;
+    this.executorId = executorId;
+    this.#leaseMs = leaseMs;
     this.#channel = changeChannel(database.schema);
     const transactions = (this.#transactions = new TransactionRunner(database, interceptor));
     transactions.setBeforeCommit(async (sql) => {
@@ -123,9 +137,27 @@ export class PostgresStore implements Store {
     return this.#database.name;
   }
 
-  /** Locks the workflow's row and refuses (WorkflowCancelledError, WorkflowNotFoundError) when it is CANCELLED or gone. */
+  /**
+   * Locks the workflow's row and refuses (WorkflowCancelledError, WorkflowNotFoundError) when it is
+   * CANCELLED or gone, or (a StorageError, which ends the run) when another executor holds it.
+   */
   async #lockRecording(sql: Sql, workflowUUID: string): Promise<ControlState> {
-    return refuse(workflowUUID, await lockWorkflow(sql, workflowUUID));
+    return this.#fence(workflowUUID, refuse(workflowUUID, await lockWorkflow(sql, workflowUUID)));
+  }
+
+  /**
+   * Refuses a record for a workflow this store's executor does not hold: another engine took it over
+   * (this one's heartbeat lapsed) and runs it now. The StorageError ends this engine's run of it,
+   * which then does not run again here unless it claims the workflow back.
+   */
+  #fence<S extends { executorId: string | null }>(workflowUUID: string, state: S): S {
+    if (this.executorId !== null && state.executorId !== this.executorId) {
+      throw new StorageError(
+        'PG_NOT_HELD',
+        `Workflow "${workflowUUID}" is held by ${state.executorId === null ? 'no engine' : `engine "${state.executorId}"`}, not by this one ("${this.executorId}"): another engine took it over. Nothing was recorded; this engine stops running it.`,
+      );
+    }
+    return state;
   }
 
   async #record(sql: Sql, position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): Promise<void> {
@@ -155,7 +187,7 @@ export class PostgresStore implements Store {
 
   startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Promise<Written<boolean>> {
     return this.#written(async (sql) => {
-      const inserted = await insertWorkflow(sql, workflowUUID, workflowName, inputs, null, deadlineMs, nowMs);
+      const inserted = await insertWorkflow(sql, workflowUUID, workflowName, inputs, null, deadlineMs, nowMs, this.executorId);
       if (inserted) await this.#announce(sql, { newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] });
       return inserted;
     });
@@ -165,7 +197,7 @@ export class PostgresStore implements Store {
     return this.#written(async (sql) => {
       await this.#lockRecording(sql, position.workflowUUID);
       for (const childUUID of candidateUUIDs) {
-        if (!(await insertWorkflow(sql, childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs))) continue;
+        if (!(await insertWorkflow(sql, childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs, this.executorId))) continue;
         await insertCompleted(sql, { ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
         await this.#announce(sql, { newWorkflows: [{ workflowUUID: childUUID, workflowName: childName, deadlineMs }] });
         return childUUID;
@@ -187,6 +219,7 @@ export class PostgresStore implements Store {
       const state = await lockWorkflow(sql, position.workflowUUID);
       if (!evenIfCancelled) refuse(position.workflowUUID, state);
       else if (state === undefined) throw new WorkflowNotFoundError(position.workflowUUID);
+      this.#fence(position.workflowUUID, state!);
       await this.#record(sql, position, phase, output, error, nowMs);
     });
   }
@@ -240,7 +273,7 @@ export class PostgresStore implements Store {
   sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Promise<Written<SendResult>> {
     return this.#written(async (sql): Promise<SendResult> => {
       const states = await lockWorkflows(sql, [position.workflowUUID, destinationUUID]);
-      refuse(position.workflowUUID, states.get(position.workflowUUID));
+      this.#fence(position.workflowUUID, refuse(position.workflowUUID, states.get(position.workflowUUID)));
       const destination = states.get(destinationUUID);
       if (destination === undefined || destination.status === 'CANCELLED') {
         const refusal = destination === undefined ? 'not-found' : 'cancelled';
@@ -390,6 +423,40 @@ export class PostgresStore implements Store {
     });
   }
 
+  // ---- executors: many engines on one schema (see executors.ts) ----------------------------------------------
+
+  /** Takes `workflowUUID` to run it here when it is claimable; true when this store's executor holds it now. */
+  claim(workflowUUID: string): Promise<boolean> {
+    const executorId = this.executorId;
+    if (executorId === null) return Promise.resolve(false);
+    return this.#transactions.run((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs));
+  }
+
+  /** Adds this store's executor as alive now (an Engine's open). */
+  registerExecutor(): Promise<void> {
+    return this.#transactions.run((sql) => registerExecutor(sql, this.#requireExecutor()));
+  }
+
+  /** Renews this executor's hold on its workflows; false when its row is gone (another engine declared it dead). */
+  heartbeat(): Promise<boolean> {
+    return this.#transactions.run((sql) => heartbeat(sql, this.#requireExecutor()));
+  }
+
+  /** Claims up to `limit` abandoned workflows for this executor (see claimAbandoned), each a recovery attempt when taken from another. */
+  claimAbandoned(limit: number): Promise<WorkflowRecord[]> {
+    return this.#transactions.run((sql) => claimAbandoned(sql, this.#requireExecutor(), this.#leaseMs, limit, true));
+  }
+
+  /** Removes this executor's row, so that what it holds can be claimed at once (an Engine's close). */
+  retireExecutor(): Promise<void> {
+    return this.#transactions.run((sql) => retireExecutor(sql, this.#requireExecutor()), true);
+  }
+
+  #requireExecutor(): string {
+    if (this.executorId === null) throw new Error('A store with no executor (a Client\'s) runs no workflows.');
+    return this.executorId;
+  }
+
   // ---- control ---------------------------------------------------------------------------------------------
 
   cancelWorkflow(workflowUUID: string, withDescendants: boolean, reason: (uuid: string) => string, dueByMs: number | null, nowMs: number): Promise<CancelResult | undefined> {
@@ -437,7 +504,7 @@ export class PostgresStore implements Store {
       if (fromOperation > operationCount) return { kind: 'out-of-range', operationCount };
       const lengthMs = timeoutMs !== undefined ? timeoutMs : record.deadlineMs === null ? null : Math.max(0, record.deadlineMs - record.createdAt);
       const deadlineMs = lengthMs === null ? null : Math.ceil(nowMs + lengthMs);
-      if (!(await insertWorkflow(sql, fork, record.workflowName, record.inputs, null, deadlineMs, nowMs))) {
+      if (!(await insertWorkflow(sql, fork, record.workflowName, record.inputs, null, deadlineMs, nowMs, this.executorId))) {
         return { kind: 'conflict', existing: (await getWorkflow(sql, fork)) ?? null, original: record };
       }
       await copyOperationsForFork(sql, original, fork, fromOperation);
@@ -488,7 +555,10 @@ export class PostgresStore implements Store {
    */
   recover<D extends RecoveryDecisions>(decide: (pending: WorkflowRecord[]) => D, nowMs: number): Promise<RecoverySnapshot<D>> {
     return this.#transactions.run(async (sql) => {
-      const decisions = decide(await lockPendingWorkflows(sql));
+      // An engine recovers only what it may claim: never-claimed workflows, its own, and those of
+      // executors whose lease lapsed or which closed. Another live engine's stay its own.
+      const pending = this.executorId === null ? await lockPendingWorkflows(sql) : await claimAbandoned(sql, this.executorId, this.#leaseMs, Number.MAX_SAFE_INTEGER, false);
+      const decisions = decide(pending);
       for (const [workflowUUID, attempt] of decisions.attempts) await setRecoveryAttempts(sql, workflowUUID, attempt, nowMs);
       for (const [workflowUUID, error] of decisions.givenUp) await giveUp(sql, workflowUUID, error, nowMs);
       for (const [workflowUUID, error] of decisions.failed) await finishWorkflow(sql, workflowUUID, 'ERROR', null, error, nowMs);
@@ -581,7 +651,7 @@ export class PostgresStore implements Store {
 }
 
 /** Throws the workflow's cancellation when it is CANCELLED, WorkflowNotFoundError when it is gone; else its state. */
-function refuse(workflowUUID: string, state: ControlState | undefined): ControlState {
+function refuse<S extends ControlState>(workflowUUID: string, state: S | undefined): S {
   if (state === undefined) throw new WorkflowNotFoundError(workflowUUID);
   if (state.status === 'CANCELLED') throw cancellationOf(workflowUUID, state.error);
   return state;

@@ -7,10 +7,13 @@ import type { ControlAction, ControlState, WorkflowFilter, WorkflowReads } from 
 import type { WorkflowRecord, WorkflowStatusName } from '../types';
 import { changes, firstRow, rowsOf, type Sql } from './sql';
 
-type ControlRow = { workflow_uuid: string; status: WorkflowStatusName; error: string | null; deadline_ms: number | null };
+type ControlRow = { workflow_uuid: string; status: WorkflowStatusName; error: string | null; deadline_ms: number | null; executor_id: string | null };
 
-function toControlState(row: ControlRow): ControlState {
-  return { status: row.status, error: row.error, deadlineMs: row.deadline_ms };
+/** What a recording transaction checks of a workflow, and which executor holds it (null: none claimed it). */
+export type HeldState = ControlState & { executorId: string | null };
+
+function toControlState(row: ControlRow): HeldState {
+  return { status: row.status, error: row.error, deadlineMs: row.deadline_ms, executorId: row.executor_id };
 }
 
 /**
@@ -19,10 +22,10 @@ function toControlState(row: ControlRow): ControlState {
  * (a cancel's or finish's UPDATE takes the same lock). Rows are locked in UUID order, so two
  * transactions that lock several rows wait for each other rather than deadlock.
  */
-export async function lockWorkflows(sql: Sql, workflowUUIDs: readonly string[]): Promise<Map<string, ControlState>> {
+export async function lockWorkflows(sql: Sql, workflowUUIDs: readonly string[]): Promise<Map<string, HeldState>> {
   const rows = await rowsOf<ControlRow>(
     sql,
-    `SELECT workflow_uuid, status, error, deadline_ms FROM workflows
+    `SELECT workflow_uuid, status, error, deadline_ms, executor_id FROM workflows
      WHERE workflow_uuid = ANY($1::text[]) ORDER BY workflow_uuid FOR NO KEY UPDATE`,
     [[...new Set(workflowUUIDs)]],
   );
@@ -30,19 +33,25 @@ export async function lockWorkflows(sql: Sql, workflowUUIDs: readonly string[]):
 }
 
 /** Locks one workflow's row (see lockWorkflows); undefined when there is no such workflow. */
-export async function lockWorkflow(sql: Sql, workflowUUID: string): Promise<ControlState | undefined> {
+export async function lockWorkflow(sql: Sql, workflowUUID: string): Promise<HeldState | undefined> {
   return (await lockWorkflows(sql, [workflowUUID])).get(workflowUUID);
 }
 
-/** Inserts a PENDING workflow; false (nothing changed) when the UUID exists or belonged to a workflow deleted while CANCELLED. */
-export async function insertWorkflow(sql: Sql, workflowUUID: string, workflowName: string, inputs: string, parentUUID: string | null, deadlineMs: number | null, nowMs: number): Promise<boolean> {
+/**
+ * Inserts a PENDING workflow, held by `executorId` (the engine that runs it at once; null: for any
+ * engine to claim); false (nothing changed) when the UUID exists or belonged to a workflow deleted
+ * while CANCELLED.
+ */
+export async function insertWorkflow(
+  sql: Sql, workflowUUID: string, workflowName: string, inputs: string, parentUUID: string | null, deadlineMs: number | null, nowMs: number, executorId: string | null = null,
+): Promise<boolean> {
   return (await changes(
     sql,
-    `INSERT INTO workflows (workflow_uuid, name, status, inputs, parent_uuid, deadline_ms, created_at, updated_at)
-     SELECT $1::text, $2::text, 'PENDING', $3::text, $4::text, $5::bigint, $6::bigint, $6::bigint
+    `INSERT INTO workflows (workflow_uuid, name, status, inputs, parent_uuid, deadline_ms, created_at, updated_at, executor_id)
+     SELECT $1::text, $2::text, 'PENDING', $3::text, $4::text, $5::bigint, $6::bigint, $6::bigint, $7::text
      WHERE NOT EXISTS (SELECT 1 FROM deleted_workflows WHERE workflow_uuid = $1::text)
      ON CONFLICT (workflow_uuid) DO NOTHING`,
-    [workflowUUID, workflowName, inputs, parentUUID, deadlineMs, nowMs],
+    [workflowUUID, workflowName, inputs, parentUUID, deadlineMs, nowMs, executorId],
   )) === 1;
 }
 

@@ -620,6 +620,11 @@ export class SqliteStore implements Store {
     return this.#runAttempt(position, phase, read, wait, nowMs, streamReadRecord(offset, 'timeout'));
   }
 
+  /** One engine owns the file: it may run any workflow. */
+  claim(): boolean {
+    return true;
+  }
+
   snapshotOf(workflowUUID: string): WorkflowSnapshot {
     return { record: this.workflows.get(workflowUUID), operations: this.operations.listForWorkflow(workflowUUID) };
   }

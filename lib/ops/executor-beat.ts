@@ -1,0 +1,67 @@
+// The beat of an Engine that shares a PostgreSQL schema with other engines (see postgres/executors.ts):
+// every second it renews its hold on the workflows it runs, and takes over the abandoned ones (never
+// claimed, or held by an engine that closed or whose heartbeat lapsed), which it then runs from
+// their records like a workflow another process started. A beat that finds its own executor row
+// gone (the others declared it dead after a pause longer than the lease, and took its workflows)
+// stops the engine: whatever it still ran is another engine's now.
+import { HEARTBEAT_INTERVAL_MS } from '../postgres/executors';
+import type { PostgresStore } from '../postgres/postgres-store';
+import type { OperationEnvironment } from './environment';
+import type { WorkflowRunner } from './lifecycle';
+
+/** The most abandoned workflows one beat takes over: the next beat takes more, so one engine does not grab a whole backlog at once. */
+export const TAKEOVER_BATCH = 100;
+
+export class ExecutorBeat {
+  readonly #env: OperationEnvironment;
+  readonly #store: PostgresStore;
+  readonly #runner: WorkflowRunner;
+  readonly #onLost: () => void;
+  readonly #timer: NodeJS.Timeout;
+  #beating = false;
+
+  /** @param onLost called once when this engine finds it was declared dead (it must stop). */
+  constructor(env: OperationEnvironment, store: PostgresStore, runner: WorkflowRunner, onLost: () => void) {
+    this.#env = env;
+    this.#store = store;
+    this.#runner = runner;
+    this.#onLost = onLost;
+    // Unref'd: an engine with nothing to do does not keep its process alive (its waits' timers do).
+    this.#timer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS).unref();
+  }
+
+  /** One beat (also run at once after a resync); never throws: a failed beat is reported and the next one tries again. */
+  async beat(): Promise<void> {
+    if (this.#beating || !this.#env.isOpen) return;
+    this.#beating = true;
+    try {
+      if (!(await this.#store.heartbeat())) {
+        if (!this.#env.isOpen) return;
+        this.#env.options.onWarning({
+          code: 'STORAGE_FAILED',
+          message: `This engine ("${this.#store.executorId}") was declared dead by the others (its heartbeat lapsed for longer than its lease) and its workflows were taken over; it stopped. Open a new Engine to run workflows again.`,
+        });
+        this.stop();
+        this.#onLost();
+        return;
+      }
+      const claimed = await this.#store.claimAbandoned(TAKEOVER_BATCH);
+      for (const { workflowUUID, workflowName, inputs, deadlineMs } of claimed) {
+        if (!this.#env.isOpen) return;
+        this.#runner.runStartedElsewhere({ workflowUUID, workflowName, inputs, deadlineMs }, true);
+      }
+    } catch (error) {
+      if (!this.#env.isOpen) return;
+      this.#env.options.onWarning({
+        code: 'STORAGE_FAILED',
+        message: `This engine's heartbeat failed (${(error as Error)?.message}); it beats again in ${HEARTBEAT_INTERVAL_MS} ms. Past its lease without a beat, the other engines take its workflows over.`,
+      });
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
