@@ -53,5 +53,6 @@ export type { ErrorContext } from './errors';
 export type { Clock, Alarm } from './runtime/clock';
 export { SystemClock } from './runtime/clock';
 export type { SynchronousMode } from './store/database';
+export type { PostgresOptions } from './postgres/database';
 export type { WorkflowStatus, WorkflowStatusName, MessageInfo, OperationInfo, OperationKind, SelectBranch, SelectResult, RecvAnyResult, StreamInfo } from './types';
 export type { WaitInfo, SendManyMessage, SendManyResult, StepAttemptInfo, CancelResult, ResumeResult, DeleteResult, PruneResult, DeletedRows } from './types';
