@@ -1,8 +1,10 @@
 // The engine on PostgreSQL, end to end: the same workflows and API as on SQLite (steps, events,
 // messages, select, streams, recovery at open), one owning Engine per schema, and Clients whose waits
 // wake from the NOTIFY the engine's transactions send at commit, with no polling.
+import path from 'node:path';
 import { Client, Engine, registerStep, registerWorkflow, type WorkflowContext } from '../lib';
-import { spawnFixture } from './helpers';
+import { collect } from './fixtures/postgres-workflows';
+import { readLog, spawnFixture, tempFolder } from './helpers';
 import { createTestDatabase, withClient } from './postgres-helpers';
 
 const double = registerStep('pg.double', async (_ctxt, n: number) => n * 2);
@@ -107,12 +109,6 @@ describe('an Engine on PostgreSQL', () => {
   });
 });
 
-registerWorkflow('pg.multi.collect', async (ctxt: WorkflowContext, count: number) => {
-  const received: unknown[] = [];
-  for (let index = 0; index < count; index++) received.push(await ctxt.recv('in', 600));
-  return received;
-});
-
 /** Which executor holds each workflow, read from the server. */
 async function holders(url: string): Promise<Record<string, string | null>> {
   return withClient(url, async (raw) => Object.fromEntries((await raw.query<{ workflow_uuid: string; executor_id: string | null }>(
@@ -132,7 +128,8 @@ describe('many engines on one PostgreSQL schema', () => {
     const client = await Client.open({ database: url });
     try {
       const uuids = Array.from({ length: 20 }, (_, index) => `job-${String(index).padStart(2, '0')}`);
-      const handles = await Promise.all(uuids.map((uuid) => client.startWorkflow<unknown[]>('pg.multi.collect', { workflowUUID: uuid }, 1)));
+      const log = path.join(tempFolder(), 'steps.log');
+      const handles = await Promise.all(uuids.map((uuid) => client.startWorkflow(collect, { workflowUUID: uuid }, 1, log)));
       await eventually(async () => (await client.listWaits()).length, uuids.length);
       for (const uuid of uuids) await client.send(uuid, `for ${uuid}`, 'in');
       expect(await Promise.all(handles.map((handle) => handle.getResult()))).toEqual(uuids.map((uuid) => [`for ${uuid}`]));
@@ -149,7 +146,8 @@ describe('many engines on one PostgreSQL schema', () => {
 
   test('an engine SIGKILLed mid-wait: the others leave its workflow alone while its lease holds, then one takes it over and finishes it', async () => {
     const { url } = await createTestDatabase();
-    const doomed = spawnFixture('postgres-engine', [url, 'doomed', 'k-1:2']);
+    const log = path.join(tempFolder(), 'steps.log');
+    const doomed = spawnFixture('postgres-engine', [url, 'doomed', log, 'k-1:2']);
     try {
       await doomed.waitForLine('ready');
       await doomed.waitForLine('waiting k-1');
@@ -167,7 +165,11 @@ describe('many engines on one PostgreSQL schema', () => {
         console.log(`takeover after SIGKILL: the workflow finished ${Math.round(takeoverMs)} ms after the kill (lease 2 s, beat 1 s)`);
         expect((await holders(url))['k-1']).toBe('survivor');
         // Each message consumed once, by the recv that recorded it.
-        expect((await survivor.listOperations('k-1')).map((operation) => [operation.kind, operation.output])).toEqual([['recv', 'one'], ['recv', 'two']]);
+        expect((await survivor.listOperations('k-1')).map((operation) => [operation.kind, operation.output])).toEqual([
+          ['step', undefined], ['recv', 'one'], ['recv', 'two'], ['step', undefined],
+        ]);
+        // The step before the waits ran once, in the killed engine; the one after, once, in the survivor.
+        expect(readLog(log)).toEqual(['k-1 before', 'k-1 after']);
         expect((await survivor.listMessages('k-1')).every((message) => message.consumed)).toBe(true);
       } finally {
         await survivor.close();
@@ -176,5 +178,45 @@ describe('many engines on one PostgreSQL schema', () => {
       await doomed.kill();
     }
   }, 30_000);
-});
 
+  test('three engine processes, workflows from a Client and from each engine, one engine SIGKILLed mid-wait: every workflow finishes exactly once, nothing lost or doubled', async () => {
+    const { url } = await createTestDatabase();
+    const log = path.join(tempFolder(), 'steps.log');
+    const names = ['a', 'b', 'c'];
+    const engines = names.map((name) => spawnFixture('postgres-engine', [url, `engine-${name}`, log, ...[0, 1, 2].map((index) => `${name}-${index}:2`)]));
+    const client = await Client.open({ database: url });
+    try {
+      for (const engine of engines) await engine.waitForLine('ready');
+      const fromClient = Array.from({ length: 9 }, (_, index) => `client-${index}`);
+      for (const uuid of fromClient) await client.startWorkflow(collect, { workflowUUID: uuid }, 2, log);
+      const all = [...names.flatMap((name) => [0, 1, 2].map((index) => `${name}-${index}`)), ...fromClient].sort();
+      await eventually(async () => (await client.listWaits()).length, all.length);
+      // Half way: every workflow has one message, and records it, before the kill.
+      for (const uuid of all) await client.send(uuid, `${uuid}:1`, 'in');
+      await eventually(async () => (await client.listWaits()).filter((wait) => wait.operationIndex === 2).length, all.length);
+      const killed = engines[2]!;
+      const heldByKilled = Object.entries(await holders(url)).filter(([, executor]) => executor === 'engine-c').map(([uuid]) => uuid);
+      expect(heldByKilled.length).toBeGreaterThanOrEqual(3);
+      await killed.kill();
+      for (const uuid of all) await client.send(uuid, `${uuid}:2`, 'in');
+      for (const uuid of all) {
+        expect(await client.retrieveWorkflow(uuid).getResult()).toEqual([`${uuid}:1`, `${uuid}:2`]);
+      }
+      // Each workflow finished exactly once, in one of the engines; the killed one's were taken over.
+      const ran = engines.flatMap((engine) => engine.lines.filter((line) => line.startsWith('ran ')).map((line) => line.slice(4)));
+      expect([...ran].sort()).toEqual(all);
+      const after = await holders(url);
+      for (const uuid of heldByKilled) expect(['engine-a', 'engine-b']).toContain(after[uuid]);
+      // Each step ran exactly once: none of them was running when the engine died.
+      expect(readLog(log).sort()).toEqual(all.flatMap((uuid) => [`${uuid} after`, `${uuid} before`]).sort());
+      for (const uuid of all) {
+        const messages = await client.listMessages(uuid);
+        expect(messages.map(({ message, consumed }) => [message, consumed])).toEqual([[`${uuid}:1`, true], [`${uuid}:2`, true]]);
+      }
+      console.log(`three engines, 18 workflows, engine-c SIGKILLed holding ${heldByKilled.length}: all finished once (by engine-a ${ran.filter((uuid) => after[uuid] === 'engine-a').length}, engine-b ${ran.filter((uuid) => after[uuid] === 'engine-b').length}, engine-c before the kill ${ran.filter((uuid) => after[uuid] === 'engine-c').length})`);
+    } finally {
+      await client.close();
+      for (const engine of engines) await engine.kill();
+    }
+  }, 60_000);
+});
