@@ -2,7 +2,7 @@
 // messages, select, streams, recovery at open), one owning Engine per schema, and Clients whose waits
 // wake from the NOTIFY the engine's transactions send at commit, with no polling.
 import path from 'node:path';
-import { Client, Engine, registerStep, registerWorkflow, type WorkflowContext } from '../lib';
+import { Client, Engine, MaxRecoveryAttemptsExceededError, registerStep, registerWorkflow, type EngineWarning, type WorkflowContext } from '../lib';
 import { collect } from './fixtures/postgres-workflows';
 import { readLog, spawnFixture, tempFolder } from './helpers';
 import { createTestDatabase, withClient } from './postgres-helpers';
@@ -219,4 +219,26 @@ describe('many engines on one PostgreSQL schema', () => {
       for (const engine of engines) await engine.kill();
     }
   }, 60_000);
+
+  test('a workflow taken over too often with no progress between is given up, as recovery at open gives it up', async () => {
+    const { url } = await createTestDatabase();
+    const log = path.join(tempFolder(), 'steps.log');
+    const first = await Engine.open({ database: url, postgres: { executorId: 'first' }, onWarning: () => {} });
+    const warnings: EngineWarning[] = [];
+    const second = await Engine.open({ database: url, maxRecoveryAttempts: 3, postgres: { executorId: 'second' }, onWarning: (warning) => warnings.push(warning) });
+    try {
+      await first.startWorkflow(collect, { workflowUUID: 'poison' }, 1, log);
+      await eventually(async () => (await second.listWaits()).length, 1);
+      // As if three engines had already died running it.
+      await withClient(url, (raw) => raw.query("UPDATE durablite.workflows SET recovery_attempts = 3 WHERE workflow_uuid = 'poison'"));
+      await first.close();
+      await expect(second.retrieveWorkflow('poison').getResult()).rejects.toThrow(MaxRecoveryAttemptsExceededError);
+      expect(warnings.map((warning) => [warning.code, warning.workflowUUID])).toEqual([['MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'poison']]);
+      expect((await second.retrieveWorkflow('poison').getStatus())?.status).toBe('MAX_RECOVERY_ATTEMPTS_EXCEEDED');
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  }, 30_000);
 });
+

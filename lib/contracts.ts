@@ -293,7 +293,7 @@ export interface WorkflowHandle<R = unknown> {
  * - `CHANGE_FEED_FAILED`: reading other processes' commits failed; it is tried again on the next change.
  */
 export interface EngineWarning {
-  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED' | 'STORAGE_FAILED' | 'UNREADABLE_RECORD' | 'CHANGE_FEED_FAILED';
+  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED' | 'STORAGE_FAILED' | 'UNREADABLE_RECORD' | 'CHANGE_FEED_FAILED' | 'MAX_RECOVERY_ATTEMPTS_EXCEEDED';
   message: string;
   workflowUUID?: string;
   workflowName?: string;

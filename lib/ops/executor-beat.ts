@@ -4,10 +4,13 @@
 // their records like a workflow another process started. A beat that finds its own executor row
 // gone (the others declared it dead after a pause longer than the lease, and took its workflows)
 // stops the engine: whatever it still ran is another engine's now.
+import { MaxRecoveryAttemptsExceededError } from '../errors';
 import { HEARTBEAT_INTERVAL_MS } from '../postgres/executors';
 import type { PostgresStore } from '../postgres/postgres-store';
+import { workflowKey } from '../runtime/waiters';
 import type { OperationEnvironment } from './environment';
 import type { WorkflowRunner } from './lifecycle';
+import { encodeError } from './payload';
 
 /** The most abandoned workflows one beat takes over: the next beat takes more, so one engine does not grab a whole backlog at once. */
 export const TAKEOVER_BATCH = 100;
@@ -46,8 +49,23 @@ export class ExecutorBeat {
         return;
       }
       const claimed = await this.#store.claimAbandoned(TAKEOVER_BATCH);
-      for (const { workflowUUID, workflowName, inputs, deadlineMs } of claimed) {
+      const { maxRecoveryAttempts, onWarning } = this.#env.options;
+      for (const { workflowUUID, workflowName, inputs, deadlineMs, recoveryAttempts } of claimed) {
         if (!this.#env.isOpen) return;
+        // Taken over more often than recovery may resume a workflow, with no progress between: given up, as at open.
+        if (recoveryAttempts > maxRecoveryAttempts) {
+          const error = encodeError(new MaxRecoveryAttemptsExceededError(workflowUUID, recoveryAttempts - 1));
+          if (await this.#store.giveUp(workflowUUID, error, this.#env.clock.now())) {
+            this.#env.waiters.notify(workflowKey(workflowUUID));
+            onWarning({
+              code: 'MAX_RECOVERY_ATTEMPTS_EXCEEDED',
+              workflowUUID,
+              workflowName,
+              message: `Workflow "${workflowUUID}" was taken over from engines that stopped ${recoveryAttempts - 1} times without progress; it is marked MAX_RECOVERY_ATTEMPTS_EXCEEDED and no longer run. resumeWorkflow("${workflowUUID}") runs it again.`,
+            });
+          }
+          continue;
+        }
         this.#runner.runStartedElsewhere({ workflowUUID, workflowName, inputs, deadlineMs }, true);
       }
     } catch (error) {

@@ -139,8 +139,12 @@ export class WorkflowRunner {
     if (this.#env.isOpen) this.reconcile([...this.#executions.keys()]);
   }
 
-  /** Runs a workflow another process (a client) started, unless it already runs or awaits its resume here. */
-  runStartedElsewhere(workflow: NewWorkflow, alreadyClaimed = false): void {
+  /**
+   * Runs a workflow another process started (or resumed, or forked), once this engine claimed it;
+   * `takenOver`: this engine took it over from another (its beat already claimed it), so it runs as
+   * a recovered workflow, whose progress resets its recovery count.
+   */
+  runStartedElsewhere(workflow: NewWorkflow, takenOver = false): void {
     const { workflowUUID, workflowName } = workflow;
     if (this.#executions.has(workflowUUID) || this.#resumes.has(workflowUUID) || this.#claiming.has(workflowUUID)) return;
     const registration = this.#registry.workflowNamed(workflowName);
@@ -165,7 +169,7 @@ export class WorkflowRunner {
     const run = (recorded: OperationRecord[]): void => {
       this.#claiming.delete(workflowUUID);
       if (!this.#env.isOpen || this.#executions.has(workflowUUID)) return;
-      this.run(workflowUUID, registration, args, { recorded, cause: 'started', deadlineMs: workflow.deadlineMs });
+      this.run(workflowUUID, registration, args, { recorded, cause: takenOver ? 'recovered' : 'started', owesProgress: takenOver, deadlineMs: workflow.deadlineMs });
     };
     const failed = (error: unknown): void => {
       this.#claiming.delete(workflowUUID);
@@ -183,7 +187,7 @@ export class WorkflowRunner {
       else run(recorded);
     };
     this.#claiming.add(workflowUUID);
-    if (alreadyClaimed) return readAndRun();
+    if (takenOver) return readAndRun();
     // Engines sharing a database: only the one that claims it runs it (see Store.claim).
     let claimed: Awaitable<boolean>;
     try {

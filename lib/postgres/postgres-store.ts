@@ -447,6 +447,21 @@ export class PostgresStore implements Store {
     return this.#transactions.run((sql) => claimAbandoned(sql, this.#requireExecutor(), this.#leaseMs, limit, true));
   }
 
+  /**
+   * Marks a workflow this executor holds MAX_RECOVERY_ATTEMPTS_EXCEEDED with `error` (a takeover found
+   * it had been taken over too often: it may be what kills the engines that run it); false when it
+   * was no longer PENDING.
+   */
+  giveUp(workflowUUID: string, error: string, nowMs: number): Promise<boolean> {
+    return this.#transactions.run(async (sql) => {
+      const state = await lockWorkflow(sql, workflowUUID);
+      if (state === undefined || state.status !== 'PENDING' || state.executorId !== this.executorId) return false;
+      await giveUp(sql, workflowUUID, error, nowMs);
+      await this.#announce(sql, { outcomes: [{ workflowUUID }] });
+      return true;
+    });
+  }
+
   /** Removes this executor's row, so that what it holds can be claimed at once (an Engine's close). */
   retireExecutor(): Promise<void> {
     return this.#transactions.run((sql) => retireExecutor(sql, this.#requireExecutor()), true);
