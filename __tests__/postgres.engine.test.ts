@@ -240,5 +240,34 @@ describe('many engines on one PostgreSQL schema', () => {
       await second.close();
     }
   }, 30_000);
+
+  test('a workflow another live engine holds is fenced: this engine records nothing more of it, and claims it back once that engine is gone', async () => {
+    const { url } = await createTestDatabase();
+    const log = path.join(tempFolder(), 'steps.log');
+    const warnings: EngineWarning[] = [];
+    const engine = await Engine.open({ database: url, postgres: { executorId: 'mine', leaseSeconds: 2 }, onWarning: (warning) => warnings.push(warning) });
+    try {
+      await engine.startWorkflow(collect, { workflowUUID: 'fenced' }, 1, log);
+      await eventually(async () => (await engine.listWaits()).length, 1);
+      // As if another engine, alive, had taken it over while this one stalled.
+      await withClient(url, async (raw) => {
+        await raw.query(`INSERT INTO durablite.executors VALUES ('other', 'elsewhere', 1, 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 3600000)`);
+        await raw.query("UPDATE durablite.workflows SET executor_id = 'other' WHERE workflow_uuid = 'fenced'");
+      });
+      await engine.send('fenced', 'held back', 'in');
+      await eventually(async () => warnings.some((warning) => warning.workflowUUID === 'fenced' && /took it over/.test(warning.message)), true);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Refused: the message is still there, the recv still waits, the last step never ran.
+      expect((await engine.listMessages('fenced')).map((message) => message.consumed)).toEqual([false]);
+      expect((await engine.listOperations('fenced')).map((operation) => [operation.kind, operation.completedAt === null])).toEqual([['step', false], ['recv', true]]);
+      expect(readLog(log)).toEqual(['fenced before']);
+      // The other engine goes away: this one's beat claims the workflow back and finishes it.
+      await withClient(url, (raw) => raw.query("UPDATE durablite.executors SET heartbeat_at = 0 WHERE executor_id = 'other'"));
+      expect(await engine.retrieveWorkflow('fenced').getResult()).toEqual(['held back']);
+      expect(readLog(log)).toEqual(['fenced before', 'fenced after']);
+    } finally {
+      await engine.close();
+    }
+  }, 30_000);
 });
 

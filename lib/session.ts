@@ -208,7 +208,7 @@ export class Session implements OperationEnvironment {
       session.abort();
       throw error;
     }
-    session.#executor = new ExecutorBeat(session, store, runner, () => session.abort());
+    session.#executor = new ExecutorBeat(session, store, runner);
     return session;
   }
 

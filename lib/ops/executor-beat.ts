@@ -3,7 +3,8 @@
 // claimed, or held by an engine that closed or whose heartbeat lapsed), which it then runs from
 // their records like a workflow another process started. A beat that finds its own executor row
 // gone (the others declared it dead after a pause longer than the lease, and took its workflows)
-// stops the engine: whatever it still ran is another engine's now.
+// joins again: its runs of the workflows taken from it stop at their next operation (the store's
+// fence refuses it), and it goes on with new work.
 import { MaxRecoveryAttemptsExceededError } from '../errors';
 import { HEARTBEAT_INTERVAL_MS } from '../postgres/executors';
 import type { PostgresStore } from '../postgres/postgres-store';
@@ -19,16 +20,13 @@ export class ExecutorBeat {
   readonly #env: OperationEnvironment;
   readonly #store: PostgresStore;
   readonly #runner: WorkflowRunner;
-  readonly #onLost: () => void;
   readonly #timer: NodeJS.Timeout;
   #beating = false;
 
-  /** @param onLost called once when this engine finds it was declared dead (it must stop). */
-  constructor(env: OperationEnvironment, store: PostgresStore, runner: WorkflowRunner, onLost: () => void) {
+  constructor(env: OperationEnvironment, store: PostgresStore, runner: WorkflowRunner) {
     this.#env = env;
     this.#store = store;
     this.#runner = runner;
-    this.#onLost = onLost;
     // Unref'd: an engine with nothing to do does not keep its process alive (its waits' timers do).
     this.#timer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS).unref();
   }
@@ -39,14 +37,15 @@ export class ExecutorBeat {
     this.#beating = true;
     try {
       if (!(await this.#store.heartbeat())) {
+        // Declared dead by the others (no beat for longer than the lease: a long pause, a network
+        // cut): what it ran is theirs now. It joins again; its runs of those workflows stop at their
+        // next operation, which the fence refuses (nothing of them is recorded, no step starts).
         if (!this.#env.isOpen) return;
         this.#env.options.onWarning({
           code: 'STORAGE_FAILED',
-          message: `This engine ("${this.#store.executorId}") was declared dead by the others (its heartbeat lapsed for longer than its lease) and its workflows were taken over; it stopped. Open a new Engine to run workflows again.`,
+          message: `This engine ("${this.#store.executorId}") missed its heartbeat for longer than its lease; the other engines took over the workflows it ran, and its own runs of them stop. It goes on with new work.`,
         });
-        this.stop();
-        this.#onLost();
-        return;
+        await this.#store.registerExecutor();
       }
       const claimed = await this.#store.claimAbandoned(TAKEOVER_BATCH);
       const { maxRecoveryAttempts, onWarning } = this.#env.options;

@@ -28,7 +28,7 @@
 //
 // Not here yet: a change feed of other engines' commits (LISTEN/NOTIFY, the multi-engine stage) and
 // ownership, which engines on one server share through leases (same stage).
-import { StorageError, WorkflowNotFoundError } from '../errors';
+import { WorkflowNotFoundError, type StorageError } from '../errors';
 import { noDeletedRows } from '../store/deletion';
 import type { OwnershipLock } from '../store/ownership';
 import {
@@ -152,7 +152,7 @@ export class PostgresStore implements Store {
    */
   #fence<S extends { executorId: string | null }>(workflowUUID: string, state: S): S {
     if (this.executorId !== null && state.executorId !== this.executorId) {
-      throw new StorageError(
+      throw this.#transactions.failure(
         'PG_NOT_HELD',
         `Workflow "${workflowUUID}" is held by ${state.executorId === null ? 'no engine' : `engine "${state.executorId}"`}, not by this one ("${this.executorId}"): another engine took it over. Nothing was recorded; this engine stops running it.`,
       );
@@ -208,6 +208,9 @@ export class PostgresStore implements Store {
 
   finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Promise<Written<boolean>> {
     return this.#written(async (sql) => {
+      const state = await lockWorkflow(sql, workflowUUID);
+      // A run's outcome is recorded only by the engine that holds the workflow (see #fence).
+      if (state?.status === 'PENDING') this.#fence(workflowUUID, state);
       const finished = await finishWorkflow(sql, workflowUUID, status, output, error, nowMs);
       if (finished) await this.#announce(sql, { outcomes: [{ workflowUUID }] });
       return finished;
@@ -559,8 +562,9 @@ export class PostgresStore implements Store {
     return this.#transactions.run((sql) => deleteStrayControls(sql, beforeMs));
   }
 
+  /** Also refuses (the StorageError of #fence) a workflow another engine took over: no step of it starts here then. */
   async refuseIfCancelled(workflowUUID: string): Promise<void> {
-    refuse(workflowUUID, await controlStateOf(this.#transactions.reader, workflowUUID));
+    this.#fence(workflowUUID, refuse(workflowUUID, await controlStateOf(this.#transactions.reader, workflowUUID)));
   }
 
   /**

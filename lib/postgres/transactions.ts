@@ -170,6 +170,11 @@ export class TransactionRunner {
     if (this.#stopped === 'closed' && !evenIfClosed) throw this.#mark(new StorageError('PG_CLOSED', 'This store is closed: it writes nothing more. Open the database again.'));
   }
 
+  /** A StorageError of this store's own making (see raised): a failure that ends a workflow's run. */
+  failure(code: string, message: string): StorageError {
+    return this.#mark(new StorageError(code, message));
+  }
+
   #mark<E extends StorageError>(error: E): E {
     this.#raised.add(error);
     return error;

@@ -133,8 +133,8 @@ export async function getWorkflow(sql: Sql, workflowUUID: string): Promise<Workf
   return row === undefined ? undefined : toWorkflowRecord(row);
 }
 
-export async function controlStateOf(sql: Sql, workflowUUID: string): Promise<ControlState | undefined> {
-  const row = await firstRow<ControlRow>(sql, 'SELECT workflow_uuid, status, error, deadline_ms FROM workflows WHERE workflow_uuid = $1', [workflowUUID]);
+export async function controlStateOf(sql: Sql, workflowUUID: string): Promise<HeldState | undefined> {
+  const row = await firstRow<ControlRow>(sql, 'SELECT workflow_uuid, status, error, deadline_ms, executor_id FROM workflows WHERE workflow_uuid = $1', [workflowUUID]);
   return row === undefined ? undefined : toControlState(row);
 }
 
@@ -161,8 +161,9 @@ export class PostgresWorkflowReads implements WorkflowReads {
     return rows.map(toWorkflowRecord);
   }
 
-  controlState(workflowUUID: string): Promise<ControlState | undefined> {
-    return controlStateOf(this.#sql, workflowUUID);
+  async controlState(workflowUUID: string): Promise<ControlState | undefined> {
+    const state = await controlStateOf(this.#sql, workflowUUID);
+    return state === undefined ? undefined : { status: state.status, error: state.error, deadlineMs: state.deadlineMs };
   }
 
   async wasDeletedCancelled(workflowUUID: string): Promise<boolean> {
