@@ -14,9 +14,9 @@ export const MIGRATE_USAGE = 'durablite migrate --from FILE --to postgres://... 
 export const MIGRATE_SUMMARY = 'Copy a SQLite file\'s workflows, and all they recorded, into an empty PostgreSQL schema.';
 
 const OPTIONS: Record<string, { type: 'string' | 'boolean'; description: string }> = {
-  from: { type: 'string', description: 'the SQLite database file to copy (read only; refused while an Engine owns it) (required)' },
+  from: { type: 'string', description: 'the SQLite database file to copy, read-only; refused while an Engine owns it (required)' },
   to: { type: 'string', description: 'the postgres:// URL to copy into (required)' },
-  schema: { type: 'string', description: 'the schema to copy into, created if needed; it must hold no workflow yet (default: durablite)' },
+  schema: { type: 'string', description: 'the schema to copy into, created if needed; it must hold no rows yet (default: durablite)' },
   json: { type: 'boolean', description: 'print JSON instead of text' },
   help: { type: 'boolean', description: 'show this help' },
 };
