@@ -17,6 +17,7 @@ import { encodePayload } from '../ops/payload';
 import { WORKFLOW_STATUSES, type DeletedRows, type MessageInfo, type WaitInfo, type WorkflowStatusName } from '../types';
 import { MAX_DURATION_SECONDS, optionalIdempotencyKey, optionalTopic, requireNonEmptyString } from '../validate';
 import { runBenchCommand } from './bench';
+import { MIGRATE_SUMMARY, runMigrateCommand } from './migrate';
 import { compact, table, time, toJson } from './format';
 
 /** A failure with its exit code and one-line message. */
@@ -515,6 +516,7 @@ function mainHelp(): string {
     '',
     'Commands:',
     ...Object.entries(commands).map(([name, spec]) => `  ${name.padEnd(12)}${spec.summary}`),
+    `  ${'migrate'.padEnd(12)}${MIGRATE_SUMMARY}`,
     `  ${'bench'.padEnd(12)}Run the benchmarks on this machine (see durablite bench --help).`,
     '',
     'Every command takes --help, and --json for output that scripts can read.',
@@ -630,6 +632,9 @@ export async function runCli(argv: string[], out: (text: string) => void = conso
   }
   if (name === 'bench') {
     return runBenchCommand(rest, out, err);
+  }
+  if (name === 'migrate') {
+    return runMigrateCommand(rest, out, err);
   }
   const spec = commands[name];
   if (spec === undefined) {
