@@ -175,11 +175,12 @@ export class Session implements OperationEnvironment {
    * The session of an Engine on a PostgreSQL database: opens the pool (migrating the schema), takes
    * ownership of the schema (see postgres/ownership.ts), runs the recovery pass, then hears other
    * processes' commits. If anything fails, everything the open took is released before the error is thrown.
+   * `interceptor` is called around each commit (the testing kit's fault injection).
    * @throws DatabaseOpenError, SchemaVersionError, DatabaseOwnedError.
    */
-  static async openPostgresOwner(options: ResolvedOptions, registry: WorkflowRegistry): Promise<Session> {
+  static async openPostgresOwner(options: ResolvedOptions, registry: WorkflowRegistry, interceptor: CommitInterceptor | null = null): Promise<Session> {
     const postgres = options.postgres!;
-    const store = await PostgresStore.open(options.database, postgres);
+    const store = await PostgresStore.open(options.database, { ...postgres, interceptor });
     let session: Session | undefined;
     let lock: OwnershipLock;
     try {
@@ -259,13 +260,16 @@ export class Session implements OperationEnvironment {
   /**
    * Stops as a killed process would: nothing more is written, no timer fires and the ownership lock
    * is dropped, but no promise is settled and no cleanup runs. The testing kit's crash uses it.
+   * Resolves once a database server's connections of the lock and the listener have ended (so the
+   * next owner can take the lock); on SQLite all is let go within the call.
    */
-  halt(): void {
+  halt(): Awaitable<void> {
     this.isOpen = false;
     this.store.halt();
     this.wheel.clear();
-    this.#external?.close();
-    this.#lock?.release();
+    const listening = this.#external?.close();
+    const released = this.#lock?.release();
+    if (isPromise(listening) || isPromise(released)) return Promise.all([listening, released]).then(() => {}, () => {});
   }
 
   /**

@@ -123,6 +123,11 @@ export class PostgresStore implements Store {
     return this.#database.name;
   }
 
+  /** How many of this store's transactions and reads are under way (the testing kit waits for none). */
+  get inFlight(): number {
+    return this.#transactions.inFlight;
+  }
+
   /** Locks the workflow's row and refuses (WorkflowCancelledError, WorkflowNotFoundError) when it is CANCELLED or gone. */
   async #lockRecording(sql: Sql, workflowUUID: string): Promise<ControlState> {
     return refuse(workflowUUID, await lockWorkflow(sql, workflowUUID));
