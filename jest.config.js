@@ -24,7 +24,12 @@ const ownNodeModules = '<rootDir>/node_modules/';
 // default database opens on a fresh PostgreSQL database instead (__tests__/global/on-postgres.js sets
 // DURABLITE_TEST_STORE=postgres for __tests__/helpers.ts), and their tests about SQLite itself are skipped.
 const onPostgresSuites = [
-  'events.semantics',
+  'events.semantics', 'messages.semantics', 'messages.send-many', 'select.semantics', 'streams.semantics',
+  'control.waits', 'control.resume', 'control.children', 'control.fork', 'control.delete',
+  'steps.retries', 'steps.exactly-once', 'timeouts.deadlines',
+  'workflows.start', 'workflows.determinism', 'workflows.deterministic-time',
+  'testing.virtual-time', 'testing.crash', 'queues.model', 'seed.checkout', 'seed.payment-webhook',
+  'waits.listing', 'faults.every-commit',
 ];
 
 /** @type {import('jest').Config} */
