@@ -1,5 +1,6 @@
-// Two projects: most tests compile with TypeScript's experimentalDecorators; the `*.tc39.test.ts`
-// files compile with standard (TC39) decorators, so both decorator flavours are exercised.
+// Three projects: most tests compile with TypeScript's experimentalDecorators; the `*.tc39.test.ts`
+// files compile with standard (TC39) decorators, so both decorator flavours are exercised; and the
+// behavioural suites listed below run a second time on PostgreSQL (`postgresql`).
 const transpileWith = (tsconfig) => ({
   '^.+\\.ts$': ['ts-jest', { tsconfig }],
 });
@@ -18,6 +19,18 @@ const anywhere = {
   transformIgnorePatterns: ['<rootDir>/node_modules/'],
 };
 const ownNodeModules = '<rootDir>/node_modules/';
+
+// The behavioural suites that run on PostgreSQL too (docs/testing.md): every engine they open on the
+// default database opens on a fresh PostgreSQL database instead (__tests__/global/on-postgres.js sets
+// DURABLITE_TEST_STORE=postgres for __tests__/helpers.ts), and their tests about SQLite itself are skipped.
+const onPostgresSuites = [
+  'events.semantics', 'messages.semantics', 'messages.send-many', 'select.semantics', 'streams.semantics',
+  'control.waits', 'control.resume', 'control.children', 'control.fork', 'control.delete',
+  'steps.retries', 'steps.exactly-once', 'timeouts.deadlines',
+  'workflows.start', 'workflows.determinism', 'workflows.deterministic-time',
+  'testing.virtual-time', 'testing.crash', 'queues.model', 'seed.checkout', 'seed.payment-webhook',
+  'waits.listing', 'faults.every-commit',
+];
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -41,6 +54,16 @@ module.exports = {
       testMatch: ['<rootDir>/__tests__/**/*.tc39.test.ts'],
       testPathIgnorePatterns: [ownNodeModules],
       transform: transpileWith('tsconfig.tc39.json'),
+      moduleNameMapper,
+      ...anywhere,
+    },
+    {
+      displayName: 'postgresql',
+      testEnvironment: 'node',
+      testMatch: onPostgresSuites.map((name) => `<rootDir>/__tests__/${name}.test.ts`),
+      testPathIgnorePatterns: [ownNodeModules],
+      setupFiles: ['<rootDir>/__tests__/global/on-postgres.js'],
+      transform: transpileWith('tsconfig.json'),
       moduleNameMapper,
       ...anywhere,
     },

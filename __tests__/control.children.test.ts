@@ -2,6 +2,7 @@
 // same commit and each one's waits end at once; without it, only the parent stops and its children go on.
 import { registerWorkflow, WorkflowCancelledError, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
+import { openTestKit } from './helpers';
 
 const grandchild = registerWorkflow('control.children.grandchild', async (ctxt: WorkflowContext) => ctxt.recv<string>('go', 3600));
 const child = registerWorkflow('control.children.child', async (ctxt: WorkflowContext) => {
@@ -14,7 +15,7 @@ const parent = registerWorkflow('control.children.parent', async (ctxt: Workflow
 let t: TestEngine;
 
 beforeEach(async () => {
-  t = await TestEngine.open();
+  t = await openTestKit();
 });
 
 afterEach(async () => {

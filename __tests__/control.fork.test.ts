@@ -3,6 +3,7 @@
 // they wrote), and runs on from there: a step below the index is never run again, one at or past it is.
 import { registerStep, registerWorkflow, WorkflowConflictError, WorkflowNotFoundError, type StepContext, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
+import { openTestKit } from './helpers';
 
 const runs = new Map<string, number>();
 
@@ -45,7 +46,7 @@ let t: TestEngine;
 
 beforeEach(async () => {
   runs.clear();
-  t = await TestEngine.open();
+  t = await openTestKit();
 });
 
 afterEach(async () => {

@@ -3,6 +3,7 @@
 // recorded. Under TestEngine, so "at once" is exact: the clock never moves.
 import { registerWorkflow, WorkflowCancelledError, WorkflowNotFoundError, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
+import { openTestKit } from './helpers';
 
 /** What each workflow's code met, by UUID: the error its wait rejected with. */
 const met = new Map<string, unknown>();
@@ -29,7 +30,7 @@ const inChildResult = registerWorkflow('control.waits.childResult', (ctxt: Workf
 let t: TestEngine;
 
 beforeEach(async () => {
-  t = await TestEngine.open();
+  t = await openTestKit();
   met.clear();
 });
 

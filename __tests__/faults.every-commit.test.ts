@@ -6,6 +6,7 @@
 // never have shown a caller something that was not committed.
 import { registerStep, registerWorkflow, StorageError, type Engine, type StepContext, type WorkflowContext } from '../lib';
 import { TestEngine, type InjectableFaultCode } from '../lib/testing';
+import { describeUntilFixedOnPostgres, openTestKit } from './helpers';
 
 const faultCodes: InjectableFaultCode[] = ['SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_BUSY'];
 
@@ -521,7 +522,7 @@ interface RunResult {
 }
 
 async function run(family: Family, faultAt: number | null): Promise<RunResult> {
-  const t = await TestEngine.open({ onWarning: () => {}, settleTimeoutMs: 10_000 });
+  const t = await openTestKit({ onWarning: () => {}, settleTimeoutMs: 10_000 });
   current = t;
   violations = [];
   try {
@@ -567,7 +568,7 @@ async function run(family: Family, faultAt: number | null): Promise<RunResult> {
 
 const covered: Record<string, number> = {};
 
-describe.each(families.map((family) => [family.name, family] as const))('fail at every commit, then go on: %s', (name, family) => {
+describeUntilFixedOnPostgres('after an injected failed commit on PostgreSQL, most families do not end in the fault-free state (see docs/testing.md)').each(families.map((family) => [family.name, family] as const))('fail at every commit, then go on: %s', (name, family) => {
   test('every commit, failed in turn, ends in the fault-free state with nothing shown that was not committed', async () => {
     const baseline = await run(family, null);
     expect(baseline.observed.filter((what) => typeof what === 'string' && what.includes('though'))).toEqual([]);

@@ -1,4 +1,5 @@
-// Shared test tools: temp databases, tracked engines (a test that leaves one open fails), and a
+// Shared test tools: temp databases, tracked engines (a test that leaves one open fails), the store
+// the behavioural suites run on (SQLite, or PostgreSQL in the `postgresql` jest project), and a
 // child-process harness for tests that kill a real process with SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,9 +9,70 @@ import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { Engine, type EngineOptions } from '../lib';
 import * as database from '../lib/store/database';
+import { TestEngine, type TestEngineOptions } from '../lib/testing';
+import { beforeDroppingDatabases, createTestDatabase } from './postgres-helpers';
 import { trackWaits } from './wait-helpers';
 
+/**
+ * Whether this run's behavioural suites run on PostgreSQL: the `postgresql` jest project sets
+ * DURABLITE_TEST_STORE=postgres (global/on-postgres.js), and every engine a test opens on the default
+ * database (`openTestEngine()`, `openTestKit()`) then opens on a fresh PostgreSQL database of its own.
+ */
+export const onPostgres = process.env.DURABLITE_TEST_STORE === 'postgres';
+
+/**
+ * A test that is about SQLite itself (its file, its rows, its locks), skipped on PostgreSQL. `why`
+ * says in one line what makes it SQLite's; docs/testing.md lists them all.
+ *
+ * @example
+ * testOnSqlite('reads the file with better-sqlite3', 'an event is stored once', async () => { ... });
+ */
+export function testOnSqlite(why: string, name: string, fn: jest.ProvidesCallback, timeoutMs?: number): void {
+  if (why.trim() === '') throw new Error(`testOnSqlite("${name}") needs a reason.`);
+  (onPostgres ? test.skip : test)(name, fn, timeoutMs);
+}
+
+/** {@link testOnSqlite} for a whole `describe` block. */
+export function describeOnSqlite(why: string, name: string, fn: () => void): void {
+  if (why.trim() === '') throw new Error(`describeOnSqlite("${name}") needs a reason.`);
+  (onPostgres ? describe.skip : describe)(name, fn);
+}
+
+/**
+ * A database the test may open, close and open again (recovery, a second engine): a new SQLite file
+ * (see {@link tempDatabasePath}), or a fresh PostgreSQL database on the `postgresql` project.
+ */
+export async function testDatabase(name = 'test'): Promise<string> {
+  return onPostgres ? (await createTestDatabase()).url : tempDatabasePath(name);
+}
+
+/**
+ * A test (`test`, or `test.skip` on PostgreSQL) that fails on PostgreSQL because of a bug not fixed
+ * yet: `bug` says which, in one line; docs/testing.md lists them. Remove it with the fix.
+ *
+ * @example
+ * untilFixedOnPostgres('cancel ends the waits a read later')('a cancelled wait ends at once', async () => { ... });
+ */
+export function untilFixedOnPostgres(bug: string): jest.It {
+  if (bug.trim() === '') throw new Error('untilFixedOnPostgres needs the bug it waits for.');
+  // DURABLITE_TEST_KNOWN_FAILURES=1 runs them anyway, to see which are fixed.
+  return onPostgres && process.env.DURABLITE_TEST_KNOWN_FAILURES !== '1' ? test.skip : test;
+}
+
+/** {@link untilFixedOnPostgres} for a whole `describe` block (or `describe.each`). */
+export function describeUntilFixedOnPostgres(bug: string): jest.Describe {
+  if (bug.trim() === '') throw new Error('describeUntilFixedOnPostgres needs the bug it waits for.');
+  return onPostgres && process.env.DURABLITE_TEST_KNOWN_FAILURES !== '1' ? describe.skip : describe;
+}
+
+/** The database of an engine a test opens on the default one: `:memory:`, or a fresh PostgreSQL database on the `postgresql` project. */
+async function defaultDatabase(database: string | undefined): Promise<string> {
+  if (database !== undefined && database !== ':memory:') return database;
+  return onPostgres ? (await createTestDatabase()).url : ':memory:';
+}
+
 const openedEngines: Engine[] = [];
+const openedKits: TestEngine[] = [];
 const temporaryFolders: string[] = [];
 
 /** A new temporary folder, removed after the test file's tests (with whatever is in it). */
@@ -49,13 +111,25 @@ afterAll(() => {
  * Its waits are tracked from its events (see wait-helpers.ts).
  */
 export async function openTestEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
-  const engine = await Engine.open({ database: ':memory:', onWarning: () => {}, ...options });
+  const engine = await Engine.open({ onWarning: () => {}, ...options, database: await defaultDatabase(options.database) });
   openedEngines.push(engine);
   trackWaits(engine);
   return engine;
 }
 
-afterEach(async () => {
+/**
+ * `TestEngine.open(options)`, on a fresh PostgreSQL database of the test on the `postgresql` project
+ * when `database` is left to its default. Closed after the test if the test did not close it.
+ */
+export async function openTestKit(options: TestEngineOptions = {}): Promise<TestEngine> {
+  const kit = await TestEngine.open({ ...options, database: await defaultDatabase(options.database) });
+  openedKits.push(kit);
+  return kit;
+}
+
+// Before the test's PostgreSQL databases are dropped (see postgres-helpers.ts), on either store.
+beforeDroppingDatabases(async () => {
+  for (const kit of openedKits.splice(0)) await kit.close();
   const leftOpen = openedEngines.filter((engine) => engine.isOpen);
   openedEngines.length = 0;
   for (const engine of leftOpen) await engine.close();

@@ -11,8 +11,7 @@ import {
   type SendManyMessage,
   type WorkflowContext,
 } from '../lib';
-import { TestEngine } from '../lib/testing';
-import { openTestEngine, spawnFixture, tempDatabasePath } from './helpers';
+import { openTestEngine, openTestKit, spawnFixture, tempDatabasePath } from './helpers';
 
 /** Receives `count` messages on `topic` and returns them in the order received. */
 const collector = registerWorkflow('sendMany.collector', async (ctxt: WorkflowContext, topic: string | null, count: number) => {
@@ -100,7 +99,7 @@ describe('sendMany stores every message or none', () => {
 
 describe('sendMany wakes the receivers it feeds', () => {
   test('waiting recvs of several workflows, in this process, each get their messages in array order', async () => {
-    const t = await TestEngine.open();
+    const t = await openTestKit();
     try {
       await t.engine.startWorkflow(collector, { workflowUUID: 'c-1' }, 'jobs', 3);
       await t.engine.startWorkflow(collector, { workflowUUID: 'c-2' }, null, 2);

@@ -77,7 +77,27 @@ export async function withClient<T>(url: string, action: (client: pg.Client) => 
   }
 }
 
+const beforeDropping: (() => Promise<void>)[] = [];
+
+/**
+ * Runs `cleanup` after each test, before the test's databases are dropped: what still connects to
+ * them (an engine the test left open) closes first, rather than have its connections cut. A failure
+ * of it fails the test, once the databases are dropped.
+ */
+export function beforeDroppingDatabases(cleanup: () => Promise<void>): void {
+  beforeDropping.push(cleanup);
+}
+
 afterEach(async () => {
+  let failure: unknown;
+  for (const cleanup of beforeDropping) {
+    try {
+      await cleanup();
+    } catch (error) {
+      failure ??= error;
+    }
+  }
   await Promise.all(openedDatabases.splice(0).map((database) => database.close()));
   for (const name of createdDatabases.splice(0)) await onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  if (failure !== undefined) throw failure;
 });

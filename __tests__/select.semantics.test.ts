@@ -1,6 +1,5 @@
 import { registerWorkflow, type SelectBranch, type WorkflowContext } from '../lib';
-import { TestEngine } from '../lib/testing';
-import { openTestEngine } from './helpers';
+import { openTestEngine, openTestKit } from './helpers';
 import { countRows, waitStarted } from './wait-helpers';
 
 /** Waits on 'go', then runs one select of `branches` and returns what it chose. */
@@ -179,7 +178,7 @@ describe('recvAny', () => {
 
 describe('the deadline and replay of a select', () => {
   test('a timeout returns null; after a crash only the remaining time is waited', async () => {
-    const t = await TestEngine.open();
+    const t = await openTestKit();
     try {
       const handle = await t.engine.startWorkflow(eager, { workflowUUID: 'timed' }, [{ recv: 'a' }, { getEvent: { workflowUUID: 'nobody', key: 'k' } }], 100);
       const wait = await t.waitUntilBlocked('timed', { kind: 'select' });
@@ -201,7 +200,7 @@ describe('the deadline and replay of a select', () => {
   });
 
   test('a replayed select returns the recorded winner, even when another branch holds a message by then', async () => {
-    const t = await TestEngine.open();
+    const t = await openTestKit();
     try {
       await t.engine.startWorkflow(selectThenWait, { workflowUUID: 'replayed' });
       await t.waitUntilBlocked('replayed', { kind: 'select' });

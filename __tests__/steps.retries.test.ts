@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { registerStep, registerWorkflow, Step, StepRetriesExceededError, type StepContext, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
-import { readLog, spawnFixture, tempDatabasePath } from './helpers';
+import { openTestKit, readLog, spawnFixture, tempDatabasePath } from './helpers';
 
 /** Every real attempt: which step, which attempt, at what virtual time. */
 const attempts: { key: string; attempt: number; atMs: number }[] = [];
@@ -77,7 +77,7 @@ describe('step retries', () => {
   let t: TestEngine;
   beforeEach(async () => {
     attempts.length = 0;
-    t = await TestEngine.open();
+    t = await openTestKit();
     clockOf = () => t.clock.now();
   });
   afterEach(async () => {
@@ -250,7 +250,7 @@ describe('step retries, attacked', () => {
   let t: TestEngine;
   beforeEach(async () => {
     attempts.length = 0;
-    t = await TestEngine.open({ autoSkip: true });
+    t = await openTestKit({ autoSkip: true });
     clockOf = () => t.clock.now();
   });
   afterEach(async () => {

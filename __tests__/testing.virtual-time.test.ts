@@ -1,5 +1,6 @@
 import { Step, Workflow, type StepContext, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
+import { openTestKit } from './helpers';
 
 const checkoutCompleteTopic = 'checkout_complete';
 const checkoutUrlKey = 'checkout_url';
@@ -45,7 +46,7 @@ describe('virtual time', () => {
   });
 
   test('the payment workflow takes its 30-minute timeout path at once under the virtual clock', async () => {
-    t = await TestEngine.open();
+    t = await openTestKit();
     const startedReal = performance.now();
     const handle = await t.engine.invoke(Payments).paymentWorkflow('order-1');
     const wait = await t.waitUntilBlocked(handle.getWorkflowUUID(), { kind: 'recv' });
@@ -60,7 +61,7 @@ describe('virtual time', () => {
   });
 
   test('the payment workflow happy path completes when the notification arrives, in virtual time', async () => {
-    t = await TestEngine.open();
+    t = await openTestKit();
     const startedReal = performance.now();
     const handle = await t.engine.invoke(Payments).paymentWorkflow('order-2');
     expect(await t.engine.getEvent(handle.getWorkflowUUID(), checkoutUrlKey)).toBe('https://pay.example/order-2');
@@ -71,7 +72,7 @@ describe('virtual time', () => {
   });
 
   test('timestamps written to the store come from the virtual clock', async () => {
-    t = await TestEngine.open({ clock: undefined });
+    t = await openTestKit({ clock: undefined });
     const start = t.clock.now();
     const handle = await t.engine.invoke(Payments).napper(1);
     await t.advance(3600);
@@ -82,7 +83,7 @@ describe('virtual time', () => {
   });
 
   test('advance fires deadlines in order when it crosses several', async () => {
-    t = await TestEngine.open();
+    t = await openTestKit();
     const handle = await t.engine.invoke(Payments).timeline();
     await t.runUntilIdle();
     await t.advance(60);
@@ -90,7 +91,7 @@ describe('virtual time', () => {
   });
 
   test('a message sent at virtual time t is received before a timeout at t+1', async () => {
-    t = await TestEngine.open();
+    t = await openTestKit();
     const handle = await t.engine.invoke(Payments).paymentWorkflow('order-3');
     await t.waitUntilBlocked(handle.getWorkflowUUID(), { kind: 'recv' });
     await t.advance(30 * 60 - 1);
@@ -100,7 +101,7 @@ describe('virtual time', () => {
   });
 
   test('auto-skip jumps to the next deadline so a workflow sleeping a day returns at once', async () => {
-    t = await TestEngine.open({ autoSkip: true });
+    t = await openTestKit({ autoSkip: true });
     const startedReal = performance.now();
     const start = t.clock.now();
     const handle = await t.engine.invoke(Payments).napper(24);
@@ -110,7 +111,7 @@ describe('virtual time', () => {
   });
 
   test('runUntilIdle leaves a workflow blocked in recv and time unchanged', async () => {
-    t = await TestEngine.open();
+    t = await openTestKit();
     const before = t.clock.now();
     const handle = await t.engine.invoke(Payments).paymentWorkflow('order-4');
     await t.runUntilIdle();

@@ -7,7 +7,7 @@ import {
   type StepContext, type WorkflowContext,
 } from '../lib';
 import { TestEngine, VirtualClock } from '../lib/testing';
-import { tempDatabasePath } from './helpers';
+import { openTestKit, tempDatabasePath } from './helpers';
 
 const waiting = registerWorkflow('timeouts.waiting', async (ctxt: WorkflowContext) => ctxt.recv<string>('never', 3600));
 const sleeping = registerWorkflow('timeouts.sleeping', async (ctxt: WorkflowContext) => {
@@ -47,7 +47,7 @@ class Reports {
 let t: TestEngine;
 
 beforeEach(async () => {
-  t = await TestEngine.open();
+  t = await openTestKit();
 });
 
 afterEach(async () => {
@@ -130,12 +130,12 @@ describe('workflow timeouts', () => {
     // The deadline passes while no engine runs: the reopened engine cancels it before its step starts.
     const database = tempDatabasePath('overdue');
     const clock = new VirtualClock();
-    const before = await TestEngine.open({ database, clock });
+    const before = await openTestKit({ database, clock });
     await before.engine.startWorkflow(waitThenStep, { workflowUUID: 'overdue', timeoutSeconds: 1 });
     await before.waitUntilBlocked('overdue', { kind: 'recv' });
     await before.close();
     await clock.advance(3);
-    const after = await TestEngine.open({ database, clock });
+    const after = await openTestKit({ database, clock });
     try {
       await after.runUntilIdle();
       expect(stepRuns).toBe(0);

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { Client, registerWorkflow, UnreadableRecordError, type WaitInfo, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
-import { tempDatabasePath } from './helpers';
+import { openTestKit, tempDatabasePath, untilFixedOnPostgres } from './helpers';
 
 const START_MS = Date.UTC(2026, 0, 1);
 
@@ -37,7 +37,7 @@ const at = (seconds: number) => START_MS + seconds * 1000;
 /** An owner on a file under a virtual clock, with its workflows blocked in their waits, and a Client on the same file. */
 async function ownerWithWaits(): Promise<{ t: TestEngine; client: Client; database: string }> {
   const database = tempDatabasePath('waits');
-  const t = await TestEngine.open({ database });
+  const t = await openTestKit({ database });
   await t.engine.startWorkflow(approver, { workflowUUID: 'approve-1' });
   await t.engine.startWorkflow(watcher, { workflowUUID: 'watch-1' }, 'approve-1');
   await t.engine.startWorkflow(napper, { workflowUUID: 'nap-1' });
@@ -97,8 +97,8 @@ describe('listWaits', () => {
     }
   });
 
-  test('a finished workflow\'s leftover wait and a handler\'s getEvent are not listed', async () => {
-    const t = await TestEngine.open();
+  untilFixedOnPostgres('a finished workflow\'s leftover wait or a handler\'s getEvent is listed (see docs/testing.md)')('a finished workflow\'s leftover wait and a handler\'s getEvent are not listed', async () => {
+    const t = await openTestKit();
     try {
       const racing = await t.engine.startWorkflow(racer, { workflowUUID: 'race-1' });
       await t.waitUntilBlocked('race-1', { kind: 'sleep' });
@@ -154,7 +154,7 @@ describe('listWaits', () => {
   });
 
   test('bad options are a TypeError', async () => {
-    const t = await TestEngine.open();
+    const t = await openTestKit();
     try {
       await expect(t.engine.listWaits(null as never)).rejects.toThrow(new TypeError('Expected `options` to be an object like { workflowUUID } or undefined, got `null` (null)'));
       await expect(t.engine.listWaits({ workflowUUID: '' })).rejects.toThrow(new TypeError('Expected `workflowUUID` to be a non-empty string, got `""` (string)'));

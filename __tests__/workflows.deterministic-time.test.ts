@@ -2,6 +2,7 @@
 // following the virtual clock under TestEngine; refused where there is no workflow.
 import { registerStep, registerWorkflow, WorkflowContextError, type StepContext, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
+import { openTestKit } from './helpers';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -30,7 +31,7 @@ describe('ctxt.now() and ctxt.randomUUID()', () => {
   });
 
   test('follow the virtual clock, are recorded, and replay identically after a crash', async () => {
-    t = await TestEngine.open();
+    t = await openTestKit();
     const startMs = t.clock.now();
     await t.engine.startWorkflow(stamped, { workflowUUID: 'stamped-1' });
     await t.waitUntilBlocked('stamped-1', { kind: 'sleep' });
@@ -63,7 +64,7 @@ describe('ctxt.now() and ctxt.randomUUID()', () => {
   });
 
   test('a replay that calls now() where randomUUID() was recorded fails as a determinism error', async () => {
-    t = await TestEngine.open({ onWarning: () => {} });
+    t = await openTestKit({ onWarning: () => {} });
     let flip = false;
     const fickle = registerWorkflow('time.fickle', async (ctxt: WorkflowContext) => {
       const value = flip ? await ctxt.now() : await ctxt.randomUUID();
@@ -82,7 +83,7 @@ describe('ctxt.now() and ctxt.randomUUID()', () => {
   });
 
   test('are workflow-only: a step and an Engine refuse them with WorkflowContextError', async () => {
-    t = await TestEngine.open();
+    t = await openTestKit();
     t.autoSkip = true;
     expect(await (await t.engine.startWorkflow(misuser)).getResult()).toEqual(['NOT_IN_WORKFLOW', 'NOT_IN_WORKFLOW']);
     const engine = t.engine as unknown as WorkflowContext;

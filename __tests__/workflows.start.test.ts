@@ -11,8 +11,7 @@ import {
   type StepContext,
   type WorkflowContext,
 } from '../lib';
-import { TestEngine } from '../lib/testing';
-import { openTestEngine, tempDatabasePath } from './helpers';
+import { openTestEngine, openTestKit, tempDatabasePath } from './helpers';
 import { blockedInRecv, countRows } from './wait-helpers';
 
 class PaymentDeclined extends Error {
@@ -460,7 +459,7 @@ describe('child workflow identity', () => {
   });
 
   test('a replayed parent finds the child UUID it recorded, even one that was not derived', async () => {
-    const t = await TestEngine.open({ onWarning: () => {} });
+    const t = await openTestKit({ onWarning: () => {} });
     await (await t.engine.startWorkflow(squatter, { workflowUUID: 'replayed-0' })).getResult();
     const gate = registerWorkflow('child-collision.gated-parent', async (ctxt: WorkflowContext) => {
       const handle = await ctxt.startChildWorkflow(child);

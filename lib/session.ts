@@ -25,7 +25,7 @@ import { Waiters, workflowKey } from './runtime/waiters';
 import { defaultExecutorId } from './postgres/executors';
 import { PostgresStore } from './postgres/postgres-store';
 import { isInMemory } from './store/database';
-import type { Commit, CommitInterceptor, FeedPosition, Store } from './store/store';
+import type { Commit, CommitInterceptor, ControlState, FeedPosition, Store } from './store/store';
 import type { OwnershipLock } from './store/ownership';
 import { SqliteStore } from './store/sqlite-store';
 import type { OperationRecord } from './types';
@@ -182,11 +182,12 @@ export class Session implements OperationEnvironment {
    * engine's), then hears other processes' commits, beats its heartbeat and takes over abandoned
    * workflows every second. If anything fails, everything the open took is released before the error is thrown.
    * @throws DatabaseOpenError, SchemaVersionError.
+   * `interceptor` is called around each commit (the testing kit's fault injection).
    */
-  static async openPostgresOwner(options: ResolvedOptions, registry: WorkflowRegistry): Promise<Session> {
+  static async openPostgresOwner(options: ResolvedOptions, registry: WorkflowRegistry, interceptor: CommitInterceptor | null = null): Promise<Session> {
     const postgres = options.postgres!;
     const executorId = postgres.executorId ?? defaultExecutorId(nanoid(8));
-    const store = await PostgresStore.open(options.database, { ...postgres, executorId, leaseMs: postgres.leaseMs });
+    const store = await PostgresStore.open(options.database, { ...postgres, executorId, leaseMs: postgres.leaseMs, interceptor });
     try {
       await store.registerExecutor();
     } catch (error) {
@@ -237,8 +238,8 @@ export class Session implements OperationEnvironment {
     this.runner?.launchFork(workflowUUID, workflowName, inputs, recorded, commit, deadlineMs);
   }
 
-  reconcile(workflowUUIDs: readonly string[]): void {
-    this.runner?.reconcile(workflowUUIDs);
+  reconcile(workflowUUIDs: readonly string[], known?: ReadonlyMap<string, ControlState>): void {
+    this.runner?.reconcile(workflowUUIDs, known);
     for (const workflowUUID of workflowUUIDs) this.waiters.notify(workflowKey(workflowUUID));
   }
 
@@ -256,14 +257,17 @@ export class Session implements OperationEnvironment {
   /**
    * Stops as a killed process would: nothing more is written, no timer fires and the ownership lock
    * is dropped, but no promise is settled and no cleanup runs. The testing kit's crash uses it.
+   * Resolves once a database server's connections of the lock and the listener have ended (so the
+   * next owner can take the lock); on SQLite all is let go within the call.
    */
-  halt(): void {
+  halt(): Awaitable<void> {
     this.isOpen = false;
     this.#executor?.stop();
     this.store.halt();
     this.wheel.clear();
-    this.#external?.close();
-    this.#lock?.release();
+    const listening = this.#external?.close();
+    const released = this.#lock?.release();
+    if (isPromise(listening) || isPromise(released)) return Promise.all([listening, released]).then(() => {}, () => {});
   }
 
   /**

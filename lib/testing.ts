@@ -1,8 +1,11 @@
-// durablite/testing: the real engine on the real SQLite store (in memory by default) under a virtual
-// clock, with controls to move time, run until idle, see what workflows wait on, and crash.
+// durablite/testing: the real engine on the real SQLite store (in memory by default), or on a
+// PostgreSQL database, under a virtual clock, with controls to move time, run until idle, see what
+// workflows wait on, inject storage faults, and crash.
+import { nanoid } from 'nanoid';
 import { isPromise } from './awaitable';
 import { workflowRegistry } from './decorators';
 import { Engine } from './engine';
+import { isPostgresUrl } from './postgres/database';
 import { Session } from './session';
 import { simulatedSqliteError } from './store/group-commit';
 import type { CommitInterceptor } from './store/store';
@@ -12,6 +15,7 @@ import type { WaitDescription } from './runtime/waiters';
 import { isInMemory } from './store/database';
 import type { OwnershipLock } from './store/ownership';
 import type { SqliteStore } from './store/sqlite-store';
+import type { PostgresStore } from './postgres/postgres-store';
 import { nonNegativeInteger, positiveInteger, typeError } from './validate';
 
 export { VirtualClock } from './runtime/virtual-clock';
@@ -19,7 +23,12 @@ export type { WaitDescription } from './runtime/waiters';
 
 /** Options of {@link TestEngine.open}: the engine's options, with test defaults. */
 export interface TestEngineOptions extends Omit<EngineOptions, 'database' | 'clock'> {
-  /** @default ':memory:' */
+  /**
+   * `':memory:'`, a SQLite file, or a PostgreSQL URL (`postgres://…`, a database the test may write
+   * to; crash and fault injection work on it too, see {@link TestEngine.crash} and
+   * {@link TestEngine.injectFault}).
+   * @default ':memory:'
+   */
   database?: string;
   /** @default a new VirtualClock starting at 2026-01-01T00:00:00Z */
   clock?: VirtualClock;
@@ -45,7 +54,9 @@ export interface InjectedFault {
   at: 'commit';
   /**
    * The SQLite failure: `'SQLITE_IOERR'` (an I/O error), `'SQLITE_FULL'` (a full disk, seen as
-   * StorageFullError) or `'SQLITE_BUSY'` (another process held the write lock too long).
+   * StorageFullError) or `'SQLITE_BUSY'` (another process held the write lock too long). On
+   * PostgreSQL the commit fails as the server would fail it with the matching SQLSTATE (see
+   * {@link postgresFaults}): the error's code is then `PG_58030`, `PG_53100` or `PG_55P03`.
    */
   code: InjectableFaultCode;
   /** How many commits in a row fail. @default 1 */
@@ -60,9 +71,34 @@ export interface InjectedFault {
 
 const injectableCodes: ReadonlySet<string> = new Set<InjectableFaultCode>(['SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_BUSY']);
 
-/** Fails the next commits of one TestEngine's store, as SQLite itself would fail them. */
+/**
+ * What each injectable SQLite fault is on PostgreSQL: the server's failure of the same kind, as its
+ * SQLSTATE. An I/O error is `io_error` (58030); a full disk is `disk_full` (53100, a
+ * StorageFullError); another process holding the write lock too long is `lock_not_available`
+ * (55P03, what a `lock_timeout` raises). The store fails the commit with it just before COMMIT, so
+ * nothing of the transaction stays, as with a server that refused it.
+ */
+export const postgresFaults: Readonly<Record<InjectableFaultCode, string>> = Object.freeze({
+  SQLITE_IOERR: '58030',
+  SQLITE_FULL: '53100',
+  SQLITE_BUSY: '55P03',
+});
+
+/** An error shaped as pg's DatabaseError for `sqlState`, which the PostgreSQL store turns into its StorageError. */
+function simulatedPostgresError(sqlState: string, message: string): Error {
+  const error = new Error(message);
+  Object.defineProperty(error, 'name', { value: 'error', configurable: true, writable: true });
+  return Object.assign(error, { code: sqlState, severity: 'ERROR' });
+}
+
+/** Fails the next commits of one TestEngine's store, as the database itself would fail them. */
 class FaultInjector implements CommitInterceptor {
   readonly #queue: { code: InjectableFaultCode; remaining: number; skip: number }[] = [];
+  readonly #postgres: boolean;
+
+  constructor(postgres: boolean) {
+    this.#postgres = postgres;
+  }
 
   add(code: InjectableFaultCode, count: number, skip: number): void {
     this.#queue.push({ code, remaining: count, skip });
@@ -80,7 +116,8 @@ class FaultInjector implements CommitInterceptor {
       return;
     }
     if (--fault.remaining === 0) this.#queue.shift();
-    throw simulatedSqliteError(fault.code, `injected ${fault.code} at commit ${commitNumber}`);
+    const message = `injected ${fault.code} at commit ${commitNumber}`;
+    throw this.#postgres ? simulatedPostgresError(postgresFaults[fault.code], message) : simulatedSqliteError(fault.code, message);
   }
 }
 
@@ -111,12 +148,14 @@ export class TestEngine {
   readonly clock: VirtualClock;
   readonly #options: ResolvedOptions;
   readonly #settleTimeoutMs: number;
-  readonly #faults = new FaultInjector();
-  #engine: Engine;
+  readonly #faults: FaultInjector;
+  #engine!: Engine;
   /** The session under the current engine: this kit composed it, so it may look inside. */
   #session!: Session;
   /** That session's store (SQLite's: the kit's crash reopens it as the next process would). */
   #store!: SqliteStore;
+  /** On PostgreSQL, that session's store instead: its transactions under way count as activity. */
+  #postgresStore: PostgresStore | null = null;
   #activity = { events: 0, stepsRunning: 0 };
   #autoSkip = false;
   #autoSkipRunning = false;
@@ -127,8 +166,20 @@ export class TestEngine {
     if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
     const clock = options.clock ?? new VirtualClock();
     const { autoSkip, settleTimeoutMs, ...engineOptions } = options;
-    const resolved = resolveOptions({ ...engineOptions, database: options.database ?? ':memory:', clock });
+    const database = options.database ?? ':memory:';
+    // On PostgreSQL, every engine of this kit (one after each crash) is one executor, as a restarted
+    // process with a stable executorId: the next engine takes the crashed one's workflows back at once.
+    const postgres = typeof database === 'string' && isPostgresUrl(database)
+      ? { postgres: { executorId: `test-engine:${nanoid(8)}`, ...engineOptions.postgres } }
+      : {};
+    const resolved = resolveOptions({ ...engineOptions, ...postgres, database, clock });
     const testEngine = new TestEngine(resolved, clock, settleTimeoutMs ?? 5000);
+    if (resolved.postgres === null) {
+      const { store, lock } = Session.openOwnedStore(resolved, testEngine.#faults);
+      testEngine.#engine = testEngine.#start(store, lock);
+    } else {
+      testEngine.#engine = await testEngine.#startPostgres();
+    }
     testEngine.autoSkip = autoSkip ?? false;
     return testEngine;
   }
@@ -137,11 +188,18 @@ export class TestEngine {
     this.#options = options;
     this.clock = clock;
     this.#settleTimeoutMs = settleTimeoutMs;
-    const { store, lock } = Session.openOwnedStore(options, this.#faults);
-    this.#engine = this.#start(store, lock);
+    this.#faults = new FaultInjector(options.postgres !== null);
   }
 
-  /** Starts an engine (recovery included) on an opened store, and counts what it does. */
+  /** Opens an engine (ownership, recovery and the listener included) on the PostgreSQL database, and counts what it does. */
+  async #startPostgres(): Promise<Engine> {
+    const session = await Session.openPostgresOwner(this.#options, workflowRegistry, this.#faults);
+    this.#session = session;
+    this.#postgresStore = session.store as PostgresStore;
+    return this.#watch(new Engine(session));
+  }
+
+  /** Starts an engine (recovery included) on an opened SQLite store, and counts what it does. */
   #start(store: SqliteStore, lock: OwnershipLock | null): Engine {
     this.#store = store;
     const session = Session.startOwner(this.#options, store, lock, workflowRegistry);
@@ -175,16 +233,25 @@ export class TestEngine {
   /**
    * Resolves with what the workflow waits on once it is blocked in recv, getEvent or sleep (or the
    * given kind), without advancing time.
-   * @throws Error at once when no workflow has this UUID or it has finished (or finishes while
-   *   waited on): it can never block. Error when it is not blocked within `timeoutMs` real milliseconds.
+   * @throws Error when no workflow has this UUID once the workflows running are idle (a child still
+   *   being started is waited for), or it has finished (or finishes while waited on): it can never
+   *   block. Error when it is not blocked within `timeoutMs` real milliseconds.
    */
   async waitUntilBlocked(workflowUUID: string, options: WaitUntilBlockedOptions = {}): Promise<WaitDescription> {
     const limitMs = performance.now() + (options.timeoutMs ?? this.#settleTimeoutMs);
     const what = options.kind ?? 'a wait';
+    let settled = false;
     for (;;) {
       const found = this.waits(workflowUUID).find((wait) => options.kind === undefined || wait.kind === options.kind);
       if (found !== undefined) return found;
       const status = await this.#engine.retrieveWorkflow(workflowUUID).getStatus();
+      if (status === null && !settled) {
+        // Perhaps not started yet (a child its parent is starting, a transaction on its way): look
+        // again once everything running is idle.
+        settled = true;
+        await this.runUntilIdle();
+        continue;
+      }
       if (status === null) {
         throw new Error(`Cannot wait for workflow "${workflowUUID}" to block in ${what}: no workflow has this UUID. Check the UUID passed to waitUntilBlocked.`);
       }
@@ -209,10 +276,12 @@ export class TestEngine {
     let stableTurns = 0;
     while (stableTurns < 2) {
       await yieldToEventLoop(1);
-      // Idle: two turns in a row with no engine event, no step running, and time standing still.
+      // Idle: two turns in a row with no engine event, no step running, no transaction or read under
+      // way (on PostgreSQL, where each takes a round trip), and time standing still.
       const activity = this.#activity;
-      const signature = this.#engine.isOpen ? `${activity.events}:${activity.stepsRunning}:${this.clock.now()}` : 'closed';
-      stableTurns = signature === previous && activity.stepsRunning === 0 ? stableTurns + 1 : 0;
+      const inFlight = this.#postgresStore?.inFlight ?? 0;
+      const signature = this.#engine.isOpen ? `${activity.events}:${activity.stepsRunning}:${inFlight}:${this.clock.now()}` : 'closed';
+      stableTurns = signature === previous && activity.stepsRunning === 0 && inFlight === 0 ? stableTurns + 1 : 0;
       previous = signature;
       if (performance.now() > limitMs) {
         throw new Error(`Workflows did not become idle within ${this.#settleTimeoutMs} ms (steps running: ${activity.stepsRunning}).`);
@@ -246,11 +315,20 @@ export class TestEngine {
    * no timer fires), then a new engine opens on the same store (the same in-memory database too)
    * and runs recovery. Returns the new engine (also `testEngine.engine`); call `runUntilIdle()` to
    * let the recovered workflows reach their waits.
+   *
+   * On PostgreSQL, as when the process is killed: transactions under way roll back rather than
+   * commit, every connection of the engine ends (its pool, the one holding its ownership lock, its
+   * listener), and a new store and engine open on the same database.
    */
   async crash(): Promise<Engine> {
     const session = this.#session;
-    session.halt();
-    if (isInMemory(this.#options.database)) {
+    const halted = session.halt();
+    if (this.#postgresStore !== null) {
+      await halted;
+      await this.#postgresStore.close();
+      this.#postgresStore = null;
+      this.#engine = await this.#startPostgres();
+    } else if (isInMemory(this.#options.database)) {
       this.#engine = this.#start(this.#store.reopenAfterHalt(this.#faults), null);
     } else {
       // A killed process's connection is closed by the operating system; nothing else of it survives.

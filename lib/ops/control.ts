@@ -29,7 +29,8 @@ export async function cancelWorkflow(env: OperationEnvironment, workflowUUID: st
   const result = isPromise(pending) ? await pending : pending;
   if (result === undefined) throw new WorkflowNotFoundError(workflowUUID);
   // Committed: the runs of these workflows stop at once, and their result waits wake.
-  if (result.cancelled.length > 0) env.reconcile(result.cancelled);
+  // The rows as this cancel left them: its runs here stop at once, with no read first.
+  if (result.cancelled.length > 0) env.reconcile(result.cancelled, new Map(result.cancelled.map((uuid) => [uuid, { status: 'CANCELLED' as const, error: reason(uuid), deadlineMs: null }])));
   return result;
 }
 

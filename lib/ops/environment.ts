@@ -8,7 +8,7 @@ import { pauseRealTime, type Clock } from '../runtime/clock';
 import type { TimerWheel } from '../runtime/timer-wheel';
 import type { Waiters } from '../runtime/waiters';
 import type { Awaitable } from '../awaitable';
-import type { Commit } from '../store/store';
+import type { Commit, ControlState } from '../store/store';
 import type { Store } from '../store/store';
 import type { OperationPosition, OperationRecord } from '../types';
 
@@ -39,9 +39,10 @@ export interface OperationEnvironment {
   launchFork(workflowUUID: string, workflowName: string, inputs: string, recorded: OperationRecord[], commit: Commit, deadlineMs: number | null): void;
   /**
    * After a cancel or resume of these workflows committed: an Engine stops or runs them again (see
-   * WorkflowRunner.reconcile); both wake whoever awaits their results here.
+   * WorkflowRunner.reconcile); both wake whoever awaits their results here. `known`: the rows as the
+   * committed write left them (a cancel's), so that its runs stop at once, with no read first.
    */
-  reconcile(workflowUUIDs: readonly string[]): void;
+  reconcile(workflowUUIDs: readonly string[], known?: ReadonlyMap<string, ControlState>): void;
 }
 
 /**

@@ -297,10 +297,13 @@ export class WorkflowExecution {
 }
 
 /**
- * Whether a store failure is a fault of the storage (I/O, a full disk, a lock, damage), after which
- * the workflow resumes from its records, rather than a write SQLite refused for its content (a
- * constraint), which is the operation's error like any other.
+ * Whether a store failure is a fault of the storage (I/O, a full disk, a lock, damage, a lost
+ * connection), after which the workflow resumes from its records, rather than a write the database
+ * refused for its content, which is the operation's error like any other (a resume would meet it
+ * again, for ever): SQLite's constraint, type and size errors; PostgreSQL's data exceptions (class
+ * 22: a NUL in text, an invalid encoding), integrity violations (23) and program limits (54: a key
+ * too large for its index).
  */
 function isFault(error: StorageError): boolean {
-  return !/^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE|MISUSE)/.test(error.sqliteCode);
+  return !/^(SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE|MISUSE)|PG_(22|23|54))/.test(error.sqliteCode);
 }

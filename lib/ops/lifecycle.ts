@@ -191,7 +191,9 @@ export class WorkflowRunner {
     // Engines sharing a database: only the one that claims it runs it (see Store.claim).
     let claimed: Awaitable<boolean>;
     try {
-      claimed = this.#env.store.claim(workflowUUID);
+      // Not one this engine holds already: the announcement of its own start (whose run it launched)
+      // may arrive before that run is registered here.
+      claimed = this.#env.store.claim(workflowUUID, true);
     } catch (error) {
       failed(error);
       return;
@@ -212,18 +214,23 @@ export class WorkflowRunner {
    * runs twice at once). Idempotent, and judged on the rows, so the order of requests does not matter.
    * Reads committed rows: call it when no write of this process is waiting to commit.
    */
-  reconcile(workflowUUIDs: readonly string[]): void {
+  reconcile(workflowUUIDs: readonly string[], known?: ReadonlyMap<string, ControlState>): void {
     for (const workflowUUID of workflowUUIDs) {
+      const state = known?.get(workflowUUID);
+      if (state !== undefined) {
+        this.#reconcileOne(workflowUUID, state);
+        continue;
+      }
       const unread = (error: unknown): void => this.#reportStorageFailure(workflowUUID, '?', error, 'is checked again on the next change');
-      let state: Awaitable<ControlState | undefined>;
+      let read: Awaitable<ControlState | undefined>;
       try {
-        state = this.#env.store.workflows.controlState(workflowUUID);
+        read = this.#env.store.workflows.controlState(workflowUUID);
       } catch (error) {
         unread(error);
         continue;
       }
-      if (isPromise(state)) state.then((read) => this.#reconcileOne(workflowUUID, read), unread);
-      else this.#reconcileOne(workflowUUID, state);
+      if (isPromise(read)) read.then((row) => this.#reconcileOne(workflowUUID, row), unread);
+      else this.#reconcileOne(workflowUUID, read);
     }
   }
 

@@ -160,6 +160,12 @@ function createPool(url: string, options: ResolvedPostgresOptions): pg.Pool {
   // An idle connection that breaks (the server restarts, a network cut) is dropped from the pool,
   // and the next query opens a new one. Without a listener, the pool's 'error' event would crash the process.
   pool.on('error', () => {});
+  // Each connection keeps a listener of its own for good: the pool hands an idle connection to a
+  // waiting caller from inside another connection's event, before that caller can add its listener,
+  // and an 'error' the server sends just then (it ended the connection) must not crash the process.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 

@@ -53,36 +53,39 @@ const CLAIMABLE = `(w.executor_id IS NULL OR w.executor_id = $1 OR NOT EXISTS (
 
 /**
  * Claims one PENDING workflow for `executorId` if it is claimable (see CLAIMABLE), under its row
- * lock; true when `executorId` holds it now. A workflow another live executor holds stays its.
+ * lock; true when `executorId` holds it now (with `fromOthers`, false when it held it already: its
+ * own start, which it runs itself). A workflow another live executor holds stays its.
  */
-export async function claimWorkflow(sql: Sql, workflowUUID: string, executorId: string, leaseMs: number): Promise<boolean> {
+export async function claimWorkflow(sql: Sql, workflowUUID: string, executorId: string, leaseMs: number, fromOthers = false): Promise<boolean> {
   return (await changes(
     sql,
-    `UPDATE workflows w SET executor_id = $1 WHERE w.workflow_uuid = $3 AND w.status = 'PENDING' AND ${CLAIMABLE}`,
-    [executorId, leaseMs, workflowUUID],
+    `UPDATE workflows w SET executor_id = $1 WHERE w.workflow_uuid = $3 AND w.status = 'PENDING' AND ${CLAIMABLE}
+       AND NOT ($4 AND w.executor_id IS NOT DISTINCT FROM $1)`,
+    [executorId, leaseMs, workflowUUID, fromOthers],
   )) === 1;
 }
 
 /**
- * Claims up to `limit` abandoned PENDING workflows for `executorId` (its own included), oldest
- * first, skipping rows another transaction holds locked, and returns them. With `countAttempts`, one
- * taken from another executor counts a recovery attempt (it may be what killed that engine); a
- * never-claimed one does not (the recovery pass at open counts its own). Then forgets the dead
- * executors that hold nothing more.
+ * Claims up to `limit` abandoned PENDING workflows for `executorId`, oldest first, skipping rows
+ * another transaction holds locked, and returns them. At open (`atOpen`), its own are claimed too
+ * (a restarted engine of a stable id takes them back), and no attempt is counted (the recovery pass
+ * counts its own); later (a beat), only others' are, and one taken from another executor counts a
+ * recovery attempt (it may be what killed that engine), a never-claimed one does not. Then forgets
+ * the dead executors that hold nothing more.
  */
-export async function claimAbandoned(sql: Sql, executorId: string, leaseMs: number, limit: number, countAttempts: boolean): Promise<WorkflowRecord[]> {
+export async function claimAbandoned(sql: Sql, executorId: string, leaseMs: number, limit: number, atOpen: boolean): Promise<WorkflowRecord[]> {
   const rows = await rowsOf<WorkflowRow>(
     sql,
     `WITH taken AS (
        SELECT w.workflow_uuid, w.executor_id AS previous FROM workflows w
-       WHERE w.status = 'PENDING' AND ${CLAIMABLE}
+       WHERE w.status = 'PENDING' AND ${CLAIMABLE} AND ($4 OR w.executor_id IS DISTINCT FROM $1)
        ORDER BY w.created_at, w.workflow_uuid LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED
      )
      UPDATE workflows w SET executor_id = $1,
-       recovery_attempts = CASE WHEN $4 AND taken.previous IS NOT NULL AND taken.previous <> $1 THEN w.recovery_attempts + 1 ELSE w.recovery_attempts END
+       recovery_attempts = CASE WHEN NOT $4 AND taken.previous IS NOT NULL AND taken.previous <> $1 THEN w.recovery_attempts + 1 ELSE w.recovery_attempts END
      FROM taken WHERE w.workflow_uuid = taken.workflow_uuid
      RETURNING w.*`,
-    [executorId, leaseMs, limit, countAttempts],
+    [executorId, leaseMs, limit, atOpen],
   );
   await sql.query(
     `DELETE FROM executors e WHERE e.heartbeat_at < ${SERVER_NOW_MS} - $1::bigint

@@ -137,6 +137,11 @@ export class PostgresStore implements Store {
     return this.#database.name;
   }
 
+  /** How many of this store's transactions and reads are under way (the testing kit waits for none). */
+  get inFlight(): number {
+    return this.#transactions.inFlight;
+  }
+
   /**
    * Locks the workflow's row and refuses (WorkflowCancelledError, WorkflowNotFoundError) when it is
    * CANCELLED or gone, or (a StorageError, which ends the run) when another executor holds it.
@@ -428,11 +433,14 @@ export class PostgresStore implements Store {
 
   // ---- executors: many engines on one schema (see executors.ts) ----------------------------------------------
 
-  /** Takes `workflowUUID` to run it here when it is claimable; true when this store's executor holds it now. */
-  claim(workflowUUID: string): Promise<boolean> {
+  /**
+   * Takes `workflowUUID` to run it here when it is claimable; true when this store's executor holds
+   * it now (with `fromOthers`, only when it did not before).
+   */
+  claim(workflowUUID: string, fromOthers = false): Promise<boolean> {
     const executorId = this.executorId;
     if (executorId === null) return Promise.resolve(false);
-    return this.#transactions.run((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs));
+    return this.#transactions.run((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs, fromOthers));
   }
 
   /** Adds this store's executor as alive now (an Engine's open). */
@@ -447,7 +455,7 @@ export class PostgresStore implements Store {
 
   /** Claims up to `limit` abandoned workflows for this executor (see claimAbandoned), each a recovery attempt when taken from another. */
   claimAbandoned(limit: number): Promise<WorkflowRecord[]> {
-    return this.#transactions.run((sql) => claimAbandoned(sql, this.#requireExecutor(), this.#leaseMs, limit, true));
+    return this.#transactions.run((sql) => claimAbandoned(sql, this.#requireExecutor(), this.#leaseMs, limit, false));
   }
 
   /**
@@ -576,7 +584,7 @@ export class PostgresStore implements Store {
     return this.#transactions.run(async (sql) => {
       // An engine recovers only what it may claim: never-claimed workflows, its own, and those of
       // executors whose lease lapsed or which closed. Another live engine's stay its own.
-      const pending = this.executorId === null ? await lockPendingWorkflows(sql) : await claimAbandoned(sql, this.executorId, this.#leaseMs, Number.MAX_SAFE_INTEGER, false);
+      const pending = this.executorId === null ? await lockPendingWorkflows(sql) : await claimAbandoned(sql, this.executorId, this.#leaseMs, Number.MAX_SAFE_INTEGER, true);
       const decisions = decide(pending);
       for (const [workflowUUID, attempt] of decisions.attempts) await setRecoveryAttempts(sql, workflowUUID, attempt, nowMs);
       for (const [workflowUUID, error] of decisions.givenUp) await giveUp(sql, workflowUUID, error, nowMs);

@@ -30,6 +30,8 @@ export class TransactionRunner {
   observer: CommitObserver | null = null;
   #beforeCommit: BeforeCommit | null = null;
   #commits = 0;
+  /** Transactions and reads under way (the testing kit's runUntilIdle waits until none is). */
+  #inFlight = 0;
   #stopped: 'halted' | 'closed' | null = null;
 
   constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null) {
@@ -38,13 +40,21 @@ export class TransactionRunner {
     const pool = database.pool;
     this.reader = {
       query: async (text, values) => {
+        this.#inFlight++;
         try {
           return await pool.query(text, values);
         } catch (error) {
           throw this.#toFailure(error, 'work');
+        } finally {
+          this.#inFlight--;
         }
       },
     };
+  }
+
+  /** How many transactions and reads of this runner are under way. */
+  get inFlight(): number {
+    return this.#inFlight;
   }
 
   setBeforeCommit(hook: BeforeCommit | null): void {
@@ -71,26 +81,36 @@ export class TransactionRunner {
    * failed; a deadlock's victim runs again (see RETRYABLE). `evenIfClosed`: the last writes of a close.
    */
   async run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#runOnce(work, evenIfClosed);
-      } catch (error) {
-        const own = this.raised(error);
-        if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
-        if (own) this.observer?.failed(error);
-        throw error;
+    this.#inFlight++;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.#runOnce(work, evenIfClosed);
+        } catch (error) {
+          const own = this.raised(error);
+          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
+          if (own) this.observer?.failed(error);
+          throw error;
+        }
       }
+    } finally {
+      this.#inFlight--;
     }
   }
 
   /** Runs `read` in one REPEATABLE READ, READ ONLY transaction: several statements, one snapshot. */
   async snapshot<T>(read: (sql: Sql) => Promise<T>): Promise<T> {
-    return this.#withConnection(async (sql) => {
-      await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const value = await read(sql);
-      await sql.query('COMMIT');
-      return value;
-    });
+    this.#inFlight++;
+    try {
+      return await this.#withConnection(async (sql) => {
+        await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const value = await read(sql);
+        await sql.query('COMMIT');
+        return value;
+      });
+    } finally {
+      this.#inFlight--;
+    }
   }
 
   async #runOnce<T>(work: (sql: Sql) => Promise<T>, evenIfClosed: boolean): Promise<T> {
@@ -135,7 +155,13 @@ export class TransactionRunner {
     } catch (error) {
       throw this.#toFailure(error, 'work');
     }
-    client.on('error', ignoreConnectionError);
+    // The server may end the connection while it is out (its query then rejects with that failure):
+    // noted, so that it is closed rather than handed to the next write.
+    let broken = false;
+    const onConnectionError = (): void => {
+      broken = true;
+    };
+    client.on('error', onConnectionError);
     let phase: FailurePhase = 'work';
     const sql: Sql = {
       query: async (text, values) => {
@@ -146,7 +172,6 @@ export class TransactionRunner {
         }
       },
     };
-    let broken = false;
     try {
       return await use(sql, (next) => {
         phase = next;
@@ -159,7 +184,7 @@ export class TransactionRunner {
       }
       throw error;
     } finally {
-      client.off('error', ignoreConnectionError);
+      client.off('error', onConnectionError);
       // A connection that cannot even roll back is closed rather than handed to the next write.
       client.release(broken);
     }
@@ -202,4 +227,3 @@ export class TransactionRunner {
   }
 }
 
-function ignoreConnectionError(): void {}

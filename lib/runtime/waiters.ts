@@ -4,7 +4,8 @@
 // subscribe" has no gap in which a notification could be lost. On an asynchronous store the wait
 // subscribes first and takes its first check as an attempt already under way (`initial`); a wait
 // runs one attempt at a time, and a notification that comes during one runs another after it, so
-// none is lost either.
+// none is lost either. Such a wait is told (the observer's `started`, describe()) only once its first
+// check came back empty, so that a wait satisfied at once is not one on either kind of store.
 //
 // Wake-ups go straight from notify() to the waits of that key, found in a Map: the fastest dispatch,
 // O(1) per wait even with ten thousand on one key. Observability is the engine's typed emitter
@@ -102,6 +103,8 @@ class Wait<T> implements StartedWait {
   readonly #reject: (error: unknown) => void;
   timer: TimerHandle | null = null;
   settled = false;
+  /** Whether it was told as waiting: at once on a synchronous check, after an empty first check otherwise. */
+  reported = false;
   // An asynchronous attempt under way; what came meanwhile: a notification (and its payload), the deadline.
   #inFlight = false;
   #notifiedMeanwhile = false;
@@ -141,8 +144,12 @@ class Wait<T> implements StartedWait {
       (result) => {
         this.#inFlight = false;
         if (this.settled) return;
-        if (result.done) this.#succeed(result.value);
-        else if (this.#deadlineMeanwhile) this.fire();
+        if (result.done) {
+          this.#succeed(result.value);
+          return;
+        }
+        this.#waiters.report(this);
+        if (this.#deadlineMeanwhile) this.fire();
         else if (this.#notifiedMeanwhile) {
           const payload = this.#payloadMeanwhile;
           this.#notifiedMeanwhile = false;
@@ -213,7 +220,7 @@ export class Waiters {
 
   /** What every wait under way is waiting for. */
   describe(): WaitDescription[] {
-    return [...this.#live].map((wait) => wait.options.description);
+    return [...this.#live].filter((wait) => wait.reported).map((wait) => wait.options.description);
   }
 
   /** Calls `listener(true)` when the first wait starts and `listener(false)` when the last one ends. */
@@ -254,9 +261,16 @@ export class Waiters {
     const deadlineMs = options.description.deadlineMs;
     if (deadlineMs !== null) wait.timer = this.#wheel.arm(deadlineMs, wait);
     options.onStarted?.(wait);
-    this.#observer?.started(options.description);
-    if (options.initial !== undefined) wait.follow(options.initial);
+    if (options.initial === undefined) this.report(wait);
+    else wait.follow(options.initial);
     return promise;
+  }
+
+  /** @internal Tells that `wait` waits (once): its first check found nothing. */
+  report(wait: Wait<any>): void {
+    if (wait.reported || wait.settled) return;
+    wait.reported = true;
+    this.#observer?.started(wait.options.description);
   }
 
   /**
@@ -282,7 +296,7 @@ export class Waiters {
     wait.timer = null;
     for (const key of wait.options.keys) this.#unsubscribe(key, wait);
     if (this.#live.size === 0) this.#onBusyChange?.(false);
-    this.#observer?.ended(wait.options.description, outcome);
+    if (wait.reported) this.#observer?.ended(wait.options.description, outcome);
   }
 
   #subscribe(key: string, wait: Wait<any>): void {
