@@ -141,6 +141,9 @@ const badStrings: [string, unknown][] = [
   ['an array', ['x']],
   ['a boolean', true],
   ['a symbol', Symbol('x')],
+  // No store keeps these in a name, key or topic (PostgreSQL's text): refused on every store alike.
+  ['a string with a NUL', 'a\u0000b'],
+  ['an unpaired surrogate', 'x\uD800'],
 ];
 
 /** Topics and keys: undefined and null mean "none" and are fine; these are not. */

@@ -21,6 +21,20 @@ export function typeError(name: string, expected: string, value: unknown): TypeE
 
 export function requireNonEmptyString(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) throw typeError(name, 'a non-empty string', value);
+  return storableText(name, value);
+}
+
+/**
+ * A name, key, topic or UUID as every store keeps it: PostgreSQL's text holds no NUL, and turns an
+ * unpaired surrogate into U+FFFD (so two different strings would become one key). Refused on every
+ * store alike, so that code tested on SQLite runs on PostgreSQL. (Payloads are JSON, which escapes both.)
+ */
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function storableText(name: string, value: string): string {
+  if (value.includes('\u0000') || UNPAIRED_SURROGATE.test(value)) {
+    throw typeError(name, 'a string without NUL characters or unpaired surrogates (no store can keep those in a name, key or topic)', value);
+  }
   return value;
 }
 
@@ -30,7 +44,7 @@ export function optionalTopic(value: unknown, name = 'topic'): string | null {
   if (typeof value !== 'string' || value.length === 0) {
     throw typeError(name, 'a non-empty string, or undefined/null for no topic', value);
   }
-  return value;
+  return storableText(name, value);
 }
 
 /** An optional idempotency key: a non-empty string, or undefined/null for none. */
@@ -39,7 +53,7 @@ export function optionalIdempotencyKey(value: unknown, name = 'idempotencyKey'):
   if (typeof value !== 'string' || value.length === 0) {
     throw typeError(name, 'a non-empty string, or undefined/null for none', value);
   }
-  return value;
+  return storableText(name, value);
 }
 
 /** The default wait of recv and getEvent, in seconds. */
