@@ -193,7 +193,9 @@ export class PostgresStore implements Store {
   startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Promise<Written<boolean>> {
     return this.#written(async (sql) => {
       const inserted = await insertWorkflow(sql, workflowUUID, workflowName, inputs, null, deadlineMs, nowMs, this.executorId);
-      if (inserted) await this.#announce(sql, { newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] });
+      // Announced as new only when no engine holds it (a Client's start): an engine's own start is
+      // its own to run, and no other engine has anything to claim.
+      if (inserted && this.executorId === null) await this.#announce(sql, { newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] });
       return inserted;
     });
   }
@@ -204,7 +206,6 @@ export class PostgresStore implements Store {
       for (const childUUID of candidateUUIDs) {
         if (!(await insertWorkflow(sql, childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs, this.executorId))) continue;
         await insertCompleted(sql, { ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
-        await this.#announce(sql, { newWorkflows: [{ workflowUUID: childUUID, workflowName: childName, deadlineMs }] });
         return childUUID;
       }
       return null;
@@ -537,7 +538,7 @@ export class PostgresStore implements Store {
       await copyEventsForFork(sql, original, fork);
       await copyMessagesForFork(sql, original, fork);
       await copyStreamsForFork(sql, original, fork);
-      await this.#announce(sql, { newWorkflows: [{ workflowUUID: fork, workflowName: record.workflowName, deadlineMs }] });
+      if (this.executorId === null) await this.#announce(sql, { newWorkflows: [{ workflowUUID: fork, workflowName: record.workflowName, deadlineMs }] });
       return { kind: 'forked', original: record, deadlineMs, recorded: await listOperations(sql, fork) };
     });
   }
