@@ -4,12 +4,12 @@
 // the moment every engine is open and told to go until the last one is done. Reported as
 // `engines-1`, `engines-2`, `engines-3` (`--max-engines N` for more or fewer).
 //
-// Floor, measured just before each engine count: the database's own commit rate, plain single-row
-// INSERT transactions (autocommit) from as many connections as there are engines, each connection
-// committing in a loop. In the SQLite modes one engine owns the file, so only `engines-1` runs: one
-// engine process on a file, beside single-row INSERT transactions on a connection of the same file
-// kind (the engine's pragmas). The floor column is commits/s, the figure workflows/s: their ratio is
-// how many plain commits one workflow costs.
+// Floor, measured just before and just after each engine count (their mean; both reported): the
+// database's own commit rate, plain single-row INSERT transactions (autocommit) from as many
+// connections as there are engines, each connection committing in a loop. In the SQLite modes one
+// engine owns the file, so only `engines-1` runs: one engine process on a file, beside single-row
+// INSERT transactions on a connection to a file with the engine's pragmas. The floor column is
+// commits/s, the figure workflows/s: their ratio is how many plain commits one workflow costs.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -141,14 +141,20 @@ runScenario(
     const maxEngines = context.mode === 'POSTGRES' ? context.size('max-engines', 3, 3) : 1;
     const results: BenchResult[] = [];
     for (let engines = 1; engines <= maxEngines; engines++) {
-      const floor =
+      const commitRate = (label: string): Promise<number> =>
         context.mode === 'POSTGRES'
-          ? await postgresCommitRate(context.postgresUrl!, engines, floorCommits)
-          : await sqliteCommitRate(context.databasePath('floor'), context.mode, floorCommits);
+          ? postgresCommitRate(context.postgresUrl!, engines, floorCommits)
+          : sqliteCommitRate(context.databasePath(`floor-${engines}-${label}`), context.mode, floorCommits);
+      // The floor just before and just after the engines, averaged: the disk's drift over the run
+      // (other work sharing it) weighs on both sides, and shows in the two figures.
+      const floorBefore = await commitRate('before');
       const database = context.mode === 'POSTGRES' ? context.postgresUrl! : context.databasePath('engine');
       const measured = await measureEngines(context, database, engines, workflows, concurrency);
+      const floorAfter = await commitRate('after');
       results.push({
-        ...figureResult({ ...context, name: `engines-${engines}` }, { unit: 'workflows/s', engine: round(measured.perSecond, 0), floor: round(floor, 0) }),
+        ...figureResult({ ...context, name: `engines-${engines}` }, { unit: 'workflows/s', engine: round(measured.perSecond, 0), floor: round((floorBefore + floorAfter) / 2, 0) }),
+        floorBefore: round(floorBefore, 0),
+        floorAfter: round(floorAfter, 0),
         engines,
         workflowsPerEngine: workflows,
         concurrencyPerEngine: concurrency,
