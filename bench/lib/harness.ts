@@ -1,13 +1,25 @@
-// The shared side of every scenario: arguments, temp folders, timing, percentiles, and the child
-// protocol (a scenario process prints exactly one JSON line: its result object, or an array of them).
+// The shared side of every scenario: arguments, temp folders (or a fresh PostgreSQL database),
+// timing, percentiles, and the child protocol (a scenario process prints exactly one JSON line: its
+// result object, or an array of them).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
+import type { EngineOptions } from '../../lib';
 
-/** The two durability modes every scenario runs in (`PRAGMA synchronous`). */
+/** The two durability modes every SQLite scenario runs in (`PRAGMA synchronous`). */
 export type Mode = 'FULL' | 'NORMAL';
 export const MODES: readonly Mode[] = ['FULL', 'NORMAL'];
+
+/**
+ * Where a scenario runs: a SQLite file in one of its durability modes, or `POSTGRES`, a fresh database
+ * on the PostgreSQL server named by {@link POSTGRES_URL_VARIABLE} (`npm run bench -- --store postgres`).
+ */
+export type RunMode = Mode | 'POSTGRES';
+
+/** The environment variable that hands a scenario process the PostgreSQL server to run on. */
+export const POSTGRES_URL_VARIABLE = 'DURABLITE_BENCH_POSTGRES_URL';
 
 /**
  * One line of the results: a scenario in one mode, its figure next to the floor measured in the same
@@ -15,7 +27,7 @@ export const MODES: readonly Mode[] = ['FULL', 'NORMAL'];
  */
 export interface BenchResult {
   scenario: string;
-  mode: Mode;
+  mode: RunMode;
   unit: string;
   engine: number;
   floor: number;
@@ -48,9 +60,14 @@ export interface PeerResult {
 /** The keys every result has (or may have); anything else is an extra figure. */
 export const STANDARD_KEYS: readonly string[] = ['scenario', 'mode', 'unit', 'engine', 'floor', 'ratio', 'p50', 'p99', 'floorP50', 'floorP99'];
 
-export interface ScenarioContext {
+export interface ScenarioContext<M extends RunMode = Mode> {
   readonly name: string;
-  readonly mode: Mode;
+  readonly mode: M;
+  /**
+   * In `POSTGRES` mode, the URL of a database made for this scenario run alone (created empty, dropped
+   * when the scenario ends); null in the SQLite modes.
+   */
+  readonly postgresUrl: M extends 'POSTGRES' ? string : string | null;
   /** `--quick`: small sizes, for smoke runs that take seconds. */
   readonly quick: boolean;
   /** A fresh temporary folder, removed when the scenario ends. */
@@ -65,15 +82,15 @@ export interface ScenarioContext {
 }
 
 /** Options of {@link runScenario}. */
-export interface ScenarioOptions {
-  /** Modes the scenario applies to; in any other mode it reports nothing. @default both */
-  modes?: readonly Mode[];
+export interface ScenarioOptions<M extends RunMode = Mode> {
+  /** Modes the scenario applies to; in any other mode it reports nothing. @default FULL and NORMAL */
+  modes?: readonly M[];
 }
 
-type ScenarioBody = (context: ScenarioContext) => Promise<BenchResult | BenchResult[]>;
+type ScenarioBody<M extends RunMode> = (context: ScenarioContext<M>) => Promise<BenchResult | BenchResult[]>;
 
 /** Flags that take no value. */
-const BOOLEAN_FLAGS = new Set(['quick', 'list', 'help', 'tsx', 'dbos']);
+const BOOLEAN_FLAGS = new Set(['quick', 'list', 'help', 'tsx', 'dbos', 'no-dbos']);
 
 /** Splits arguments into `--key value` / `--key=value` flags (bare boolean flags: `'true'`) and positional ones. */
 export function parseArguments(argv: readonly string[]): { flags: Record<string, string>; positional: string[] } {
@@ -112,30 +129,40 @@ export function sizeReader(flags: Record<string, string>): (key: string, full: n
 }
 
 /**
- * The entry point of a scenario file: parses `--mode FULL|NORMAL [--quick] [--<size> N]`, runs `body`
- * in a fresh temporary folder, prints its result(s) as one JSON line and exits.
+ * The entry point of a scenario file: parses `--mode FULL|NORMAL|POSTGRES [--quick] [--<size> N]`,
+ * runs `body` in a fresh temporary folder (and, in `POSTGRES` mode, on a fresh database of the server
+ * in DURABLITE_BENCH_POSTGRES_URL), prints its result(s) as one JSON line and exits. A scenario runs in
+ * the SQLite modes only unless `options.modes` names `POSTGRES`.
  */
-export function runScenario(name: string, body: ScenarioBody, options: ScenarioOptions = {}): void {
+export function runScenario(name: string, body: ScenarioBody<Mode>, options?: ScenarioOptions<Mode>): void;
+export function runScenario<M extends RunMode>(name: string, body: ScenarioBody<M>, options: { modes: readonly M[] }): void;
+export function runScenario(name: string, body: (context: never) => Promise<BenchResult | BenchResult[]>, options: ScenarioOptions<RunMode> = {}): void {
   const { flags } = parseArguments(process.argv.slice(2));
   const mode = (flags.mode ?? 'NORMAL').toUpperCase();
-  if (mode !== 'FULL' && mode !== 'NORMAL') {
-    console.error(`Expected \`--mode\` to be FULL or NORMAL, got \`${mode}\``);
+  if (mode !== 'FULL' && mode !== 'NORMAL' && mode !== 'POSTGRES') {
+    console.error(`Expected \`--mode\` to be FULL, NORMAL or POSTGRES, got \`${mode}\``);
     process.exit(2);
   }
-  if (options.modes !== undefined && !options.modes.includes(mode)) {
+  if (!(options.modes ?? MODES).includes(mode)) {
     process.stdout.write('[]\n');
     return;
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `durablite-bench-${name}-`));
-  const context: ScenarioContext = {
-    name,
-    mode,
-    quick: flags.quick === 'true',
-    dir,
-    size: sizeReader(flags),
-    databasePath: (label) => path.join(dir, `${label}.db`),
+  let database: ScenarioDatabase | null = null;
+  const run = async (): Promise<BenchResult | BenchResult[]> => {
+    if (mode === 'POSTGRES') database = await ScenarioDatabase.create(name);
+    const context: ScenarioContext<RunMode> = {
+      name,
+      mode,
+      postgresUrl: database?.url ?? null,
+      quick: flags.quick === 'true',
+      dir,
+      size: sizeReader(flags),
+      databasePath: (label) => path.join(dir, `${label}.db`),
+    };
+    return (body as ScenarioBody<RunMode>)(context);
   };
-  body(context)
+  run()
     .then((results) => {
       const list = Array.isArray(results) ? results : [results];
       const peakRssMiB = peakRssMebibytes();
@@ -146,11 +173,66 @@ export function runScenario(name: string, body: ScenarioBody, options: ScenarioO
       console.error(error);
       process.exitCode = 1;
     })
-    .finally(() => {
+    .finally(async () => {
       fs.rmSync(dir, { recursive: true, force: true });
+      await (database as ScenarioDatabase | null)?.drop().catch((error: unknown) => {
+        console.error(error);
+        process.exitCode = 1;
+      });
       // Engines left with pending timers or waiters must not keep the child alive.
       setImmediate(() => process.exit());
     });
+}
+
+/** `url` naming database `name` instead (same server, user and options). */
+export function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+/** The fresh PostgreSQL database of one scenario run: created empty, dropped with whatever is still connected. */
+class ScenarioDatabase {
+  readonly url: string;
+  readonly #serverUrl: string;
+  readonly #name: string;
+
+  private constructor(serverUrl: string, name: string) {
+    this.#serverUrl = serverUrl;
+    this.#name = name;
+    this.url = withDatabase(serverUrl, name);
+  }
+
+  static async create(scenario: string): Promise<ScenarioDatabase> {
+    const serverUrl = process.env[POSTGRES_URL_VARIABLE] ?? '';
+    if (serverUrl === '') throw new Error(`POSTGRES mode needs ${POSTGRES_URL_VARIABLE} set to a PostgreSQL URL (the runner sets it: npm run bench -- --store postgres).`);
+    const name = `durablite_bench_${scenario}_${process.pid}_${Date.now().toString(36)}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+    await onServer(serverUrl, `CREATE DATABASE ${name} TEMPLATE template0`);
+    return new ScenarioDatabase(serverUrl, name);
+  }
+
+  drop(): Promise<void> {
+    return onServer(this.#serverUrl, `DROP DATABASE IF EXISTS ${this.#name} WITH (FORCE)`);
+  }
+}
+
+async function onServer(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The `Engine.open` options of a scenario's engine: a SQLite file `label`.db in the scenario's durability
+ * mode, or, in `POSTGRES` mode, schema `label` of the scenario's database.
+ */
+export function engineOptions(context: ScenarioContext<RunMode>, label: string, postgres: EngineOptions['postgres'] = {}): EngineOptions {
+  if (context.mode === 'POSTGRES') return { database: context.postgresUrl!, postgres: { schema: label, ...postgres } };
+  return { database: context.databasePath(label), synchronous: context.mode };
 }
 
 /** Time in microseconds from an arbitrary origin, sub-microsecond resolution. */
@@ -212,7 +294,7 @@ export function costRatio(engine: number, floor: number, unit: string): number {
 
 /** A figure (throughput, duration) next to its floor. */
 export function figureResult(
-  context: ScenarioContext,
+  context: ScenarioContext<RunMode>,
   figure: { unit: string; engine: number; floor: number },
   extra: Record<string, unknown> = {},
 ): BenchResult {
@@ -229,7 +311,7 @@ export function figureResult(
 
 /** A latency figure in µs: `engine`/`floor` are the p50s; p99s beside them. */
 export function latencyResult(
-  context: ScenarioContext,
+  context: ScenarioContext<RunMode>,
   engineSamplesUs: readonly number[],
   floorSamplesUs: readonly number[],
   extra: Record<string, unknown> = {},
@@ -289,13 +371,14 @@ export function nodeArgumentsFor(file: string): string[] {
 }
 
 /**
- * Runs a benchmark file in a fresh Node process and returns the JSON of the last stdout line that
- * holds JSON (a result object or an array). Its stderr is passed through to `stderr`.
+ * Runs a benchmark file in a fresh Node process (with environment `env`) and returns the JSON of the
+ * last stdout line that holds JSON (a result object or an array). Its stderr is passed through to `stderr`.
  */
-export function runJsonChild(file: string, args: readonly string[], stderr: NodeJS.WritableStream = process.stderr): Promise<unknown> {
+export function runJsonChild(file: string, args: readonly string[], stderr: NodeJS.WritableStream = process.stderr, env: NodeJS.ProcessEnv = process.env): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeArgumentsFor(file), ...args], {
       cwd: path.resolve(__dirname, '..', '..'),
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

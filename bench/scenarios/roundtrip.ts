@@ -1,9 +1,12 @@
 // roundtrip: handler send → workflow recv → workflow setEvent (a new key) → handler getEvent, p50/p99 µs.
 // Floor: the same statements and commits the engine runs for one round trip, in the same order,
 // directly with better-sqlite3, with a promise hand-off where the engine hands over between sides.
+// On PostgreSQL (`--store postgres`): the engine on a fresh database, and as floor the same number of
+// commits, each a plain single-row INSERT on one connection, then a read by primary key.
 import { Engine, registerWorkflow, type WorkflowContext } from '../../lib';
 import { FloorStatements, NO_TOPIC, openFloorDatabase } from '../lib/floor';
-import { latencyResult, nowUs, runScenario } from '../lib/harness';
+import { engineOptions, latencyResult, nowUs, runScenario, type ScenarioContext } from '../lib/harness';
+import { PostgresFloor } from '../lib/postgres-floor';
 import { alternateCountingCommits } from '../lib/probe';
 
 const RECV_TIMEOUT_SECONDS = 86_400;
@@ -19,11 +22,9 @@ function handOff(): Promise<void> {
   return new Promise((resolve) => resolve());
 }
 
-runScenario('roundtrip', async (context) => {
-  const samples = context.size('samples', 10_000, 300);
-  const warmup = context.size('warmup', 1_000, 50);
-
-  const engine = await Engine.open({ database: context.databasePath('engine'), synchronous: context.mode });
+/** The engine's side: one round trip per iteration, µs each. */
+async function openEngineSide(context: ScenarioContext<'FULL' | 'NORMAL' | 'POSTGRES'>): Promise<{ engine: Engine; run: (iterations: number) => Promise<number[]> }> {
+  const engine = await Engine.open(engineOptions(context, 'engine'));
   const handle = await engine.startWorkflow(echo, { workflowUUID: 'roundtrip-echo' });
   const workflowUUID = handle.getWorkflowUUID();
   let nextEngineMessage = 0;
@@ -38,6 +39,23 @@ runScenario('roundtrip', async (context) => {
     }
     return latencies;
   };
+  return { engine, run: engineRun };
+}
+
+runScenario(
+  'roundtrip',
+  async (context) => {
+    const samples = context.size('samples', 10_000, 300);
+    const warmup = context.size('warmup', 1_000, 50);
+    if (context.mode === 'POSTGRES') return onPostgres(context as ScenarioContext<'POSTGRES'>, samples, warmup);
+    return onSqlite(context as ScenarioContext<'FULL' | 'NORMAL'>, samples, warmup);
+  },
+  { modes: ['FULL', 'NORMAL', 'POSTGRES'] },
+);
+
+/** The round trip on a SQLite file, beside the engine's own statements in the engine's commits. */
+async function onSqlite(context: ScenarioContext<'FULL' | 'NORMAL'>, samples: number, warmup: number) {
+  const { engine, run: engineRun } = await openEngineSide(context);
 
   // Per round trip the engine commits three times, and the floor does the same statements in the
   // same three commits (traced from lib/store with group commit): (1) the workflow's recv starting its
@@ -91,4 +109,31 @@ runScenario('roundtrip', async (context) => {
   await engine.close();
   floor.db.close();
   return latencyResult(context, measured.engine, measured.floor, { engineCommitsPerOperation, floorCommitsPerOperation: 3 });
-});
+}
+
+/** The round trip on PostgreSQL, beside three single-row INSERT commits and a read on one connection. */
+async function onPostgres(context: ScenarioContext<'POSTGRES'>, samples: number, warmup: number) {
+  const { engine, run: engineRun } = await openEngineSide(context);
+  const floor = await PostgresFloor.open(context.postgresUrl);
+  let nextFloorMessage = 0;
+  const floorRun = async (iterations: number): Promise<number[]> => {
+    const latencies: number[] = [];
+    for (let iteration = 0; iteration < iterations; iteration++) {
+      const message = String(nextFloorMessage++);
+      const startUs = nowUs();
+      await floor.commit('message', message); // the send (and the recv's wait)
+      await handOff();
+      await floor.commit('consumed', message); // the recv's consume-and-record
+      await handOff();
+      const id = await floor.commit(`reply-${message}`, message); // the setEvent
+      await handOff();
+      await floor.read(id); // the getEvent
+      latencies.push(nowUs() - startUs);
+    }
+    return latencies;
+  };
+  const measured = await alternateCountingCommits(engine, { samples, warmup, engine: engineRun, floor: floorRun });
+  await engine.close();
+  await floor.close();
+  return latencyResult(context, measured.engine, measured.floor, { engineCommitsPerOperation: measured.engineCommitsPerSample, floorCommitsPerOperation: 3 });
+}
