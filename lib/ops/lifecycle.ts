@@ -191,9 +191,10 @@ export class WorkflowRunner {
     // Engines sharing a database: only the one that claims it runs it (see Store.claim).
     let claimed: Awaitable<boolean>;
     try {
-      // Not one this engine holds already: the announcement of its own start (whose run it launched)
-      // may arrive before that run is registered here.
-      claimed = this.#env.store.claim(workflowUUID, true);
+      // Held by this engine already counts: its own beat may have claimed it meanwhile (a Client's
+      // start is claimable by both), and skipped it as being claimed here. (An engine's own starts
+      // are never announced, so this is never one it launched itself.)
+      claimed = this.#env.store.claim(workflowUUID);
     } catch (error) {
       failed(error);
       return;

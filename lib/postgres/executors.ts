@@ -53,15 +53,13 @@ const CLAIMABLE = `(w.executor_id IS NULL OR w.executor_id = $1 OR NOT EXISTS (
 
 /**
  * Claims one PENDING workflow for `executorId` if it is claimable (see CLAIMABLE), under its row
- * lock; true when `executorId` holds it now (with `fromOthers`, false when it held it already: its
- * own start, which it runs itself). A workflow another live executor holds stays its.
+ * lock; true when `executorId` holds it now. A workflow another live executor holds stays its.
  */
-export async function claimWorkflow(sql: Sql, workflowUUID: string, executorId: string, leaseMs: number, fromOthers = false): Promise<boolean> {
+export async function claimWorkflow(sql: Sql, workflowUUID: string, executorId: string, leaseMs: number): Promise<boolean> {
   return (await changes(
     sql,
-    `UPDATE workflows w SET executor_id = $1 WHERE w.workflow_uuid = $3 AND w.status = 'PENDING' AND ${CLAIMABLE}
-       AND NOT ($4 AND w.executor_id IS NOT DISTINCT FROM $1)`,
-    [executorId, leaseMs, workflowUUID, fromOthers],
+    `UPDATE workflows w SET executor_id = $1 WHERE w.workflow_uuid = $3 AND w.status = 'PENDING' AND ${CLAIMABLE}`,
+    [executorId, leaseMs, workflowUUID],
   )) === 1;
 }
 

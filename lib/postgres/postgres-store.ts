@@ -434,14 +434,11 @@ export class PostgresStore implements Store {
 
   // ---- executors: many engines on one schema (see executors.ts) ----------------------------------------------
 
-  /**
-   * Takes `workflowUUID` to run it here when it is claimable; true when this store's executor holds
-   * it now (with `fromOthers`, only when it did not before).
-   */
-  claim(workflowUUID: string, fromOthers = false): Promise<boolean> {
+  /** Takes `workflowUUID` to run it here when it is claimable; true when this store's executor holds it now. */
+  claim(workflowUUID: string): Promise<boolean> {
     const executorId = this.executorId;
     if (executorId === null) return Promise.resolve(false);
-    return this.#transactions.run((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs, fromOthers));
+    return this.#transactions.run((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs));
   }
 
   /** Adds this store's executor as alive now (an Engine's open). */

@@ -414,10 +414,9 @@ export interface Store {
    * Takes a PENDING workflow this engine did not start (another process started, resumed or forked
    * it; or a resume or storage failure stopped its run) to run it here: true when this engine may run
    * it now. One SQLite file has one engine: always true. Engines sharing a database server claim a
-   * workflow under its row lock, so exactly one of them runs it. `fromOthers`: false also when this
-   * engine holds it already (the announcement of its own start, whose run it launched itself).
+   * workflow under its row lock, so exactly one of them runs it.
    */
-  claim(workflowUUID: string, fromOthers?: boolean): Awaitable<boolean>;
+  claim(workflowUUID: string): Awaitable<boolean>;
   /** Sets a recovered workflow's attempt count back to zero once it shows progress (joins a later commit; never fails its caller). */
   resetRecoveryAttempts(workflowUUID: string, nowMs: number): void;
 
