@@ -11,7 +11,7 @@ import {
   type SendManyMessage,
   type WorkflowContext,
 } from '../lib';
-import { openTestEngine, openTestKit, spawnFixture, tempDatabasePath } from './helpers';
+import { openTestEngine, openTestKit, spawnFixture, tempDatabasePath, testOnSqlite } from './helpers';
 
 /** Receives `count` messages on `topic` and returns them in the order received. */
 const collector = registerWorkflow('sendMany.collector', async (ctxt: WorkflowContext, topic: string | null, count: number) => {
@@ -120,7 +120,7 @@ describe('sendMany wakes the receivers it feeds', () => {
     }
   });
 
-  test('a client\'s sendMany, in another process than the owner, wakes the owner\'s waiting recv', async () => {
+  testOnSqlite('a SQLite file shared by an owner process and a client: the file watcher\'s wake-up (PostgreSQL\'s cross-process wake-ups are postgres.engine.test.ts\'s)', 'a client\'s sendMany, in another process than the owner, wakes the owner\'s waiting recv', async () => {
     const database = tempDatabasePath('send-many');
     const owner = spawnFixture('owner', [database, 'start-approval', 'deploy-9']);
     try {
