@@ -3,9 +3,8 @@
 // open the file and run its workflows while they are being copied elsewhere.
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { DatabaseOwnedError } from '../errors';
 import { openFailure, openReadOnlyDatabase, type SqliteDatabase } from './database';
-import { lockFileOf, readOwner, type OwnershipLock } from './ownership';
+import { lockExclusively, lockFileOf, type OwnershipLock } from './ownership';
 
 /** A table a migration copies: the columns both stores have, the key it is read in order of, its id sequence. */
 export interface CopiedTable {
@@ -86,14 +85,7 @@ function holdOwnerLock(database: string, db: SqliteDatabase): OwnershipLock {
     if (!fs.existsSync(file)) return { release: () => {} };
     throw openFailure(database, error);
   }
-  try {
-    lock.pragma('busy_timeout = 0');
-    lock.exec('BEGIN EXCLUSIVE');
-  } catch (error) {
-    lock.close();
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DatabaseOwnedError(database, readOwner(db));
-    throw openFailure(database, error);
-  }
+  lockExclusively(database, db, lock);
   return {
     release: () => {
       if (lock.open) lock.close();

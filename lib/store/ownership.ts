@@ -29,6 +29,21 @@ export function readOwner(db: SqliteDatabase): OwnerRecord | undefined {
 }
 
 /**
+ * Takes the exclusive lock on the opened lock file `lock`, at once or not at all; closes it and
+ * throws DatabaseOwnedError (naming the owner as it recorded itself in `db`) when an Engine holds it.
+ */
+export function lockExclusively(database: string, db: SqliteDatabase, lock: SqliteDatabase): void {
+  try {
+    lock.pragma('busy_timeout = 0');
+    lock.exec('BEGIN EXCLUSIVE');
+  } catch (error) {
+    lock.close();
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DatabaseOwnedError(database, readOwner(db));
+    throw openFailure(database, error);
+  }
+}
+
+/**
  * Takes ownership of `database` (whose connection is `db`) or throws DatabaseOwnedError naming the
  * live owner. Records this process as the owner.
  */
@@ -39,14 +54,7 @@ export function acquireOwnership(database: string, db: SqliteDatabase, nowMs: nu
   } catch (error) {
     throw openFailure(database, error);
   }
-  try {
-    lock.pragma('busy_timeout = 0');
-    lock.exec('BEGIN EXCLUSIVE');
-  } catch (error) {
-    lock.close();
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DatabaseOwnedError(database, readOwner(db));
-    throw openFailure(database, error);
-  }
+  lockExclusively(database, db, lock);
   try {
     db.prepare('INSERT OR REPLACE INTO owner (id, pid, hostname, started_at) VALUES (1, ?, ?, ?)').run(process.pid, os.hostname(), nowMs);
   } catch (error) {
