@@ -2,7 +2,10 @@
 // messages, select, streams, recovery at open), one owning Engine per schema, and Clients whose waits
 // wake from the NOTIFY the engine's transactions send at commit, with no polling.
 import path from 'node:path';
-import { Client, Engine, MaxRecoveryAttemptsExceededError, registerStep, registerWorkflow, type EngineWarning, type WorkflowContext } from '../lib';
+import pg from 'pg';
+import {
+  Client, Engine, ExecutorInUseError, MaxRecoveryAttemptsExceededError, registerStep, registerWorkflow, StorageError, type EngineWarning, type WorkflowContext,
+} from '../lib';
 import { collect } from './fixtures/postgres-workflows';
 import { readLog, spawnFixture, tempFolder } from './helpers';
 import { createTestDatabase, withClient } from './postgres-helpers';
@@ -272,5 +275,114 @@ describe('many engines on one PostgreSQL schema', () => {
       await engine.close();
     }
   }, 30_000);
-});
 
+  test('a second live engine of the same executorId is refused (at once in this process, once the first beats again from another); a restart after SIGKILL takes the id over once its lease lapsed', async () => {
+    const { url } = await createTestDatabase();
+    const log = path.join(tempFolder(), 'steps.log');
+    const first = spawnFixture('postgres-engine', [url, 'slot-1', log, 'r-1:1']);
+    let restarted: ReturnType<typeof spawnFixture> | null = null;
+    try {
+      await first.waitForLine('waiting r-1');
+      const startedAt = performance.now();
+      const refusal = await Engine.open({ database: url, postgres: { executorId: 'slot-1', leaseSeconds: 2 }, onWarning: () => {} }).then(
+        async (engine) => {
+          await engine.close();
+          return null;
+        },
+        (error: unknown) => error,
+      );
+      expect(refusal).toBeInstanceOf(ExecutorInUseError);
+      expect(refusal).toMatchObject({ code: 'EXECUTOR_IN_USE', executorId: 'slot-1', holderPid: first.process.pid });
+      // Refused as soon as the other engine beat again: within its 1 s beat, not after its 2 s lease.
+      expect(performance.now() - startedAt).toBeLessThan(1_900);
+      // Nothing of the first engine changed: it still runs its workflow.
+      expect((await holders(url))['r-1']).toBe('slot-1');
+
+      await first.kill();
+      const killedAt = performance.now();
+      restarted = spawnFixture('postgres-engine', [url, 'slot-1', log]);
+      await restarted.waitForLine('ready');
+      console.log(`a restart under the same executorId opened ${Math.round(performance.now() - killedAt)} ms after the SIGKILL (lease 2 s)`);
+      const client = await Client.open({ database: url });
+      try {
+        await client.send('r-1', 'after restart', 'in');
+        expect(await client.retrieveWorkflow('r-1').getResult()).toEqual(['after restart']);
+      } finally {
+        await client.close();
+      }
+      await restarted.waitForLine('ran r-1');
+      expect(readLog(log)).toEqual(['r-1 before', 'r-1 after']);
+    } finally {
+      await first.kill();
+      await restarted?.kill();
+    }
+
+    // Two engines of one process under one id: refused at once.
+    const one = await Engine.open({ database: url, postgres: { executorId: 'twice' }, onWarning: () => {} });
+    try {
+      await expect(Engine.open({ database: url, postgres: { executorId: 'twice' }, onWarning: () => {} })).rejects.toThrow(ExecutorInUseError);
+    } finally {
+      await one.close();
+    }
+    // Once closed, the id is free at once.
+    await (await Engine.open({ database: url, postgres: { executorId: 'twice' }, onWarning: () => {} })).close();
+  }, 60_000);
+
+  test('an engine whose executorId another process registered since writes nothing more: its records are fenced, its beat stops it', async () => {
+    const { url } = await createTestDatabase();
+    const log = path.join(tempFolder(), 'steps.log');
+    const warnings: EngineWarning[] = [];
+    const engine = await Engine.open({ database: url, postgres: { executorId: 'shared-id', leaseSeconds: 2 }, onWarning: (warning) => warnings.push(warning) });
+    try {
+      await engine.startWorkflow(collect, { workflowUUID: 'superseded' }, 1, log);
+      await eventually(async () => (await engine.listWaits()).length, 1);
+      // As if this engine had stalled past its lease and another process had then opened under its id.
+      await withClient(url, (raw) => raw.query(
+        "UPDATE durablite.executors SET incarnation = 'another process', hostname = 'elsewhere', pid = 1 WHERE executor_id = 'shared-id'",
+      ));
+      await engine.send('superseded', 'held back', 'in');
+      await eventually(async () => warnings.map((warning) => warning.code).includes('EXECUTOR_SUPERSEDED'), true);
+      // Nothing of the workflow was recorded here: the message waits for the engine that holds the id now.
+      expect((await engine.listMessages('superseded')).map((message) => message.consumed)).toEqual([false]);
+      expect(readLog(log)).toEqual(['superseded before']);
+      // Every write of this engine is refused now, with a StorageError that says why.
+      const refused = await engine.startWorkflow(collect, { workflowUUID: 'after' }, 1, log).then(() => null, (error: unknown) => error);
+      expect(refused).toBeInstanceOf(StorageError);
+      expect(refused).toMatchObject({ sqliteCode: 'PG_SUPERSEDED' });
+      // Its executors row is the other process's still: closing this engine does not remove it.
+      await engine.close();
+      const rows = await withClient(url, async (raw) => (await raw.query("SELECT incarnation FROM durablite.executors WHERE executor_id = 'shared-id'")).rows);
+      expect(rows).toEqual([{ incarnation: 'another process' }]);
+    } finally {
+      await engine.close();
+    }
+  }, 30_000);
+
+  test('the heartbeat has a connection of its own: it renews the lease while every connection of the pool waits for a lock', async () => {
+    const { url } = await createTestDatabase();
+    const log = path.join(tempFolder(), 'steps.log');
+    const engine = await Engine.open({ database: url, postgres: { executorId: 'busy', maxConnections: 1, leaseSeconds: 2 }, onWarning: () => {} });
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    try {
+      await engine.startWorkflow(collect, { workflowUUID: 'locked' }, 1, log);
+      await eventually(async () => (await engine.listWaits()).length, 1);
+      // Another session holds the workflow's row: the engine's send waits for it on the pool's only connection.
+      await raw.query('BEGIN');
+      await raw.query("SELECT 1 FROM durablite.workflows WHERE workflow_uuid = 'locked' FOR UPDATE");
+      const sent = engine.send('locked', 'late', 'in');
+      const beatAt = async (): Promise<number> =>
+        Number((await withClient(url, (other) => other.query("SELECT heartbeat_at FROM durablite.executors WHERE executor_id = 'busy'"))).rows[0].heartbeat_at);
+      const before = await beatAt();
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      // Beaten meanwhile: the lease never lapsed, though no write could get a connection.
+      expect(await beatAt()).toBeGreaterThan(before);
+      await raw.query('ROLLBACK');
+      await sent;
+      expect(await engine.retrieveWorkflow('locked').getResult()).toEqual(['late']);
+    } finally {
+      await raw.end();
+      await engine.close();
+    }
+  }, 30_000);
+});

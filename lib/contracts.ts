@@ -291,9 +291,12 @@ export interface WorkflowHandle<R = unknown> {
  * - `UNREADABLE_RECORD`: a workflow's record cannot be read back; it is marked ERROR.
  * - `WORKFLOW_NOT_RECORDED`: a workflow's outcome could not be recorded; it resumes on the next open.
  * - `CHANGE_FEED_FAILED`: reading other processes' commits failed; it is tried again on the next change.
+ * - `MAX_RECOVERY_ATTEMPTS_EXCEEDED`: a workflow taken over too often is given up (PostgreSQL).
+ * - `EXECUTOR_SUPERSEDED`: another engine process registered under this engine's executorId after it
+ *   missed its lease (PostgreSQL); this engine writes nothing more and should be closed.
  */
 export interface EngineWarning {
-  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED' | 'STORAGE_FAILED' | 'UNREADABLE_RECORD' | 'CHANGE_FEED_FAILED' | 'MAX_RECOVERY_ATTEMPTS_EXCEEDED';
+  code: 'WORKFLOW_NOT_REGISTERED' | 'WORKFLOW_NOT_RECORDED' | 'STORAGE_FAILED' | 'UNREADABLE_RECORD' | 'CHANGE_FEED_FAILED' | 'MAX_RECOVERY_ATTEMPTS_EXCEEDED' | 'EXECUTOR_SUPERSEDED';
   message: string;
   workflowUUID?: string;
   workflowName?: string;

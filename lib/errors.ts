@@ -192,6 +192,26 @@ export class DatabaseOwnedError extends DurabliteError {
   }
 }
 
+/**
+ * Another live engine is registered under this Engine's `executorId` on the PostgreSQL schema: two
+ * engines of one id would both run its workflows. The open waits out the other's lease (it may be a
+ * crashed process of the same deployment slot) and throws this once that engine beats again.
+ */
+export class ExecutorInUseError extends DurabliteError {
+  readonly executorId: string;
+  readonly holderHostname: string;
+  readonly holderPid: number;
+  constructor(executorId: string, holder: { hostname: string; pid: number }) {
+    super(
+      'EXECUTOR_IN_USE',
+      `The executor id "${executorId}" is in use by a live engine (process ${holder.pid} on ${holder.hostname}, which is still beating). Give each engine its own executorId, or close the other engine first.`,
+    );
+    this.executorId = executorId;
+    this.holderHostname = holder.hostname;
+    this.holderPid = holder.pid;
+  }
+}
+
 /** The engine was closed; the awaited operation will not complete in this process. */
 export class EngineClosedError extends DurabliteError {
   constructor(what = 'This operation') {

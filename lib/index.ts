@@ -36,6 +36,7 @@ export {
   SchemaVersionError,
   DatabaseOpenError,
   DatabaseOwnedError,
+  ExecutorInUseError,
   EngineClosedError,
   RegistrationError,
   MaxRecoveryAttemptsExceededError,

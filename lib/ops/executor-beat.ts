@@ -36,7 +36,22 @@ export class ExecutorBeat {
     if (this.#beating || !this.#env.isOpen) return;
     this.#beating = true;
     try {
-      if (!(await this.#store.heartbeat())) {
+      const renewal = await this.#store.heartbeat();
+      if (renewal === 'superseded') {
+        // Another process registered under this engine's executor id after this one missed its lease
+        // (see registerExecutor): it runs those workflows now. This store refuses every write; the
+        // waits under way end with that refusal, and the beat stops.
+        this.stop();
+        if (!this.#env.isOpen) return;
+        this.#env.options.onWarning({
+          code: 'EXECUTOR_SUPERSEDED',
+          message: `Another engine process registered under this engine's executor id ("${this.#store.executorId}") after this one missed its heartbeat for longer than its lease. This engine writes nothing more: close it, and give each engine its own executorId.`,
+        });
+        const refusal = this.#store.supersededBy;
+        if (refusal !== null) this.#env.waiters.failAll(refusal);
+        return;
+      }
+      if (renewal === 'gone') {
         // Declared dead by the others (no beat for longer than the lease: a long pause, a network
         // cut): what it ran is theirs now. It joins again; its runs of those workflows stop at their
         // next operation, which the fence refuses (nothing of them is recorded, no step starts).

@@ -128,12 +128,43 @@ export class PostgresDatabase {
   readonly schema: string;
   /** The URL without its password, for messages (see {@link describeUrl}). */
   readonly name: string;
+  readonly #url: string;
+  readonly #connectTimeoutMs: number;
   #closing: Promise<void> | undefined;
 
-  constructor(pool: pg.Pool, schema: string, name: string) {
+  constructor(pool: pg.Pool, schema: string, name: string, url: string, connectTimeoutMs: number) {
     this.pool = pool;
     this.schema = schema;
     this.name = name;
+    this.#url = url;
+    this.#connectTimeoutMs = connectTimeoutMs;
+  }
+
+  /**
+   * A connection of its own, outside the pool, working in the schema: for what must not queue behind
+   * the pool's writes (an engine's heartbeat). Unref'd: it keeps no process alive. The caller ends it.
+   * @throws what pg's connect or the server throws.
+   */
+  async connectAlone(applicationName: string): Promise<pg.Client> {
+    const client = new pg.Client({
+      connectionString: this.#url,
+      connectionTimeoutMillis: this.#connectTimeoutMs,
+      application_name: applicationName,
+      types,
+      keepAlive: true,
+    }) as pg.Client & { unref(): void };
+    // An 'error' event with no listener would end the process; the next query rejects instead.
+    client.on('error', () => {});
+    // pg's Client has unref() (for its socket) since 8.x; its type declarations lag behind.
+    client.unref();
+    try {
+      await client.connect();
+      await client.query(`SET search_path TO ${quoteIdentifier(this.schema)}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    return client;
   }
 
   /** Closes every connection of the pool once its clients are released. Idempotent. */
@@ -272,5 +303,5 @@ export async function openPostgresDatabase(url: string, options: PostgresOptions
     if (error instanceof SchemaVersionError) throw error;
     throw openFailure(name, resolved, error);
   }
-  return new PostgresDatabase(pool, resolved.schema, name);
+  return new PostgresDatabase(pool, resolved.schema, name, url, resolved.connectTimeoutMs);
 }

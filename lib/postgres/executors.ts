@@ -13,7 +13,7 @@
 import os from 'node:os';
 import { toWorkflowRecord, type WorkflowRow } from '../store/workflows';
 import type { WorkflowRecord } from '../types';
-import { changes, rowsOf, type Sql } from './sql';
+import { changes, firstRow, rowsOf, type Sql } from './sql';
 
 /** The server's time in epoch ms, as SQL. */
 export const SERVER_NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
@@ -26,25 +26,88 @@ export function defaultExecutorId(random: string): string {
   return `${os.hostname()}:${process.pid}:${random}`;
 }
 
-/** Adds this engine's row (or renews it, when an engine of this id opens again), as alive now. */
-export async function registerExecutor(sql: Sql, executorId: string): Promise<void> {
-  await sql.query(
-    `INSERT INTO executors (executor_id, hostname, pid, started_at, heartbeat_at)
-     VALUES ($1, $2, $3, ${SERVER_NOW_MS}, ${SERVER_NOW_MS})
+/** Who holds an executor id now, as its row tells (see registerExecutor). */
+export interface ExecutorHolder {
+  hostname: string;
+  pid: number;
+  incarnation: string | null;
+  /** How long ago (by the server's clock) it last beat, in ms. */
+  heartbeatAgeMs: number;
+}
+
+/**
+ * Registers `incarnation` (this engine process) under `executorId`, as alive now: adds the row, or
+ * takes it over when it is free to take (its incarnation is this one, or unknown, or its heartbeat is
+ * older than the lease; `replacing`: the incarnation the caller found dead). Otherwise changes nothing
+ * and returns the live holder, which the caller may wait out (see PostgresStore.registerExecutor).
+ */
+export async function registerExecutor(sql: Sql, executorId: string, incarnation: string, leaseMs: number, replacing: string | null = null): Promise<ExecutorHolder | null> {
+  const taken = await changes(
+    sql,
+    `INSERT INTO executors (executor_id, hostname, pid, started_at, heartbeat_at, incarnation)
+     VALUES ($1, $2, $3, ${SERVER_NOW_MS}, ${SERVER_NOW_MS}, $4)
      ON CONFLICT (executor_id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid,
-       started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`,
-    [executorId, os.hostname(), process.pid],
+       started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, incarnation = excluded.incarnation
+     WHERE executors.incarnation IS NULL OR executors.incarnation = excluded.incarnation OR executors.incarnation = $6
+       OR executors.heartbeat_at < ${SERVER_NOW_MS} - $5::bigint`,
+    [executorId, os.hostname(), process.pid, incarnation, leaseMs, replacing],
   );
+  if (taken === 1) return null;
+  const holder = await firstRow<{ hostname: string; pid: number; incarnation: string | null; age_ms: number }>(
+    sql,
+    `SELECT hostname, pid, incarnation, ${SERVER_NOW_MS} - heartbeat_at AS age_ms FROM executors WHERE executor_id = $1`,
+    [executorId],
+  );
+  // Gone since (the holder closed): free now.
+  if (holder === undefined) return registerExecutor(sql, executorId, incarnation, leaseMs, replacing);
+  return { hostname: holder.hostname, pid: holder.pid, incarnation: holder.incarnation, heartbeatAgeMs: Number(holder.age_ms) };
 }
 
-/** Renews the executor's lease on every workflow it holds; false when its row is gone (declared dead, or closed). */
-export async function heartbeat(sql: Sql, executorId: string): Promise<boolean> {
-  return (await changes(sql, `UPDATE executors SET heartbeat_at = ${SERVER_NOW_MS} WHERE executor_id = $1`, [executorId])) === 1;
+/**
+ * What a heartbeat found: `renewed`; `gone` (the others declared this executor dead after a pause
+ * longer than the lease, or it closed); `superseded` (another engine process registered under the
+ * same executor id since: this one must write nothing more).
+ */
+export type HeartbeatResult = 'renewed' | 'gone' | 'superseded';
+
+/** Renews the executor's lease on every workflow it holds, if `incarnation` still holds the id. One statement. */
+export async function heartbeat(sql: Sql, executorId: string, incarnation: string): Promise<HeartbeatResult> {
+  const row = await firstRow<{ renewed: boolean; present: boolean }>(
+    sql,
+    `WITH renewed AS (
+       UPDATE executors SET heartbeat_at = ${SERVER_NOW_MS} WHERE executor_id = $1 AND incarnation = $2 RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM renewed) AS renewed, EXISTS (SELECT 1 FROM executors WHERE executor_id = $1) AS present`,
+    [executorId, incarnation],
+  );
+  return row?.renewed ? 'renewed' : row?.present ? 'superseded' : 'gone';
 }
 
-/** Removes the executor's row: what it held is abandoned at once, for the other engines to claim. */
-export async function retireExecutor(sql: Sql, executorId: string): Promise<void> {
-  await sql.query('DELETE FROM executors WHERE executor_id = $1', [executorId]);
+/** Removes the executor's row if `incarnation` still holds it: what it held is abandoned at once, for the other engines to claim. */
+export async function retireExecutor(sql: Sql, executorId: string, incarnation: string): Promise<void> {
+  await sql.query('DELETE FROM executors WHERE executor_id = $1 AND incarnation = $2', [executorId, incarnation]);
+}
+
+/**
+ * The incarnations registered by this process, true while their engine is open. An executor row held
+ * by one of them that ended (a testing kit's crash, then a reopen under the same id) is known dead
+ * without waiting for its lease; any other holder's liveness only its heartbeat can tell.
+ */
+const incarnationsHere = new Map<string, boolean>();
+
+/** Notes that `incarnation` (registered by this process) is open, or ended. */
+export function noteIncarnation(incarnation: string, open: boolean): void {
+  incarnationsHere.set(incarnation, open);
+}
+
+/** Whether `incarnation` is known to have ended: registered by this process, and closed or halted since. */
+export function endedHere(incarnation: string | null): boolean {
+  return incarnation !== null && incarnationsHere.get(incarnation) === false;
+}
+
+/** Whether `incarnation` is an engine of this process that is still open. */
+export function openHere(incarnation: string | null): boolean {
+  return incarnation !== null && incarnationsHere.get(incarnation) === true;
 }
 
 /** SQL: whether the workflow row `w` may be claimed by $1 (never claimed, held by $1, or its executor gone or lapsed past $2 ms). */

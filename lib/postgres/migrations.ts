@@ -151,6 +151,13 @@ export const migrations: readonly string[] = [
   ALTER TABLE workflows DROP COLUMN lease_until_ms;
   CREATE INDEX workflows_unclaimed ON workflows (created_at) WHERE status = 'PENDING' AND executor_id IS NULL;
   `,
+  // 3: an executor's incarnation, a random id of the engine process registered under executor_id now.
+  // Two live engines given the same executorId would otherwise both run its workflows: the second is
+  // refused at open while the first beats (or waits out its lease), and a record is fenced on the
+  // incarnation as well as on executor_id, so an engine whose id another process took over stops.
+  `
+  ALTER TABLE executors ADD COLUMN incarnation TEXT COLLATE "C";
+  `,
 ];
 
 /** The schema version this build writes and understands. */

@@ -28,7 +28,10 @@
 //
 // Not here yet: a change feed of other engines' commits (LISTEN/NOTIFY, the multi-engine stage) and
 // ownership, which engines on one server share through leases (same stage).
-import { WorkflowNotFoundError, type StorageError } from '../errors';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import type pg from 'pg';
+import { ExecutorInUseError, WorkflowNotFoundError, type StorageError } from '../errors';
 import { noDeletedRows } from '../store/deletion';
 import type { OwnershipLock } from '../store/ownership';
 import {
@@ -48,14 +51,22 @@ import {
   PostgresOperationReads,
 } from './operations';
 import { announceChanges, changeChannel, type AnnouncedChanges } from './notifications';
-import { claimAbandoned, claimWorkflow, heartbeat, registerExecutor, retireExecutor } from './executors';
+import {
+  claimAbandoned, claimWorkflow, endedHere, heartbeat, noteIncarnation, openHere, registerExecutor, retireExecutor, type HeartbeatResult,
+} from './executors';
 import { firstRow, type Sql } from './sql';
 import { appendToStream, copyStreamsForFork, isStreamClosed, PostgresStreamReads, streamEntryAt } from './streams';
 import { TransactionRunner } from './transactions';
 import {
   cancelWorkflow, controlStateOf, deletionTargets, descendantsOf, finishWorkflow, getWorkflow, giveUp, insertControl, insertWorkflow,
   lockPendingWorkflows, lockWorkflow, lockWorkflows, PostgresWorkflowReads, resetRecoveryAttempts, resumeWorkflow, setRecoveryAttempts,
+  type HeldState,
 } from './workflows';
+
+/** How often an open polls an executor row another incarnation holds, waiting for its lease to lapse (see registerExecutor). */
+const REGISTER_POLL_MS = 250;
+/** How much later a holder's last beat must look to count as a new beat, past the clocks' and round trips' jitter. */
+const REGISTER_BEAT_SLACK_MS = 200;
 
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
@@ -81,6 +92,11 @@ export class PostgresStore implements Store {
   /** The executor this store writes for; null for a Client's. */
   readonly executorId: string | null;
   readonly #leaseMs: number;
+  /** This process's open of the executor id: its row in executors names it, and every record is fenced on it. */
+  readonly #incarnation = randomUUID();
+  #supersededBy: StorageError | null = null;
+  /** The heartbeat's own connection (see heartbeat), opened at the first beat. */
+  #heartbeatConnection: Promise<pg.Client> | null = null;
   readonly workflows: PostgresWorkflowReads;
   readonly operations: PostgresOperationReads;
   readonly events: PostgresEventReads;
@@ -155,8 +171,15 @@ export class PostgresStore implements Store {
    * (this one's heartbeat lapsed) and runs it now. The StorageError ends this engine's run of it,
    * which then does not run again here unless it claims the workflow back.
    */
-  #fence<S extends { executorId: string | null }>(workflowUUID: string, state: S): S {
-    if (this.executorId !== null && state.executorId !== this.executorId) {
+  #fence<S extends HeldState>(workflowUUID: string, state: S): S {
+    if (this.executorId === null) return state;
+    if (state.executorId === this.executorId && state.holderIncarnation !== null && state.holderIncarnation !== this.#incarnation) {
+      throw this.#transactions.failure(
+        'PG_NOT_HELD',
+        `Workflow "${workflowUUID}" is held by engine "${this.executorId}", which another engine process registered as since this one missed its heartbeat for longer than its lease. Nothing was recorded; this engine stops running it.`,
+      );
+    }
+    if (state.executorId !== this.executorId) {
       throw this.#transactions.failure(
         'PG_NOT_HELD',
         `Workflow "${workflowUUID}" is held by ${state.executorId === null ? 'no engine' : `engine "${state.executorId}"`}, not by this one ("${this.executorId}"): another engine took it over. Nothing was recorded; this engine stops running it.`,
@@ -441,14 +464,76 @@ export class PostgresStore implements Store {
     return this.#transactions.run((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs));
   }
 
-  /** Adds this store's executor as alive now (an Engine's open). */
-  registerExecutor(): Promise<void> {
-    return this.#transactions.run((sql) => registerExecutor(sql, this.#requireExecutor()));
+  /**
+   * Registers this store's executor as alive now, under this process's incarnation (an Engine's open,
+   * or its rejoin after the others declared it dead). When another incarnation holds the id and beat
+   * within the lease, waits: it took over once that lease lapses (a crashed process of the same slot),
+   * and throws ExecutorInUseError once that holder beats again (a live engine of the same id). A holder
+   * this process opened and ended (the testing kit's crash) is taken over at once.
+   * @throws ExecutorInUseError, StorageError.
+   */
+  async registerExecutor(): Promise<void> {
+    const executorId = this.#requireExecutor();
+    let replacing: string | null = null;
+    let firstBeat: { incarnation: string | null; beatAtMs: number } | null = null;
+    for (;;) {
+      const startedAt = performance.now();
+      const holder = await this.#transactions.run((sql) => registerExecutor(sql, executorId, this.#incarnation, this.#leaseMs, replacing));
+      if (holder === null) break;
+      if (endedHere(holder.incarnation)) {
+        replacing = holder.incarnation;
+        continue;
+      }
+      // Its last beat, on this process's clock (the server's age of it, less our round trip's worth).
+      const beatAtMs = startedAt - holder.heartbeatAgeMs;
+      if (openHere(holder.incarnation) || (firstBeat !== null && firstBeat.incarnation === holder.incarnation && beatAtMs > firstBeat.beatAtMs + REGISTER_BEAT_SLACK_MS)) {
+        throw new ExecutorInUseError(executorId, holder);
+      }
+      if (firstBeat === null || firstBeat.incarnation !== holder.incarnation) firstBeat = { incarnation: holder.incarnation, beatAtMs };
+      await delay(Math.min(REGISTER_POLL_MS, Math.max(1, this.#leaseMs - holder.heartbeatAgeMs + 1)));
+    }
+    noteIncarnation(this.#incarnation, true);
   }
 
-  /** Renews this executor's hold on its workflows; false when its row is gone (another engine declared it dead). */
-  heartbeat(): Promise<boolean> {
-    return this.#transactions.run((sql) => heartbeat(sql, this.#requireExecutor()));
+  /**
+   * Renews this executor's hold on its workflows, on a connection of its own (a heartbeat must not
+   * queue behind the pool's writes, or a busy engine loses its workflows to the others). `gone`: the
+   * others declared it dead (see ExecutorBeat); `superseded`: another engine process registered under
+   * its id, and this store writes nothing more (every write rejects with a StorageError PG_SUPERSEDED).
+   * @throws StorageError when the server or the connection failed (the next beat connects again).
+   */
+  async heartbeat(): Promise<HeartbeatResult> {
+    const executorId = this.#requireExecutor();
+    // A halted or closed store beats no more: the others may take its workflows once its lease lapses.
+    this.#transactions.refuseIfStopped();
+    let result: HeartbeatResult;
+    try {
+      this.#heartbeatConnection ??= this.#database.connectAlone('durablite heartbeat');
+      result = await heartbeat(await this.#heartbeatConnection, executorId, this.#incarnation);
+    } catch (error) {
+      const broken = this.#heartbeatConnection;
+      this.#heartbeatConnection = null;
+      void broken?.then((client) => client.end()).catch(() => {});
+      this.#transactions.refuseIfStopped(true);
+      throw this.#transactions.failure('PG_HEARTBEAT', `This engine's heartbeat failed: ${(error as Error)?.message ?? String(error)}`);
+    }
+    if (result === 'superseded') this.#supersede();
+    return result;
+  }
+
+  /** Another process registered under this executor's id: this store writes nothing more, as if halted. */
+  #supersede(): void {
+    this.#supersededBy ??= this.#transactions.failure(
+      'PG_SUPERSEDED',
+      `Another engine process registered under this engine's executor id ("${this.executorId}") after this one missed its heartbeat for longer than its lease: this engine writes nothing more. Close it; give each engine its own executorId.`,
+    );
+    noteIncarnation(this.#incarnation, false);
+    this.#transactions.stop('halted', this.#supersededBy);
+  }
+
+  /** The StorageError every write of this store rejects with since another engine process took over its executor id (see heartbeat); null until then. */
+  get supersededBy(): StorageError | null {
+    return this.#supersededBy;
   }
 
   /** Claims up to `limit` abandoned workflows for this executor (see claimAbandoned), each a recovery attempt when taken from another. */
@@ -471,9 +556,11 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Removes this executor's row, so that what it holds can be claimed at once (an Engine's close). */
-  retireExecutor(): Promise<void> {
-    return this.#transactions.run((sql) => retireExecutor(sql, this.#requireExecutor()), true);
+  /** Removes this executor's row (if this process still holds it), so that what it holds can be claimed at once (an Engine's close). */
+  async retireExecutor(): Promise<void> {
+    noteIncarnation(this.#incarnation, false);
+    if (this.#supersededBy !== null) return;
+    await this.#transactions.run((sql) => retireExecutor(sql, this.#requireExecutor(), this.#incarnation), true);
   }
 
   #requireExecutor(): string {
@@ -657,6 +744,7 @@ export class PostgresStore implements Store {
   closeAsync(): Promise<void> {
     this.#closing ??= (async () => {
       this.#transactions.stop('closed');
+      this.#endHeartbeat();
       await this.#flushingResets;
       // One last transaction, past the closed check; the resets join it. A failure leaves them undone:
       // the next recovery counts those workflows once more.
@@ -672,6 +760,15 @@ export class PostgresStore implements Store {
    */
   halt(): void {
     this.#transactions.stop('halted');
+    this.#endHeartbeat();
+  }
+
+  /** This incarnation is over: its heartbeat's connection ends, and this process may take its executor id over at once. */
+  #endHeartbeat(): void {
+    noteIncarnation(this.#incarnation, false);
+    const connection = this.#heartbeatConnection;
+    this.#heartbeatConnection = null;
+    void connection?.then((client) => client.end()).catch(() => {});
   }
 }
 

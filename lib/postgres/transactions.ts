@@ -33,6 +33,8 @@ export class TransactionRunner {
   /** Transactions and reads under way (the testing kit's runUntilIdle waits until none is). */
   #inFlight = 0;
   #stopped: 'halted' | 'closed' | null = null;
+  /** What a halted runner refuses with, when not the plain PG_HALTED (see stop). */
+  #haltedBy: StorageError | null = null;
 
   constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null) {
     this.#database = database;
@@ -70,9 +72,14 @@ export class TransactionRunner {
     return this.#stopped === 'halted';
   }
 
-  /** Refuses every later write; `'halted'` also rolls back those under way rather than commit them. */
-  stop(how: 'halted' | 'closed'): void {
-    if (this.#stopped !== 'halted') this.#stopped = how;
+  /**
+   * Refuses every later write; `'halted'` also rolls back those under way rather than commit them,
+   * refusing with `reason` when given (a StorageError of this runner's, see failure).
+   */
+  stop(how: 'halted' | 'closed', reason: StorageError | null = null): void {
+    if (this.#stopped === 'halted') return;
+    this.#stopped = how;
+    if (how === 'halted') this.#haltedBy = reason;
   }
 
   /**
@@ -114,7 +121,7 @@ export class TransactionRunner {
   }
 
   async #runOnce<T>(work: (sql: Sql) => Promise<T>, evenIfClosed: boolean): Promise<T> {
-    this.#refuseIfStopped(evenIfClosed);
+    this.refuseIfStopped(evenIfClosed);
     let undo: (() => void) | undefined;
     try {
       return await this.#withConnection(async (sql, setPhase) => {
@@ -122,7 +129,7 @@ export class TransactionRunner {
         const value = await work(sql);
         undo = await this.#beforeCommit?.(sql);
         // Halted meanwhile: as in a process killed before its COMMIT, none of it stays.
-        this.#refuseIfStopped(true);
+        this.refuseIfStopped(true);
         const commitNumber = ++this.#commits;
         try {
           this.#interceptor?.beforeCommit?.(commitNumber);
@@ -190,8 +197,9 @@ export class TransactionRunner {
     }
   }
 
-  #refuseIfStopped(evenIfClosed: boolean): void {
-    if (this.#stopped === 'halted') throw this.#mark(new StorageError('PG_HALTED', 'This store was halted: it writes nothing more. Open the database again.'));
+  /** Throws this runner's StorageError when it was halted, or closed (unless `evenIfClosed`). */
+  refuseIfStopped(evenIfClosed = false): void {
+    if (this.#stopped === 'halted') throw this.#haltedBy ?? this.#mark(new StorageError('PG_HALTED', 'This store was halted: it writes nothing more. Open the database again.'));
     if (this.#stopped === 'closed' && !evenIfClosed) throw this.#mark(new StorageError('PG_CLOSED', 'This store is closed: it writes nothing more. Open the database again.'));
   }
 

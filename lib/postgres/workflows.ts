@@ -7,14 +7,24 @@ import type { ControlAction, ControlState, WorkflowFilter, WorkflowReads } from 
 import type { WorkflowRecord, WorkflowStatusName } from '../types';
 import { changes, firstRow, rowsOf, type Sql } from './sql';
 
-type ControlRow = { workflow_uuid: string; status: WorkflowStatusName; error: string | null; deadline_ms: number | null; executor_id: string | null };
+type ControlRow = {
+  workflow_uuid: string; status: WorkflowStatusName; error: string | null; deadline_ms: number | null; executor_id: string | null; incarnation: string | null;
+};
 
-/** What a recording transaction checks of a workflow, and which executor holds it (null: none claimed it). */
-export type HeldState = ControlState & { executorId: string | null };
+/**
+ * What a recording transaction checks of a workflow: which executor holds it (null: none claimed it),
+ * and the incarnation (the open engine process) registered under that executor's id now (null: no
+ * such row, see executors.ts).
+ */
+export type HeldState = ControlState & { executorId: string | null; holderIncarnation: string | null };
 
 function toControlState(row: ControlRow): HeldState {
-  return { status: row.status, error: row.error, deadlineMs: row.deadline_ms, executorId: row.executor_id };
+  return { status: row.status, error: row.error, deadlineMs: row.deadline_ms, executorId: row.executor_id, holderIncarnation: row.incarnation };
 }
+
+/** The columns of ControlRow, from workflows `w` and its holder's row of executors `e`. */
+const CONTROL_COLUMNS = `w.workflow_uuid, w.status, w.error, w.deadline_ms, w.executor_id, e.incarnation
+  FROM workflows w LEFT JOIN executors e ON e.executor_id = w.executor_id`;
 
 /**
  * Locks the rows of the workflows that exist among `workflowUUIDs` until the transaction ends, and
@@ -25,8 +35,7 @@ function toControlState(row: ControlRow): HeldState {
 export async function lockWorkflows(sql: Sql, workflowUUIDs: readonly string[]): Promise<Map<string, HeldState>> {
   const rows = await rowsOf<ControlRow>(
     sql,
-    `SELECT workflow_uuid, status, error, deadline_ms, executor_id FROM workflows
-     WHERE workflow_uuid = ANY($1::text[]) ORDER BY workflow_uuid FOR NO KEY UPDATE`,
+    `SELECT ${CONTROL_COLUMNS} WHERE w.workflow_uuid = ANY($1::text[]) ORDER BY w.workflow_uuid FOR NO KEY UPDATE OF w`,
     [[...new Set(workflowUUIDs)]],
   );
   return new Map(rows.map((row) => [row.workflow_uuid, toControlState(row)]));
@@ -134,7 +143,7 @@ export async function getWorkflow(sql: Sql, workflowUUID: string): Promise<Workf
 }
 
 export async function controlStateOf(sql: Sql, workflowUUID: string): Promise<HeldState | undefined> {
-  const row = await firstRow<ControlRow>(sql, 'SELECT workflow_uuid, status, error, deadline_ms, executor_id FROM workflows WHERE workflow_uuid = $1', [workflowUUID]);
+  const row = await firstRow<ControlRow>(sql, `SELECT ${CONTROL_COLUMNS} WHERE w.workflow_uuid = $1`, [workflowUUID]);
   return row === undefined ? undefined : toControlState(row);
 }
 
