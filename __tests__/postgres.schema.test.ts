@@ -47,6 +47,19 @@ async function schemaSnapshot(client: pg.Client, schema: string): Promise<Record
   return snapshot;
 }
 
+/**
+ * The schema's functions (the recording functions of migration 4), each as its signature and an MD5
+ * of its body: a body edited in place, rather than by a new migration, shows in review.
+ */
+async function functionsOf(client: pg.Client, schema: string): Promise<string[]> {
+  const { rows } = await client.query<{ line: string }>(
+    `SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') -> ' || pg_get_function_result(p.oid) || ' [' || md5(p.prosrc) || ']' AS line
+     FROM pg_proc p WHERE p.pronamespace = $1::regnamespace ORDER BY p.proname`,
+    [schema],
+  );
+  return rows.map((row) => row.line);
+}
+
 /** The version row and the transaction that last wrote it: a write changes its xmin. */
 async function versionRow(client: pg.Client, schema: string): Promise<{ version: number; writtenBy: string }> {
   const { rows: [row] } = await client.query<{ version: number; writtenBy: string }>(
@@ -110,6 +123,8 @@ describe('the schema', () => {
     expect(database.schema).toBe('durablite');
     await withClient(url, async (client) => {
       expect(await schemaSnapshot(client, 'durablite')).toMatchSnapshot();
+      expect(await functionsOf(client, 'durablite')).toMatchSnapshot('functions');
+      expect(await functionsOf(client, 'public')).toEqual([]);
       expect((await versionRow(client, 'durablite')).version).toBe(SCHEMA_VERSION);
       expect(await schemasOf(client)).toEqual(['durablite']);
       expect(await schemaSnapshot(client, 'public')).toEqual({});

@@ -8,7 +8,7 @@
 import { toEventRecord, type EventRow } from '../store/events';
 import type { EventReads } from '../store/store';
 import type { EventRecord } from '../types';
-import { changes, firstRow, rowsOf, type Sql } from './sql';
+import { firstRow, rowsOf, type Sql } from './sql';
 
 /** An event as a select sees it (see store/events.ts EventPlacement). */
 export interface EventPlacement {
@@ -18,17 +18,6 @@ export interface EventPlacement {
 }
 
 const MESSAGES_BEFORE = '(SELECT coalesce(max(message_id), 0) FROM messages)';
-
-/** Inserts the event set by operation `operationIndex`; false (the first value kept) when the key is set. */
-export async function insertEvent(sql: Sql, workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Promise<boolean> {
-  return (await changes(
-    sql,
-    `INSERT INTO events (workflow_uuid, key, value, created_at, operation_index, messages_before)
-     VALUES ($1, $2, $3, $4, $5, ${MESSAGES_BEFORE})
-     ON CONFLICT (workflow_uuid, key) DO NOTHING`,
-    [workflowUUID, key, value, nowMs, operationIndex],
-  )) === 1;
-}
 
 /** Copies to workflow `fork` the events of `original` set by the operations `fork` has recorded (as written now among messages). */
 export async function copyEventsForFork(sql: Sql, original: string, fork: string): Promise<void> {

@@ -34,14 +34,6 @@ export async function markConsumed(sql: Sql, messageId: number, operationIndex: 
   await sql.query('UPDATE messages SET consumed_at = $1, consumed_by = $2 WHERE message_id = $3', [nowMs, operationIndex, messageId]);
 }
 
-/** Consumes the oldest unconsumed message of the queue for operation `operationIndex`; its payload, or undefined. */
-export async function consumeOldest(sql: Sql, destinationUUID: string, topic: string | null, operationIndex: number, nowMs: number): Promise<string | undefined> {
-  const oldest = await peekOldest(sql, destinationUUID, topic);
-  if (oldest === undefined) return undefined;
-  await markConsumed(sql, oldest.messageId, operationIndex, nowMs);
-  return oldest.message;
-}
-
 /** Copies to workflow `fork` the messages of `original` consumed by the operations `fork` has recorded, as consumed, in queue order. */
 export async function copyMessagesForFork(sql: Sql, original: string, fork: string): Promise<number> {
   return changes(

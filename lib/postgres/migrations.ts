@@ -12,6 +12,7 @@
 //   the database's locale, so listings order alike on both stores (and the indexes are cheaper).
 // - No owner table: many engines share one database, each a row of executors, each workflow held by
 //   one of them under a lease.
+import { RECORDING_FUNCTIONS } from './recording-functions';
 
 export const migrations: readonly string[] = [
   // 1: the schema of the SQLite store at its version 7, and the executors and leases of many engines.
@@ -158,6 +159,8 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE executors ADD COLUMN incarnation TEXT COLLATE "C";
   `,
+  // 4: the frequent writes as server-side functions, one round trip each (see recording-functions.ts).
+  RECORDING_FUNCTIONS,
 ];
 
 /** The schema version this build writes and understands. */

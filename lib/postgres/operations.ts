@@ -32,15 +32,6 @@ export async function completeOperation(sql: Sql, workflowUUID: string, operatio
   )) === 1;
 }
 
-/** Gives a started wait a new deadline and detail (a step's next attempt); false when there is none under way. */
-export async function continueWait(sql: Sql, wait: WaitStart): Promise<boolean> {
-  return (await changes(
-    sql,
-    'UPDATE operations SET deadline_ms = $1, wait_detail = $2 WHERE workflow_uuid = $3 AND operation_index = $4 AND completed_at IS NULL',
-    [wait.deadlineMs, wait.waitDetail, wait.workflowUUID, wait.operationIndex],
-  )) === 1;
-}
-
 /** How many operations the workflow recorded: its highest operation index + 1 (0 for none). */
 export async function countOperations(sql: Sql, workflowUUID: string): Promise<number> {
   const row = await firstRow<{ count: number }>(sql, 'SELECT coalesce(max(operation_index) + 1, 0) AS count FROM operations WHERE workflow_uuid = $1', [workflowUUID]);

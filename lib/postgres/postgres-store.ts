@@ -1,7 +1,10 @@
 // The PostgreSQL store: the Store of one PostgreSQL schema, shared by many engines. Every write is one
-// transaction on a connection of the pool (BEGIN ... COMMIT, ROLLBACK on any error; see transactions.ts), and its promise
-// settles only once that transaction committed (commit: ALREADY_COMMITTED) or failed (a StorageError
-// this store raised; nothing of the write kept). Reads run on the pool and see committed rows only.
+// transaction, and its promise settles only once that transaction committed (commit: ALREADY_COMMITTED)
+// or failed (a StorageError this store raised; nothing of the write kept). The frequent writes (a
+// workflow's start and finish, a step's outcome, a wait's start, send, setEvent, the attempts of recv
+// and getEvent) are each one call of a server-side function in autocommit, one round trip (see
+// recording-functions.ts); the rest run BEGIN ... COMMIT on a connection of the pool, ROLLBACK on any
+// error (see transactions.ts). Reads run on the pool and see committed rows only.
 //
 // Commit order. SQLite has one writer, so its ids are handed out in commit order. Here ids come from
 // sequences at insert, and two transactions may commit in the other order than they took their ids.
@@ -33,6 +36,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import { ExecutorInUseError, WorkflowNotFoundError, type StorageError } from '../errors';
 import { noDeletedRows } from '../store/deletion';
+import { toStoredTopic } from '../store/messages';
 import type { OwnershipLock } from '../store/ownership';
 import {
   ALREADY_COMMITTED, cancellationOf, selectRecord, streamReadRecord,
@@ -44,13 +48,14 @@ import {
 import type { CancelResult, OperationPosition, OperationRecord, ResumeResult, SelectBranch, WorkflowRecord, WorkflowStatusName } from '../types';
 import { DEFAULT_LEASE_SECONDS, openPostgresDatabase, type PostgresDatabase, type PostgresOptions } from './database';
 import { deleteAll, deleteStrayControls, lockFinishedBefore, PostgresDeletionReads } from './deletion';
-import { copyEventsForFork, getEventPlacement, getEventValue, insertEvent, PostgresEventReads } from './events';
-import { consumeOldest, copyMessagesForFork, insertMessage, markConsumed, peekOldest, PostgresMessageReads } from './messages';
+import { copyEventsForFork, getEventPlacement, PostgresEventReads } from './events';
+import { copyMessagesForFork, insertMessage, markConsumed, peekOldest, PostgresMessageReads } from './messages';
 import {
-  completeOperation, continueWait, copyOperationsForFork, countOperations, insertCompleted, insertStarted, listForPendingWorkflows, listOperations,
+  completeOperation, copyOperationsForFork, countOperations, insertCompleted, insertStarted, listForPendingWorkflows, listOperations,
   PostgresOperationReads,
 } from './operations';
-import { announceChanges, changeChannel, type AnnouncedChanges } from './notifications';
+import { announceChanges, changeChannel, encodeChanges, type AnnouncedChanges } from './notifications';
+import { callFunction, type Refusable } from './recording-functions';
 import {
   claimAbandoned, claimWorkflow, endedHere, heartbeat, noteIncarnation, openHere, registerExecutor, retireExecutor, type HeartbeatResult,
 } from './executors';
@@ -129,15 +134,18 @@ export class PostgresStore implements Store {
     this.#leaseMs = leaseMs;
     this.#channel = changeChannel(database.schema);
     const transactions = (this.#transactions = new TransactionRunner(database, interceptor));
-    transactions.setBeforeCommit(async (sql) => {
-      if (this.#pendingResets.size === 0) return undefined;
-      const taken = this.#pendingResets;
-      this.#pendingResets = new Map();
-      await resetRecoveryAttempts(sql, [...taken.keys()], Math.max(...taken.values()));
-      // The commit failed: these resets were rolled back with it; they go with the next commit.
-      return () => {
-        for (const [workflowUUID, nowMs] of taken) if (!this.#pendingResets.has(workflowUUID)) this.#pendingResets.set(workflowUUID, nowMs);
-      };
+    transactions.setBeforeCommit({
+      pending: () => this.#pendingResets.size > 0,
+      run: async (sql) => {
+        if (this.#pendingResets.size === 0) return undefined;
+        const taken = this.#pendingResets;
+        this.#pendingResets = new Map();
+        await resetRecoveryAttempts(sql, [...taken.keys()], Math.max(...taken.values()));
+        // The commit failed: these resets were rolled back with it; they go with the next commit.
+        return () => {
+          for (const [workflowUUID, nowMs] of taken) if (!this.#pendingResets.has(workflowUUID)) this.#pendingResets.set(workflowUUID, nowMs);
+        };
+      },
     });
     const reader = transactions.reader;
     this.workflows = new PostgresWorkflowReads(reader);
@@ -173,19 +181,51 @@ export class PostgresStore implements Store {
    */
   #fence<S extends HeldState>(workflowUUID: string, state: S): S {
     if (this.executorId === null) return state;
-    if (state.executorId === this.executorId && state.holderIncarnation !== null && state.holderIncarnation !== this.#incarnation) {
-      throw this.#transactions.failure(
-        'PG_NOT_HELD',
-        `Workflow "${workflowUUID}" is held by engine "${this.executorId}", which another engine process registered as since this one missed its heartbeat for longer than its lease. Nothing was recorded; this engine stops running it.`,
-      );
-    }
-    if (state.executorId !== this.executorId) {
-      throw this.#transactions.failure(
-        'PG_NOT_HELD',
-        `Workflow "${workflowUUID}" is held by ${state.executorId === null ? 'no engine' : `engine "${state.executorId}"`}, not by this one ("${this.executorId}"): another engine took it over. Nothing was recorded; this engine stops running it.`,
-      );
-    }
+    const otherIncarnation = state.holderIncarnation !== null && state.holderIncarnation !== this.#incarnation;
+    if (state.executorId !== this.executorId || otherIncarnation) throw this.#notHeld(workflowUUID, state.executorId);
     return state;
+  }
+
+  /** The fence's refusal (see #fence): `holder` is the executor holding the workflow; this one's own id when another incarnation of it does. */
+  #notHeld(workflowUUID: string, holder: string | null): StorageError {
+    return this.#transactions.failure(
+      'PG_NOT_HELD',
+      holder === this.executorId
+        ? `Workflow "${workflowUUID}" is held by engine "${holder}", which another engine process registered as since this one missed its heartbeat for longer than its lease. Nothing was recorded; this engine stops running it.`
+        : `Workflow "${workflowUUID}" is held by ${holder === null ? 'no engine' : `engine "${holder}"`}, not by this one ("${this.executorId}"): another engine took it over. Nothing was recorded; this engine stops running it.`,
+    );
+  }
+
+  /**
+   * Calls recording function `name` (see recording-functions.ts) as one autocommit statement, and
+   * throws its refusal as the error it stands for (the workflow `workflowUUID` is gone, CANCELLED, or
+   * held elsewhere; operation `operationIndex` has no started `missing` to complete: its start was not committed); else returns its row.
+   */
+  async #call<Row extends object>(name: string, workflowUUID: string, values: unknown[], operationIndex = -1, missing = 'wait to complete'): Promise<Row> {
+    const row = await this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values));
+    switch (row.refusal ?? null) {
+      case null:
+        return row;
+      case 'not-found':
+        throw new WorkflowNotFoundError(workflowUUID);
+      case 'cancelled':
+        throw cancellationOf(workflowUUID, row.detail ?? null);
+      case 'not-held':
+        throw this.#notHeld(workflowUUID, row.detail ?? null);
+      case 'no-started-wait':
+        // The wait's start record is gone (its commit failed): nothing was recorded, nor consumed.
+        throw new Error(`Operation #${operationIndex} of workflow "${workflowUUID}" has no started ${missing}.`);
+    }
+  }
+
+  /** The executor and incarnation a recording function fences on: both null for a Client's store. */
+  get #holder(): [string | null, string | null] {
+    return [this.executorId, this.executorId === null ? null : this.#incarnation];
+  }
+
+  /** The payloads announcing `changes`, for a recording function to send at its commit. */
+  #payloads(changes: Partial<AnnouncedChanges>): string[] {
+    return encodeChanges(changes);
   }
 
   async #record(sql: Sql, position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): Promise<void> {
@@ -206,82 +246,64 @@ export class PostgresStore implements Store {
     return { value: await this.#transactions.run(work), commit: ALREADY_COMMITTED };
   }
 
-  async #committed(work: (sql: Sql) => Promise<unknown>): Promise<Commit> {
-    await this.#transactions.run(work);
-    return ALREADY_COMMITTED;
+  /** A recording function's result (committed once it resolves), as a write's. */
+  async #calledFor<T>(call: Promise<T>): Promise<Written<T>> {
+    return { value: await call, commit: ALREADY_COMMITTED };
   }
 
   // ---- writes of workflows and their operations ---------------------------------------------------------
 
   startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Promise<Written<boolean>> {
-    return this.#written(async (sql) => {
-      const inserted = await insertWorkflow(sql, workflowUUID, workflowName, inputs, null, deadlineMs, nowMs, this.executorId);
-      // Announced as new only when no engine holds it (a Client's start): an engine's own start is
-      // its own to run, and no other engine has anything to claim.
-      if (inserted && this.executorId === null) await this.#announce(sql, { newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] });
-      return inserted;
-    });
+    // Announced as new only when no engine holds it (a Client's start): an engine's own start is
+    // its own to run, and no other engine has anything to claim.
+    const payloads = this.executorId === null ? this.#payloads({ newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] }) : [];
+    const call = this.#call<{ inserted: boolean }>('start_workflow', workflowUUID, [workflowUUID, workflowName, inputs, deadlineMs, nowMs, this.executorId, this.#channel, payloads]);
+    return this.#calledFor(call.then((row) => row.inserted));
   }
 
   startChildWorkflow(position: OperationPosition, candidateUUIDs: readonly string[], childName: string, inputs: string, deadlineMs: number | null, nowMs: number): Promise<Written<string | null>> {
-    return this.#written(async (sql) => {
-      await this.#lockRecording(sql, position.workflowUUID);
-      for (const childUUID of candidateUUIDs) {
-        if (!(await insertWorkflow(sql, childUUID, childName, inputs, position.workflowUUID, deadlineMs, nowMs, this.executorId))) continue;
-        await insertCompleted(sql, { ...position, output: JSON.stringify(childUUID), error: null }, nowMs);
-        return childUUID;
-      }
-      return null;
-    });
+    const { workflowUUID, operationIndex, kind, name } = position;
+    const outputs = candidateUUIDs.map((uuid) => JSON.stringify(uuid));
+    const call = this.#call<{ child: string | null }>('start_child_workflow', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, [...candidateUUIDs], outputs, childName, inputs, deadlineMs, nowMs, ...this.#holder,
+    ]);
+    return this.#calledFor(call.then((row) => row.child));
   }
 
   finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Promise<Written<boolean>> {
-    return this.#written(async (sql) => {
-      const state = await lockWorkflow(sql, workflowUUID);
-      // A run's outcome is recorded only by the engine that holds the workflow (see #fence).
-      if (state?.status === 'PENDING') this.#fence(workflowUUID, state);
-      const finished = await finishWorkflow(sql, workflowUUID, status, output, error, nowMs);
-      if (finished) await this.#announce(sql, { outcomes: [{ workflowUUID }] });
-      return finished;
-    });
+    // A run's outcome is recorded only by the engine that holds the workflow (see #fence).
+    const payloads = this.#payloads({ outcomes: [{ workflowUUID }] });
+    const call = this.#call<{ finished: boolean }>('finish_workflow', workflowUUID, [workflowUUID, status, output, error, nowMs, ...this.#holder, this.#channel, payloads]);
+    return this.#calledFor(call.then((row) => row.finished));
   }
 
-  recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled = false): Promise<Commit> {
-    return this.#committed(async (sql) => {
-      const state = await lockWorkflow(sql, position.workflowUUID);
-      if (!evenIfCancelled) refuse(position.workflowUUID, state);
-      else if (state === undefined) throw new WorkflowNotFoundError(position.workflowUUID);
-      this.#fence(position.workflowUUID, state!);
-      await this.#record(sql, position, phase, output, error, nowMs);
-    });
+  async recordOutcome(position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number, evenIfCancelled = false): Promise<Commit> {
+    const { workflowUUID, operationIndex, kind, name } = position;
+    await this.#call('record_outcome', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, phase === 'first', output, error, nowMs, ...this.#holder, evenIfCancelled ? 'even-if-cancelled' : 'record',
+    ], operationIndex);
+    return ALREADY_COMMITTED;
   }
 
   startWait(wait: WaitStart, nowMs: number): Promise<Commit> {
-    return this.#committed(async (sql) => {
-      await this.#lockRecording(sql, wait.workflowUUID);
-      await insertStarted(sql, wait, nowMs);
-    });
+    return this.#startWait(wait, true, nowMs);
   }
 
   recordStepFailure(wait: WaitStart, phase: AttemptPhase, nowMs: number): Promise<Commit> {
-    return this.#committed(async (sql) => {
-      await this.#lockRecording(sql, wait.workflowUUID);
-      if (phase === 'first') await insertStarted(sql, wait, nowMs);
-      else if (!(await continueWait(sql, wait))) {
-        throw new Error(`Operation #${wait.operationIndex} of workflow "${wait.workflowUUID}" has no started step to continue.`);
-      }
-    });
+    return this.#startWait(wait, phase === 'first', nowMs);
+  }
+
+  /** Starts a wait (`first`), or gives the started one its next deadline and detail (a step's next attempt). */
+  async #startWait(wait: WaitStart, first: boolean, nowMs: number): Promise<Commit> {
+    const { workflowUUID, operationIndex, kind, name, deadlineMs, waitDetail } = wait;
+    await this.#call('start_wait', workflowUUID, [workflowUUID, operationIndex, kind, name, first, deadlineMs, waitDetail, nowMs, ...this.#holder], operationIndex, 'step to continue');
+    return ALREADY_COMMITTED;
   }
 
   send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Promise<Written<SendResult>> {
-    return this.#written(async (sql) => {
-      const destination = await lockWorkflow(sql, destinationUUID);
-      if (destination === undefined) return 'not-found';
-      if (destination.status === 'CANCELLED') return 'cancelled';
-      if (!(await insertMessage(sql, destinationUUID, message, topic, idempotencyKey, nowMs))) return 'duplicate';
-      await this.#announce(sql, { messages: [{ destinationUUID, topic }] });
-      return 'sent';
-    });
+    const payloads = this.#payloads({ messages: [{ destinationUUID, topic }] });
+    const call = this.#call<{ outcome: SendResult }>('send_message', destinationUUID, [destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs, this.#channel, payloads]);
+    return this.#calledFor(call.then((row) => row.outcome));
   }
 
   sendMany(batch: readonly OutgoingMessage[], nowMs: number): Promise<Written<SendManyOutcome>> {
@@ -303,45 +325,43 @@ export class PostgresStore implements Store {
   }
 
   sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Promise<Written<SendResult>> {
-    return this.#written(async (sql): Promise<SendResult> => {
-      const states = await lockWorkflows(sql, [position.workflowUUID, destinationUUID]);
-      this.#fence(position.workflowUUID, refuse(position.workflowUUID, states.get(position.workflowUUID)));
-      const destination = states.get(destinationUUID);
-      if (destination === undefined || destination.status === 'CANCELLED') {
-        const refusal = destination === undefined ? 'not-found' : 'cancelled';
-        await insertCompleted(sql, { ...position, output: null, error: encodeRefusal(refusal) }, nowMs);
-        return refusal;
-      }
-      await insertMessage(sql, destinationUUID, message, topic, null, nowMs);
-      await insertCompleted(sql, { ...position, output: null, error: null }, nowMs);
-      await this.#announce(sql, { messages: [{ destinationUUID, topic }] });
-      return 'sent';
-    });
+    const { workflowUUID, operationIndex, kind, name } = position;
+    const payloads = this.#payloads({ messages: [{ destinationUUID, topic }] });
+    const call = this.#call<{ outcome: SendResult }>('send_from_workflow', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, destinationUUID, toStoredTopic(topic), message, encodeRefusal('not-found'), encodeRefusal('cancelled'), nowMs,
+      ...this.#holder, this.#channel, payloads,
+    ]);
+    return this.#calledFor(call.then((row) => row.outcome));
   }
 
   setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): Promise<Written<boolean>> {
-    return this.#written(async (sql) => {
-      await this.#lockRecording(sql, position.workflowUUID);
-      const inserted = await insertEvent(sql, position.workflowUUID, key, value, position.operationIndex, nowMs);
-      await insertCompleted(sql, { ...position, output: null, error: inserted ? null : encodeDuplicate() }, nowMs);
-      if (inserted) await this.#announce(sql, { events: [{ workflowUUID: position.workflowUUID, key }] });
-      return inserted;
-    });
+    const { workflowUUID, operationIndex, kind, name } = position;
+    const payloads = this.#payloads({ events: [{ workflowUUID, key }] });
+    const call = this.#call<{ inserted: boolean }>('set_event', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, key, value, encodeDuplicate(), nowMs, ...this.#holder, this.#channel, payloads,
+    ]);
+    return this.#calledFor(call.then((row) => row.inserted));
   }
 
   receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {
-    const { workflowUUID, operationIndex } = position;
-    return this.#attempt(position, phase, wait, nowMs, {
-      peek: async (sql) => (await peekOldest(sql, workflowUUID, topic)) !== undefined,
-      read: (sql) => consumeOldest(sql, workflowUUID, topic, operationIndex, nowMs),
-    });
+    return this.#attemptRead(position, phase, { topic: toStoredTopic(topic), target: null, key: null }, wait, nowMs);
   }
 
   readEvent(position: OperationPosition, phase: AttemptPhase, targetUUID: string, key: string, wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {
-    return this.#attempt(position, phase, wait, nowMs, {
-      peek: async (sql) => (await getEventValue(sql, targetUUID, key)) !== undefined,
-      read: (sql) => getEventValue(sql, targetUUID, key),
-    });
+    return this.#attemptRead(position, phase, { topic: null, target: targetUUID, key }, wait, nowMs);
+  }
+
+  /** One attempt of a recv (`topic`) or in-workflow getEvent (`target`, `key`), as one call of attempt_read. */
+  async #attemptRead(
+    position: OperationPosition, phase: AttemptPhase, read: { topic: string | null; target: string | null; key: string | null }, wait: WaitPlan | null, nowMs: number,
+  ): Promise<AttemptResult> {
+    const { workflowUUID, operationIndex, kind, name } = position;
+    const row = await this.#call<{ outcome: 'recorded' | 'started' | 'none'; value: string | null }>('attempt_read', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, phase === 'first', read.topic, read.target, read.key, wait !== null, wait?.deadlineMs ?? null, wait?.waitDetail ?? null,
+      'null', nowMs, ...this.#holder,
+    ], operationIndex);
+    if (row.outcome === 'recorded') return { found: true, value: row.value!, commit: ALREADY_COMMITTED };
+    return row.outcome === 'started' ? { found: false, commit: ALREADY_COMMITTED } : NOT_FOUND;
   }
 
   /** One select attempt (see the header for what "first" means between an event and a message here). */
@@ -461,7 +481,7 @@ export class PostgresStore implements Store {
   claim(workflowUUID: string): Promise<boolean> {
     const executorId = this.executorId;
     if (executorId === null) return Promise.resolve(false);
-    return this.#transactions.run((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs));
+    return this.#transactions.single((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs));
   }
 
   /**

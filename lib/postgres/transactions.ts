@@ -17,9 +17,12 @@ type FailurePhase = 'work' | 'commit';
 
 /**
  * Runs just before COMMIT in every transaction: writes that join the next commit (the recovery-count
- * resets). Returns what to undo if that commit then fails.
+ * resets). Returns what to undo if that commit then fails. `pending` tells whether it has any.
  */
-export type BeforeCommit = (sql: Sql) => Promise<(() => void) | undefined>;
+export interface BeforeCommit {
+  pending(): boolean;
+  run(sql: Sql): Promise<(() => void) | undefined>;
+}
 
 export class TransactionRunner {
   readonly #database: PostgresDatabase;
@@ -105,6 +108,57 @@ export class TransactionRunner {
     }
   }
 
+  /**
+   * Runs `write`, which sends exactly one statement (a call of a recording function, see
+   * recording-functions.ts), in autocommit: one round trip, its own transaction, committed when it
+   * answers. Counted, intercepted and observed as a commit, retried and failed as run's transactions
+   * are. While writes wait to join the next commit (BeforeCommit), it runs as a transaction with them.
+   */
+  async single<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
+    if (this.#beforeCommit?.pending()) return this.run(write);
+    this.#inFlight++;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.#singleOnce(write);
+        } catch (error) {
+          const own = this.raised(error);
+          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
+          if (own) this.observer?.failed(error);
+          throw error;
+        }
+      }
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  async #singleOnce<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
+    this.refuseIfStopped(false);
+    const commitNumber = ++this.#commits;
+    try {
+      this.#interceptor?.beforeCommit?.(commitNumber);
+    } catch (error) {
+      throw this.#toFailure(error, 'work', true);
+    }
+    const pool = this.#database.pool;
+    const startedAt = performance.now();
+    const value = await write({
+      query: async (text, values) => {
+        try {
+          return await pool.query(text, values);
+        } catch (error) {
+          // The statement is its own commit: a connection lost while it ran leaves the outcome unknown.
+          throw this.#toFailure(error, 'commit');
+        }
+      },
+    });
+    const durationMs = performance.now() - startedAt;
+    this.#interceptor?.afterCommit?.(commitNumber);
+    this.observer?.committed(commitNumber, 1, durationMs);
+    return value;
+  }
+
   /** Runs `read` in one REPEATABLE READ, READ ONLY transaction: several statements, one snapshot. */
   async snapshot<T>(read: (sql: Sql) => Promise<T>): Promise<T> {
     this.#inFlight++;
@@ -127,7 +181,7 @@ export class TransactionRunner {
       return await this.#withConnection(async (sql, setPhase) => {
         await sql.query('BEGIN');
         const value = await work(sql);
-        undo = await this.#beforeCommit?.(sql);
+        undo = await this.#beforeCommit?.run(sql);
         // Halted meanwhile: as in a process killed before its COMMIT, none of it stays.
         this.refuseIfStopped(true);
         const commitNumber = ++this.#commits;
