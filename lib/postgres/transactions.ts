@@ -88,7 +88,7 @@ export class TransactionRunner {
           return await this.#runOnce(work, evenIfClosed);
         } catch (error) {
           const own = this.raised(error);
-          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
+          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.storageCode)) continue;
           if (own) this.observer?.failed(error);
           throw error;
         }

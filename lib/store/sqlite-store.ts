@@ -675,7 +675,7 @@ export class SqliteStore implements Store {
    * once then (a client's): the caller may wait asynchronously and write again.
    */
   isLockHeld(error: unknown): boolean {
-    return this.#committer.failsFastOnLock && this.isOwnFailure(error) && error.sqliteCode.startsWith('SQLITE_BUSY');
+    return this.#committer.failsFastOnLock && this.isOwnFailure(error) && error.storageCode.startsWith('SQLITE_BUSY');
   }
 
   /** Tells `observer` of every commit and failure from now on. */
