@@ -419,7 +419,10 @@ export class SqliteStore implements Store {
     this.#committer.commitNow();
   }
 
-  /** A change feed of other processes' commits, from `start` (default: now). */
+  /**
+   * A change feed of other processes' commits to this file, from `start` (default: now). SQLite's
+   * own: other processes' commits reach a PostgreSQL store through NOTIFY instead.
+   */
   openChangeFeed(start?: FeedPosition): ChangeFeed {
     return new SqliteChangeFeed(this.#db, start);
   }
