@@ -82,7 +82,7 @@ describe('a client and the write lock', () => {
       holder.exec('BEGIN IMMEDIATE');
       const error = await client.send('stuck', 'never', 'in').catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(StorageError);
-      expect(error).toMatchObject({ sqliteCode: 'SQLITE_BUSY' });
+      expect(error).toMatchObject({ storageCode: 'SQLITE_BUSY' });
       holder.exec('ROLLBACK');
       expect(await client.listMessages('stuck')).toEqual([]);
     }), 30_000);

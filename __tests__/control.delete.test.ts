@@ -1,9 +1,8 @@
 // deleteWorkflow and pruneWorkflows remove a workflow and every row that is its own, and nothing else;
 // a PENDING workflow goes only with force; ids stay monotonic, so another process's change feed still
 // sees every row inserted after a delete.
-import Database from 'better-sqlite3';
 import { Client, registerStep, registerWorkflow, WorkflowConflictError, WorkflowNotFoundError, WorkflowPendingError, type Engine, type WorkflowContext } from '../lib';
-import { openTestEngine, spawnFixture, tempDatabasePath } from './helpers';
+import { openTestEngine, queryDatabase, spawnFixture, tempDatabasePath, testDatabase, testOnSqlite } from './helpers';
 import { blockedInRecv } from './wait-helpers';
 
 const chatty = registerWorkflow('control.delete.chatty', async (ctxt: WorkflowContext, name: string) => {
@@ -18,22 +17,17 @@ const parent = registerWorkflow('control.delete.parent', async (ctxt: WorkflowCo
   return handle.getResult();
 });
 
-/** Every row, of every table, that belongs to the workflow. */
-function rowsOf(database: string, workflowUUID: string): Record<string, unknown[]> {
-  const db = new Database(database, { readonly: true });
-  try {
-    const of = (sql: string): unknown[] => db.prepare(sql).all(workflowUUID);
-    return {
-      workflows: of('SELECT * FROM workflows WHERE workflow_uuid = ?'),
-      operations: of('SELECT * FROM operations WHERE workflow_uuid = ?'),
-      events: of('SELECT * FROM events WHERE workflow_uuid = ?'),
-      streams: of('SELECT * FROM streams WHERE workflow_uuid = ?'),
-      messages: of('SELECT * FROM messages WHERE destination_uuid = ?'),
-      workflow_controls: of('SELECT * FROM workflow_controls WHERE workflow_uuid = ?'),
-    };
-  } finally {
-    db.close();
-  }
+/** Every row, of every table, that belongs to the workflow (read behind the engine's back, on either store). */
+async function rowsOf(database: string, workflowUUID: string): Promise<Record<string, unknown[]>> {
+  const of = (sql: string): Promise<unknown[]> => queryDatabase(database, sql, [workflowUUID]);
+  return {
+    workflows: await of('SELECT * FROM workflows WHERE workflow_uuid = ?'),
+    operations: await of('SELECT * FROM operations WHERE workflow_uuid = ?'),
+    events: await of('SELECT * FROM events WHERE workflow_uuid = ?'),
+    streams: await of('SELECT * FROM streams WHERE workflow_uuid = ?'),
+    messages: await of('SELECT * FROM messages WHERE destination_uuid = ?'),
+    workflow_controls: await of('SELECT * FROM workflow_controls WHERE workflow_uuid = ?'),
+  };
 }
 
 const NONE = { workflows: [], operations: [], events: [], streams: [], messages: [], workflow_controls: [] };
@@ -81,12 +75,12 @@ describe('the UUID of a deleted workflow', () => {
 
 describe('deleteWorkflow', () => {
   test('removes the workflow and every row of it, in every table, and leaves other workflows untouched', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const engine = await openTestEngine({ database });
     await finishChatty(engine, 'gone');
     await finishChatty(engine, 'kept');
-    const keptBefore = rowsOf(database, 'kept');
-    const goneBefore = rowsOf(database, 'gone');
+    const keptBefore = await rowsOf(database, 'kept');
+    const goneBefore = await rowsOf(database, 'gone');
     expect(goneBefore.events).toHaveLength(1);
     expect(goneBefore.streams).toHaveLength(2);
     expect(goneBefore.messages).toHaveLength(2);
@@ -97,8 +91,8 @@ describe('deleteWorkflow', () => {
       cancelled: [],
       rows: { workflows: 1, operations: goneBefore.operations.length, events: 1, streamEntries: 2, messages: 2, controls: 0 },
     });
-    expect(rowsOf(database, 'gone')).toEqual(NONE);
-    expect(rowsOf(database, 'kept')).toEqual(keptBefore);
+    expect(await rowsOf(database, 'gone')).toEqual(NONE);
+    expect(await rowsOf(database, 'kept')).toEqual(keptBefore);
     expect(await engine.retrieveWorkflow('gone').getStatus()).toBeNull();
     await expect(engine.deleteWorkflow('gone')).rejects.toBeInstanceOf(WorkflowNotFoundError);
     // The UUID is free again.
@@ -108,16 +102,16 @@ describe('deleteWorkflow', () => {
   });
 
   test('refuses a PENDING workflow with WorkflowPendingError, deleting nothing; force cancels it, then deletes it', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const engine = await openTestEngine({ database });
     await engine.startWorkflow(chatty, { workflowUUID: 'running' }, 'running');
     await blockedInRecv(engine, 'running', 'reply');
-    const before = rowsOf(database, 'running');
+    const before = await rowsOf(database, 'running');
     const refusal = await engine.deleteWorkflow('running').catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(WorkflowPendingError);
     expect(refusal).toMatchObject({ code: 'WORKFLOW_PENDING', workflowUUID: 'running', pendingUUIDs: ['running'] });
     expect((refusal as Error).message).toContain('{ force: true }');
-    expect(rowsOf(database, 'running')).toEqual(before);
+    expect(await rowsOf(database, 'running')).toEqual(before);
 
     const handle = engine.retrieveWorkflow('running');
     const outcome = handle.getResult().catch((error: unknown) => error);
@@ -126,17 +120,17 @@ describe('deleteWorkflow', () => {
     expect(result.cancelled).toEqual(['running']);
     await outcome;
     // The forced cancel's record stays for processes that have not read it yet; a prune removes it.
-    const left = rowsOf(database, 'running');
+    const left = await rowsOf(database, 'running');
     expect({ ...left, workflow_controls: [] }).toEqual(NONE);
     expect(left.workflow_controls).toHaveLength(1);
     const pruned = await engine.pruneWorkflows({ finishedBefore: Date.now() + 1 });
     expect(pruned.rows.controls).toBe(1);
-    expect(rowsOf(database, 'running')).toEqual(NONE);
+    expect(await rowsOf(database, 'running')).toEqual(NONE);
     await engine.close();
   });
 
   test('deleteChildren deletes the descendants too; without it they stay', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const engine = await openTestEngine({ database });
     await engine.startWorkflow(parent, { workflowUUID: 'p1' });
     await engine.startWorkflow(parent, { workflowUUID: 'p2' });
@@ -149,23 +143,23 @@ describe('deleteWorkflow', () => {
     await engine.retrieveWorkflow('p2').getResult();
 
     expect((await engine.deleteWorkflow('p1', { deleteChildren: true })).deleted).toEqual(['p1', 'p1-0']);
-    expect(rowsOf(database, 'p1')).toEqual(NONE);
-    expect(rowsOf(database, 'p1-0')).toEqual(NONE);
+    expect(await rowsOf(database, 'p1')).toEqual(NONE);
+    expect(await rowsOf(database, 'p1-0')).toEqual(NONE);
     expect((await engine.deleteWorkflow('p2')).deleted).toEqual(['p2']);
-    expect(rowsOf(database, 'p2-0').workflows).toHaveLength(1);
+    expect((await rowsOf(database, 'p2-0')).workflows).toHaveLength(1);
     await engine.close();
   });
 
   test('force with deleteChildren cancels and deletes a running family', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const engine = await openTestEngine({ database });
     await engine.startWorkflow(parent, { workflowUUID: 'fam' });
     await blockedInRecv(engine, 'fam-0', 'reply');
     const result = await engine.deleteWorkflow('fam', { deleteChildren: true, force: true });
     expect(result.deleted).toEqual(['fam', 'fam-0']);
     expect(result.cancelled).toEqual(['fam', 'fam-0']);
-    expect({ ...rowsOf(database, 'fam'), workflow_controls: [] }).toEqual(NONE);
-    expect({ ...rowsOf(database, 'fam-0'), workflow_controls: [] }).toEqual(NONE);
+    expect({ ...(await rowsOf(database, 'fam')), workflow_controls: [] }).toEqual(NONE);
+    expect({ ...(await rowsOf(database, 'fam-0')), workflow_controls: [] }).toEqual(NONE);
     await engine.close();
   });
 
@@ -189,12 +183,12 @@ describe('deleteWorkflow', () => {
 
 describe('pruneWorkflows', () => {
   test('deletes, in batches, the finished workflows of the given statuses before the time, and nothing else', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const engine = await openTestEngine({ database });
     for (let i = 0; i < 7; i++) await finishChatty(engine, `old-${i}`);
     await engine.startWorkflow(chatty, { workflowUUID: 'pending' }, 'pending');
     await blockedInRecv(engine, 'pending', 'reply');
-    const pendingBefore = rowsOf(database, 'pending');
+    const pendingBefore = await rowsOf(database, 'pending');
     await engine.cancelWorkflow('old-0');
     // old-0 is SUCCESS already (the cancel left it), so every old one is SUCCESS.
     const none = await engine.pruneWorkflows({ finishedBefore: Date.now() + 1000, statuses: ['ERROR'] });
@@ -203,8 +197,8 @@ describe('pruneWorkflows', () => {
     expect(result.deleted).toBe(7);
     expect(result.batches).toBe(3);
     expect(result.rows.events).toBe(7);
-    for (let i = 0; i < 7; i++) expect(rowsOf(database, `old-${i}`)).toEqual(NONE);
-    expect(rowsOf(database, 'pending')).toEqual(pendingBefore);
+    for (let i = 0; i < 7; i++) expect(await rowsOf(database, `old-${i}`)).toEqual(NONE);
+    expect(await rowsOf(database, 'pending')).toEqual(pendingBefore);
     const early = await engine.pruneWorkflows({ finishedBefore: 0 });
     expect(early.deleted).toBe(0);
     await engine.close();
@@ -213,28 +207,25 @@ describe('pruneWorkflows', () => {
 
 describe('ids are never reused after a delete', () => {
   test('event and stream ids keep growing after the newest rows are deleted', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const engine = await openTestEngine({ database });
     await finishChatty(engine, 'a');
-    const maxIds = (): { event: number; entry: number; workflow: number } => {
-      const db = new Database(database, { readonly: true });
-      try {
-        return db.prepare('SELECT (SELECT max(event_id) FROM events) AS event, (SELECT max(entry_id) FROM streams) AS entry, (SELECT max(workflow_id) FROM workflows) AS workflow').get() as never;
-      } finally {
-        db.close();
-      }
+    const maxIds = async (): Promise<{ event: number; entry: number; workflow: number }> => {
+      const [ids] = await queryDatabase(database, 'SELECT (SELECT max(event_id) FROM events) AS event, (SELECT max(entry_id) FROM streams) AS entry, (SELECT max(workflow_id) FROM workflows) AS workflow');
+      // PostgreSQL's bigint ids come back as strings.
+      return { event: Number(ids!.event), entry: Number(ids!.entry), workflow: Number(ids!.workflow) };
     };
-    const before = maxIds();
+    const before = await maxIds();
     await engine.deleteWorkflow('a');
     await finishChatty(engine, 'b');
-    const after = maxIds();
+    const after = await maxIds();
     expect(after.event).toBeGreaterThan(before.event);
     expect(after.entry).toBeGreaterThan(before.entry);
     expect(after.workflow).toBeGreaterThan(before.workflow);
     await engine.close();
   });
 
-  test('a Client deletes the newest workflow; the workflow it starts next still runs in the owner process, and its event wakes the Client at once', async () => {
+  testOnSqlite('the change feed of a SQLite file shared by an owner process and a Client, past the ids a delete removed (PostgreSQL\'s engines hear commits through NOTIFY, with no feed)', 'a Client deletes the newest workflow; the workflow it starts next still runs in the owner process, and its event wakes the Client at once', async () => {
     const database = tempDatabasePath();
     const owner = spawnFixture('owner', [database, 'stay']);
     try {

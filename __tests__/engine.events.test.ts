@@ -70,7 +70,7 @@ describe('engine.events', () => {
     await t.runUntilIdle();
     const names = seen.map(([name, payload]) => (name === 'waitEnded' ? `waitEnded ${(payload as { outcome: string }).outcome}` : name));
     expect(names).toContain('waitEnded timeout');
-    expect(seen.find(([name]) => name === 'storageError')?.[1]).toMatchObject({ error: { code: 'STORAGE_FULL', sqliteCode: 'SQLITE_FULL' } });
+    expect(seen.find(([name]) => name === 'storageError')?.[1]).toMatchObject({ error: { code: 'STORAGE_FULL', storageCode: 'SQLITE_FULL' } });
     expect(seen.filter(([name]) => name === 'workflowStarted').map(([, payload]) => (payload as { cause: string }).cause)).toEqual(['started', 'resumed']);
     await t.advance(60);
     expect(await handle.getResult()).toBe('BOB said null');

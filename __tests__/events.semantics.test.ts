@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import {
   DuplicateEventKeyError,
   registerStep,
@@ -7,7 +6,7 @@ import {
   type StepContext,
   type WorkflowContext,
 } from '../lib';
-import { openTestEngine, tempDatabasePath } from './helpers';
+import { openTestEngine, queryDatabase, testDatabase } from './helpers';
 import { blockedInGetEvent, blockedInRecv, operationsOf, waitStarted, waitsOf, onWaitStarted } from './wait-helpers';
 
 /** Sets each [key, value] in order. */
@@ -220,7 +219,7 @@ describe('events are immutable', () => {
   });
 
   test('the duplicate error is recorded as the operation’s outcome, and a replay meets it without writing again', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await first.startWorkflow(setTwice, { workflowUUID: 'twice' }, true);
     await blockedInRecv(first, 'twice', 'continue');
@@ -237,9 +236,7 @@ describe('events are immutable', () => {
 
     // Remove the event behind the engine's back: a replay that re-ran either setEvent would now
     // write it again (and the second would succeed), so only the recorded outcomes explain the result.
-    const raw = new Database(database);
-    raw.prepare('DELETE FROM events').run();
-    raw.close();
+    await queryDatabase(database, 'DELETE FROM events');
 
     const reopened = await openTestEngine({ database });
     await blockedInRecv(reopened, 'twice', 'continue');
@@ -250,7 +247,7 @@ describe('events are immutable', () => {
   });
 
   test('a setEvent replayed after close and reopen is not a duplicate', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const setOnceThenWait = registerWorkflow('events.setOnceThenWait', async (ctxt: WorkflowContext) => {
       await ctxt.setEvent('phase', 'started');
       return ctxt.recv<string>('continue', 30);
@@ -277,7 +274,7 @@ describe('in-workflow getEvent is recorded', () => {
   });
 
   test('after reopen it returns what it saw the first time: a null timeout stays null even though the event now exists', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await first.startWorkflow(peek, { workflowUUID: 'peeker' }, 'target');
     await blockedInRecv(first, 'peeker', 'continue');
@@ -299,7 +296,7 @@ describe('in-workflow getEvent is recorded', () => {
   });
 
   test('a getEvent still waiting at close resumes after reopen and sees the event set later', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await first.startWorkflow(read, { workflowUUID: 'reader' }, 'target', 'k', 30);
     await blockedInGetEvent(first, 'reader');

@@ -223,14 +223,14 @@ describe('another process holding the write lock past busy_timeout', () => {
     // A call outside workflows waits out the busy timeout, then fails; nothing of it is stored.
     const early = engine.send('busy-1', 'early', 'pay');
     await expect(early).rejects.toBeInstanceOf(StorageError);
-    await expect(early).rejects.toMatchObject({ code: 'STORAGE_FAILED', sqliteCode: 'SQLITE_BUSY' });
+    await expect(early).rejects.toMatchObject({ code: 'STORAGE_FAILED', storageCode: 'SQLITE_BUSY' });
 
     // The step ends while the lock is still held: its record cannot be written.
     gate.open();
     const failure = await collected.nth('STORAGE_FAILED', 1);
     expect(failure).toMatchObject({ workflowUUID: 'busy-1', message: expect.stringContaining('SQLITE_BUSY') });
     expect(caught).toEqual([expect.any(StorageError)]);
-    expect(caught[0]).toMatchObject({ sqliteCode: 'SQLITE_BUSY' });
+    expect(caught[0]).toMatchObject({ storageCode: 'SQLITE_BUSY' });
     // Nothing past the failure: no record (even the caught error's follow-up setEvent was refused).
     expect(await recordedOperations(engine, 'busy-1')).toEqual([]);
     expect(await engine.listMessages('busy-1')).toEqual([]);
@@ -255,7 +255,7 @@ describe('another process holding the write lock past busy_timeout', () => {
     expect(collected.warnings.every((warning) => warning.code === 'STORAGE_FAILED' && warning.message.includes('SQLITE_BUSY'))).toBe(true);
     expect(executions).toEqual([...Array.from({ length: failures + 1 }, () => 'held busy-1'), 'record busy-1 m1']);
     expect(caught).toHaveLength(failures);
-    expect(caught.every((error) => error instanceof StorageError && error.sqliteCode === 'SQLITE_BUSY')).toBe(true);
+    expect(caught.every((error) => error instanceof StorageError && error.storageCode === 'SQLITE_BUSY')).toBe(true);
     console.log(`write lock held past busy_timeout: ${failures} failed attempt(s) of "busy-1", then it finished in the same engine`);
     await engine.close();
   }, 60_000);
@@ -359,7 +359,7 @@ describe('a full disk', () => {
     disk.fill();
     const early = engine.send('full-1', 'e'.repeat(16_384), 'pay');
     await expect(early).rejects.toBeInstanceOf(StorageFullError);
-    await expect(early).rejects.toMatchObject({ code: 'STORAGE_FULL', sqliteCode: 'SQLITE_FULL' });
+    await expect(early).rejects.toMatchObject({ code: 'STORAGE_FULL', storageCode: 'SQLITE_FULL' });
 
     gate.open();
     // The first failure, the resume at once, and the one after the first pause all fail.

@@ -7,10 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { Engine, type EngineOptions } from '../lib';
+import { DEFAULT_SCHEMA } from '../lib/postgres/database';
 import * as database from '../lib/store/database';
 import { TestEngine, type TestEngineOptions } from '../lib/testing';
-import { beforeDroppingDatabases, createTestDatabase } from './postgres-helpers';
+import { beforeDroppingDatabases, createTestDatabase, withClient } from './postgres-helpers';
 import { trackWaits } from './wait-helpers';
 
 /**
@@ -44,6 +46,36 @@ export function describeOnSqlite(why: string, name: string, fn: () => void): voi
  */
 export async function testDatabase(name = 'test'): Promise<string> {
   return onPostgres ? (await createTestDatabase()).url : tempDatabasePath(name);
+}
+
+/**
+ * Runs `sql` on a database of {@link testDatabase} behind its engines' backs, and returns the rows it
+ * reads: on a SQLite file through a connection of its own, on PostgreSQL in durablite's schema. The
+ * tables and columns are the same on both; write `?` for each of `params`.
+ *
+ * @example
+ * const rows = await queryDatabase(database, 'SELECT * FROM events WHERE workflow_uuid = ?', ['w-1']);
+ */
+export async function queryDatabase(file: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  if (onPostgres) {
+    let placeholder = 0;
+    const numbered = sql.replace(/\?/g, () => `$${++placeholder}`);
+    return withClient(file, async (client) => {
+      await client.query(`SET search_path TO ${DEFAULT_SCHEMA}`);
+      return (await client.query(numbered, params)).rows as Record<string, unknown>[];
+    });
+  }
+  const db = new Database(file);
+  try {
+    const statement = db.prepare(sql);
+    if (!statement.reader) {
+      statement.run(...params);
+      return [];
+    }
+    return statement.all(...params) as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
 }
 
 /**

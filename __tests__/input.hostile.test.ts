@@ -731,7 +731,8 @@ describe('the disk filling up mid-run (PRAGMA max_page_count)', () => {
     const full = await expectRefused(() => engine.send('kept', big(200_000), 'inbox'), StorageFullError, 'STORAGE_FULL');
     expect(full).toBeInstanceOf(StorageError);
     expect(full).toBeInstanceOf(DurabliteError);
-    expect(full).toMatchObject({ sqliteCode: 'SQLITE_FULL' });
+    expect(full).toMatchObject({ storageCode: 'SQLITE_FULL' });
+    expect((full as StorageFullError).sqliteCode).toBe('SQLITE_FULL'); // the deprecated alias reads the same
     expect(full.message).toContain('everything committed before is intact');
     await expectRefused(() => engine.startWorkflow(child, { workflowUUID: 'big-input' }, big(200_000)), StorageFullError);
     await expectRefused(() => engine.send('kept', big(200_000), 'inbox', 'big-key'), StorageFullError);

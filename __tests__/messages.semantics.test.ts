@@ -5,7 +5,7 @@ import {
   type Engine,
   type WorkflowContext,
 } from '../lib';
-import { openTestEngine, tempDatabasePath, testOnSqlite, untilFixedOnPostgres } from './helpers';
+import { openTestEngine, testDatabase, testOnSqlite, untilFixedOnPostgres } from './helpers';
 import { blockedInRecv, countRows, operationsOf, onWaitStarted } from './wait-helpers';
 
 /** One recv of a receiver's plan. */
@@ -61,7 +61,7 @@ describe('messages are buffered', () => {
 
 describe('messages are buffered across a restart', () => {
   test('a recv waiting when the engine closed gets a message sent while it was down', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await first.startWorkflow(drain, { workflowUUID: 'down' }, 'mail', 2);
     await blockedInRecv(first, 'down', 'mail');
@@ -220,7 +220,7 @@ describe('sending to a workflow that does not exist', () => {
   });
 
   test('after close and reopen the replayed send meets the recorded error and sends nothing, even once the destination exists', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await first.startWorkflow(sendToGhost, { workflowUUID: 'ghost-sender' }, 'ghost-1');
     await blockedInRecv(first, 'ghost-sender', 'continue');
@@ -291,8 +291,8 @@ describe('idempotency keys', () => {
     await engine.close();
   });
 
-  test('a key stays spent after the file database is closed and reopened', async () => {
-    const database = tempDatabasePath();
+  test('a key stays spent after the database is closed and reopened', async () => {
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await startGatedReceiver(first, 'idem-file', [{ topic: 'pay', timeoutSeconds: 0 }, { topic: 'pay', timeoutSeconds: 0 }]);
     await first.send('idem-file', 'original', 'pay', 'delivery-9');

@@ -147,7 +147,7 @@ describe('sendMany wakes the receivers it feeds', () => {
     }
   }, 30_000);
 
-  test('a client\'s sendMany that meets another connection\'s lock waits for it without blocking, then stores the batch', async () => {
+  testOnSqlite('SQLite\'s file write lock, held by another connection (a PostgreSQL write waits for a row lock instead, asynchronously)', 'a client\'s sendMany that meets another connection\'s lock waits for it without blocking, then stores the batch', async () => {
     const database = tempDatabasePath('send-many-lock');
     const engine = await openTestEngine({ database });
     const client = await Client.open({ database });

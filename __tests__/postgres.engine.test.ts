@@ -348,7 +348,7 @@ describe('many engines on one PostgreSQL schema', () => {
       // Every write of this engine is refused now, with a StorageError that says why.
       const refused = await engine.startWorkflow(collect, { workflowUUID: 'after' }, 1, log).then(() => null, (error: unknown) => error);
       expect(refused).toBeInstanceOf(StorageError);
-      expect(refused).toMatchObject({ sqliteCode: 'PG_SUPERSEDED' });
+      expect(refused).toMatchObject({ storageCode: 'PG_SUPERSEDED' });
       // Its executors row is the other process's still: closing this engine does not remove it.
       await engine.close();
       const rows = await withClient(url, async (raw) => (await raw.query("SELECT incarnation FROM durablite.executors WHERE executor_id = 'shared-id'")).rows);

@@ -159,7 +159,7 @@ describe('a failed open followed by a successful one in the same process', () =>
     t.injectFault({ at: 'commit', code: 'SQLITE_IOERR' });
     const failed = t.crash();
     await expect(failed).rejects.toBeInstanceOf(StorageError);
-    await expect(failed).rejects.toMatchObject({ code: 'STORAGE_FAILED', sqliteCode: 'SQLITE_IOERR' });
+    await expect(failed).rejects.toMatchObject({ code: 'STORAGE_FAILED', storageCode: 'SQLITE_IOERR' });
     expect(t.pendingFaults).toBe(0);
 
     // The same TestEngine opens the file again: nothing of the failed open is in the way.
@@ -195,8 +195,8 @@ describe('a failed open followed by a successful one in the same process', () =>
     const error = await failed.then(() => null, (reason: unknown) => reason);
     expect(error).toBeInstanceOf(DurabliteError);
     expect(error).not.toBeInstanceOf(DatabaseOwnedError);
-    const { sqliteCode, cause } = error as { sqliteCode?: string; cause?: { code?: string } };
-    expect(sqliteCode ?? cause?.code).toBe('SQLITE_BUSY');
+    const { storageCode, cause } = error as { storageCode?: string; cause?: { code?: string } };
+    expect(storageCode ?? cause?.code).toBe('SQLITE_BUSY');
 
     holder.process.kill('SIGUSR2');
     await holder.waitForLine('released');

@@ -1,10 +1,10 @@
-import { readLog, spawnFixture, tempDatabasePath } from './helpers';
+import { readLog, spawnFixture, tempFolder, testDatabase } from './helpers';
 import path from 'node:path';
 
 describe('steps across a real crash', () => {
   test('a workflow killed with SIGKILL after two steps finishes after restart, each step run once', async () => {
-    const database = tempDatabasePath();
-    const log = path.join(path.dirname(database), 'steps.log');
+    const database = await testDatabase();
+    const log = path.join(tempFolder(), 'steps.log');
 
     const first = spawnFixture('steps-crash', [database, log, 'start']);
     await first.waitForLine('after-b');

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { registerStep, registerWorkflow, Step, StepRetriesExceededError, type StepContext, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
-import { openTestKit, readLog, spawnFixture, tempDatabasePath } from './helpers';
+import { openTestKit, readLog, spawnFixture, tempFolder, testDatabase } from './helpers';
 
 /** Every real attempt: which step, which attempt, at what virtual time. */
 const attempts: { key: string; attempt: number; atMs: number }[] = [];
@@ -292,8 +292,8 @@ describe('step retries, attacked', () => {
 
 describe('step retries across a real crash', () => {
   test('a process killed between attempts resumes at the next attempt after restart, not at attempt 1', async () => {
-    const database = tempDatabasePath();
-    const log = path.join(path.dirname(database), 'attempts.log');
+    const database = await testDatabase();
+    const log = path.join(tempFolder(), 'attempts.log');
 
     const first = spawnFixture('retries-crash', [database, log, 'start']);
     const waiting = await first.waitForLine(/^waiting /);

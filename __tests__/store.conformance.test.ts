@@ -554,7 +554,8 @@ describe('PostgresStore', () => {
     await valueOf(store.setEvent(at('a', 0, 'setEvent'), 'k', '1', () => 'null', NOW));
     const error = await call(() => store.setEvent(at('a', 0, 'setEvent'), 'other', '2', () => 'null', NOW)).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(StorageError);
-    expect((error as StorageError).sqliteCode).toBe('PG_23505');
+    expect((error as StorageError).storageCode).toBe('PG_23505');
+    expect((error as StorageError).sqliteCode).toBe('PG_23505'); // the deprecated alias reads the same
     expect(store.isOwnFailure(error)).toBe(true);
     expect(failures).toEqual([error]);
     expect(await store.events.getValue('a', 'other')).toBeUndefined();
@@ -583,7 +584,7 @@ describe('PostgresStore', () => {
       expect(terminated).toBe(1);
       expect(error).toBeInstanceOf(StorageError);
       expect(store.isOwnFailure(error)).toBe(true);
-      expect((error as StorageError).sqliteCode).toMatch(/^PG_/);
+      expect((error as StorageError).storageCode).toMatch(/^PG_/);
     });
     expect(await store.messages.list('a')).toEqual([]);
     expect(await valueOf(store.send('a', '2', null, null, NOW))).toBe('sent');
@@ -598,7 +599,7 @@ describe('PostgresStore', () => {
       await valueOf(intercepted.startWorkflow('i', 'W', '[]', NOW));
       const error = await call(() => intercepted.send('i', '1', null, null, NOW)).catch((caught: unknown) => caught);
       expect(intercepted.isOwnFailure(error)).toBe(true);
-      expect((error as StorageError).sqliteCode).toBe('PG_INTERCEPTED');
+      expect((error as StorageError).storageCode).toBe('PG_INTERCEPTED');
       expect(await valueOf(intercepted.send('i', '2', null, null, NOW))).toBe('sent');
       expect((await intercepted.messages.list('i')).map((m) => m.message)).toEqual(['2']);
       expect(commits).toEqual([11, 31]);
@@ -616,8 +617,7 @@ describe('PostgresStore', () => {
     expect((await store.workflows.get('a'))!.status).toBe('PENDING');
   });
 
-  test('the change feed and ownership belong to a later stage', () => {
-    expect(() => store.openChangeFeed()).toThrow(/multi-engine stage/);
+  test('no engine owns the database (engines share it through leases), and reads see committed rows only', () => {
     expect(store.takeOwnership()).toBeNull();
     expect(store.hasUncommittedWrites).toBe(false);
   });

@@ -7,7 +7,7 @@ import {
   type StepContext, type WorkflowContext,
 } from '../lib';
 import { TestEngine, VirtualClock } from '../lib/testing';
-import { openTestKit, tempDatabasePath } from './helpers';
+import { openTestKit, testDatabase } from './helpers';
 
 const waiting = registerWorkflow('timeouts.waiting', async (ctxt: WorkflowContext) => ctxt.recv<string>('never', 3600));
 const sleeping = registerWorkflow('timeouts.sleeping', async (ctxt: WorkflowContext) => {
@@ -128,7 +128,7 @@ describe('workflow timeouts', () => {
     expect(await outcome('zero')).toMatchObject({ status: 'CANCELLED', error: expect.any(WorkflowTimeoutError) });
 
     // The deadline passes while no engine runs: the reopened engine cancels it before its step starts.
-    const database = tempDatabasePath('overdue');
+    const database = await testDatabase('overdue');
     const clock = new VirtualClock();
     const before = await openTestKit({ database, clock });
     await before.engine.startWorkflow(waitThenStep, { workflowUUID: 'overdue', timeoutSeconds: 1 });

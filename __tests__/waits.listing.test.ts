@@ -1,10 +1,9 @@
 // listWaits: every recorded wait under way of a PENDING workflow, read from the database, so a Client
 // (or the CLI) sees the owner's waits with their deadlines. A damaged record shows as unreadable
 // without hiding the others; waits outside workflows are not recorded and not listed.
-import Database from 'better-sqlite3';
 import { Client, registerWorkflow, UnreadableRecordError, type WaitInfo, type WorkflowContext } from '../lib';
 import { TestEngine } from '../lib/testing';
-import { openTestKit, tempDatabasePath, untilFixedOnPostgres } from './helpers';
+import { openTestKit, queryDatabase, testDatabase, untilFixedOnPostgres } from './helpers';
 
 const START_MS = Date.UTC(2026, 0, 1);
 
@@ -34,9 +33,9 @@ const racer = registerWorkflow('waits.racer', async (ctxt: WorkflowContext) => {
 
 const at = (seconds: number) => START_MS + seconds * 1000;
 
-/** An owner on a file under a virtual clock, with its workflows blocked in their waits, and a Client on the same file. */
+/** An owner on a database of its own under a virtual clock, with its workflows blocked in their waits, and a Client on the same database. */
 async function ownerWithWaits(): Promise<{ t: TestEngine; client: Client; database: string }> {
-  const database = tempDatabasePath('waits');
+  const database = await testDatabase('waits');
   const t = await openTestKit({ database });
   await t.engine.startWorkflow(approver, { workflowUUID: 'approve-1' });
   await t.engine.startWorkflow(watcher, { workflowUUID: 'watch-1' }, 'approve-1');
@@ -116,9 +115,8 @@ describe('listWaits', () => {
 
   test('an unreadable wait record is flagged with its UnreadableRecordError, and the other waits are still listed', async () => {
     const { t, client, database } = await ownerWithWaits();
-    const raw = new Database(database);
     try {
-      raw.prepare("UPDATE operations SET wait_detail = '{not json' WHERE workflow_uuid = 'approve-1' AND operation_index = 0").run();
+      await queryDatabase(database, "UPDATE operations SET wait_detail = '{not json' WHERE workflow_uuid = 'approve-1' AND operation_index = 0");
       const waits = await client.listWaits();
       expect(waits).toHaveLength(5);
       const damaged = waits.find((wait) => wait.workflowUUID === 'approve-1')!;
@@ -128,7 +126,6 @@ describe('listWaits', () => {
       expect(damaged.unreadable).toMatchObject({ code: 'UNREADABLE_RECORD', workflowUUID: 'approve-1' });
       expect(waits.filter((wait) => wait.unreadable !== undefined)).toHaveLength(1);
     } finally {
-      raw.close();
       await client.close();
       await t.close();
     }
@@ -136,18 +133,18 @@ describe('listWaits', () => {
 
   test('a wait on several things at once shows its branches as recorded', async () => {
     const { t, client, database } = await ownerWithWaits();
-    const raw = new Database(database);
     try {
       // The shape a select records: what each branch waits on.
       const branches = [{ recv: 'approval' }, { recv: null }, { getEvent: { workflowUUID: 'approve-1', key: 'done' } }];
-      raw.prepare(
+      await queryDatabase(
+        database,
         "INSERT INTO operations (workflow_uuid, operation_index, kind, name, deadline_ms, wait_detail, started_at) VALUES ('nap-1', 7, 'select', 'select', ?, ?, ?)",
-      ).run(at(5), JSON.stringify({ branches }), START_MS);
+        [at(5), JSON.stringify({ branches }), START_MS],
+      );
       expect((await client.listWaits({ workflowUUID: 'nap-1' }))[0]).toEqual({
         workflowUUID: 'nap-1', workflowName: 'waits.napper', operationIndex: 7, kind: 'select', branches, deadlineMs: at(5), startedAt: START_MS,
       });
     } finally {
-      raw.close();
       await client.close();
       await t.close();
     }

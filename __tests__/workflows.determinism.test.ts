@@ -1,5 +1,5 @@
 import { DeterminismError, DurabliteError, Step, Workflow, type StepContext, type WorkflowContext } from '../lib';
-import { openTestEngine, tempDatabasePath } from './helpers';
+import { openTestEngine, testDatabase } from './helpers';
 import { blockedInRecv } from './wait-helpers';
 
 /**
@@ -78,7 +78,7 @@ async function failureOf(promise: Promise<unknown>): Promise<unknown> {
 
 describe('a workflow whose code changed between runs', () => {
   test('fails with DeterminismError naming the recorded and the attempted operation', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     await startUnderV1(database, 'order-changed');
 
     release = 'v2-other-step';
@@ -103,7 +103,7 @@ describe('a workflow whose code changed between runs', () => {
   });
 
   test('names both operation kinds when a different kind of operation is met', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     await startUnderV1(database, 'order-sleep');
 
     release = 'v2-sleep-first';
@@ -116,7 +116,7 @@ describe('a workflow whose code changed between runs', () => {
   });
 
   test('fails with DeterminismError even when the workflow code catches the error and tries to go on', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     await startUnderV1(database, 'order-caught');
 
     release = 'v2-catches';
@@ -133,7 +133,7 @@ describe('a workflow whose code changed between runs', () => {
   });
 
   test('the determinism failure is recorded: after another reopen the workflow stays ERROR with the same error', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     await startUnderV1(database, 'order-recorded');
 
     release = 'v2-other-step';
@@ -152,7 +152,7 @@ describe('a workflow whose code changed between runs', () => {
   });
 
   test('an unchanged workflow replays its recorded step and completes', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     await startUnderV1(database, 'order-same');
 
     const engine = await openTestEngine({ database });

@@ -11,7 +11,7 @@ import {
   type StepContext,
   type WorkflowContext,
 } from '../lib';
-import { openTestEngine, openTestKit, tempDatabasePath } from './helpers';
+import { openTestEngine, openTestKit, tempDatabasePath, testDatabase, testOnSqlite } from './helpers';
 import { blockedInRecv, countRows } from './wait-helpers';
 
 class PaymentDeclined extends Error {
@@ -125,7 +125,7 @@ describe('starting a workflow with a UUID that exists', () => {
   });
 
   test('a start with the UUID of a workflow finished before the database was reopened runs nothing', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const before = await openTestEngine({ database });
     expect(await (await before.invoke(Orders, 'order-durable').place('book')).getResult()).toBe('book@40');
     await before.close();
@@ -262,7 +262,7 @@ describe('the function API', () => {
   });
 
   test('a step run with ctxt.runStep is recorded: after reopening it is not run again', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await first.startWorkflow(greetThenWait, { workflowUUID: 'greet-durable' }, 'Ada');
     await blockedInRecv(first, 'greet-durable', 'punctuation');
@@ -358,7 +358,7 @@ describe('child workflows', () => {
   });
 
   test('a recovered parent finds the child it started before instead of starting another', async () => {
-    const database = tempDatabasePath();
+    const database = await testDatabase();
     const first = await openTestEngine({ database });
     await first.startWorkflow(parentThenWait, { workflowUUID: 'parent-r' });
     await blockedInRecv(first, 'parent-r', 'go');
@@ -393,7 +393,7 @@ describe('invalid arguments', () => {
     await engine.close();
   });
 
-  test('Engine.open rejects bad options with TypeError or RangeError before creating the file', async () => {
+  testOnSqlite('checks that no SQLite file was created (the options are checked before the store is chosen, so the same on PostgreSQL)', 'Engine.open rejects bad options with TypeError or RangeError before creating the file', async () => {
     const database = tempDatabasePath();
     await expect(Engine.open({ database: '' })).rejects.toBeInstanceOf(TypeError);
     await expect(Engine.open({ database, synchronous: 'OFF' as 'FULL' })).rejects.toBeInstanceOf(TypeError);

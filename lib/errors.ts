@@ -315,23 +315,38 @@ export class WorkflowContextError extends DurabliteError {
 }
 
 /**
- * SQLite failed to read or write the database (an I/O error, a read-only file, a lock held too
- * long...). The operation did not happen; what was committed before is intact. `sqliteCode` is
- * SQLite's own code, e.g. `'SQLITE_IOERR_WRITE'`.
+ * The store failed to read or write the database (an I/O error, a read-only file, a lock held too
+ * long, a server that went away...). The operation did not happen; what was committed before is
+ * intact. `storageCode` is the store's own code: SQLite's result code on SQLite (e.g.
+ * `'SQLITE_IOERR_WRITE'`), `PG_` and the SQLSTATE on PostgreSQL (e.g. `'PG_58030'`).
+ *
+ * @example
+ * try { await engine.send(workflowUUID, message, 'topic'); }
+ * catch (error) { if (error instanceof StorageError && error.storageCode.startsWith('SQLITE_BUSY')) ... }
  */
 export class StorageError extends DurabliteError {
-  readonly sqliteCode: string;
-  constructor(sqliteCode: string, message: string, options?: { cause?: unknown }, code = 'STORAGE_FAILED') {
+  /** The store's code: `'SQLITE_IOERR'`, `'SQLITE_BUSY'`..., or `'PG_<SQLSTATE>'` such as `'PG_53100'`. */
+  readonly storageCode: string;
+  constructor(storageCode: string, message: string, options?: { cause?: unknown }, code = 'STORAGE_FAILED') {
     super(code, message, {}, options);
-    this.sqliteCode = sqliteCode;
+    this.storageCode = storageCode;
+  }
+
+  /**
+   * The former name of {@link StorageError.storageCode}, from when SQLite was the only store.
+   *
+   * @deprecated Use `storageCode`, which holds the same value on every store.
+   */
+  get sqliteCode(): string {
+    return this.storageCode;
   }
 }
 
 /** The database could not grow: the disk (or the database's size limit) is full. */
 export class StorageFullError extends StorageError {
-  constructor(sqliteCode: string, options?: { cause?: unknown }) {
+  constructor(storageCode: string, options?: { cause?: unknown }) {
     super(
-      sqliteCode,
+      storageCode,
       'The database is full: the disk (or its `max_page_count` limit) has no room for this write. The operation was not recorded and everything committed before is intact; free space, then retry.',
       options,
       'STORAGE_FULL',

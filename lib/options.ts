@@ -6,7 +6,7 @@ import { SystemClock, type Clock } from './runtime/clock';
 
 export type { EngineWarning, ResolvedOptions } from './contracts';
 import type { SynchronousMode } from './store/database';
-import { positiveInteger, requireNonEmptyString, typeError } from './validate';
+import { positiveInteger, requirePathOrUrl, typeError } from './validate';
 
 /** Options of {@link Engine.open}. */
 export interface EngineOptions {
@@ -90,7 +90,7 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
     throw typeError('onWarning', 'a function', options.onWarning);
   }
-  const database = requireNonEmptyString('database', options.database);
+  const database = requirePathOrUrl('database', options.database);
   let postgres: ResolvedPostgresOptions | null = null;
   if (isPostgresUrl(database)) postgres = resolvePostgresOptions(options.postgres ?? {});
   else if (options.postgres !== undefined) throw typeError('postgres', 'absent for a SQLite database (it applies to a postgres:// URL only)', options.postgres);

@@ -146,12 +146,13 @@ export class Session implements OperationEnvironment {
 
   /** An owner's session once its recovery pass committed: hears other processes, runs the suspects. */
   #begin({ report, feedStart, suspects }: { report: RecoveryReport; feedStart: FeedPosition | undefined; suspects: SuspectRun[] }): Session {
-    const { options } = this;
+    const { options, store } = this;
     const runner = this.runner!;
     try {
       this.recovery = report;
-      if (options.postgres === null && !isInMemory(options.database)) {
-        this.#external = new ExternalChangeSync(this, feedStart, {
+      // A SQLite file: other processes' commits are read from its change feed (PostgreSQL's come by NOTIFY).
+      if (store instanceof SqliteStore && !isInMemory(options.database)) {
+        this.#external = new ExternalChangeSync(this, store.openChangeFeed(feedStart), {
           onNewWorkflow: (workflow) => runner.runStartedElsewhere(workflow),
           onControls: (uuids) => runner.reconcile(uuids),
         });
@@ -171,7 +172,7 @@ export class Session implements OperationEnvironment {
   /** The session of a Client on the SQLite `store`: it hears other processes' commits while something waits. */
   static forClient(options: ResolvedOptions, store: SqliteStore): Session {
     const session = new Session(options, store, null, null);
-    session.#external = new ExternalChangeSync(session, undefined, null);
+    session.#external = new ExternalChangeSync(session, store.openChangeFeed(), null);
     return session;
   }
 

@@ -19,21 +19,49 @@ export function typeError(name: string, expected: string, value: unknown): TypeE
   return new TypeError(`Expected \`${name}\` to be ${expected}, got ${describe(value)}`);
 }
 
+/**
+ * A database file path or URL: a non-empty string without NUL (which would cut a path short). Not a
+ * key that a store indexes, so without MAX_KEY_BYTES's limit.
+ */
+export function requirePathOrUrl(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw typeError(name, 'a non-empty string', value);
+  if (value.includes('\u0000')) throw typeError(name, 'a string without NUL characters', value);
+  return value;
+}
+
+/** A name, key, topic or UUID: a non-empty string that every store can keep (see storableText). */
 export function requireNonEmptyString(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) throw typeError(name, 'a non-empty string', value);
   return storableText(name, value);
 }
 
 /**
- * A name, key, topic or UUID as every store keeps it: PostgreSQL's text holds no NUL, and turns an
- * unpaired surrogate into U+FFFD (so two different strings would become one key). Refused on every
- * store alike, so that code tested on SQLite runs on PostgreSQL. (Payloads are JSON, which escapes both.)
+ * The longest name, key, topic or UUID, in UTF-8 bytes. PostgreSQL's btree indexes refuse an entry
+ * over about 2,700 bytes, and some index two of these values together (a workflow's UUID and an
+ * event key; a destination and a topic): 1,024 bytes each fits, on every store alike, so that code
+ * tested on SQLite runs on PostgreSQL, and a value too long fails at the call instead of at the write.
  */
+export const MAX_KEY_BYTES = 1024;
+
 const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function storableText(name: string, value: string): string {
+/**
+ * A name, key, topic or UUID as every store keeps it: PostgreSQL's text holds no NUL, and turns an
+ * unpaired surrogate into U+FFFD (so two different strings would become one key); and at most
+ * MAX_KEY_BYTES in UTF-8. Refused on every store alike, so that code tested on SQLite runs on
+ * PostgreSQL. (Payloads are JSON, which escapes the first two, and have their own limit.)
+ * @throws TypeError for a NUL or an unpaired surrogate; RangeError when longer than MAX_KEY_BYTES.
+ */
+export function storableText(name: string, value: string): string {
   if (value.includes('\u0000') || UNPAIRED_SURROGATE.test(value)) {
     throw typeError(name, 'a string without NUL characters or unpaired surrogates (no store can keep those in a name, key or topic)', value);
+  }
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8: most values need no count.
+  if (value.length * 3 > MAX_KEY_BYTES) {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > MAX_KEY_BYTES) {
+      throw new RangeError(`Expected \`${name}\` to be at most ${MAX_KEY_BYTES} bytes in UTF-8 (the longest name, key, topic or UUID every store can index), got ${describe(value)} of ${bytes} bytes`);
+    }
   }
   return value;
 }

@@ -305,5 +305,5 @@ export class WorkflowExecution {
  * too large for its index).
  */
 function isFault(error: StorageError): boolean {
-  return !/^(SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE|MISUSE)|PG_(22|23|54))/.test(error.sqliteCode);
+  return !/^(SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE|MISUSE)|PG_(22|23|54))/.test(error.storageCode);
 }

@@ -12,7 +12,7 @@
 import { FileWatcher } from '../runtime/file-watcher';
 import { eventKey, messageKey, streamKey, workflowKey, WORKFLOW_KEY_PREFIX } from '../runtime/waiters';
 import { ChangeListener, changeChannel, type AnnouncedChanges } from '../postgres/notifications';
-import type { ChangeFeed, ExternalChanges, FeedPosition } from '../store/store';
+import type { ChangeFeed, ExternalChanges } from '../store/store';
 import type { OperationEnvironment } from './environment';
 
 /** Safety re-check periods (the kernel's file notifications normally arrive first). */
@@ -82,13 +82,14 @@ export class ExternalChangeSync {
   readonly #owner: OwnerHooks | null;
 
   /**
-   * @param feedStart report commits made after this position (the owner's recovery snapshot); default: now.
+   * @param feed the SQLite file's change feed (SqliteStore.openChangeFeed), from the owner's recovery
+   *   snapshot, or from now for a client.
    * @param owner the owner's hooks; null for a client, which then watches only while something waits.
    */
-  constructor(env: OperationEnvironment, feedStart: FeedPosition | undefined, owner: OwnerHooks | null) {
+  constructor(env: OperationEnvironment, feed: ChangeFeed, owner: OwnerHooks | null) {
     this.#env = env;
     this.#owner = owner;
-    this.#feed = env.store.openChangeFeed(feedStart);
+    this.#feed = feed;
     this.#watcher = new FileWatcher(
       env.options.database,
       {

@@ -4,7 +4,7 @@
 // the deadline is recorded once, like every wait's.
 import type { RecvAnyResult, SelectBranch, SelectResult } from '../types';
 import { eventKey, messageKey } from '../runtime/waiters';
-import { optionalTopic, requireNonEmptyString, typeError } from '../validate';
+import { optionalTopic, requireNonEmptyString, storableText, typeError } from '../validate';
 import type { OperationEnvironment } from './environment';
 import type { WorkflowExecution } from './execution';
 import { runRecordedWait } from './wait';
@@ -66,7 +66,8 @@ function checkCount(name: string, what: string, count: number): number {
 /**
  * Checks the topics of a recvAny (each a non-empty string, or null/undefined for messages sent
  * without a topic) and returns them with `undefined` as `null`.
- * @throws TypeError for a bad or repeated topic; RangeError for none or more than MAX_SELECT_BRANCHES.
+ * @throws TypeError for a bad or repeated topic; RangeError for none or more than MAX_SELECT_BRANCHES,
+ *   or a topic longer than MAX_KEY_BYTES.
  */
 export function checkTopics(topics: unknown): readonly (string | null)[] {
   if (!Array.isArray(topics)) throw typeError('topics', 'an array of topics (non-empty strings, or null for no topic)', topics);
@@ -78,7 +79,7 @@ export function checkTopics(topics: unknown): readonly (string | null)[] {
     if (topic !== undefined && topic !== null && (typeof topic !== 'string' || topic.length === 0)) {
       throw typeError(`topics[${index}]`, 'a non-empty string, or null for no topic', topic);
     }
-    const one = (topic ?? null) as string | null;
+    const one = topic === undefined || topic === null ? null : storableText(`topics[${index}]`, topic);
     const earlier = seen.get(one);
     if (earlier !== undefined) throw typeError(`topics[${index}]`, `a topic not given before (it repeats \`topics[${earlier}]\`)`, topic);
     seen.set(one, index);

@@ -29,8 +29,8 @@
 // - A connection lost during COMMIT leaves the outcome unknown: the write rejects with a StorageError
 //   that says so, and the workflow resumes from whatever its records show.
 //
-// Not here yet: a change feed of other engines' commits (LISTEN/NOTIFY, the multi-engine stage) and
-// ownership, which engines on one server share through leases (same stage).
+// No change feed and no ownership, unlike SqliteStore: other engines' commits arrive through NOTIFY
+// (notifications.ts), and the engines on one server share it through leases (executors.ts).
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
@@ -40,7 +40,7 @@ import { toStoredTopic } from '../store/messages';
 import type { OwnershipLock } from '../store/ownership';
 import {
   ALREADY_COMMITTED, cancellationOf, selectRecord, streamReadRecord,
-  type AppendResult, type AttemptPhase, type AttemptResult, type ChangeFeed, type Commit, type CommitInterceptor, type CommitObserver,
+  type AppendResult, type AttemptPhase, type AttemptResult, type Commit, type CommitInterceptor, type CommitObserver,
   type ControlState, type DeleteOutcome, type FeedPosition, type ForkOutcome, type OutgoingMessage, type PruneBatch, type RecoveryDecisions,
   type RecoverySnapshot, type SendManyOutcome, type SendRefusal, type SendResult, type Store, type StreamCursor, type WaitPlan, type WaitStart,
   type WorkflowSnapshot, type Written,
@@ -724,16 +724,6 @@ export class PostgresStore implements Store {
 
   // ---- other engines, failures, the end ---------------------------------------------------------------------
 
-  /**
-   * Not yet: the change feed of a PostgreSQL store comes with the multi-engine stage of #16
-   * (LISTEN/NOTIFY). Store.poll() answers synchronously, which a server cannot; and ids here are
-   * handed out at insert, so "every id above the last seen" would miss a row whose lower id commits
-   * later (see the header): the feed must track what is in flight, not a high-water mark alone.
-   */
-  openChangeFeed(): ChangeFeed {
-    throw new Error('The PostgreSQL store has no change feed yet: it comes with the multi-engine stage of #16 (LISTEN/NOTIFY wake-ups, executors and leases).');
-  }
-
   /** Null: engines on one server coordinate by leases (the multi-engine stage of #16), not by owning the database. */
   takeOwnership(): OwnershipLock | null {
     return null;
@@ -799,7 +789,11 @@ function refuse<S extends ControlState>(workflowUUID: string, state: S | undefin
   return state;
 }
 
-/** The highest id of each table the change feed follows (see openChangeFeed for why it is only a start). */
+/**
+ * The highest id of each table SQLite's change feed follows, for RecoverySnapshot.feedStart. Only a start:
+ * ids here are handed out at insert, so a row of a lower id may commit later; engines on PostgreSQL hear
+ * each other through NOTIFY, with no feed.
+ */
 async function feedPosition(sql: Sql): Promise<FeedPosition> {
   const row = (await firstRow<{ message_id: number; event_id: number; entry_id: number; workflow_id: number; control_id: number }>(
     sql,

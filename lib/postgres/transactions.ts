@@ -98,7 +98,7 @@ export class TransactionRunner {
           return await this.#runOnce(work, evenIfClosed);
         } catch (error) {
           const own = this.raised(error);
-          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
+          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.storageCode)) continue;
           if (own) this.observer?.failed(error);
           throw error;
         }
@@ -123,7 +123,7 @@ export class TransactionRunner {
           return await this.#singleOnce(write);
         } catch (error) {
           const own = this.raised(error);
-          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.sqliteCode)) continue;
+          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.storageCode)) continue;
           if (own) this.observer?.failed(error);
           throw error;
         }

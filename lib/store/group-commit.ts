@@ -190,7 +190,7 @@ export class GroupCommitter {
       this.#begin.run();
     } catch (error) {
       // A held lock is waited for by the caller (writeWhenUnlocked): not a failure to report yet.
-      throw this.#toFailure(error, !(toStorageError(error) as StorageError)?.sqliteCode?.startsWith('SQLITE_BUSY'));
+      throw this.#toFailure(error, !(toStorageError(error) as StorageError)?.storageCode?.startsWith('SQLITE_BUSY'));
     } finally {
       this.#db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
     }

@@ -419,7 +419,10 @@ export class SqliteStore implements Store {
     this.#committer.commitNow();
   }
 
-  /** A change feed of other processes' commits, from `start` (default: now). */
+  /**
+   * A change feed of other processes' commits to this file, from `start` (default: now). SQLite's
+   * own: other processes' commits reach a PostgreSQL store through NOTIFY instead.
+   */
   openChangeFeed(start?: FeedPosition): ChangeFeed {
     return new SqliteChangeFeed(this.#db, start);
   }
@@ -675,7 +678,7 @@ export class SqliteStore implements Store {
    * once then (a client's): the caller may wait asynchronously and write again.
    */
   isLockHeld(error: unknown): boolean {
-    return this.#committer.failsFastOnLock && this.isOwnFailure(error) && error.sqliteCode.startsWith('SQLITE_BUSY');
+    return this.#committer.failsFastOnLock && this.isOwnFailure(error) && error.storageCode.startsWith('SQLITE_BUSY');
   }
 
   /** Tells `observer` of every commit and failure from now on. */

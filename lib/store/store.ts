@@ -271,7 +271,11 @@ export interface FeedPosition {
   readonly controlId: number;
 }
 
-/** What other processes committed since the feed last looked (see changes.ts for SQLite's). */
+/**
+ * What other processes committed since the feed last looked: SqliteStore.openChangeFeed (see
+ * changes.ts). Not a method of Store: PostgreSQL's engines hear each other's commits through NOTIFY
+ * (ops/external.ts's AnnouncedChangeSync), with no feed to poll.
+ */
 export interface ChangeFeed {
   /** What is new since the last poll, or null when nothing is. */
   poll(): ExternalChanges | null;
@@ -477,8 +481,6 @@ export interface Store {
 
   // Other processes, failures, the end.
 
-  /** A change feed of other processes' commits, from `start` (default: now). */
-  openChangeFeed(start?: FeedPosition): ChangeFeed;
   /** Takes ownership of the database for this process; null where no other process can open it. */
   takeOwnership(nowMs: number): OwnershipLock | null;
   /** Whether `error` is a failure of this store, raised in this process (not one decoded from a record, or raised by another database a step used). */
