@@ -52,18 +52,24 @@ export async function getEventFromHandler<T>(env: OperationEnvironment, targetUU
   // Named only on failure, by a builder made once per call: ten thousand waiters woken on one key
   // then decode on the wake-up path without allocating anything more each.
   const recordName = (): string => `value of event "${key}"`;
-  // Events are immutable, so a stored value is a committed one, unless it was set in the very
-  // transaction still waiting to commit: only then is the answer held back until that commit.
-  const first = read();
-  // A synchronous store's answer is taken in this turn: the wait below then subscribes in it too.
-  let found = isPromise(first) ? await first : first;
-  if (found !== undefined && store.isEventUncommitted(targetUUID, key)) found = await store.readCommitted(read);
-  if (found !== undefined) return decodeRecord<T>(found, targetUUID, recordName);
-  if (timeoutMs === 0) return null;
   const wakeKey = eventKey(targetUUID, key);
   const look = (): Awaitable<Attempt<string | null>> => andThen(read(), (value) => (value === undefined ? NOT_YET : { done: true, value }));
-  // An asynchronous store's answer came turns ago: the wait looks once more as it subscribes (see waiters.ts).
-  const text = await env.waiters.waitUnlessDone<string | null>(isPromise(first) ? look() : NOT_YET, {
+  const first = read();
+  let initial: Awaitable<Attempt<string | null>> = NOT_YET;
+  if (isPromise(first) && timeoutMs > 0) {
+    // An asynchronous store: the wait subscribes in this very turn, while the first read is on its
+    // way, and that read's answer is the wait's first check (a wake-up meanwhile is met after it).
+    initial = first.then((value) => (value === undefined ? NOT_YET : { done: true, value }));
+  } else {
+    // Events are immutable, so a stored value is a committed one, unless it was set in the very
+    // transaction still waiting to commit: only then is the answer held back until that commit.
+    // A synchronous store's answer is taken in this turn: the wait below then subscribes in it too.
+    let found = isPromise(first) ? await first : first;
+    if (found !== undefined && store.isEventUncommitted(targetUUID, key)) found = await store.readCommitted(read);
+    if (found !== undefined) return decodeRecord<T>(found, targetUUID, recordName);
+    if (timeoutMs === 0) return null;
+  }
+  const text = await env.waiters.waitUnlessDone<string | null>(initial, {
     description: { workflowUUID: null, kind: 'getEvent', targetUUID, key, deadlineMs: env.clock.now() + timeoutMs },
     keys: [wakeKey],
     attempt: (payload) => {

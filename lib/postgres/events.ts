@@ -32,7 +32,7 @@ export async function copyEventsForFork(sql: Sql, original: string, fork: string
 }
 
 export async function getEventValue(sql: Sql, workflowUUID: string, key: string): Promise<string | undefined> {
-  return (await firstRow<{ value: string }>(sql, 'SELECT value FROM events WHERE workflow_uuid = $1 AND key = $2', [workflowUUID, key]))?.value;
+  return (await firstRow<{ value: string }>(sql, 'SELECT value FROM events WHERE workflow_uuid = $1 AND key = $2', [workflowUUID, key], 'durablite.event-value'))?.value;
 }
 
 export async function getEventPlacement(sql: Sql, workflowUUID: string, key: string): Promise<EventPlacement | undefined> {

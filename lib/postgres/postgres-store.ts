@@ -205,6 +205,7 @@ export class PostgresStore implements Store {
     const row = await this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values));
     switch (row.refusal ?? null) {
       case null:
+      case 'needs-error':
         return row;
       case 'not-found':
         throw new WorkflowNotFoundError(workflowUUID);
@@ -327,20 +328,23 @@ export class PostgresStore implements Store {
   sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Promise<Written<SendResult>> {
     const { workflowUUID, operationIndex, kind, name } = position;
     const payloads = this.#payloads({ messages: [{ destinationUUID, topic }] });
-    const call = this.#call<{ outcome: SendResult }>('send_from_workflow', workflowUUID, [
-      workflowUUID, operationIndex, kind, name, destinationUUID, toStoredTopic(topic), message, encodeRefusal('not-found'), encodeRefusal('cancelled'), nowMs,
-      ...this.#holder, this.#channel, payloads,
+    const call = (errors: [string | null, string | null]): Promise<Refusable & { outcome: SendResult }> => this.#call('send_from_workflow', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, destinationUUID, toStoredTopic(topic), message, ...errors, nowMs, ...this.#holder, this.#channel, payloads,
     ]);
-    return this.#calledFor(call.then((row) => row.outcome));
+    // A refused send's recorded error is built only for a refused send (a second call).
+    const sent = call([null, null]).then((row) => (row.refusal === 'needs-error' ? call([encodeRefusal('not-found'), encodeRefusal('cancelled')]) : row));
+    return this.#calledFor(sent.then((row) => row.outcome));
   }
 
   setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): Promise<Written<boolean>> {
     const { workflowUUID, operationIndex, kind, name } = position;
     const payloads = this.#payloads({ events: [{ workflowUUID, key }] });
-    const call = this.#call<{ inserted: boolean }>('set_event', workflowUUID, [
-      workflowUUID, operationIndex, kind, name, key, value, encodeDuplicate(), nowMs, ...this.#holder, this.#channel, payloads,
+    const call = (duplicateError: string | null): Promise<Refusable & { inserted: boolean }> => this.#call('set_event', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, key, value, duplicateError, nowMs, ...this.#holder, this.#channel, payloads,
     ]);
-    return this.#calledFor(call.then((row) => row.inserted));
+    // The duplicate key's recorded error is built only for a duplicate (a second call).
+    const set = call(null).then((row) => (row.refusal === 'needs-error' ? call(encodeDuplicate()) : row));
+    return this.#calledFor(set.then((row) => row.inserted));
   }
 
   receive(position: OperationPosition, phase: AttemptPhase, topic: string | null, wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {

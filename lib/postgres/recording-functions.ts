@@ -8,7 +8,7 @@
 // unchanged: the workflow's row is locked first (FOR NO KEY UPDATE), several in UUID order.
 //
 // A refusal is a value, not an exception: `refusal` names it ('not-found', 'cancelled', 'not-held',
-// 'no-started-wait') and `detail` carries the cancellation's error or the holder's executor id. A
+// 'no-started-wait', 'needs-error') and `detail` carries the cancellation's error or the holder's executor id. A
 // function that refuses has written nothing, so its statement commits nothing. The store turns the
 // refusal into the same error it always raised (see PostgresStore).
 //
@@ -164,7 +164,7 @@ export const RECORDING_FUNCTIONS = `
     p_executor text, p_incarnation text, p_channel text, p_payloads text[], OUT refusal text, OUT detail text, OUT outcome text)
   LANGUAGE plpgsql AS $fn$
   DECLARE
-    v_status text;
+    v_status text; v_error text;
   BEGIN
     -- Both rows, in UUID order: two workflows sending to each other wait rather than deadlock.
     PERFORM 1 FROM workflows WHERE workflow_uuid IN (p_workflow, p_destination) ORDER BY workflow_uuid FOR NO KEY UPDATE;
@@ -173,8 +173,10 @@ export const RECORDING_FUNCTIONS = `
     SELECT status INTO v_status FROM workflows WHERE workflow_uuid = p_destination;
     IF v_status IS NULL OR v_status = 'CANCELLED' THEN
       outcome := CASE WHEN v_status IS NULL THEN 'not-found' ELSE 'cancelled' END;
-      PERFORM record_operation(p_workflow, p_index, p_kind, p_name, true, NULL,
-        CASE WHEN v_status IS NULL THEN p_not_found_error ELSE p_cancelled_error END, p_now);
+      v_error := CASE WHEN v_status IS NULL THEN p_not_found_error ELSE p_cancelled_error END;
+      -- The error to record is built only when needed: asked for, with nothing written (the caller calls again with it).
+      IF v_error IS NULL THEN refusal := 'needs-error'; RETURN; END IF;
+      PERFORM record_operation(p_workflow, p_index, p_kind, p_name, true, NULL, v_error, p_now);
       RETURN;
     END IF;
     INSERT INTO messages (destination_uuid, topic, message, idempotency_key, created_at) VALUES (p_destination, p_topic, p_message, NULL, p_now);
@@ -196,6 +198,8 @@ export const RECORDING_FUNCTIONS = `
       VALUES (p_workflow, p_key, p_value, p_now, p_index, (SELECT coalesce(max(message_id), 0) FROM messages))
       ON CONFLICT (workflow_uuid, key) DO NOTHING;
     inserted := FOUND;
+    -- The error to record is built only when needed: asked for, with nothing written (the caller calls again with it).
+    IF NOT inserted AND p_duplicate_error IS NULL THEN refusal := 'needs-error'; RETURN; END IF;
     PERFORM record_operation(p_workflow, p_index, p_kind, p_name, true, NULL, CASE WHEN inserted THEN NULL ELSE p_duplicate_error END, p_now);
     IF inserted THEN PERFORM announce(p_channel, p_payloads); END IF;
   END $fn$;
@@ -249,8 +253,12 @@ export const RECORDING_FUNCTIONS = `
   END $fn$;
 `;
 
-/** Why a recording function wrote nothing (see the header); null when it went on. */
-export type Refusal = 'not-found' | 'cancelled' | 'not-held' | 'no-started-wait';
+/**
+ * Why a recording function wrote nothing (see the header); null when it went on. 'needs-error': it
+ * would record an error it was not given (a duplicate event key, a refused send), which the caller
+ * builds only then and passes in a second call.
+ */
+export type Refusal = 'not-found' | 'cancelled' | 'not-held' | 'no-started-wait' | 'needs-error';
 
 /** What every recording function returns besides its own result. */
 export interface Refusable {
@@ -259,13 +267,22 @@ export interface Refusable {
   detail: string | null;
 }
 
+/** The SQL that calls each function, by name and parameter count (built once). */
+const callTexts = new Map<string, string>();
+
 /** SQL that calls function `name` with `count` parameters and returns its one row. */
 export function callText(name: string, count: number): string {
-  return `SELECT * FROM ${name}(${Array.from({ length: count }, (_unused, index) => `$${index + 1}`).join(', ')})`;
+  const key = `${name}/${count}`;
+  let text = callTexts.get(key);
+  if (text === undefined) {
+    text = `SELECT * FROM ${name}(${Array.from({ length: count }, (_unused, index) => `$${index + 1}`).join(', ')})`;
+    callTexts.set(key, text);
+  }
+  return text;
 }
 
-/** Calls a recording function on `sql` (one statement) and returns its row. */
+/** Calls a recording function on `sql` (one statement, prepared once per connection) and returns its row. */
 export async function callFunction<Row extends object>(sql: Sql, name: string, values: unknown[]): Promise<Row> {
-  const { rows } = await sql.query(callText(name, values.length), values);
+  const { rows } = await sql.query(callText(name, values.length), values, `durablite.${name}/${values.length}`);
   return rows[0] as Row;
 }

@@ -5,7 +5,11 @@ import type pg from 'pg';
 
 /** Runs one statement with positional parameters ($1, $2...). */
 export interface Sql {
-  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>>;
+  /**
+   * `name`: run it as a named prepared statement, parsed and planned once per connection (the
+   * frequent statements; one name per text).
+   */
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[], name?: string): Promise<pg.QueryResult<Row>>;
 }
 
 /** The rows `text` returns. */
@@ -13,9 +17,9 @@ export async function rowsOf<Row extends pg.QueryResultRow>(sql: Sql, text: stri
   return (await sql.query<Row>(text, values)).rows;
 }
 
-/** The first row `text` returns, or undefined. */
-export async function firstRow<Row extends pg.QueryResultRow>(sql: Sql, text: string, values: unknown[] = []): Promise<Row | undefined> {
-  return (await sql.query<Row>(text, values)).rows[0];
+/** The first row `text` returns, or undefined. `name`: as a named prepared statement (see Sql.query). */
+export async function firstRow<Row extends pg.QueryResultRow>(sql: Sql, text: string, values: unknown[] = [], name?: string): Promise<Row | undefined> {
+  return (await sql.query<Row>(text, values, name)).rows[0];
 }
 
 /** How many rows `text` inserted, updated or deleted. */

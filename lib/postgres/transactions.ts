@@ -44,10 +44,10 @@ export class TransactionRunner {
     this.#interceptor = interceptor;
     const pool = database.pool;
     this.reader = {
-      query: async (text, values) => {
+      query: async (text, values, name) => {
         this.#inFlight++;
         try {
-          return await pool.query(text, values);
+          return await pool.query({ text, values, name });
         } catch (error) {
           throw this.#toFailure(error, 'work');
         } finally {
@@ -144,9 +144,9 @@ export class TransactionRunner {
     const pool = this.#database.pool;
     const startedAt = performance.now();
     const value = await write({
-      query: async (text, values) => {
+      query: async (text, values, name) => {
         try {
-          return await pool.query(text, values);
+          return await pool.query({ text, values, name });
         } catch (error) {
           // The statement is its own commit: a connection lost while it ran leaves the outcome unknown.
           throw this.#toFailure(error, 'commit');
@@ -225,9 +225,9 @@ export class TransactionRunner {
     client.on('error', onConnectionError);
     let phase: FailurePhase = 'work';
     const sql: Sql = {
-      query: async (text, values) => {
+      query: async (text, values, name) => {
         try {
-          return await client.query(text, values);
+          return await client.query({ text, values, name });
         } catch (error) {
           throw this.#toFailure(error, phase);
         }

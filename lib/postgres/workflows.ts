@@ -143,7 +143,7 @@ export async function getWorkflow(sql: Sql, workflowUUID: string): Promise<Workf
 }
 
 export async function controlStateOf(sql: Sql, workflowUUID: string): Promise<HeldState | undefined> {
-  const row = await firstRow<ControlRow>(sql, `SELECT ${CONTROL_COLUMNS} WHERE w.workflow_uuid = $1`, [workflowUUID]);
+  const row = await firstRow<ControlRow>(sql, `SELECT ${CONTROL_COLUMNS} WHERE w.workflow_uuid = $1`, [workflowUUID], 'durablite.control-state');
   return row === undefined ? undefined : toControlState(row);
 }
 
