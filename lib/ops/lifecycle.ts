@@ -275,10 +275,9 @@ export class WorkflowRunner {
   /** Runs a workflow a resume returned to PENDING, from its committed records. */
   #runResumed(workflowUUID: string, previous: WorkflowExecution | undefined): void {
     this.#resuming.add(workflowUUID);
+    // A step running at the cancel keeps its outcome: stepsDone resolves once that record settled
+    // (a transaction on PostgreSQL, a group commit on SQLite), so the read below sees it.
     void (previous?.stepsDone() ?? Promise.resolve())
-      // A step that just ended records its outcome in the microtasks that follow (it was running at
-      // the cancel: its outcome is kept): read once those have run, so the step is not run again.
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => this.#claimedSnapshot(workflowUUID))
       .then(
         ({ record, operations }) => {
