@@ -32,6 +32,8 @@ export class TransactionRunner {
   #commits = 0;
   /** Transactions and reads under way (the testing kit's runUntilIdle waits until none is). */
   #inFlight = 0;
+  /** Write transactions under way, each settled (never rejecting): what a read in call order waits for. */
+  readonly #writes = new Set<Promise<void>>();
   #stopped: 'halted' | 'closed' | null = null;
 
   constructor(database: PostgresDatabase, interceptor: CommitInterceptor | null) {
@@ -80,7 +82,24 @@ export class TransactionRunner {
    * (after the ROLLBACK), or with this runner's StorageError when the server or the connection
    * failed; a deadlock's victim runs again (see RETRYABLE). `evenIfClosed`: the last writes of a close.
    */
-  async run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false): Promise<T> {
+  run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false): Promise<T> {
+    const running = this.#run(work, evenIfClosed);
+    const settled = running.then(() => {}, () => {});
+    this.#writes.add(settled);
+    void settled.then(() => this.#writes.delete(settled));
+    return running;
+  }
+
+  /**
+   * Resolves once every write transaction under way now has committed or failed (later ones are not
+   * waited for); undefined when none is under way.
+   */
+  writesSettled(): Promise<void> | undefined {
+    if (this.#writes.size === 0) return undefined;
+    return Promise.all([...this.#writes]).then(() => {});
+  }
+
+  async #run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed: boolean): Promise<T> {
     this.#inFlight++;
     try {
       for (let attempt = 1; ; attempt++) {
