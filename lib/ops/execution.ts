@@ -193,12 +193,17 @@ export class WorkflowExecution {
     return latest.durable.catch(() => {});
   }
 
-  /** A step's code starts running (it may outlive the run's death; the resume waits for it). */
+  /**
+   * A step's code starts running. The step is in flight until stepEnded: past its code, until what
+   * it records of the attempt has committed or failed. It may outlive the run's death or cancel; a
+   * resume waits for it (stepsDone), then reads the records, so that the step is not run again.
+   */
   stepStarted(): void {
     this.#stepsRunning++;
     this.#underWay();
   }
 
+  /** The step's attempt is over and its record settled, or it records nothing (see stepStarted). */
   stepEnded(): void {
     if (--this.#stepsRunning > 0) return;
     const waiting = this.#onStepsDone;
@@ -206,7 +211,7 @@ export class WorkflowExecution {
     for (const resolve of waiting) resolve();
   }
 
-  /** Resolves once no step of this run is running. */
+  /** Resolves once no step of this run is in flight (running, or recording its attempt). */
   stepsDone(): Promise<void> {
     if (this.#stepsRunning === 0) return Promise.resolve();
     return new Promise((resolve) => this.#onStepsDone.push(resolve));

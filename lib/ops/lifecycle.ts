@@ -275,10 +275,9 @@ export class WorkflowRunner {
   /** Runs a workflow a resume returned to PENDING, from its committed records. */
   #runResumed(workflowUUID: string, previous: WorkflowExecution | undefined): void {
     this.#resuming.add(workflowUUID);
+    // A step running at the cancel keeps its outcome: stepsDone resolves once that record settled
+    // (a transaction on PostgreSQL, a group commit on SQLite), so the read below sees it.
     void (previous?.stepsDone() ?? Promise.resolve())
-      // A step that just ended records its outcome in the microtasks that follow (it was running at
-      // the cancel: its outcome is kept): read once those have run, so the step is not run again.
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => this.#claimedSnapshot(workflowUUID))
       .then(
         ({ record, operations }) => {
@@ -287,12 +286,7 @@ export class WorkflowRunner {
           if (this.#executions.get(workflowUUID)?.isLive === true || this.#resumes.has(workflowUUID)) return;
           const registration = this.#registry.workflowNamed(record.workflowName);
           if (registration === undefined) {
-            this.#env.options.onWarning({
-              code: 'WORKFLOW_NOT_REGISTERED',
-              workflowUUID,
-              workflowName: record.workflowName,
-              message: `Workflow "${workflowUUID}" was resumed, but no workflow named "${record.workflowName}" is registered here; it stays PENDING. ${this.#registry.unregisteredHint(record.workflowName)}`,
-            });
+            this.#warnNotRegistered(workflowUUID, record.workflowName, 'was resumed');
             return;
           }
           let args: unknown[];
@@ -305,10 +299,11 @@ export class WorkflowRunner {
           this.run(workflowUUID, registration, args, { recorded: operations, cause: 'resumed', deadlineMs: record.deadlineMs });
         },
         (error: unknown) => {
+          // The claim is a commit on PostgreSQL, and may fail: resumed as after any storage failure.
+          // Its workflow is the cancelled run's (which may be forgotten by now), else the record's.
           this.#resuming.delete(workflowUUID);
-          const registration = this.#registry.workflowNamed(this.#executions.get(workflowUUID)?.workflowName ?? '');
-          if (registration !== undefined) this.#scheduleResume(workflowUUID, registration, error);
-          else this.#reportStorageFailure(workflowUUID, '?', error, 'stays PENDING and runs on the next open');
+          const registration = this.#registry.workflowNamed(previous?.workflowName ?? this.#executions.get(workflowUUID)?.workflowName ?? '');
+          this.#scheduleResume(workflowUUID, registration ?? null, error);
         },
       );
   }
@@ -594,12 +589,12 @@ export class WorkflowRunner {
    * After a storage failure: resume the workflow from its committed records, at once the first time,
    * then with a doubling pause capped at RESUME_MAX_BACKOFF_MS while the store keeps failing.
    */
-  #scheduleResume(workflowUUID: string, workflow: WorkflowRef, failure: unknown): void {
+  #scheduleResume(workflowUUID: string, workflow: WorkflowRef | null, failure: unknown): void {
     if (!this.#env.isOpen) return;
     const attempt = (this.#resumes.get(workflowUUID) ?? 0) + 1;
     this.#resumes.set(workflowUUID, attempt);
     const delayMs = resumeDelayMs(attempt);
-    this.#reportStorageFailure(workflowUUID, workflow.name, failure, `stays PENDING and resumes from its committed records ${delayMs === 0 ? 'at once' : `in ${delayMs} ms`}`);
+    this.#reportStorageFailure(workflowUUID, workflow?.name ?? '?', failure, `stays PENDING and resumes from its committed records ${delayMs === 0 ? 'at once' : `in ${delayMs} ms`}`);
     const resume = (): void => this.#resume(workflowUUID, workflow);
     // The first resume is not a wait: it goes at the next turn, under any clock. Later ones are
     // pauses, on the engine's clock (a virtual clock must be advanced for them).
@@ -607,7 +602,8 @@ export class WorkflowRunner {
     else this.#env.wheel.arm(this.#env.clock.now() + delayMs, resume);
   }
 
-  #resume(workflowUUID: string, workflow: WorkflowRef): void {
+  /** Resumes the workflow from its committed records; `known` null: the workflow its record names. */
+  #resume(workflowUUID: string, known: WorkflowRef | null): void {
     if (!this.#env.isOpen || this.#hasLiveRun(workflowUUID)) return;
     Promise.resolve(this.#claimedSnapshot(workflowUUID)).then(
       ({ record, operations }) => {
@@ -616,6 +612,12 @@ export class WorkflowRunner {
         if (record === undefined || record.status !== 'PENDING') {
           this.#resumes.delete(workflowUUID);
           if (this.#executions.get(workflowUUID)?.fatalError != null) this.#executions.delete(workflowUUID);
+          return;
+        }
+        const workflow = known ?? this.#registry.workflowNamed(record.workflowName);
+        if (workflow === undefined) {
+          this.#resumes.delete(workflowUUID);
+          this.#warnNotRegistered(workflowUUID, record.workflowName, 'was resumed');
           return;
         }
         let args: unknown[];
@@ -638,8 +640,17 @@ export class WorkflowRunner {
           },
         });
       },
-      (error: unknown) => this.#scheduleResume(workflowUUID, workflow, error),
+      (error: unknown) => this.#scheduleResume(workflowUUID, known, error),
     );
+  }
+
+  #warnNotRegistered(workflowUUID: string, workflowName: string, what: string): void {
+    this.#env.options.onWarning({
+      code: 'WORKFLOW_NOT_REGISTERED',
+      workflowUUID,
+      workflowName,
+      message: `Workflow "${workflowUUID}" ${what}, but no workflow named "${workflowName}" is registered here; it stays PENDING. ${this.#registry.unregisteredHint(workflowName)}`,
+    });
   }
 
   #reportStorageFailure(workflowUUID: string, workflowName: string, failure: unknown, outcome: string): void {

@@ -148,53 +148,58 @@ export async function runStep<R>(env: OperationEnvironment, execution: WorkflowE
     const attempt = failures.length + 1;
     if (nextAttemptMs !== null) await backOff(env, execution, position, attempt, nextAttemptMs);
     const outcome = await runAttempt(env, execution, step, position, attempt, args);
-    let output: string | null = null;
-    let thrown: unknown;
-    let failed = outcome.failed;
-    if (outcome.failed) {
-      thrown = outcome.thrown;
-      const next = afterFailure(env, policy, thrown, attempt);
-      if (next === 'retry') {
-        const failedAtMs = env.clock.now();
-        failures.push(failureText(attempt, failedAtMs, failureError(thrown)));
-        // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a pause never ends early.
-        nextAttemptMs = Math.ceil(failedAtMs + retryDelayMs(policy!, attempt));
-        const written = env.store.recordStepFailure({ ...position, deadlineMs: nextAttemptMs, waitDetail: failuresDetail(failures) }, phase, failedAtMs);
-        const commit = isPromise(written) ? await written : written;
-        phase = 'resumed';
-        execution.progressed();
-        // The next attempt starts only once this failure is durable: its count survives a crash.
-        await execution.committed(commit);
-        continue;
+    // The step stays in flight until what this attempt records has settled (see stepEnded).
+    try {
+      let output: string | null = null;
+      let thrown: unknown;
+      let failed = outcome.failed;
+      if (outcome.failed) {
+        thrown = outcome.thrown;
+        const next = afterFailure(env, policy, thrown, attempt);
+        if (next === 'retry') {
+          const failedAtMs = env.clock.now();
+          failures.push(failureText(attempt, failedAtMs, failureError(thrown)));
+          // Whole epoch ms (deadline_ms is an INTEGER column), rounded up so a pause never ends early.
+          nextAttemptMs = Math.ceil(failedAtMs + retryDelayMs(policy!, attempt));
+          const written = env.store.recordStepFailure({ ...position, deadlineMs: nextAttemptMs, waitDetail: failuresDetail(failures) }, phase, failedAtMs);
+          const commit = isPromise(written) ? await written : written;
+          phase = 'resumed';
+          execution.progressed();
+          // The next attempt starts only once this failure is durable: its count survives a crash.
+          await execution.committed(commit);
+          continue;
+        }
+        // Out of attempts: the step fails with the last error inside, as it is recorded (so that a
+        // replay rethrows the very same cause). A step refused by retryIf, or failed by the engine's
+        // own storage, fails with its error as it is.
+        if (next === 'exhausted') {
+          const cause = decode<unknown>(encodeError(thrown));
+          thrown = new StepRetriesExceededError(execution.workflowUUID, position.operationIndex, step.name, attempt, cause);
+        }
+      } else {
+        try {
+          output = encodePayload(env, outcome.result, `result of step ${step.name}`);
+        } catch (encodingError) {
+          // A result that cannot be stored is the step's recorded failure, so a replay meets the same
+          // one. It is not retried: the next attempt would most likely return the same kind of value.
+          if (!(encodingError instanceof SerializationError || encodingError instanceof PayloadTooLargeError)) throw encodingError;
+          thrown = encodingError;
+          failed = true;
+        }
       }
-      // Out of attempts: the step fails with the last error inside, as it is recorded (so that a
-      // replay rethrows the very same cause). A step refused by retryIf, or failed by the engine's
-      // own storage, fails with its error as it is.
-      if (next === 'exhausted') {
-        const cause = decode<unknown>(encodeError(thrown));
-        thrown = new StepRetriesExceededError(execution.workflowUUID, position.operationIndex, step.name, attempt, cause);
-      }
-    } else {
-      try {
-        output = encodePayload(env, outcome.result, `result of step ${step.name}`);
-      } catch (encodingError) {
-        // A result that cannot be stored is the step's recorded failure, so a replay meets the same
-        // one. It is not retried: the next attempt would most likely return the same kind of value.
-        if (!(encodingError instanceof SerializationError || encodingError instanceof PayloadTooLargeError)) throw encodingError;
-        thrown = encodingError;
-        failed = true;
-      }
+      const error = failed ? encodeError(thrown) : null;
+      // A step that was running when its workflow was cancelled still has its outcome recorded: a
+      // resumed workflow then replays it instead of running it again.
+      const written = env.store.recordOutcome(position, phase, output, error, env.clock.now(), true);
+      const commit = isPromise(written) ? await written : written;
+      execution.progressed();
+      await execution.committed(commit);
+      operationRecorded(env, position);
+      if (failed) throw thrown;
+      return (outcome as { result: R }).result;
+    } finally {
+      execution.stepEnded();
     }
-    const error = failed ? encodeError(thrown) : null;
-    // A step that was running when its workflow was cancelled still has its outcome recorded: a
-    // resumed workflow then replays it instead of running it again.
-    const written = env.store.recordOutcome(position, phase, output, error, env.clock.now(), true);
-    const commit = isPromise(written) ? await written : written;
-    execution.progressed();
-    await execution.committed(commit);
-    operationRecorded(env, position);
-    if (failed) throw thrown;
-    return (outcome as { result: R }).result;
   }
 }
 
@@ -230,15 +235,20 @@ async function runAttempt<R>(
     outcome = { failed: true, thrown: caught };
   } finally {
     StepContextImpl.ended(stepContext);
-    execution.stepEnded();
     emitEvent(env.events, 'stepEnded', stepEvent);
   }
-  assertOpen(env, `Recording step ${step.name}`);
-  // A step that failed of this engine's own storage (a writeStream whose commit failed) did not
-  // fail of its own: the run ends and resumes from its records, and the step runs again.
-  if (outcome.failed) execution.noteFailure(outcome.thrown);
-  // The run died meanwhile (its start, or another operation's commit, failed): record nothing.
-  execution.assertAlive();
+  try {
+    assertOpen(env, `Recording step ${step.name}`);
+    // A step that failed of this engine's own storage (a writeStream whose commit failed) did not
+    // fail of its own: the run ends and resumes from its records, and the step runs again.
+    if (outcome.failed) execution.noteFailure(outcome.thrown);
+    // The run died meanwhile (its start, or another operation's commit, failed): record nothing.
+    execution.assertAlive();
+  } catch (error) {
+    execution.stepEnded();
+    throw error;
+  }
+  // Still in flight: runStep ends it once the attempt's record settled.
   return outcome;
 }
 

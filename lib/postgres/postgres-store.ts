@@ -710,7 +710,15 @@ export class PostgresStore implements Store {
 
   // ---- visibility: reads here see committed rows only ------------------------------------------------------
 
+  /**
+   * Runs `read` once every write of this store under way has committed or failed, as SQLite's does
+   * after its open batch: a read sees this process's writes in call order (a send, then a listing in
+   * the same turn, lists the message exactly when the send committed). Reads here never see
+   * uncommitted rows either way.
+   */
   async readCommitted<T>(read: () => T | Promise<T>): Promise<T> {
+    const writes = this.#transactions.writesSettled();
+    if (writes !== undefined) await writes;
     return read();
   }
 

@@ -35,6 +35,8 @@ export class TransactionRunner {
   #commits = 0;
   /** Transactions and reads under way (the testing kit's runUntilIdle waits until none is). */
   #inFlight = 0;
+  /** Write transactions under way, each settled (never rejecting): what a read in call order waits for. */
+  readonly #writes = new Set<Promise<void>>();
   #stopped: 'halted' | 'closed' | null = null;
   /** What a halted runner refuses with, when not the plain PG_HALTED (see stop). */
   #haltedBy: StorageError | null = null;
@@ -90,7 +92,28 @@ export class TransactionRunner {
    * (after the ROLLBACK), or with this runner's StorageError when the server or the connection
    * failed; a deadlock's victim runs again (see RETRYABLE). `evenIfClosed`: the last writes of a close.
    */
-  async run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false): Promise<T> {
+  run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false): Promise<T> {
+    return this.#tracked(this.#run(work, evenIfClosed));
+  }
+
+  /** Keeps `write` among the writes under way until it settles (see writesSettled). */
+  #tracked<T>(write: Promise<T>): Promise<T> {
+    const settled = write.then(() => {}, () => {});
+    this.#writes.add(settled);
+    void settled.then(() => this.#writes.delete(settled));
+    return write;
+  }
+
+  /**
+   * Resolves once every write transaction under way now has committed or failed (later ones are not
+   * waited for); undefined when none is under way.
+   */
+  writesSettled(): Promise<void> | undefined {
+    if (this.#writes.size === 0) return undefined;
+    return Promise.all([...this.#writes]).then(() => {});
+  }
+
+  async #run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed: boolean): Promise<T> {
     this.#inFlight++;
     try {
       for (let attempt = 1; ; attempt++) {
@@ -114,8 +137,12 @@ export class TransactionRunner {
    * answers. Counted, intercepted and observed as a commit, retried and failed as run's transactions
    * are. While writes wait to join the next commit (BeforeCommit), it runs as a transaction with them.
    */
-  async single<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
+  single<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
     if (this.#beforeCommit?.pending()) return this.run(write);
+    return this.#tracked(this.#single(write));
+  }
+
+  async #single<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
     this.#inFlight++;
     try {
       for (let attempt = 1; ; attempt++) {
