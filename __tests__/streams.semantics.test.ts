@@ -152,8 +152,19 @@ describe('writing and reading in order', () => {
   test('listStreams: every stream in the order first written, with its length; an unknown UUID has none', async () => {
     const engine = await openTestEngine();
     const handle = await engine.startWorkflow(paced, { workflowUUID: 'w-list' }, 'open');
-    await blockedInRecv(engine, 'w-list');
+    const firstRecv = await blockedInRecv(engine, 'w-list');
+    // On an asynchronous store the send resolves before the woken recv has ended: the next recv is
+    // the one to wait for, once the stream write before it committed.
+    const firstEnded = new Promise<void>((resolve) => {
+      const ended = (wait: unknown): void => {
+        if (wait !== firstRecv) return;
+        engine.events.off('waitEnded', ended);
+        resolve();
+      };
+      engine.events.on('waitEnded', ended);
+    });
     await engine.send('w-list', 'x', 'next');
+    await firstEnded;
     await blockedInRecv(engine, 'w-list');
     expect(await engine.listStreams('w-list')).toEqual([{ key: 'open', length: 1, closed: false }]);
     expect(await engine.listStreams('nobody')).toEqual([]);
