@@ -78,25 +78,6 @@ export async function queryDatabase(file: string, sql: string, params: unknown[]
   }
 }
 
-/**
- * A test (`test`, or `test.skip` on PostgreSQL) that fails on PostgreSQL because of a bug not fixed
- * yet: `bug` says which, in one line; docs/testing.md lists them. Remove it with the fix.
- *
- * @example
- * untilFixedOnPostgres('cancel ends the waits a read later')('a cancelled wait ends at once', async () => { ... });
- */
-export function untilFixedOnPostgres(bug: string): jest.It {
-  if (bug.trim() === '') throw new Error('untilFixedOnPostgres needs the bug it waits for.');
-  // DURABLITE_TEST_KNOWN_FAILURES=1 runs them anyway, to see which are fixed.
-  return onPostgres && process.env.DURABLITE_TEST_KNOWN_FAILURES !== '1' ? test.skip : test;
-}
-
-/** {@link untilFixedOnPostgres} for a whole `describe` block (or `describe.each`). */
-export function describeUntilFixedOnPostgres(bug: string): jest.Describe {
-  if (bug.trim() === '') throw new Error('describeUntilFixedOnPostgres needs the bug it waits for.');
-  return onPostgres && process.env.DURABLITE_TEST_KNOWN_FAILURES !== '1' ? describe.skip : describe;
-}
-
 /** The database of an engine a test opens on the default one: `:memory:`, or a fresh PostgreSQL database on the `postgresql` project. */
 async function defaultDatabase(database: string | undefined): Promise<string> {
   if (database !== undefined && database !== ':memory:') return database;

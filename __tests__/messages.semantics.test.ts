@@ -5,7 +5,7 @@ import {
   type Engine,
   type WorkflowContext,
 } from '../lib';
-import { openTestEngine, testDatabase, testOnSqlite, untilFixedOnPostgres } from './helpers';
+import { onPostgres, openTestEngine, testDatabase, testOnSqlite } from './helpers';
 import { blockedInRecv, countRows, operationsOf, onWaitStarted } from './wait-helpers';
 
 /** One recv of a receiver's plan. */
@@ -79,7 +79,7 @@ describe('messages are buffered across a restart', () => {
 });
 
 describe('messages are FIFO per (destination, topic), by insertion order', () => {
-  untilFixedOnPostgres('1,000 recvs in a row outlast the 5 s test timeout; one run failed with "Operation #0 ... has no started wait to complete"')('1,000 sends fired without awaiting each one are received in the order the calls were made', async () => {
+  test('1,000 sends fired without awaiting each one are received in queue order, each once (on SQLite: the order the calls were made)', async () => {
     const engine = await openTestEngine();
     const handle = await engine.startWorkflow(drain, { workflowUUID: 'fifo-buffered' }, 'seq', 1000);
     // The receiver is already waiting: the first send wakes it, the rest queue up behind.
@@ -88,8 +88,13 @@ describe('messages are FIFO per (destination, topic), by insertion order', () =>
     for (let index = 0; index < 1000; index++) sends.push(engine.send('fifo-buffered', index, 'seq'));
     await Promise.all(sends);
 
-    expect(await handle.getResult()).toEqual(range(1000));
-    expect((await engine.listMessages('fifo-buffered')).map((info) => info.message)).toEqual(range(1000));
+    const received = (await handle.getResult()) as number[];
+    // FIFO is the queue's order, which is commit order: the recvs took the messages as stored.
+    expect(received).toEqual((await engine.listMessages('fifo-buffered')).map((info) => info.message));
+    expect([...received].sort((a, b) => a - b)).toEqual(range(1000));
+    // SQLite's one connection commits the sends in call order; a PostgreSQL pool commits un-awaited
+    // sends in whatever order its connections finish them.
+    if (!onPostgres) expect(received).toEqual(range(1000));
     await engine.close();
   });
 
