@@ -4,9 +4,11 @@
 import path from 'node:path';
 import pg from 'pg';
 import {
-  Client, Engine, ExecutorInUseError, MaxRecoveryAttemptsExceededError, registerStep, registerWorkflow, StorageError, type EngineWarning, type WorkflowContext,
+  Client, DatabaseOpenError, Engine, ExecutorInUseError, MaxRecoveryAttemptsExceededError, registerStep, registerWorkflow, StorageError, type EngineWarning,
+  type WorkflowContext,
 } from '../lib';
 import { collect } from './fixtures/postgres-workflows';
+import { runCli } from './cli-runner';
 import { readLog, spawnFixture, tempFolder } from './helpers';
 import { createTestDatabase, withClient } from './postgres-helpers';
 
@@ -118,6 +120,51 @@ async function holders(url: string): Promise<Record<string, string | null>> {
     'SELECT workflow_uuid, executor_id FROM durablite.workflows ORDER BY workflow_uuid',
   )).rows.map((row) => [row.workflow_uuid, row.executor_id])));
 }
+
+describe('a read-only Client on PostgreSQL', () => {
+  /** The schemas of the database other than PostgreSQL's own. */
+  const schemasOf = (url: string): Promise<string[]> => withClient(url, async (raw) => (await raw.query<{ name: string }>(
+    "SELECT nspname AS name FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('information_schema', 'public') ORDER BY 1",
+  )).rows.map((row) => row.name));
+
+  test('creates nothing: a database without durablite\'s schema is refused, by the Client and by a reading CLI command, and left as it was', async () => {
+    const { url } = await createTestDatabase();
+    const refused = await Client.open({ database: url, readOnly: true }).then(() => null, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(DatabaseOpenError);
+    expect((refused as Error).message).toMatch(/holds no durablite tables/);
+    const listed = await runCli('workflows', '--db', url);
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toMatch(/holds no durablite tables/);
+    // A writing command checks first too: it does not create the schema either.
+    expect((await runCli('send', '--db', url, 'nobody', 'hello')).code).toBe(1);
+    expect(await schemasOf(url)).toEqual([]);
+  }, 30_000);
+
+  test('reads and waits as any client, and refuses every write before it is sent', async () => {
+    const { url } = await createTestDatabase();
+    const engine = await openEngine(url);
+    const reader = await Client.open({ database: url, readOnly: true });
+    try {
+      await engine.startWorkflow(conversation, { workflowUUID: 'watched' }, 21);
+      // A wait of the read-only client wakes from the engine's commit.
+      expect(await reader.getEvent('watched', 'doubled', 10)).toBe(42);
+      expect((await reader.listWorkflows()).map((workflow) => workflow.workflowUUID)).toEqual(['watched']);
+      const refused = await reader.send('watched', 'hello', 'greeting').then(() => null, (error: unknown) => error);
+      expect(refused).toBeInstanceOf(StorageError);
+      expect(refused).toMatchObject({ storageCode: 'PG_READ_ONLY' });
+      expect(await reader.startWorkflow(conversation, { workflowUUID: 'not-started' }, 1).then(() => null, (error: unknown) => error)).toBeInstanceOf(StorageError);
+      expect(await engine.listMessages('watched')).toEqual([]);
+      expect(await engine.retrieveWorkflow('not-started').getStatus()).toBeNull();
+      // The reading CLI commands work on the schema the engine made.
+      const listed = await runCli('workflows', '--db', url, '--json');
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout).map((workflow: { workflowUUID: string }) => workflow.workflowUUID)).toEqual(['watched']);
+    } finally {
+      await reader.close();
+      await engine.close();
+    }
+  }, 30_000);
+});
 
 describe('many engines on one PostgreSQL schema', () => {
   test('workflows a Client starts at once are each run by exactly one of the live engines, none left unrun', async () => {

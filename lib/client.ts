@@ -40,9 +40,10 @@ export interface ClientOptions {
    */
   create?: boolean;
   /**
-   * Open the file read-only: nothing is ever written to it (no schema upgrade, no journal-mode
-   * switch), and it must already be a durablite database. Reads, listings and waits work; writes
-   * (`send`, `startWorkflow`) reject. Cannot be combined with `create`.
+   * Open the database read-only: nothing is ever written to it (no schema created or upgraded, no
+   * journal-mode switch), and it must already be a durablite database of this version. Reads,
+   * listings and waits work; writes (`send`, `startWorkflow`) reject with StorageError. Cannot be
+   * combined with `create`. On PostgreSQL the client's connections refuse writes on the server too.
    * @default false
    */
   readOnly?: boolean;
@@ -66,10 +67,7 @@ export function openClientSession(options: ClientOptions): Awaitable<Session> {
     ...(options.postgres === undefined ? {} : { postgres: options.postgres }),
     recover: false,
   });
-  if (resolved.postgres !== null) {
-    if (options.readOnly === true) throw typeError('readOnly', 'false or absent for a PostgreSQL database (grant its user read-only rights instead)', options.readOnly);
-    return Session.openPostgresClient(resolved);
-  }
+  if (resolved.postgres !== null) return Session.openPostgresClient(resolved, options.readOnly === true);
   if (options.readOnly === true) {
     if (options.create === true) throw typeError('create', 'false or absent with `readOnly: true`', options.create);
     return Session.forClient(resolved, SqliteStore.openReadOnly(resolved.database));

@@ -215,12 +215,13 @@ export class Session implements OperationEnvironment {
   }
 
   /**
-   * The session of a Client on a PostgreSQL database: it hears other processes' commits as they announce them.
+   * The session of a Client on a PostgreSQL database: it hears other processes' commits as they
+   * announce them. `readOnly`: it creates and migrates nothing, and every write rejects (see PostgresStore.open).
    * @throws DatabaseOpenError, SchemaVersionError.
    */
-  static async openPostgresClient(options: ResolvedOptions): Promise<Session> {
+  static async openPostgresClient(options: ResolvedOptions, readOnly = false): Promise<Session> {
     const postgres = options.postgres!;
-    const session = new Session(options, await PostgresStore.open(options.database, postgres), null, null);
+    const session = new Session(options, await PostgresStore.open(options.database, { ...postgres, readOnly }), null, null);
     try {
       session.#external = await AnnouncedChangeSync.open(session, postgres.schema, null, postgres.connectTimeoutMs);
     } catch (error) {

@@ -604,12 +604,18 @@ function missingDatabase(file: string): CliError {
 }
 
 /**
- * Opens the database for a command: a SQLite file read-only unless the command writes, and never
- * creating, converting or upgrading it; a PostgreSQL URL as a client (its schema is created or
- * brought up to date as an Engine would).
+ * Opens the database for a command, read-only unless the command writes, and never creating,
+ * converting or upgrading it: a SQLite file, or a PostgreSQL URL whose schema must be durablite's at
+ * this version already.
  */
 async function openForCommand(database: string, writes: boolean): Promise<Session> {
-  if (isPostgresUrl(database)) return openClientSession({ database });
+  if (isPostgresUrl(database)) {
+    // Read-only first, whatever the command: a writing open would create or upgrade the schema.
+    const checked = await openClientSession({ database, readOnly: true });
+    if (!writes) return checked;
+    await checked.close();
+    return openClientSession({ database });
+  }
   if (!fs.existsSync(database)) throw missingDatabase(database);
   // Even a writing command checks read-only first that the file is a durablite database: a
   // read-write open would add durablite's tables to any other SQLite file.

@@ -174,8 +174,9 @@ export class PostgresDatabase {
   }
 }
 
-function createPool(url: string, options: ResolvedPostgresOptions): pg.Pool {
-  const searchPath = `SET search_path TO ${quoteIdentifier(options.schema)}`;
+function createPool(url: string, options: ResolvedPostgresOptions, readOnly: boolean): pg.Pool {
+  // A read-only open's connections refuse every write on the server too, whatever the code above them asks.
+  const searchPath = `SET search_path TO ${quoteIdentifier(options.schema)}${readOnly ? '; SET default_transaction_read_only = on' : ''}`;
   const pool = new pg.Pool({
     connectionString: url,
     max: options.maxConnections,
@@ -275,33 +276,50 @@ async function migrate(client: pg.PoolClient, schema: string, description: strin
 }
 
 /**
- * Connects to the PostgreSQL database of `url` and brings durablite's schema up to date.
+ * Connects to the PostgreSQL database of `url` and brings durablite's schema up to date; with
+ * `readOnly`, only checks that the schema is durablite's at this version, and every connection
+ * refuses writes (default_transaction_read_only).
  *
  * @throws TypeError/RangeError for a bad option, before connecting.
  * @throws DatabaseOpenError when the server cannot be reached in time, refuses the credentials, has
- *   no such database, or the schema cannot be created. The message names the URL without its password.
+ *   no such database, or the schema cannot be created; with `readOnly`, when the schema holds no
+ *   durablite tables or an older version of them. The message names the URL without its password.
  * @throws SchemaVersionError when the schema was written by a newer durablite; it is left unmodified.
  * @example
  * const database = await openPostgresDatabase('postgres://app@db.internal/app', { schema: 'billing' });
  * await database.pool.query('SELECT count(*) FROM workflows');
  * await database.close();
  */
-export async function openPostgresDatabase(url: string, options: PostgresOptions = {}): Promise<PostgresDatabase> {
+export async function openPostgresDatabase(url: string, options: PostgresOptions = {}, readOnly = false): Promise<PostgresDatabase> {
   if (typeof url !== 'string' || !isPostgresUrl(url)) throw typeError('database', 'a postgres:// or postgresql:// URL', typeof url === 'string' ? describeUrl(url) : url);
   const resolved = resolvePostgresOptions(options);
   const name = describeUrl(url);
-  const pool = createPool(url, resolved);
+  const pool = createPool(url, resolved, readOnly);
   try {
     const client = await pool.connect();
     try {
-      await migrate(client, resolved.schema, `${name}, schema ${resolved.schema}`);
+      const description = `${name}, schema ${resolved.schema}`;
+      if (readOnly) await checkSchema(client, resolved.schema, description);
+      else await migrate(client, resolved.schema, description);
     } finally {
       client.release();
     }
   } catch (error) {
     await pool.end().catch(() => {});
-    if (error instanceof SchemaVersionError) throw error;
+    if (error instanceof SchemaVersionError || error instanceof DatabaseOpenError) throw error;
     throw openFailure(name, resolved, error);
   }
   return new PostgresDatabase(pool, resolved.schema, name, url, resolved.connectTimeoutMs);
+}
+
+/** A read-only open's check: the schema holds durablite's tables at this version (it writes nothing to make it so). */
+async function checkSchema(client: pg.PoolClient, schema: string, description: string): Promise<void> {
+  const version = await readSchemaVersion(client, schema);
+  if (version > SCHEMA_VERSION) throw new SchemaVersionError(description, version, SCHEMA_VERSION);
+  if (version === 0) {
+    throw new DatabaseOpenError(description, `the schema "${schema}" holds no durablite tables. A read-only open creates nothing: check the URL and the \`schema\` option, or open an Engine on it first.`);
+  }
+  if (version < SCHEMA_VERSION) {
+    throw new DatabaseOpenError(description, `the schema "${schema}" is at durablite's version ${version}, older than this durablite's ${SCHEMA_VERSION}. A read-only open upgrades nothing: open an Engine (or a Client that may write) of this version on it first.`);
+  }
 }

@@ -87,6 +87,11 @@ export interface PostgresStoreOptions extends Omit<PostgresOptions, 'executorId'
   executorId?: string | null;
   /** How long an executor's heartbeat holds its workflows, in ms. @default 5000 */
   leaseMs?: number;
+  /**
+   * Only read (a read-only Client): the schema must be durablite's at this version already (nothing
+   * is created or migrated), and every write rejects with StorageError PG_READ_ONLY before it is sent.
+   */
+  readOnly?: boolean;
 }
 
 export class PostgresStore implements Store {
@@ -123,8 +128,10 @@ export class PostgresStore implements Store {
    * await store.closeAsync();
    */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const { interceptor = null, executorId = null, leaseMs = DEFAULT_LEASE_SECONDS * 1000, ...databaseOptions } = options;
-    return new PostgresStore(await openPostgresDatabase(url, databaseOptions), interceptor, executorId, leaseMs);
+    const { interceptor = null, executorId = null, leaseMs = DEFAULT_LEASE_SECONDS * 1000, readOnly = false, ...databaseOptions } = options;
+    const store = new PostgresStore(await openPostgresDatabase(url, databaseOptions, readOnly), interceptor, executorId, leaseMs);
+    if (readOnly) store.#transactions.refuseWrites();
+    return store;
   }
 
   /** A store over a database already opened with openPostgresDatabase; the store takes it over (its close ends the pool). */

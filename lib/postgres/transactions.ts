@@ -38,6 +38,7 @@ export class TransactionRunner {
   /** Write transactions under way, each settled (never rejecting): what a read in call order waits for. */
   readonly #writes = new Set<Promise<void>>();
   #stopped: 'halted' | 'closed' | null = null;
+  #readOnly = false;
   /** What a halted runner refuses with, when not the plain PG_HALTED (see stop). */
   #haltedBy: StorageError | null = null;
 
@@ -278,8 +279,14 @@ export class TransactionRunner {
     }
   }
 
-  /** Throws this runner's StorageError when it was halted, or closed (unless `evenIfClosed`). */
+  /** From now on every write rejects with StorageError PG_READ_ONLY before it is sent (a read-only open). Reads go on. */
+  refuseWrites(): void {
+    this.#readOnly = true;
+  }
+
+  /** Throws this runner's StorageError when it was halted, or closed (unless `evenIfClosed`), or opened read-only. */
   refuseIfStopped(evenIfClosed = false): void {
+    if (this.#readOnly) throw this.#mark(new StorageError('PG_READ_ONLY', 'This client was opened read-only (`readOnly: true`): it writes nothing. Open a Client without `readOnly` to send or start workflows.'));
     if (this.#stopped === 'halted') throw this.#haltedBy ?? this.#mark(new StorageError('PG_HALTED', 'This store was halted: it writes nothing more. Open the database again.'));
     if (this.#stopped === 'closed' && !evenIfClosed) throw this.#mark(new StorageError('PG_CLOSED', 'This store is closed: it writes nothing more. Open the database again.'));
   }
