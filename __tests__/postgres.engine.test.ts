@@ -4,8 +4,8 @@
 import path from 'node:path';
 import pg from 'pg';
 import {
-  Client, DatabaseOpenError, Engine, ExecutorInUseError, MaxRecoveryAttemptsExceededError, registerStep, registerWorkflow, StorageError, type EngineWarning,
-  type WorkflowContext,
+  Client, DatabaseOpenError, Engine, ExecutorInUseError, MaxRecoveryAttemptsExceededError, registerStep, registerWorkflow, StorageError, WorkflowNotFoundError,
+  type EngineWarning, type WorkflowContext,
 } from '../lib';
 import { collect } from './fixtures/postgres-workflows';
 import { runCli } from './cli-runner';
@@ -387,6 +387,12 @@ describe('many engines on one PostgreSQL schema', () => {
       await withClient(url, (raw) => raw.query(
         "UPDATE durablite.executors SET incarnation = 'another process', hostname = 'elsewhere', pid = 1 WHERE executor_id = 'shared-id'",
       ));
+      // Before its beat notices: a start of its own is refused too (a row held by its id would be run
+      // by neither process), and nothing is inserted.
+      const early = await engine.startWorkflow(collect, { workflowUUID: 'early' }, 1, log).then(() => null, (error: unknown) => error);
+      expect(early).toBeInstanceOf(StorageError);
+      expect(['PG_NOT_HELD', 'PG_SUPERSEDED']).toContain((early as StorageError).storageCode);
+      expect(await withClient(url, async (raw) => (await raw.query("SELECT count(*)::int AS n FROM durablite.workflows WHERE workflow_uuid = 'early'")).rows[0].n)).toBe(0);
       await engine.send('superseded', 'held back', 'in');
       await eventually(async () => warnings.map((warning) => warning.code).includes('EXECUTOR_SUPERSEDED'), true);
       // Nothing of the workflow was recorded here: the message waits for the engine that holds the id now.
@@ -432,4 +438,87 @@ describe('many engines on one PostgreSQL schema', () => {
       await engine.close();
     }
   }, 30_000);
+
+  test('a read about one workflow does not wait behind this engine\'s write to another that waits for a row lock', async () => {
+    const { url } = await createTestDatabase();
+    const engine = await openEngine(url);
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    try {
+      await engine.startWorkflow(waiter, { workflowUUID: 'locked' });
+      await engine.startWorkflow(waiter, { workflowUUID: 'free' });
+      await raw.query('BEGIN');
+      await raw.query("SELECT 1 FROM durablite.workflows WHERE workflow_uuid = 'locked' FOR UPDATE");
+      let sent = false;
+      const sending = engine.send('locked', 'late', 'wake').then(() => {
+        sent = true;
+      });
+      // The listing of the other workflow answers while the send still waits for the lock.
+      expect((await engine.retrieveWorkflow('free').getStatus())?.status).toBe('PENDING');
+      expect(await engine.listMessages('free')).toEqual([]);
+      expect(sent).toBe(false);
+      // A read about the locked workflow itself waits for the send, as call order wants.
+      let listed = false;
+      const listing = engine.listMessages('locked').then((messages) => {
+        listed = true;
+        return messages;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(listed).toBe(false);
+      await raw.query('ROLLBACK');
+      await sending;
+      expect((await listing).map((message) => message.message)).toEqual(['late']);
+    } finally {
+      await raw.end();
+      await engine.close();
+    }
+  }, 30_000);
+
+  test('cancelling a tree while a grandchild sends to a child takes the rows in one order: no deadlock', async () => {
+    const { url, name } = await createTestDatabase();
+    const engine = await openEngine(url);
+    const deadlocks = async (): Promise<number> => withClient(url, async (raw) => (await raw.query(
+      'SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = $1', [name],
+    )).rows[0].n);
+    try {
+      const before = await deadlocks();
+      for (let round = 0; round < 4; round++) {
+        const root = `tree-${round}`;
+        await engine.startWorkflow(sendingTree, { workflowUUID: root });
+        // The grandchild is sending to its uncle in a loop by now.
+        await eventually(async () => (await engine.listMessages(`${root}-1`)).length > 3, true);
+        await engine.cancelWorkflow(root, { cancelChildren: true });
+        for (const uuid of [root, `${root}-0`, `${root}-1`, `${root}-0-0`]) expect((await engine.retrieveWorkflow(uuid).getStatus())?.status).toBe('CANCELLED');
+      }
+      // pg_stat_database is updated when a backend reports its statistics: give it a moment.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(await deadlocks()).toBe(before);
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
+});
+
+const sendingLeaf = registerWorkflow('pg.tree.leaf', async (ctxt: WorkflowContext, peer: string) => {
+  for (let index = 0; index < 100_000; index++) {
+    try {
+      await ctxt.send(peer, index);
+    } catch (error) {
+      // Its peer, a sibling of its parent, may not be started yet.
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      await ctxt.sleep(0.02);
+    }
+  }
+});
+const sink = registerWorkflow('pg.tree.sink', async (ctxt: WorkflowContext) => {
+  for (;;) await ctxt.recv(null, 3600);
+});
+const middle = registerWorkflow('pg.tree.middle', async (ctxt: WorkflowContext, peer: string) => {
+  await ctxt.childWorkflow(sendingLeaf, peer);
+});
+/** root → children `<root>-0` (whose child `<root>-0-0` sends to `<root>-1` in a loop) and `<root>-1` (a sink). */
+const sendingTree = registerWorkflow('pg.tree.root', async (ctxt: WorkflowContext) => {
+  await ctxt.startChildWorkflow(middle, `${ctxt.workflowUUID}-1`);
+  await ctxt.startChildWorkflow(sink);
+  await ctxt.recv('never', 3600);
 });

@@ -257,7 +257,7 @@ export abstract class HandlerBase extends workflowOnlyBase(
    */
   async listEvents(workflowUUID: string): Promise<Record<string, unknown>> {
     requireNonEmptyString('workflowUUID', workflowUUID);
-    const records = await readCommitted(this.#env, 'listEvents', () => this.#env.store.events.listForWorkflow(workflowUUID));
+    const records = await readCommitted(this.#env, 'listEvents', () => this.#env.store.events.listForWorkflow(workflowUUID), workflowUUID);
     const events: Record<string, unknown> = {};
     for (const event of records) events[event.key] = decodeForListing(event.value, workflowUUID, `value of event "${event.key}"`);
     return events;
@@ -271,7 +271,7 @@ export abstract class HandlerBase extends workflowOnlyBase(
   async listMessages(workflowUUID: string, topic?: string | null): Promise<MessageInfo[]> {
     requireNonEmptyString('workflowUUID', workflowUUID);
     const checkedTopic = topic === undefined ? undefined : optionalTopic(topic);
-    const records = await readCommitted(this.#env, 'listMessages', () => this.#env.store.messages.list(workflowUUID, checkedTopic));
+    const records = await readCommitted(this.#env, 'listMessages', () => this.#env.store.messages.list(workflowUUID, checkedTopic), workflowUUID);
     return records.map((record) => ({
       topic: record.topic,
       message: decodeForListing(record.message, workflowUUID, `message #${record.messageId}`),
@@ -292,7 +292,7 @@ export abstract class HandlerBase extends workflowOnlyBase(
   async listWaits(options: ListWaitsOptions = {}): Promise<WaitInfo[]> {
     if (typeof options !== 'object' || options === null) throw typeError('options', 'an object like { workflowUUID } or undefined', options);
     const workflowUUID = options.workflowUUID === undefined ? undefined : requireNonEmptyString('workflowUUID', options.workflowUUID);
-    const records = await readCommitted(this.#env, 'listWaits', () => this.#env.store.operations.listWaits(workflowUUID));
+    const records = await readCommitted(this.#env, 'listWaits', () => this.#env.store.operations.listWaits(workflowUUID), workflowUUID);
     return records.map(toWaitInfo);
   }
 
@@ -349,7 +349,7 @@ export abstract class HandlerBase extends workflowOnlyBase(
    */
   async listOperations(workflowUUID: string): Promise<OperationInfo[]> {
     requireNonEmptyString('workflowUUID', workflowUUID);
-    const records = await readCommitted(this.#env, 'listOperations', () => this.#env.store.operations.listForWorkflow(workflowUUID));
+    const records = await readCommitted(this.#env, 'listOperations', () => this.#env.store.operations.listForWorkflow(workflowUUID), workflowUUID);
     return records.map((record) => {
       const what = `result of operation #${record.operationIndex} (${record.kind})`;
       // A step's detail is its failed attempts (see ops/steps.ts), not something it waits on.

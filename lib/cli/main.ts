@@ -140,7 +140,7 @@ async function sendReportingDuplicate(session: Session, destinationUUID: string,
  * names its key in its error.
  */
 async function setEventKeys(session: Session, workflowUUID: string, operations: { operationIndex: number; kind: string; error: Error | null }[]): Promise<Map<number, string>> {
-  const events = await session.store.readCommitted(() => session.store.events.listForWorkflow(workflowUUID));
+  const events = await session.store.readCommitted(() => session.store.events.listForWorkflow(workflowUUID), workflowUUID);
   const keys = new Map<number, string>();
   let next = 0;
   for (const operation of operations) {

@@ -47,12 +47,13 @@ export interface OperationEnvironment {
 
 /**
  * Runs a read whose value is reported, when it can see committed rows only (see Store.readCommitted):
- * a write of the same turn whose commit later fails is never shown.
+ * a write of the same turn whose commit later fails is never shown. `workflowUUID`: the read is about
+ * that workflow only (see Store.readCommitted).
  * @throws EngineClosedError when the engine is closed.
  */
-export function readCommitted<T>(env: OperationEnvironment, what: string, read: () => Awaitable<T>): Promise<T> {
+export function readCommitted<T>(env: OperationEnvironment, what: string, read: () => Awaitable<T>, workflowUUID?: string): Promise<T> {
   assertOpen(env, what);
-  return env.store.readCommitted(read);
+  return env.store.readCommitted(read, workflowUUID);
 }
 
 /**

@@ -47,7 +47,7 @@ export class WorkflowHandleImpl<R = unknown> implements WorkflowHandle<R> {
    * @throws EngineClosedError after the engine closed.
    */
   async getStatus(): Promise<WorkflowStatus | null> {
-    const record = await readCommitted(this.#env, 'getStatus', () => this.#env.store.workflows.get(this.#workflowUUID));
+    const record = await readCommitted(this.#env, 'getStatus', () => this.#env.store.workflows.get(this.#workflowUUID), this.#workflowUUID);
     return record === undefined ? null : toStatus(record);
   }
 

@@ -269,7 +269,7 @@ export class WorkflowRunner {
    */
   #claimedSnapshot(workflowUUID: string): Awaitable<WorkflowSnapshot> {
     const { store } = this.#env;
-    return andThen(store.claim(workflowUUID), (held) => (held ? store.readCommitted(() => store.snapshotOf(workflowUUID)) : HELD_ELSEWHERE));
+    return andThen(store.claim(workflowUUID), (held) => (held ? store.readCommitted(() => store.snapshotOf(workflowUUID), workflowUUID) : HELD_ELSEWHERE));
   }
 
   /** Runs a workflow a resume returned to PENDING, from its committed records. */
@@ -374,7 +374,7 @@ export class WorkflowRunner {
       const execution = this.run(workflowUUID, workflow, suspect.args, { recorded: suspect.recorded, cause: 'recovered', owesProgress: true, deadlineMs: suspect.deadlineMs });
       await Promise.race([execution.underWay(), pauseRealTime(SUSPECT_GRACE_MS, false)]);
       // Its progress resets its count in the commit of its batch: let that land first.
-      await this.#env.store.readCommitted(() => undefined).catch(() => {});
+      await this.#env.store.readCommitted(() => undefined, workflowUUID).catch(() => {});
     }
   }
 

@@ -207,7 +207,7 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
     };
     let loaded: Loaded;
     if (this.#timeoutMs === 0) {
-      loaded = await store.readCommitted(() => this.#load());
+      loaded = await store.readCommitted(() => this.#load(), this.#workflowUUID);
       if (!progressed(loaded)) throw timeout();
     } else {
       // Checked and subscribed with no gap for a wake-up to fall into (see waiters.ts).
@@ -257,7 +257,7 @@ const READER_RETURNED = new Error('The stream reader was returned.');
  * it ended (closed, or its workflow finished). Committed rows only.
  */
 export async function listStreams(env: OperationEnvironment, workflowUUID: string): Promise<StreamInfo[]> {
-  const { finished, streams } = await readCommitted(env, 'listStreams', () => env.store.streams.listWithEnd(workflowUUID));
+  const { finished, streams } = await readCommitted(env, 'listStreams', () => env.store.streams.listWithEnd(workflowUUID), workflowUUID);
   return streams.map((stream) => ({ key: stream.key, length: stream.length, closed: stream.closedByWriter || finished }));
 }
 

@@ -143,15 +143,19 @@ export class PostgresDatabase {
   /**
    * A connection of its own, outside the pool, working in the schema: for what must not queue behind
    * the pool's writes (an engine's heartbeat). Unref'd: it keeps no process alive. The caller ends it.
+   * `queryTimeoutMs`: each query rejects once it waited that long for its answer.
    * @throws what pg's connect or the server throws.
    */
-  async connectAlone(applicationName: string): Promise<pg.Client> {
+  async connectAlone(applicationName: string, queryTimeoutMs?: number): Promise<pg.Client> {
     const client = new pg.Client({
       connectionString: this.#url,
       connectionTimeoutMillis: this.#connectTimeoutMs,
       application_name: applicationName,
       types,
       keepAlive: true,
+      // A query that gets no answer in time (a connection gone half-open, a lock that is not let go)
+      // rejects instead of hanging, and the caller drops the connection.
+      ...(queryTimeoutMs === undefined ? {} : { query_timeout: queryTimeoutMs }),
     }) as pg.Client & { unref(): void };
     // An 'error' event with no listener would end the process; the next query rejects instead.
     client.on('error', () => {});

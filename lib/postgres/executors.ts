@@ -116,14 +116,25 @@ const CLAIMABLE = `(w.executor_id IS NULL OR w.executor_id = $1 OR NOT EXISTS (
 
 /**
  * Claims one PENDING workflow for `executorId` if it is claimable (see CLAIMABLE), under its row
- * lock; true when `executorId` holds it now. A workflow another live executor holds stays its.
+ * lock, and `incarnation` still holds the id; true when `executorId` holds it now. A workflow another
+ * live executor holds stays its.
  */
-export async function claimWorkflow(sql: Sql, workflowUUID: string, executorId: string, leaseMs: number): Promise<boolean> {
+export async function claimWorkflow(sql: Sql, workflowUUID: string, executorId: string, incarnation: string, leaseMs: number): Promise<boolean> {
   return (await changes(
     sql,
-    `UPDATE workflows w SET executor_id = $1 WHERE w.workflow_uuid = $3 AND w.status = 'PENDING' AND ${CLAIMABLE}`,
-    [executorId, leaseMs, workflowUUID],
+    `UPDATE workflows w SET executor_id = $1 WHERE w.workflow_uuid = $3 AND w.status = 'PENDING' AND ${CLAIMABLE}
+       AND holds_executor($1, $4)`,
+    [executorId, leaseMs, workflowUUID, incarnation],
   )) === 1;
+}
+
+/**
+ * Whether `incarnation` (or no process) holds `executorId` now, the executors row locked FOR KEY SHARE
+ * until the transaction ends (see holds_executor in recording-functions.ts): a write that makes a
+ * workflow this executor's checks it first.
+ */
+export async function holdsExecutor(sql: Sql, executorId: string, incarnation: string): Promise<boolean> {
+  return (await firstRow<{ holds: boolean }>(sql, 'SELECT holds_executor($1, $2) AS holds', [executorId, incarnation]))?.holds === true;
 }
 
 /**

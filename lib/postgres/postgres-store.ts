@@ -57,7 +57,7 @@ import {
 import { announceChanges, changeChannel, encodeChanges, type AnnouncedChanges } from './notifications';
 import { callFunction, type Refusable } from './recording-functions';
 import {
-  claimAbandoned, claimWorkflow, endedHere, heartbeat, noteIncarnation, openHere, registerExecutor, retireExecutor, type HeartbeatResult,
+  claimAbandoned, claimWorkflow, endedHere, heartbeat, holdsExecutor, noteIncarnation, openHere, registerExecutor, retireExecutor, type HeartbeatResult,
 } from './executors';
 import { firstRow, type Sql } from './sql';
 import { appendToStream, copyStreamsForFork, isStreamClosed, PostgresStreamReads, streamEntryAt } from './streams';
@@ -207,9 +207,12 @@ export class PostgresStore implements Store {
    * Calls recording function `name` (see recording-functions.ts) as one autocommit statement, and
    * throws its refusal as the error it stands for (the workflow `workflowUUID` is gone, CANCELLED, or
    * held elsewhere; operation `operationIndex` has no started `missing` to complete: its start was not committed); else returns its row.
+   * `scope`: the workflows the call writes to, for the reads that wait for it (see readCommitted).
    */
-  async #call<Row extends object>(name: string, workflowUUID: string, values: unknown[], operationIndex = -1, missing = 'wait to complete'): Promise<Row> {
-    const row = await this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values));
+  async #call<Row extends object>(
+    name: string, workflowUUID: string, values: unknown[], operationIndex = -1, missing = 'wait to complete', scope: readonly string[] = [workflowUUID],
+  ): Promise<Row> {
+    const row = await this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values), scope);
     switch (row.refusal ?? null) {
       case null:
       case 'needs-error':
@@ -265,7 +268,7 @@ export class PostgresStore implements Store {
     // Announced as new only when no engine holds it (a Client's start): an engine's own start is
     // its own to run, and no other engine has anything to claim.
     const payloads = this.executorId === null ? this.#payloads({ newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] }) : [];
-    const call = this.#call<{ inserted: boolean }>('start_workflow', workflowUUID, [workflowUUID, workflowName, inputs, deadlineMs, nowMs, this.executorId, this.#channel, payloads]);
+    const call = this.#call<{ inserted: boolean }>('start_workflow', workflowUUID, [workflowUUID, workflowName, inputs, deadlineMs, nowMs, ...this.#holder, this.#channel, payloads]);
     return this.#calledFor(call.then((row) => row.inserted));
   }
 
@@ -274,7 +277,7 @@ export class PostgresStore implements Store {
     const outputs = candidateUUIDs.map((uuid) => JSON.stringify(uuid));
     const call = this.#call<{ child: string | null }>('start_child_workflow', workflowUUID, [
       workflowUUID, operationIndex, kind, name, [...candidateUUIDs], outputs, childName, inputs, deadlineMs, nowMs, ...this.#holder,
-    ]);
+    ], -1, undefined, [workflowUUID, ...candidateUUIDs]);
     return this.#calledFor(call.then((row) => row.child));
   }
 
@@ -337,7 +340,7 @@ export class PostgresStore implements Store {
     const payloads = this.#payloads({ messages: [{ destinationUUID, topic }] });
     const call = (errors: [string | null, string | null]): Promise<Refusable & { outcome: SendResult }> => this.#call('send_from_workflow', workflowUUID, [
       workflowUUID, operationIndex, kind, name, destinationUUID, toStoredTopic(topic), message, ...errors, nowMs, ...this.#holder, this.#channel, payloads,
-    ]);
+    ], -1, undefined, [workflowUUID, destinationUUID]);
     // A refused send's recorded error is built only for a refused send (a second call).
     const sent = call([null, null]).then((row) => (row.refusal === 'needs-error' ? call([encodeRefusal('not-found'), encodeRefusal('cancelled')]) : row));
     return this.#calledFor(sent.then((row) => row.outcome));
@@ -492,7 +495,7 @@ export class PostgresStore implements Store {
   claim(workflowUUID: string): Promise<boolean> {
     const executorId = this.executorId;
     if (executorId === null) return Promise.resolve(false);
-    return this.#transactions.single((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#leaseMs));
+    return this.#transactions.single((sql) => claimWorkflow(sql, workflowUUID, executorId, this.#incarnation, this.#leaseMs));
   }
 
   /**
@@ -509,7 +512,7 @@ export class PostgresStore implements Store {
     let firstBeat: { incarnation: string | null; beatAtMs: number } | null = null;
     for (;;) {
       const startedAt = performance.now();
-      const holder = await this.#transactions.run((sql) => registerExecutor(sql, executorId, this.#incarnation, this.#leaseMs, replacing));
+      const holder = await this.#transactions.run((sql) => registerExecutor(sql, executorId, this.#incarnation, this.#leaseMs, replacing), false, []);
       if (holder === null) break;
       if (endedHere(holder.incarnation)) {
         replacing = holder.incarnation;
@@ -539,7 +542,8 @@ export class PostgresStore implements Store {
     this.#transactions.refuseIfStopped();
     let result: HeartbeatResult;
     try {
-      this.#heartbeatConnection ??= this.#database.connectAlone('durablite heartbeat');
+      // A beat that hangs would skip every later one, silently: it gives up at half the lease instead.
+      this.#heartbeatConnection ??= this.#database.connectAlone('durablite heartbeat', Math.max(500, Math.floor(this.#leaseMs / 2)));
       result = await heartbeat(await this.#heartbeatConnection, executorId, this.#incarnation);
     } catch (error) {
       const broken = this.#heartbeatConnection;
@@ -569,7 +573,8 @@ export class PostgresStore implements Store {
 
   /** Claims up to `limit` abandoned workflows for this executor (see claimAbandoned), each a recovery attempt when taken from another. */
   claimAbandoned(limit: number): Promise<WorkflowRecord[]> {
-    return this.#transactions.run((sql) => claimAbandoned(sql, this.#requireExecutor(), this.#leaseMs, limit, false));
+    // Scope []: no caller awaits the beat's claims in call order (see TransactionRunner.run).
+    return this.#transactions.run((sql) => claimAbandoned(sql, this.#requireExecutor(), this.#leaseMs, limit, false), false, []);
   }
 
   /**
@@ -614,7 +619,13 @@ export class PostgresStore implements Store {
         cancelled.push(uuid);
       };
       if (state.status === 'PENDING') await cancelOne(workflowUUID);
-      if (withDescendants) for (const descendant of await descendantsOf(sql, workflowUUID)) if (descendant.status === 'PENDING') await cancelOne(descendant.workflowUUID);
+      if (withDescendants) {
+        const descendants = await descendantsOf(sql, workflowUUID);
+        // Locked in UUID order, as every other writer of several rows locks them (a descendant's send
+        // to another locks both that way): taken one by one in tree order, they could deadlock.
+        const states = await lockWorkflows(sql, descendants.map((descendant) => descendant.workflowUUID));
+        for (const descendant of descendants) if (states.get(descendant.workflowUUID)?.status === 'PENDING') await cancelOne(descendant.workflowUUID);
+      }
       // A cancel ends the workflows' waits and runs (a control) and their result waits (an outcome).
       await this.#announce(sql, {
         controls: cancelled.map((uuid) => ({ workflowUUID: uuid, action: 'cancel' as const })),
@@ -646,6 +657,8 @@ export class PostgresStore implements Store {
       if (fromOperation > operationCount) return { kind: 'out-of-range', operationCount };
       const lengthMs = timeoutMs !== undefined ? timeoutMs : record.deadlineMs === null ? null : Math.max(0, record.deadlineMs - record.createdAt);
       const deadlineMs = lengthMs === null ? null : Math.ceil(nowMs + lengthMs);
+      // An engine's fork is its own to run: refused once another process holds its executor id (see start_workflow).
+      if (this.executorId !== null && !(await holdsExecutor(sql, this.executorId, this.#incarnation))) throw this.#notHeld(fork, this.executorId);
       if (!(await insertWorkflow(sql, fork, record.workflowName, record.inputs, null, deadlineMs, nowMs, this.executorId))) {
         return { kind: 'conflict', existing: (await getWorkflow(sql, fork)) ?? null, original: record };
       }
@@ -721,13 +734,16 @@ export class PostgresStore implements Store {
    * Runs `read` once every write of this store under way has committed or failed, as SQLite's does
    * after its open batch: a read sees this process's writes in call order (a send, then a listing in
    * the same turn, lists the message exactly when the send committed). Reads here never see
-   * uncommitted rows either way.
+   * uncommitted rows either way. With `workflowUUID`, only the writes that may touch that workflow are
+   * waited for: a read about one workflow never waits behind a write to another that waits for a
+   * row lock (held, say, by a process paused in the middle of a transaction).
    */
-  async readCommitted<T>(read: () => T | Promise<T>): Promise<T> {
-    const writes = this.#transactions.writesSettled();
+  async readCommitted<T>(read: () => T | Promise<T>, workflowUUID?: string): Promise<T> {
+    const writes = this.#transactions.writesSettled(workflowUUID);
     if (writes !== undefined) await writes;
     return read();
   }
+
 
   afterSettle(listener: () => void): void {
     listener();

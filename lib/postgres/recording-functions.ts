@@ -66,10 +66,26 @@ export const RECORDING_FUNCTIONS = `
     PERFORM pg_notify(p_channel, payload) FROM unnest(p_payloads) AS payload;
   END $fn$;
 
+  -- Whether p_incarnation (or no process) holds executor p_executor now; the row is locked FOR KEY
+  -- SHARE until the caller's commit, so another process's registration under the id (an UPDATE of
+  -- it) waits for that commit, and its recovery then sees what the caller wrote.
+  CREATE FUNCTION holds_executor(p_executor text, p_incarnation text) RETURNS boolean LANGUAGE plpgsql AS $fn$
+  DECLARE
+    v_incarnation text;
+  BEGIN
+    SELECT incarnation INTO v_incarnation FROM executors WHERE executor_id = p_executor FOR KEY SHARE;
+    RETURN v_incarnation IS NULL OR v_incarnation = p_incarnation;
+  END $fn$;
+
+  -- An engine's start (p_executor given) is refused ('not-held') once another process registered
+  -- under its executor id: a row inserted as that id's would be run by neither.
   CREATE FUNCTION start_workflow(p_workflow text, p_name text, p_inputs text, p_deadline bigint, p_now bigint,
-    p_executor text, p_channel text, p_payloads text[], OUT inserted boolean)
+    p_executor text, p_incarnation text, p_channel text, p_payloads text[], OUT refusal text, OUT detail text, OUT inserted boolean)
   LANGUAGE plpgsql AS $fn$
   BEGIN
+    IF p_executor IS NOT NULL AND NOT holds_executor(p_executor, p_incarnation) THEN
+      refusal := 'not-held'; detail := p_executor; inserted := false; RETURN;
+    END IF;
     INSERT INTO workflows (workflow_uuid, name, status, inputs, parent_uuid, deadline_ms, created_at, updated_at, executor_id)
       SELECT p_workflow, p_name, 'PENDING', p_inputs, NULL, p_deadline, p_now, p_now, p_executor
       WHERE NOT EXISTS (SELECT 1 FROM deleted_workflows WHERE workflow_uuid = p_workflow)

@@ -35,8 +35,11 @@ export class TransactionRunner {
   #commits = 0;
   /** Transactions and reads under way (the testing kit's runUntilIdle waits until none is). */
   #inFlight = 0;
-  /** Write transactions under way, each settled (never rejecting): what a read in call order waits for. */
-  readonly #writes = new Set<Promise<void>>();
+  /**
+   * Writes under way, each as a promise that settles with it (never rejecting), with the workflows it
+   * touches (null: unknown, any): what a read in call order waits for (see writesSettled).
+   */
+  readonly #writes = new Map<Promise<void>, readonly string[] | null>();
   #stopped: 'halted' | 'closed' | null = null;
   #readOnly = false;
   /** What a halted runner refuses with, when not the plain PG_HALTED (see stop). */
@@ -92,26 +95,32 @@ export class TransactionRunner {
    * Runs `work` in one transaction and resolves once it committed. Rejects with what `work` threw
    * (after the ROLLBACK), or with this runner's StorageError when the server or the connection
    * failed; a deadlock's victim runs again (see RETRYABLE). `evenIfClosed`: the last writes of a close.
+   * `scope`: the workflows it touches (null: unknown; [] for none a caller reads in call order, such
+   * as the beat's claims), for the reads that wait for it (writesSettled).
    */
-  run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false): Promise<T> {
-    return this.#tracked(this.#run(work, evenIfClosed));
+  run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false, scope: readonly string[] | null = null): Promise<T> {
+    return this.#tracked(this.#run(work, evenIfClosed), scope);
   }
 
-  /** Keeps `write` among the writes under way until it settles (see writesSettled). */
-  #tracked<T>(write: Promise<T>): Promise<T> {
+  /** Keeps `write` among the writes under way until it settles, with the workflows it touches (see writesSettled). */
+  #tracked<T>(write: Promise<T>, scope: readonly string[] | null): Promise<T> {
     const settled = write.then(() => {}, () => {});
-    this.#writes.add(settled);
+    this.#writes.set(settled, scope);
     void settled.then(() => this.#writes.delete(settled));
     return write;
   }
 
   /**
-   * Resolves once every write transaction under way now has committed or failed (later ones are not
-   * waited for); undefined when none is under way.
+   * Resolves once every write under way now that may touch `workflowUUID` (every one, when it is
+   * undefined) has committed or failed; later ones are not waited for. Undefined when there is none.
+   * A read about one workflow so never waits behind a write to another that waits for a lock.
    */
-  writesSettled(): Promise<void> | undefined {
-    if (this.#writes.size === 0) return undefined;
-    return Promise.all([...this.#writes]).then(() => {});
+  writesSettled(workflowUUID?: string): Promise<void> | undefined {
+    const waited: Promise<void>[] = [];
+    for (const [settled, scope] of this.#writes) {
+      if (workflowUUID === undefined || scope === null || scope.includes(workflowUUID)) waited.push(settled);
+    }
+    return waited.length === 0 ? undefined : Promise.all(waited).then(() => {});
   }
 
   async #run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed: boolean): Promise<T> {
@@ -137,10 +146,11 @@ export class TransactionRunner {
    * recording-functions.ts), in autocommit: one round trip, its own transaction, committed when it
    * answers. Counted, intercepted and observed as a commit, retried and failed as run's transactions
    * are. While writes wait to join the next commit (BeforeCommit), it runs as a transaction with them.
+   * `scope`: the workflows it touches (null: unknown), for the reads that wait for it (writesSettled).
    */
-  single<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
-    if (this.#beforeCommit?.pending()) return this.run(write);
-    return this.#tracked(this.#single(write));
+  single<T>(write: (sql: Sql) => Promise<T>, scope: readonly string[] | null = null): Promise<T> {
+    if (this.#beforeCommit?.pending()) return this.run(write, false, scope);
+    return this.#tracked(this.#single(write), scope);
   }
 
   async #single<T>(write: (sql: Sql) => Promise<T>): Promise<T> {

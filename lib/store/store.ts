@@ -468,10 +468,12 @@ export interface Store {
   // and runs its listeners at once.
 
   /**
-   * Runs `read` when it can see committed rows only: at once when no write is waiting to commit,
-   * else right after that commit (or its rollback), before any other code runs.
+   * Runs `read` when it can see committed rows only, and this process's writes made before it in call
+   * order: at once when no write is waiting to commit, else right after that commit (or its
+   * rollback), before any other code runs. `workflowUUID`: the read is about that workflow only, and
+   * a store may wait only for the writes that touch it.
    */
-  readCommitted<T>(read: () => Awaitable<T>): Promise<T>;
+  readCommitted<T>(read: () => Awaitable<T>, workflowUUID?: string): Promise<T>;
   /** Calls `listener` once no uncommitted write is visible: at once, or after the open commit settles. */
   afterSettle(listener: () => void): void;
   /** Whether writes are waiting to commit (reads now would see them). */
