@@ -99,7 +99,7 @@ export class TransactionRunner {
    * as the beat's claims), for the reads that wait for it (writesSettled).
    */
   run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false, scope: readonly string[] | null = null): Promise<T> {
-    return this.#tracked(this.#run(work, evenIfClosed), scope);
+    return this.#tracked(this.#retried(() => this.#runOnce(work, evenIfClosed)), scope);
   }
 
   /** Keeps `write` among the writes under way until it settles, with the workflows it touches (see writesSettled). */
@@ -123,12 +123,16 @@ export class TransactionRunner {
     return waited.length === 0 ? undefined : Promise.all(waited).then(() => {});
   }
 
-  async #run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed: boolean): Promise<T> {
+  /**
+   * Runs `once` until it succeeds, again (a few times) when the server rolled it back as a deadlock's
+   * or serialization's victim; tells the observer of this runner's failure that ends it.
+   */
+  async #retried<T>(once: () => Promise<T>): Promise<T> {
     this.#inFlight++;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.#runOnce(work, evenIfClosed);
+          return await once();
         } catch (error) {
           const own = this.raised(error);
           if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.storageCode)) continue;
@@ -150,25 +154,7 @@ export class TransactionRunner {
    */
   single<T>(write: (sql: Sql) => Promise<T>, scope: readonly string[] | null = null): Promise<T> {
     if (this.#beforeCommit?.pending()) return this.run(write, false, scope);
-    return this.#tracked(this.#single(write), scope);
-  }
-
-  async #single<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
-    this.#inFlight++;
-    try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.#singleOnce(write);
-        } catch (error) {
-          const own = this.raised(error);
-          if (own && attempt < MAX_ATTEMPTS && RETRYABLE.has(error.storageCode)) continue;
-          if (own) this.observer?.failed(error);
-          throw error;
-        }
-      }
-    } finally {
-      this.#inFlight--;
-    }
+    return this.#tracked(this.#retried(() => this.#singleOnce(write)), scope);
   }
 
   async #singleOnce<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
