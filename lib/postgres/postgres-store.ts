@@ -60,7 +60,7 @@ import {
   claimAbandoned, claimWorkflow, endedHere, heartbeat, holdsExecutor, noteIncarnation, openHere, registerExecutor, retireExecutor, type HeartbeatResult,
 } from './executors';
 import { firstRow, type Sql } from './sql';
-import { appendToStream, copyStreamsForFork, isStreamClosed, PostgresStreamReads, streamEntryAt } from './streams';
+import { copyStreamsForFork, PostgresStreamReads, streamEntryAt } from './streams';
 import { TransactionRunner } from './transactions';
 import {
   cancelWorkflow, controlStateOf, deletionTargets, descendantsOf, finishWorkflow, getWorkflow, giveUp, insertControl, insertWorkflow,
@@ -406,28 +406,20 @@ export class PostgresStore implements Store {
   }
 
   appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Promise<Written<AppendResult>> {
-    return this.#written(async (sql) => {
-      const appended = await appendToStream(sql, (await lockWorkflow(sql, workflowUUID))?.status, workflowUUID, key, value, operationIndex, nowMs);
-      if (appended !== 'closed') await this.#announce(sql, { streams: [{ workflowUUID, key }] });
-      return appended;
-    });
+    const payloads = this.#payloads({ streams: [{ workflowUUID, key }] });
+    const call = this.#call<{ appended: number }>('append_stream', workflowUUID, [workflowUUID, key, value, operationIndex, nowMs, this.#channel, payloads]);
+    return this.#calledFor(call.then((row) => appendResult(row.appended)));
   }
 
   writeStreamFromWorkflow(position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): Promise<Written<AppendResult>> {
-    return this.#written(async (sql) => {
-      const { workflowUUID } = position;
-      const state = await this.#lockRecording(sql, workflowUUID);
-      // Closing a closed stream is a no-op (recorded as done); writing to one is a recorded error.
-      if (value === null && (await isStreamClosed(sql, workflowUUID, key))) {
-        await insertCompleted(sql, { ...position, output: null, error: null }, nowMs);
-        return 'closed';
-      }
-      const appended = await appendToStream(sql, state.status, workflowUUID, key, value, position.operationIndex, nowMs);
-      const output = appended === 'closed' || value === null ? null : String(appended);
-      await insertCompleted(sql, { ...position, output, error: appended === 'closed' ? encodeClosed() : null }, nowMs);
-      if (appended !== 'closed') await this.#announce(sql, { streams: [{ workflowUUID, key }] });
-      return appended;
-    });
+    const { workflowUUID, operationIndex, kind, name } = position;
+    const payloads = this.#payloads({ streams: [{ workflowUUID, key }] });
+    const call = (closedError: string | null): Promise<Refusable & { appended: number }> => this.#call('write_stream', workflowUUID, [
+      workflowUUID, operationIndex, kind, name, key, value, closedError, nowMs, ...this.#holder, this.#channel, payloads,
+    ]);
+    // Writing to an ended stream is a recorded error, built only then (a second call).
+    const written = call(null).then((row) => (row.refusal === 'needs-error' ? call(encodeClosed()) : row));
+    return this.#calledFor(written.then((row) => appendResult(row.appended)));
   }
 
   readStreamEntry(position: OperationPosition, phase: AttemptPhase, cursor: StreamCursor, wait: WaitPlan | null, nowMs: number): Promise<AttemptResult> {
@@ -815,6 +807,11 @@ export class PostgresStore implements Store {
     this.#heartbeatConnection = null;
     void connection?.then((client) => client.end()).catch(() => {});
   }
+}
+
+/** A stream write's position, or 'closed' for the -1 of a stream or workflow that had ended. */
+function appendResult(appended: number): AppendResult {
+  return appended < 0 ? 'closed' : appended;
 }
 
 /** Throws the workflow's cancellation when it is CANCELLED, WorkflowNotFoundError when it is gone; else its state. */

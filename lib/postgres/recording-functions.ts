@@ -1,6 +1,6 @@
 // The PostgreSQL store's frequent writes, each one call of a server-side function (migration 4): a
-// workflow's start and finish, a step's outcome, a wait's start, a send, a setEvent, and the attempts
-// of recv and getEvent. Run as BEGIN, five statements, NOTIFY, COMMIT from the engine, such a write
+// workflow's start and finish, a step's outcome, a wait's start, a send, a setEvent, a stream write,
+// and the attempts of recv and getEvent. Run as BEGIN, five statements, NOTIFY, COMMIT from the engine, such a write
 // waited for seven round trips; as one function call in autocommit it waits for one, and commits as
 // one transaction just the same (the function's statements and its pg_notify commit or roll back
 // together). Each statement inside a function sees what committed before it ran (READ COMMITTED), as
@@ -218,6 +218,64 @@ export const RECORDING_FUNCTIONS = `
     IF NOT inserted AND p_duplicate_error IS NULL THEN refusal := 'needs-error'; RETURN; END IF;
     PERFORM record_operation(p_workflow, p_index, p_kind, p_name, true, NULL, CASE WHEN inserted THEN NULL ELSE p_duplicate_error END, p_now);
     IF inserted THEN PERFORM announce(p_channel, p_payloads); END IF;
+  END $fn$;
+
+  -- Appends a value (p_value NULL: closes the stream) at the stream's next position, the caller
+  -- holding the workflow's row lock and passing its status; -1 (nothing written) when the workflow
+  -- is not PENDING or the stream is closed. See streams.ts.
+  CREATE FUNCTION append_to_stream(p_workflow text, p_status text, p_key text, p_value text, p_index integer, p_now bigint)
+  RETURNS integer LANGUAGE plpgsql AS $fn$
+  DECLARE
+    v_position integer; v_last text;
+  BEGIN
+    IF p_status IS DISTINCT FROM 'PENDING' THEN RETURN -1; END IF;
+    SELECT s.position, s.value INTO v_position, v_last FROM streams s
+      WHERE s.workflow_uuid = p_workflow AND s.key = p_key ORDER BY s.position DESC LIMIT 1;
+    IF FOUND AND v_last IS NULL THEN RETURN -1; END IF;
+    v_position := coalesce(v_position + 1, 0);
+    INSERT INTO streams (workflow_uuid, key, position, value, created_at, operation_index)
+      VALUES (p_workflow, p_key, v_position, p_value, p_now, p_index);
+    RETURN v_position;
+  END $fn$;
+
+  -- A step's (or a handler's) stream write: the position taken, or -1 when the stream or its workflow had ended.
+  CREATE FUNCTION append_stream(p_workflow text, p_key text, p_value text, p_index integer, p_now bigint,
+    p_channel text, p_payloads text[], OUT appended integer)
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    v_status text;
+  BEGIN
+    SELECT status INTO v_status FROM workflows WHERE workflow_uuid = p_workflow FOR NO KEY UPDATE;
+    appended := append_to_stream(p_workflow, v_status, p_key, p_value, p_index, p_now);
+    IF appended >= 0 THEN PERFORM announce(p_channel, p_payloads); END IF;
+  END $fn$;
+
+  -- A workflow's writeStream (p_value) or closeStream (p_value NULL), recorded as its operation: the
+  -- position taken; -1 when the stream had ended, recorded with p_closed_error (asked for when
+  -- missing, see 'needs-error'), except that closing a closed stream is recorded as done.
+  CREATE FUNCTION write_stream(p_workflow text, p_index integer, p_kind text, p_name text, p_key text, p_value text,
+    p_closed_error text, p_now bigint, p_executor text, p_incarnation text, p_channel text, p_payloads text[],
+    OUT refusal text, OUT detail text, OUT appended integer)
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    v_status text; v_last text;
+  BEGIN
+    SELECT l.refusal, l.detail INTO refusal, detail FROM lock_recording(p_workflow, p_executor, p_incarnation, 'record') l;
+    IF refusal IS NOT NULL THEN RETURN; END IF;
+    IF p_value IS NULL THEN
+      SELECT s.value INTO v_last FROM streams s WHERE s.workflow_uuid = p_workflow AND s.key = p_key ORDER BY s.position DESC LIMIT 1;
+      IF FOUND AND v_last IS NULL THEN
+        PERFORM record_operation(p_workflow, p_index, p_kind, p_name, true, NULL, NULL, p_now);
+        appended := -1; RETURN;
+      END IF;
+    END IF;
+    SELECT status INTO v_status FROM workflows WHERE workflow_uuid = p_workflow;
+    appended := append_to_stream(p_workflow, v_status, p_key, p_value, p_index, p_now);
+    IF appended < 0 AND p_closed_error IS NULL THEN refusal := 'needs-error'; RETURN; END IF;
+    PERFORM record_operation(p_workflow, p_index, p_kind, p_name, true,
+      CASE WHEN appended < 0 OR p_value IS NULL THEN NULL ELSE appended::text END,
+      CASE WHEN appended < 0 THEN p_closed_error END, p_now);
+    IF appended >= 0 THEN PERFORM announce(p_channel, p_payloads); END IF;
   END $fn$;
 
   -- One attempt of recv (p_topic, the queue's stored topic) or of an in-workflow getEvent (p_target,

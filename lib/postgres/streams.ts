@@ -1,36 +1,15 @@
 // PostgreSQL's streams table (see store/streams.ts): per (workflow uuid, key), values at positions from
 // 0, then once closed a row with no value; a stream also ends when its workflow finishes. Every append
-// runs under the workflow's row lock (lockWorkflows), so a step's writeStream and the workflow's own
-// take positions one after the other, and none lands after the workflow's finish (whose UPDATE takes
-// the same lock).
-import type { AppendResult, StreamBatch, StreamEntry, StreamReads, StreamSummary } from '../store/store';
+// (append_to_stream, a server-side function: see recording-functions.ts) runs under the workflow's row
+// lock, so a step's writeStream and the workflow's own take positions one after the other, and none
+// lands after the workflow's finish (whose UPDATE takes the same lock). The reads are here.
+import type { StreamBatch, StreamEntry, StreamReads, StreamSummary } from '../store/store';
 import type { WorkflowStatusName } from '../types';
 import { firstRow, rowsOf, type Sql } from './sql';
 
-/**
- * Appends a value (`value` null: closes the stream) at the next position. The caller holds the
- * workflow's row lock and passes its status: `'closed'`, writing nothing, when the workflow is not
- * PENDING (finished, or unknown) or the stream is closed.
- */
-export async function appendToStream(sql: Sql, status: WorkflowStatusName | undefined, workflowUUID: string, key: string, value: string | null, operationIndex: number, nowMs: number): Promise<AppendResult> {
-  if (status !== 'PENDING') return 'closed';
-  const last = await lastRow(sql, workflowUUID, key);
-  if (last !== undefined && last.value === null) return 'closed';
-  const position = last === undefined ? 0 : last.position + 1;
-  await sql.query(
-    'INSERT INTO streams (workflow_uuid, key, position, value, created_at, operation_index) VALUES ($1, $2, $3, $4, $5, $6)',
-    [workflowUUID, key, position, value, nowMs, operationIndex],
-  );
-  return position;
-}
-
-function lastRow(sql: Sql, workflowUUID: string, key: string): Promise<StreamEntry | undefined> {
-  return firstRow<StreamEntry>(sql, 'SELECT position, value FROM streams WHERE workflow_uuid = $1 AND key = $2 ORDER BY position DESC LIMIT 1', [workflowUUID, key]);
-}
-
-/** Whether the stream has a closing row. */
-export async function isStreamClosed(sql: Sql, workflowUUID: string, key: string): Promise<boolean> {
-  const last = await lastRow(sql, workflowUUID, key);
+/** Whether the stream has a closing row (its last row has no value). */
+async function isStreamClosed(sql: Sql, workflowUUID: string, key: string): Promise<boolean> {
+  const last = await firstRow<StreamEntry>(sql, 'SELECT position, value FROM streams WHERE workflow_uuid = $1 AND key = $2 ORDER BY position DESC LIMIT 1', [workflowUUID, key]);
   return last !== undefined && last.value === null;
 }
 
