@@ -497,7 +497,66 @@ describe('many engines on one PostgreSQL schema', () => {
       await engine.close();
     }
   }, 60_000);
+
+  test('a registration under an executor id waits for a start of that id under way, and its recovery then runs what the start wrote', async () => {
+    const { url } = await createTestDatabase();
+    await (await openEngine(url)).close(); // the schema
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    let engine: Engine | null = null;
+    try {
+      // As a stalled process of id 'slot' whose lease lapsed, in the middle of a start: it checked
+      // that it holds the id, and its row is written but not committed yet.
+      // durablite's functions work in the schema of the caller's search_path, as its connections set it.
+      await raw.query('SET search_path TO durablite');
+      await raw.query("INSERT INTO executors VALUES ('slot', 'elsewhere', 1, 0, 0, 'stalled incarnation')");
+      await raw.query('BEGIN');
+      expect((await raw.query("SELECT durablite.holds_executor('slot', 'stalled incarnation') AS holds")).rows[0].holds).toBe(true);
+      await raw.query(
+        `INSERT INTO durablite.workflows (workflow_uuid, name, status, inputs, created_at, updated_at, executor_id)
+         VALUES ('late-start', 'pg.conversation', 'PENDING', '[5]', 0, 0, 'slot')`,
+      );
+      let opened = false;
+      const opening = Engine.open({ database: url, postgres: { executorId: 'slot', leaseSeconds: 2 }, onWarning: () => {} }).then((open) => {
+        opened = true;
+        return open;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The registration waits for the start to commit...
+      expect(opened).toBe(false);
+      await raw.query('COMMIT');
+      engine = await opening;
+      // ...so its recovery found the workflow, which is its id's, and runs it.
+      expect(engine.recovery.resumed).toEqual(['late-start']);
+      await engine.send('late-start', 'hi', 'greeting');
+      await engine.send('late-start', 'l', 'left');
+      expect(await engine.retrieveWorkflow('late-start').getResult()).toEqual({ doubled: 10, greeting: 'hi', chosen: { index: 0, value: 'l' } });
+    } finally {
+      await raw.end();
+      await engine?.close();
+    }
+  }, 30_000);
+
+  test('cancelling a tree while a child keeps starting children cancels every one of them', async () => {
+    const { url } = await createTestDatabase();
+    const engine = await openEngine(url);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const root = `spawning-${round}`;
+        await engine.startWorkflow(spawningRoot, { workflowUUID: root });
+        await eventually(async () => (await engine.listWorkflows()).filter((workflow) => workflow.workflowUUID.startsWith(`${root}-0-`)).length > 5, true);
+        await engine.cancelWorkflow(root, { cancelChildren: true });
+        // A moment for a start that raced the cancel to commit, or to be refused.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const tree = (await engine.listWorkflows()).filter((workflow) => workflow.workflowUUID === root || workflow.workflowUUID.startsWith(`${root}-`));
+        expect(tree.filter((workflow) => workflow.status !== 'CANCELLED').map((workflow) => workflow.workflowUUID)).toEqual([]);
+      }
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
 });
+
 
 const sendingLeaf = registerWorkflow('pg.tree.leaf', async (ctxt: WorkflowContext, peer: string) => {
   for (let index = 0; index < 100_000; index++) {
@@ -520,5 +579,14 @@ const middle = registerWorkflow('pg.tree.middle', async (ctxt: WorkflowContext, 
 const sendingTree = registerWorkflow('pg.tree.root', async (ctxt: WorkflowContext) => {
   await ctxt.startChildWorkflow(middle, `${ctxt.workflowUUID}-1`);
   await ctxt.startChildWorkflow(sink);
+  await ctxt.recv('never', 3600);
+});
+const sleeper = registerWorkflow('pg.tree.sleeper', async (ctxt: WorkflowContext) => ctxt.recv('never', 3600));
+const spawner = registerWorkflow('pg.tree.spawner', async (ctxt: WorkflowContext) => {
+  for (;;) await ctxt.startChildWorkflow(sleeper);
+});
+/** root → `<root>-0`, which starts children `<root>-0-<n>` in a loop. */
+const spawningRoot = registerWorkflow('pg.tree.spawning', async (ctxt: WorkflowContext) => {
+  await ctxt.startChildWorkflow(spawner);
   await ctxt.recv('never', 3600);
 });

@@ -13,6 +13,7 @@
 import os from 'node:os';
 import { toWorkflowRecord, type WorkflowRow } from '../store/workflows';
 import type { WorkflowRecord } from '../types';
+import { EXECUTOR_LOCK_KEY } from './recording-functions';
 import { changes, firstRow, rowsOf, type Sql } from './sql';
 
 /** The server's time in epoch ms, as SQL. */
@@ -42,6 +43,9 @@ export interface ExecutorHolder {
  * and returns the live holder, which the caller may wait out (see PostgresStore.registerExecutor).
  */
 export async function registerExecutor(sql: Sql, executorId: string, incarnation: string, leaseMs: number, replacing: string | null = null): Promise<ExecutorHolder | null> {
+  // Waits for every write under way that checked the id (holds_executor): what they make the id's
+  // is committed before this registration is, so the recovery that follows it sees them.
+  await sql.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [EXECUTOR_LOCK_KEY, executorId]);
   const taken = await changes(
     sql,
     `INSERT INTO executors (executor_id, hostname, pid, started_at, heartbeat_at, incarnation)
@@ -129,7 +133,7 @@ export async function claimWorkflow(sql: Sql, workflowUUID: string, executorId: 
 }
 
 /**
- * Whether `incarnation` (or no process) holds `executorId` now, the executors row locked FOR KEY SHARE
+ * Whether `incarnation` (or no process) holds `executorId` now, the id's advisory lock held shared
  * until the transaction ends (see holds_executor in recording-functions.ts): a write that makes a
  * workflow this executor's checks it first.
  */

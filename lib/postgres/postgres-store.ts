@@ -117,6 +117,8 @@ export class PostgresStore implements Store {
   // Recovery-count resets waiting for a commit (see resetRecoveryAttempts), by workflow, with their time.
   #pendingResets = new Map<string, number>();
   #flushingResets: Promise<void> | null = null;
+  /** The last write asked for, by workflow (settled, never rejecting): see #inCallOrder. */
+  readonly #writeQueues = new Map<string, Promise<void>>();
 
   /**
    * Connects to the PostgreSQL database of `url`, brings its schema up to date (see
@@ -212,7 +214,9 @@ export class PostgresStore implements Store {
   async #call<Row extends object>(
     name: string, workflowUUID: string, values: unknown[], operationIndex = -1, missing = 'wait to complete', scope: readonly string[] = [workflowUUID],
   ): Promise<Row> {
-    const row = await this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values), scope);
+    const call = this.#inCallOrder(scope[0]!, () => this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values), scope));
+    // Counted as under way from now, though it may wait for the writes before it (see readCommitted).
+    const row = await this.#transactions.track(call, scope);
     switch (row.refusal ?? null) {
       case null:
       case 'needs-error':
@@ -227,6 +231,23 @@ export class PostgresStore implements Store {
         // The wait's start record is gone (its commit failed): nothing was recorded, nor consumed.
         throw new Error(`Operation #${operationIndex} of workflow "${workflowUUID}" has no started ${missing}.`);
     }
+  }
+
+  /**
+   * Runs `write` once the writes of this store for `workflowUUID` asked for before it have settled:
+   * one workflow's writes (a workflow's un-awaited stream writes and recvs, a handler's un-awaited
+   * sends to one workflow) commit in call order, as SQLite's single writer commits them. They would
+   * take the workflow's row lock one after the other anyway; on a pool, in whatever order.
+   */
+  #inCallOrder<T>(workflowUUID: string, write: () => Promise<T>): Promise<T> {
+    const previous = this.#writeQueues.get(workflowUUID);
+    const written = previous === undefined ? write() : previous.then(write);
+    const settled = written.then(() => {}, () => {});
+    this.#writeQueues.set(workflowUUID, settled);
+    void settled.then(() => {
+      if (this.#writeQueues.get(workflowUUID) === settled) this.#writeQueues.delete(workflowUUID);
+    });
+    return written;
   }
 
   /** The executor and incarnation a recording function fences on: both null for a Client's store. */
@@ -612,11 +633,20 @@ export class PostgresStore implements Store {
       };
       if (state.status === 'PENDING') await cancelOne(workflowUUID);
       if (withDescendants) {
-        const descendants = await descendantsOf(sql, workflowUUID);
         // Locked in UUID order, as every other writer of several rows locks them (a descendant's send
-        // to another locks both that way): taken one by one in tree order, they could deadlock.
-        const states = await lockWorkflows(sql, descendants.map((descendant) => descendant.workflowUUID));
-        for (const descendant of descendants) if (states.get(descendant.workflowUUID)?.status === 'PENDING') await cancelOne(descendant.workflowUUID);
+        // to another locks both that way): taken one by one in tree order, they could deadlock. A
+        // child started before its parent's row was locked is in the next read: read again until no
+        // new one appears (a locked workflow can start no child, whose start needs its row).
+        const locked = new Map<string, HeldState>();
+        let tree: string[];
+        for (;;) {
+          tree = (await descendantsOf(sql, workflowUUID)).map((descendant) => descendant.workflowUUID);
+          const unlocked = tree.filter((uuid) => !locked.has(uuid));
+          if (unlocked.length === 0) break;
+          for (const [uuid, held] of await lockWorkflows(sql, unlocked)) locked.set(uuid, held);
+        }
+        // Nearest first, as SQLite lists them.
+        for (const uuid of tree) if (locked.get(uuid)?.status === 'PENDING') await cancelOne(uuid);
       }
       // A cancel ends the workflows' waits and runs (a control) and their result waits (an outcome).
       await this.#announce(sql, {

@@ -16,6 +16,12 @@
 // edit of this text once released.
 import type { Sql } from './sql';
 
+/**
+ * The first key of the advisory lock of an executor id (the second is hashtext of the id): shared
+ * by the writes that make a workflow the id's (holds_executor), exclusive for a registration under it.
+ */
+export const EXECUTOR_LOCK_KEY = 0x65786563; // "exec"
+
 /** Migration 4: the functions, created in the schema being migrated (its search_path). */
 export const RECORDING_FUNCTIONS = `
   -- Locks a workflow's row for a write that records for it, and says why the write may not go on:
@@ -66,14 +72,17 @@ export const RECORDING_FUNCTIONS = `
     PERFORM pg_notify(p_channel, payload) FROM unnest(p_payloads) AS payload;
   END $fn$;
 
-  -- Whether p_incarnation (or no process) holds executor p_executor now; the row is locked FOR KEY
-  -- SHARE until the caller's commit, so another process's registration under the id (an UPDATE of
-  -- it) waits for that commit, and its recovery then sees what the caller wrote.
+  -- Whether p_incarnation (or no process) holds executor p_executor now. It takes the id's advisory
+  -- lock in shared mode until the caller's commit (key EXECUTOR_LOCK_KEY, hashtext of the id): a
+  -- registration under the id takes it exclusively (see executors.ts), so it waits for every write
+  -- that checked the id before it, and its recovery then sees what they wrote, whether or not the id
+  -- had a row.
   CREATE FUNCTION holds_executor(p_executor text, p_incarnation text) RETURNS boolean LANGUAGE plpgsql AS $fn$
   DECLARE
     v_incarnation text;
   BEGIN
-    SELECT incarnation INTO v_incarnation FROM executors WHERE executor_id = p_executor FOR KEY SHARE;
+    PERFORM pg_advisory_xact_lock_shared(${EXECUTOR_LOCK_KEY}, hashtext(p_executor));
+    SELECT incarnation INTO v_incarnation FROM executors WHERE executor_id = p_executor;
     RETURN v_incarnation IS NULL OR v_incarnation = p_incarnation;
   END $fn$;
 

@@ -99,11 +99,14 @@ export class TransactionRunner {
    * as the beat's claims), for the reads that wait for it (writesSettled).
    */
   run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false, scope: readonly string[] | null = null): Promise<T> {
-    return this.#tracked(this.#retried(() => this.#runOnce(work, evenIfClosed)), scope);
+    return this.track(this.#retried(() => this.#runOnce(work, evenIfClosed)), scope);
   }
 
-  /** Keeps `write` among the writes under way until it settles, with the workflows it touches (see writesSettled). */
-  #tracked<T>(write: Promise<T>, scope: readonly string[] | null): Promise<T> {
+  /**
+   * Keeps `write` among the writes under way until it settles, with the workflows it touches (see
+   * writesSettled): a write the caller queues before it reaches run or single counts from its call.
+   */
+  track<T>(write: Promise<T>, scope: readonly string[] | null): Promise<T> {
     const settled = write.then(() => {}, () => {});
     this.#writes.set(settled, scope);
     void settled.then(() => this.#writes.delete(settled));
@@ -154,7 +157,7 @@ export class TransactionRunner {
    */
   single<T>(write: (sql: Sql) => Promise<T>, scope: readonly string[] | null = null): Promise<T> {
     if (this.#beforeCommit?.pending()) return this.run(write, false, scope);
-    return this.#tracked(this.#retried(() => this.#singleOnce(write)), scope);
+    return this.track(this.#retried(() => this.#singleOnce(write)), scope);
   }
 
   async #singleOnce<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
