@@ -117,7 +117,7 @@ export class PostgresStore implements Store {
   // Recovery-count resets waiting for a commit (see resetRecoveryAttempts), by workflow, with their time.
   #pendingResets = new Map<string, number>();
   #flushingResets: Promise<void> | null = null;
-  /** The last write asked for, by workflow (settled, never rejecting): see #inCallOrder. */
+  /** The last write asked for, by line of call order (settled, never rejecting): see #inCallOrder. */
   readonly #writeQueues = new Map<string, Promise<void>>();
 
   /**
@@ -210,11 +210,13 @@ export class PostgresStore implements Store {
    * throws its refusal as the error it stands for (the workflow `workflowUUID` is gone, CANCELLED, or
    * held elsewhere; operation `operationIndex` has no started `missing` to complete: its start was not committed); else returns its row.
    * `scope`: the workflows the call writes to, for the reads that wait for it (see readCommitted).
+   * `order`: the writes it keeps call order with (see #inCallOrder): by default, its workflow's own.
    */
   async #call<Row extends object>(
     name: string, workflowUUID: string, values: unknown[], operationIndex = -1, missing = 'wait to complete', scope: readonly string[] = [workflowUUID],
+    order = `workflow:${workflowUUID}`,
   ): Promise<Row> {
-    const call = this.#inCallOrder(scope[0]!, () => this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values), scope));
+    const call = this.#inCallOrder(order, () => this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values), scope));
     // Counted as under way from now, though it may wait for the writes before it (see readCommitted).
     const row = await this.#transactions.track(call, scope);
     switch (row.refusal ?? null) {
@@ -234,18 +236,20 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Runs `write` once the writes of this store for `workflowUUID` asked for before it have settled:
-   * one workflow's writes (a workflow's un-awaited stream writes and recvs, a handler's un-awaited
-   * sends to one workflow) commit in call order, as SQLite's single writer commits them. They would
-   * take the workflow's row lock one after the other anyway; on a pool, in whatever order.
+   * Runs `write` once the writes of this store in line `order` asked for before it have settled, so
+   * that they commit in call order, as SQLite's single writer commits them: a workflow's own writes
+   * (its un-awaited stream writes and recvs: `workflow:<uuid>`), a handler's sends to one workflow
+   * (`to:<uuid>`), the stream writes of steps (`stream:<uuid>`). They would take the workflow's row
+   * lock one after the other anyway; on a pool, in whatever order. The lines are apart so that a
+   * handler's send need not wait for the recv it is about to satisfy to record its wait.
    */
-  #inCallOrder<T>(workflowUUID: string, write: () => Promise<T>): Promise<T> {
-    const previous = this.#writeQueues.get(workflowUUID);
+  #inCallOrder<T>(order: string, write: () => Promise<T>): Promise<T> {
+    const previous = this.#writeQueues.get(order);
     const written = previous === undefined ? write() : previous.then(write);
     const settled = written.then(() => {}, () => {});
-    this.#writeQueues.set(workflowUUID, settled);
+    this.#writeQueues.set(order, settled);
     void settled.then(() => {
-      if (this.#writeQueues.get(workflowUUID) === settled) this.#writeQueues.delete(workflowUUID);
+      if (this.#writeQueues.get(order) === settled) this.#writeQueues.delete(order);
     });
     return written;
   }
@@ -334,7 +338,10 @@ export class PostgresStore implements Store {
 
   send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Promise<Written<SendResult>> {
     const payloads = this.#payloads({ messages: [{ destinationUUID, topic }] });
-    const call = this.#call<{ outcome: SendResult }>('send_message', destinationUUID, [destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs, this.#channel, payloads]);
+    const call = this.#call<{ outcome: SendResult }>(
+      'send_message', destinationUUID, [destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs, this.#channel, payloads], -1, undefined, [destinationUUID],
+      `to:${destinationUUID}`,
+    );
     return this.#calledFor(call.then((row) => row.outcome));
   }
 
@@ -428,7 +435,9 @@ export class PostgresStore implements Store {
 
   appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Promise<Written<AppendResult>> {
     const payloads = this.#payloads({ streams: [{ workflowUUID, key }] });
-    const call = this.#call<{ appended: number }>('append_stream', workflowUUID, [workflowUUID, key, value, operationIndex, nowMs, this.#channel, payloads]);
+    const call = this.#call<{ appended: number }>(
+      'append_stream', workflowUUID, [workflowUUID, key, value, operationIndex, nowMs, this.#channel, payloads], -1, undefined, [workflowUUID], `stream:${workflowUUID}`,
+    );
     return this.#calledFor(call.then((row) => appendResult(row.appended)));
   }
 
