@@ -29,7 +29,7 @@ const onPostgresSuites = [
   'steps.retries', 'steps.exactly-once', 'timeouts.deadlines',
   'workflows.start', 'workflows.determinism', 'workflows.deterministic-time',
   'testing.virtual-time', 'testing.crash', 'queues.model', 'seed.checkout', 'seed.payment-webhook',
-  'waits.listing', 'faults.every-commit', 'input.key-length',
+  'waits.listing', 'faults.every-commit', 'input.key-length', 'crash.every-commit',
 ];
 
 /** @type {import('jest').Config} */

@@ -101,3 +101,10 @@ afterEach(async () => {
   for (const name of createdDatabases.splice(0)) await onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   if (failure !== undefined) throw failure;
 });
+
+/** Drops a database of {@link createTestDatabase} before the end of the test (one of many the test goes through). */
+export async function dropTestDatabase(database: TestPostgresDatabase): Promise<void> {
+  await onServer(`DROP DATABASE IF EXISTS ${database.name} WITH (FORCE)`);
+  const index = createdDatabases.indexOf(database.name);
+  if (index >= 0) createdDatabases.splice(index, 1);
+}

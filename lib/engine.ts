@@ -27,6 +27,16 @@ export function openEngine(options: ResolvedOptions, interceptor: CommitIntercep
 }
 
 /**
+ * Opens an engine on the PostgreSQL `options.database` (its recovery pass included), with
+ * `interceptor` called around each of its commits (crash tests). Engine.open is this without an
+ * interceptor.
+ * @internal
+ */
+export async function openPostgresEngine(options: ResolvedOptions, interceptor: CommitInterceptor | null): Promise<Engine> {
+  return new Engine(await Session.openPostgresOwner(options, workflowRegistry, interceptor));
+}
+
+/**
  * The durable workflow engine on one SQLite file, and the {@link HandlerContext} for code outside
  * workflows. One Engine per file runs its workflows; other processes use {@link Client}.
  *
@@ -50,7 +60,7 @@ export class Engine extends HandlerBase implements HandlerContext {
    */
   static async open(options: EngineOptions): Promise<Engine> {
     const resolved = resolveOptions(options);
-    if (resolved.postgres !== null) return new Engine(await Session.openPostgresOwner(resolved, workflowRegistry));
+    if (resolved.postgres !== null) return openPostgresEngine(resolved, null);
     return openEngine(resolved, null);
   }
 

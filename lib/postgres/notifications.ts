@@ -434,7 +434,12 @@ export class ChangeListener {
     this.#pending = [];
     const client = this.#client;
     this.#client = null;
-    if (client !== null) this.#end(client);
+    if (client !== null) {
+      // Its caller awaits the end: the connection keeps the process alive until then. Unref'd, it let a
+      // process with nothing else left exit before the server's reply came, close() never settling.
+      client.ref();
+      this.#end(client);
+    }
     await Promise.all(this.#ending);
   }
 
