@@ -74,6 +74,9 @@ describe('one owner per database file', () => {
       } finally {
         await client.close();
       }
+      // The owner prints before it commits the result, but its line may reach this process after the
+      // client saw the commit: wait for the line, then check it came once.
+      await owner.waitForLine('echo ran hi');
       expect(owner.lines.filter((line) => line.startsWith('echo ran'))).toEqual(['echo ran hi']);
     } finally {
       await owner.kill();
