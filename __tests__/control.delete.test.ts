@@ -254,6 +254,8 @@ describe('ids are never reused after a delete', () => {
       } finally {
         await client.close();
       }
+      // Printed before the commits the client saw, but read here only when the pipe delivers them.
+      await owner.waitForLine('echo ran three');
       expect(owner.lines.filter((line) => line.startsWith('echo ran'))).toEqual(['echo ran one', 'echo ran two', 'echo ran three']);
     } finally {
       await owner.kill();

@@ -141,6 +141,8 @@ describe('sendMany wakes the receivers it feeds', () => {
       } finally {
         await client.close();
       }
+      // Printed before the commit the client saw, but read here only when the pipe delivers it.
+      await owner.waitForLine('received {"by":"ada"}');
       expect(owner.lines.filter((line) => line.startsWith('received'))).toEqual(['received {"by":"ada"}']);
     } finally {
       await owner.kill();

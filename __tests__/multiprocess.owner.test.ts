@@ -54,6 +54,8 @@ describe('one owner per database file', () => {
       } finally {
         await client.close();
       }
+      // Printed before the commit the client saw, but read here only when the pipe delivers it.
+      await second.waitForLine('received {"by":"ada"}');
       expect(second.lines.filter((line) => line.startsWith('received'))).toEqual(['received {"by":"ada"}']);
     } finally {
       await second.kill();

@@ -256,7 +256,10 @@ describe('many engines on one PostgreSQL schema', () => {
         expect(await client.retrieveWorkflow(uuid).getResult()).toEqual([`${uuid}:1`, `${uuid}:2`]);
       }
       // Each workflow finished exactly once, in one of the engines; the killed one's were taken over.
-      const ran = engines.flatMap((engine) => engine.lines.filter((line) => line.startsWith('ran ')).map((line) => line.slice(4)));
+      // ('ran' is printed after the commit the client saw: wait for the pipes to deliver every line.)
+      const ranLines = (): string[] => engines.flatMap((engine) => engine.lines.filter((line) => line.startsWith('ran ')).map((line) => line.slice(4)));
+      await eventually(async () => ranLines().length >= all.length, true);
+      const ran = ranLines();
       expect([...ran].sort()).toEqual(all);
       const after = await holders(url);
       for (const uuid of heldByKilled) expect(['engine-a', 'engine-b']).toContain(after[uuid]);
