@@ -1,8 +1,8 @@
 // The PostgreSQL store: the Store of one PostgreSQL schema, shared by many engines. Every write is one
 // transaction, and its promise settles only once that transaction committed (commit: ALREADY_COMMITTED)
 // or failed (a StorageError this store raised; nothing of the write kept). The frequent writes (a
-// workflow's start and finish, a step's outcome, a wait's start, send, setEvent, the attempts of recv
-// and getEvent) are each one call of a server-side function in autocommit, one round trip (see
+// workflow's start and finish, a step's outcome, a wait's start, send, setEvent, stream writes, the
+// attempts of recv and getEvent) are each one call of a server-side function in autocommit, one round trip (see
 // recording-functions.ts); the rest run BEGIN ... COMMIT on a connection of the pool, ROLLBACK on any
 // error (see transactions.ts). Reads run on the pool and see committed rows only.
 //
@@ -75,6 +75,18 @@ const REGISTER_BEAT_SLACK_MS = 200;
 
 const NOT_FOUND: AttemptResult = Object.freeze({ found: false, commit: ALREADY_COMMITTED });
 
+/** How a recording function's call is told apart (see PostgresStore.#call). */
+interface CallOptions {
+  /** The operation it records, for the error of a missing started wait. */
+  operationIndex?: number;
+  /** What is missing then. @default 'wait to complete' */
+  missing?: string;
+  /** The workflows it writes to. @default [the call's workflow] */
+  scope?: readonly string[];
+  /** Its line of call order. @default `workflow:<the call's workflow>` */
+  order?: string;
+}
+
 /** Options of {@link PostgresStore.open}: the database's, and the store's own. */
 export interface PostgresStoreOptions extends Omit<PostgresOptions, 'executorId' | 'leaseSeconds'> {
   /** Called around every commit of this store (fault injection, crash tests). */
@@ -117,8 +129,6 @@ export class PostgresStore implements Store {
   // Recovery-count resets waiting for a commit (see resetRecoveryAttempts), by workflow, with their time.
   #pendingResets = new Map<string, number>();
   #flushingResets: Promise<void> | null = null;
-  /** The last write asked for, by line of call order (settled, never rejecting): see #inCallOrder. */
-  readonly #writeQueues = new Map<string, Promise<void>>();
 
   /**
    * Connects to the PostgreSQL database of `url`, brings its schema up to date (see
@@ -208,17 +218,16 @@ export class PostgresStore implements Store {
   /**
    * Calls recording function `name` (see recording-functions.ts) as one autocommit statement, and
    * throws its refusal as the error it stands for (the workflow `workflowUUID` is gone, CANCELLED, or
-   * held elsewhere; operation `operationIndex` has no started `missing` to complete: its start was not committed); else returns its row.
-   * `scope`: the workflows the call writes to, for the reads that wait for it (see readCommitted).
-   * `order`: the writes it keeps call order with (see #inCallOrder): by default, its workflow's own.
+   * held elsewhere; operation `operationIndex` has no started `missing`: its start was not
+   * committed); else returns its row. `scope`: the workflows the call writes to, for the reads that
+   * wait for it (see readCommitted). `order`: the line of writes it keeps call order with, by default
+   * its workflow's own (its un-awaited stream writes and recvs); a handler's sends to one workflow and
+   * steps' stream writes have lines of their own, so that a send need not wait for the recv it is
+   * about to satisfy to record its wait.
    */
-  async #call<Row extends object>(
-    name: string, workflowUUID: string, values: unknown[], operationIndex = -1, missing = 'wait to complete', scope: readonly string[] = [workflowUUID],
-    order = `workflow:${workflowUUID}`,
-  ): Promise<Row> {
-    const call = this.#inCallOrder(order, () => this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values), scope));
-    // Counted as under way from now, though it may wait for the writes before it (see readCommitted).
-    const row = await this.#transactions.track(call, scope);
+  async #call<Row extends object>(name: string, workflowUUID: string, values: unknown[], options: CallOptions = {}): Promise<Row> {
+    const { operationIndex = -1, missing = 'wait to complete', scope = [workflowUUID], order = `workflow:${workflowUUID}` } = options;
+    const row = await this.#transactions.single((sql) => callFunction<Row & Partial<Refusable>>(sql, name, values), scope, order);
     switch (row.refusal ?? null) {
       case null:
       case 'needs-error':
@@ -235,33 +244,9 @@ export class PostgresStore implements Store {
     }
   }
 
-  /**
-   * Runs `write` once the writes of this store in line `order` asked for before it have settled, so
-   * that they commit in call order, as SQLite's single writer commits them: a workflow's own writes
-   * (its un-awaited stream writes and recvs: `workflow:<uuid>`), a handler's sends to one workflow
-   * (`to:<uuid>`), the stream writes of steps (`stream:<uuid>`). They would take the workflow's row
-   * lock one after the other anyway; on a pool, in whatever order. The lines are apart so that a
-   * handler's send need not wait for the recv it is about to satisfy to record its wait.
-   */
-  #inCallOrder<T>(order: string, write: () => Promise<T>): Promise<T> {
-    const previous = this.#writeQueues.get(order);
-    const written = previous === undefined ? write() : previous.then(write);
-    const settled = written.then(() => {}, () => {});
-    this.#writeQueues.set(order, settled);
-    void settled.then(() => {
-      if (this.#writeQueues.get(order) === settled) this.#writeQueues.delete(order);
-    });
-    return written;
-  }
-
   /** The executor and incarnation a recording function fences on: both null for a Client's store. */
   get #holder(): [string | null, string | null] {
     return [this.executorId, this.executorId === null ? null : this.#incarnation];
-  }
-
-  /** The payloads announcing `changes`, for a recording function to send at its commit. */
-  #payloads(changes: Partial<AnnouncedChanges>): string[] {
-    return encodeChanges(changes);
   }
 
   async #record(sql: Sql, position: OperationPosition, phase: AttemptPhase, output: string | null, error: string | null, nowMs: number): Promise<void> {
@@ -292,7 +277,7 @@ export class PostgresStore implements Store {
   startWorkflow(workflowUUID: string, workflowName: string, inputs: string, nowMs: number, deadlineMs: number | null = null): Promise<Written<boolean>> {
     // Announced as new only when no engine holds it (a Client's start): an engine's own start is
     // its own to run, and no other engine has anything to claim.
-    const payloads = this.executorId === null ? this.#payloads({ newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] }) : [];
+    const payloads = this.executorId === null ? encodeChanges({ newWorkflows: [{ workflowUUID, workflowName, deadlineMs }] }) : [];
     const call = this.#call<{ inserted: boolean }>('start_workflow', workflowUUID, [workflowUUID, workflowName, inputs, deadlineMs, nowMs, ...this.#holder, this.#channel, payloads]);
     return this.#calledFor(call.then((row) => row.inserted));
   }
@@ -302,13 +287,13 @@ export class PostgresStore implements Store {
     const outputs = candidateUUIDs.map((uuid) => JSON.stringify(uuid));
     const call = this.#call<{ child: string | null }>('start_child_workflow', workflowUUID, [
       workflowUUID, operationIndex, kind, name, [...candidateUUIDs], outputs, childName, inputs, deadlineMs, nowMs, ...this.#holder,
-    ], -1, undefined, [workflowUUID, ...candidateUUIDs]);
+    ], { scope: [workflowUUID, ...candidateUUIDs] });
     return this.#calledFor(call.then((row) => row.child));
   }
 
   finishWorkflow(workflowUUID: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, nowMs: number): Promise<Written<boolean>> {
     // A run's outcome is recorded only by the engine that holds the workflow (see #fence).
-    const payloads = this.#payloads({ outcomes: [{ workflowUUID }] });
+    const payloads = encodeChanges({ outcomes: [{ workflowUUID }] });
     const call = this.#call<{ finished: boolean }>('finish_workflow', workflowUUID, [workflowUUID, status, output, error, nowMs, ...this.#holder, this.#channel, payloads]);
     return this.#calledFor(call.then((row) => row.finished));
   }
@@ -317,7 +302,7 @@ export class PostgresStore implements Store {
     const { workflowUUID, operationIndex, kind, name } = position;
     await this.#call('record_outcome', workflowUUID, [
       workflowUUID, operationIndex, kind, name, phase === 'first', output, error, nowMs, ...this.#holder, evenIfCancelled ? 'even-if-cancelled' : 'record',
-    ], operationIndex);
+    ], { operationIndex });
     return ALREADY_COMMITTED;
   }
 
@@ -332,15 +317,14 @@ export class PostgresStore implements Store {
   /** Starts a wait (`first`), or gives the started one its next deadline and detail (a step's next attempt). */
   async #startWait(wait: WaitStart, first: boolean, nowMs: number): Promise<Commit> {
     const { workflowUUID, operationIndex, kind, name, deadlineMs, waitDetail } = wait;
-    await this.#call('start_wait', workflowUUID, [workflowUUID, operationIndex, kind, name, first, deadlineMs, waitDetail, nowMs, ...this.#holder], operationIndex, 'step to continue');
+    await this.#call('start_wait', workflowUUID, [workflowUUID, operationIndex, kind, name, first, deadlineMs, waitDetail, nowMs, ...this.#holder], { operationIndex, missing: 'step to continue' });
     return ALREADY_COMMITTED;
   }
 
   send(destinationUUID: string, message: string, topic: string | null, idempotencyKey: string | null, nowMs: number): Promise<Written<SendResult>> {
-    const payloads = this.#payloads({ messages: [{ destinationUUID, topic }] });
+    const payloads = encodeChanges({ messages: [{ destinationUUID, topic }] });
     const call = this.#call<{ outcome: SendResult }>(
-      'send_message', destinationUUID, [destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs, this.#channel, payloads], -1, undefined, [destinationUUID],
-      `to:${destinationUUID}`,
+      'send_message', destinationUUID, [destinationUUID, toStoredTopic(topic), message, idempotencyKey, nowMs, this.#channel, payloads], { order: `to:${destinationUUID}` },
     );
     return this.#calledFor(call.then((row) => row.outcome));
   }
@@ -365,10 +349,10 @@ export class PostgresStore implements Store {
 
   sendFromWorkflow(position: OperationPosition, destinationUUID: string, message: string, topic: string | null, encodeRefusal: (refusal: SendRefusal) => string, nowMs: number): Promise<Written<SendResult>> {
     const { workflowUUID, operationIndex, kind, name } = position;
-    const payloads = this.#payloads({ messages: [{ destinationUUID, topic }] });
+    const payloads = encodeChanges({ messages: [{ destinationUUID, topic }] });
     const call = (errors: [string | null, string | null]): Promise<Refusable & { outcome: SendResult }> => this.#call('send_from_workflow', workflowUUID, [
       workflowUUID, operationIndex, kind, name, destinationUUID, toStoredTopic(topic), message, ...errors, nowMs, ...this.#holder, this.#channel, payloads,
-    ], -1, undefined, [workflowUUID, destinationUUID]);
+    ], { scope: [workflowUUID, destinationUUID] });
     // A refused send's recorded error is built only for a refused send (a second call).
     const sent = call([null, null]).then((row) => (row.refusal === 'needs-error' ? call([encodeRefusal('not-found'), encodeRefusal('cancelled')]) : row));
     return this.#calledFor(sent.then((row) => row.outcome));
@@ -376,7 +360,7 @@ export class PostgresStore implements Store {
 
   setEvent(position: OperationPosition, key: string, value: string, encodeDuplicate: () => string, nowMs: number): Promise<Written<boolean>> {
     const { workflowUUID, operationIndex, kind, name } = position;
-    const payloads = this.#payloads({ events: [{ workflowUUID, key }] });
+    const payloads = encodeChanges({ events: [{ workflowUUID, key }] });
     const call = (duplicateError: string | null): Promise<Refusable & { inserted: boolean }> => this.#call('set_event', workflowUUID, [
       workflowUUID, operationIndex, kind, name, key, value, duplicateError, nowMs, ...this.#holder, this.#channel, payloads,
     ]);
@@ -401,7 +385,7 @@ export class PostgresStore implements Store {
     const row = await this.#call<{ outcome: 'recorded' | 'started' | 'none'; value: string | null }>('attempt_read', workflowUUID, [
       workflowUUID, operationIndex, kind, name, phase === 'first', read.topic, read.target, read.key, wait !== null, wait?.deadlineMs ?? null, wait?.waitDetail ?? null,
       'null', nowMs, ...this.#holder,
-    ], operationIndex);
+    ], { operationIndex });
     if (row.outcome === 'recorded') return { found: true, value: row.value!, commit: ALREADY_COMMITTED };
     return row.outcome === 'started' ? { found: false, commit: ALREADY_COMMITTED } : NOT_FOUND;
   }
@@ -434,16 +418,16 @@ export class PostgresStore implements Store {
   }
 
   appendStream(workflowUUID: string, key: string, value: string, operationIndex: number, nowMs: number): Promise<Written<AppendResult>> {
-    const payloads = this.#payloads({ streams: [{ workflowUUID, key }] });
+    const payloads = encodeChanges({ streams: [{ workflowUUID, key }] });
     const call = this.#call<{ appended: number }>(
-      'append_stream', workflowUUID, [workflowUUID, key, value, operationIndex, nowMs, this.#channel, payloads], -1, undefined, [workflowUUID], `stream:${workflowUUID}`,
+      'append_stream', workflowUUID, [workflowUUID, key, value, operationIndex, nowMs, this.#channel, payloads], { order: `stream:${workflowUUID}` },
     );
     return this.#calledFor(call.then((row) => appendResult(row.appended)));
   }
 
   writeStreamFromWorkflow(position: OperationPosition, key: string, value: string | null, encodeClosed: () => string, nowMs: number): Promise<Written<AppendResult>> {
     const { workflowUUID, operationIndex, kind, name } = position;
-    const payloads = this.#payloads({ streams: [{ workflowUUID, key }] });
+    const payloads = encodeChanges({ streams: [{ workflowUUID, key }] });
     const call = (closedError: string | null): Promise<Refusable & { appended: number }> => this.#call('write_stream', workflowUUID, [
       workflowUUID, operationIndex, kind, name, key, value, closedError, nowMs, ...this.#holder, this.#channel, payloads,
     ]);
@@ -568,9 +552,7 @@ export class PostgresStore implements Store {
       this.#heartbeatConnection ??= this.#database.connectAlone('durablite heartbeat', Math.max(500, Math.floor(this.#leaseMs / 2)));
       result = await heartbeat(await this.#heartbeatConnection, executorId, this.#incarnation);
     } catch (error) {
-      const broken = this.#heartbeatConnection;
-      this.#heartbeatConnection = null;
-      void broken?.then((client) => client.end()).catch(() => {});
+      this.#dropHeartbeatConnection();
       this.#transactions.refuseIfStopped(true);
       throw this.#transactions.failure('PG_HEARTBEAT', `This engine's heartbeat failed: ${(error as Error)?.message ?? String(error)}`);
     }
@@ -775,7 +757,6 @@ export class PostgresStore implements Store {
     return read();
   }
 
-
   afterSettle(listener: () => void): void {
     listener();
   }
@@ -842,6 +823,11 @@ export class PostgresStore implements Store {
   /** This incarnation is over: its heartbeat's connection ends, and this process may take its executor id over at once. */
   #endHeartbeat(): void {
     noteIncarnation(this.#incarnation, false);
+    this.#dropHeartbeatConnection();
+  }
+
+  /** Ends the heartbeat's connection (the next beat, if any, opens another). */
+  #dropHeartbeatConnection(): void {
     const connection = this.#heartbeatConnection;
     this.#heartbeatConnection = null;
     void connection?.then((client) => client.end()).catch(() => {});

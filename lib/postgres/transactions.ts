@@ -40,6 +40,8 @@ export class TransactionRunner {
    * touches (null: unknown, any): what a read in call order waits for (see writesSettled).
    */
   readonly #writes = new Map<Promise<void>, readonly string[] | null>();
+  /** The last write asked for, by line of call order (settled, never rejecting): see #inOrder. */
+  readonly #lines = new Map<string, Promise<void>>();
   #stopped: 'halted' | 'closed' | null = null;
   #readOnly = false;
   /** What a halted runner refuses with, when not the plain PG_HALTED (see stop). */
@@ -99,14 +101,11 @@ export class TransactionRunner {
    * as the beat's claims), for the reads that wait for it (writesSettled).
    */
   run<T>(work: (sql: Sql) => Promise<T>, evenIfClosed = false, scope: readonly string[] | null = null): Promise<T> {
-    return this.track(this.#retried(() => this.#runOnce(work, evenIfClosed)), scope);
+    return this.#tracked(this.#retried(() => this.#runOnce(work, evenIfClosed)), scope);
   }
 
-  /**
-   * Keeps `write` among the writes under way until it settles, with the workflows it touches (see
-   * writesSettled): a write the caller queues before it reaches run or single counts from its call.
-   */
-  track<T>(write: Promise<T>, scope: readonly string[] | null): Promise<T> {
+  /** Keeps `write` among the writes under way until it settles, with the workflows it touches (see writesSettled). */
+  #tracked<T>(write: Promise<T>, scope: readonly string[] | null): Promise<T> {
     const settled = write.then(() => {}, () => {});
     this.#writes.set(settled, scope);
     void settled.then(() => this.#writes.delete(settled));
@@ -153,11 +152,29 @@ export class TransactionRunner {
    * recording-functions.ts), in autocommit: one round trip, its own transaction, committed when it
    * answers. Counted, intercepted and observed as a commit, retried and failed as run's transactions
    * are. While writes wait to join the next commit (BeforeCommit), it runs as a transaction with them.
-   * `scope`: the workflows it touches (null: unknown), for the reads that wait for it (writesSettled).
+   * `scope`: the workflows it touches (null: unknown), for the reads that wait for it (writesSettled),
+   * which count it from this call on. `order`: its line of call order (see #inOrder), if any.
    */
-  single<T>(write: (sql: Sql) => Promise<T>, scope: readonly string[] | null = null): Promise<T> {
-    if (this.#beforeCommit?.pending()) return this.run(write, false, scope);
-    return this.track(this.#retried(() => this.#singleOnce(write)), scope);
+  single<T>(write: (sql: Sql) => Promise<T>, scope: readonly string[] | null = null, order?: string): Promise<T> {
+    const send = (): Promise<T> => (this.#beforeCommit?.pending() ? this.#retried(() => this.#runOnce(write, false)) : this.#retried(() => this.#singleOnce(write)));
+    return this.#tracked(order === undefined ? send() : this.#inOrder(order, send), scope);
+  }
+
+  /**
+   * Runs `send` once the writes of line `order` asked for before it have settled, so that they commit
+   * in call order, as SQLite's single writer commits them (the lines are the store's: one workflow's
+   * own writes, a handler's sends to one workflow...). They would take the workflow's row lock one
+   * after the other anyway; on a pool, in whatever order.
+   */
+  #inOrder<T>(order: string, send: () => Promise<T>): Promise<T> {
+    const previous = this.#lines.get(order);
+    const written = previous === undefined ? send() : previous.then(send);
+    const settled = written.then(() => {}, () => {});
+    this.#lines.set(order, settled);
+    void settled.then(() => {
+      if (this.#lines.get(order) === settled) this.#lines.delete(order);
+    });
+    return written;
   }
 
   async #singleOnce<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
